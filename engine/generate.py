@@ -1,0 +1,72 @@
+"""Generation: feed the prompt token by token, then the model's own sampled tokens, until a stop token.
+
+Every position runs the same template (the prompt positions too), so step i is always
+(token i // S, instruction i % S). The token fed at position t is prompt[t] while t < len(prompt), else
+the token sampled at position t-1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .executor import Executor
+
+
+@dataclass(frozen=True)
+class GenSettings:
+    """Generation settings; everything is an integer so the run is reproducible bit for bit."""
+
+    max_new_tokens: int = 32
+    temperature_q16: int = 0      # temperature * 2^16; 0 = greedy
+    top_k: int = 1
+    seed: int = 0
+
+    def run_tensor(self) -> np.ndarray:
+        return np.array([self.temperature_q16, self.top_k, self.seed], dtype=np.int64)
+
+
+@dataclass
+class GenResult:
+    prompt: list[int]
+    tokens: list[int] = field(default_factory=list)
+    positions: int = 0            # positions run (= len(prompt) + len(tokens) - 1 when done)
+    stopped: str = ""             # "eos" or "length"
+
+
+def generate(ex: Executor, prompt: list[int], settings: GenSettings, stop_ids: tuple[int, ...] = (),
+             on_token: Callable[[int], None] | None = None,
+             on_prompt_progress: Callable[[int, int], None] | None = None) -> GenResult:
+    if not prompt:
+        raise ValueError("empty prompt")
+    run = settings.run_tensor()
+    res = GenResult(prompt=list(prompt))
+    ex.reset()
+    out_name = ex.program.output
+    t = 0
+    while True:
+        tok = prompt[t] if t < len(prompt) else res.tokens[-1]
+        outs = ex.step_token(tok, run)
+        t += 1
+        if t < len(prompt):
+            if on_prompt_progress:
+                on_prompt_progress(t, len(prompt))
+            continue
+        if t == len(prompt) and on_prompt_progress:
+            on_prompt_progress(t, len(prompt))
+        nxt = int(outs[out_name][0])
+        res.tokens.append(nxt)
+        if on_token:
+            on_token(nxt)
+        if nxt in stop_ids:
+            res.stopped = "eos"
+            break
+        if len(res.tokens) >= settings.max_new_tokens:
+            res.stopped = "length"
+            break
+        if t >= ex.program.context:
+            res.stopped = "context"
+            break
+    res.positions = t
+    return res

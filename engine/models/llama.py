@@ -1,0 +1,106 @@
+"""The llama architecture as an integer per-token template (SmolLM2, tiny, any llama GGUF).
+
+Formats (value = raw * 2^-F, every activation saturated to 32 bits):
+  residual stream h, q/k/v, scores, gate/up, logits   F = 16
+  matmul inputs (norm outputs, attention mix, SwiGLU)  F = 12  (bulk |x| < 8 fits 15 bits: one-limb fast path)
+  softmax probabilities                                Q30
+One forward pass per token, top to bottom (shapes for SmolLM2: dim 576, 9 heads x 64, 3 KV heads, ffn 1536):
+  embed -> 30 x [attn_norm, q,k,v, rope q,k, kv append, scores, softmax, mix, o, add,
+                 ffn_norm, gate, up, swiglu, down, add] -> out_norm -> logits -> top-k tree -> sample
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fixedpoint import ref, vec
+
+from ..program import RUN, TOKEN, Instr, L, Program, S, W, instr
+from ..weights import TWeight, qweight, vweight
+
+ARCHITECTURE = "llama"
+
+F_H = 16      # residual stream and matmul outputs
+F_X = 12      # matmul inputs
+WIDTH = 32
+TOPK = 32     # candidates kept for sampling (top_k <= TOPK)
+CHUNK = 1024  # logits per top-k chunk (fan-in bound)
+GROUP = 8     # candidate lists per merge
+
+
+def _eps_q(bits: int, f: int) -> int:
+    """round_half_up(eps * 2^f) for the float32 eps with bit pattern ``bits`` (exact, integers only)."""
+    m, e = ref.fp32_decode(bits)
+    return ref.rescale(m, -(e + f)) if m else 0
+
+
+def build_program(cfg, context: int | None = None) -> Program:
+    """The per-token template of a llama config (``context`` caps the model's context length)."""
+    ctx = min(cfg.context_length, context or cfg.context_length)
+    H, Hkv, hd, dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.dim
+    eps = _eps_q(cfg.rms_eps_bits, 2 * F_H)
+    P: list[Instr] = [instr("embed", "embed", [TOKEN, W("token_embd.weight")], f=F_H, width=WIDTH)]
+    h = "embed"
+    for l in range(cfg.n_layers):
+        b, n = f"blk.{l}.", f"L{l}."
+        att = dict(n_heads=H, n_kv_heads=Hkv, head_dim=hd, width=WIDTH)
+        P += [
+            instr(n + "attn_norm", "rmsnorm", [L(h), W(b + "attn_norm.weight")], l, fx=F_H, fy=F_X, eps=eps, width=WIDTH),
+            instr(n + "q", "linear", [L(n + "attn_norm"), W(b + "attn_q.weight")], l, fx=F_X, fy=F_H, width=WIDTH),
+            instr(n + "k", "linear", [L(n + "attn_norm"), W(b + "attn_k.weight")], l, fx=F_X, fy=F_H, width=WIDTH),
+            instr(n + "v", "linear", [L(n + "attn_norm"), W(b + "attn_v.weight")], l, fx=F_X, fy=F_H, width=WIDTH),
+            instr(n + "q_rope", "rope", [L(n + "q"), W("rope.cos"), W("rope.sin")], l, n_heads=H, head_dim=hd, width=WIDTH),
+            instr(n + "k_rope", "rope", [L(n + "k"), W("rope.cos"), W("rope.sin")], l, n_heads=Hkv, head_dim=hd, width=WIDTH),
+            instr(n + "k_cache", "kv_append", [S(n + "k_cache"), L(n + "k_rope")], l, width_elems=Hkv * hd),
+            instr(n + "v_cache", "kv_append", [S(n + "v_cache"), L(n + "v")], l, width_elems=Hkv * hd),
+            instr(n + "scores", "attn_scores", [L(n + "q_rope"), L(n + "k_cache")], l, fq=F_H, fk=F_H, fy=16, **att),
+            instr(n + "probs", "softmax", [L(n + "scores")], l),
+            instr(n + "mix", "attn_mix", [L(n + "probs"), L(n + "v_cache")], l, fv=F_H, fy=F_X, **att),
+            instr(n + "o", "linear", [L(n + "mix"), W(b + "attn_output.weight")], l, fx=F_X, fy=F_H, width=WIDTH),
+            instr(n + "h_attn", "add", [L(h), L(n + "o")], l, width=WIDTH),
+            instr(n + "ffn_norm", "rmsnorm", [L(n + "h_attn"), W(b + "ffn_norm.weight")], l, fx=F_H, fy=F_X, eps=eps, width=WIDTH),
+            instr(n + "gate", "linear", [L(n + "ffn_norm"), W(b + "ffn_gate.weight")], l, fx=F_X, fy=F_H, width=WIDTH),
+            instr(n + "up", "linear", [L(n + "ffn_norm"), W(b + "ffn_up.weight")], l, fx=F_X, fy=F_H, width=WIDTH),
+            instr(n + "act", "swiglu", [L(n + "gate"), L(n + "up")], l, fu=F_H, fy=F_X, width=WIDTH),
+            instr(n + "down", "linear", [L(n + "act"), W(b + "ffn_down.weight")], l, fx=F_X, fy=F_H, width=WIDTH),
+            instr(n + "h", "add", [L(n + "h_attn"), L(n + "down")], l, width=WIDTH),
+        ]
+        h = n + "h"
+    head = "output.weight" if not cfg.tied_output else "token_embd.weight"
+    P += [
+        instr("out_norm", "rmsnorm", [L(h), W("output_norm.weight")], fx=F_H, fy=F_X, eps=eps, width=WIDTH),
+        instr("logits", "linear", [L("out_norm"), W(head)], fx=F_X, fy=F_H, width=WIDTH),
+        instr("topk", "topk_chunk", [L("logits")], chunk=CHUNK, k=TOPK),
+    ]
+    last, n_lists, level = "topk", -(-cfg.vocab_size // CHUNK), 0
+    while n_lists > 1:
+        name = f"topk_merge{level}"
+        P.append(instr(name, "topk_merge", [L(last)], group=GROUP, k=TOPK))
+        last, n_lists, level = name, -(-n_lists // GROUP), level + 1
+    P.append(instr("sample", "sample", [L(last), RUN]))
+    return Program(name=f"llama/{cfg.name}", instrs=tuple(P), context=ctx, output="sample")
+
+
+def rope_tables(cfg, context: int) -> tuple[TWeight, TWeight]:
+    """Integer cos/sin tables (context, head_dim/2) in Q30 from the exact float32 RoPE base."""
+    m, e = ref.fp32_decode(cfg.rope_base_bits)
+    inv = vec.rope_inv_freq(m, e, cfg.head_dim, 40)
+    cos, sin = vec.rope_table(context, inv)
+    return TWeight("rope.cos", np.asarray(cos, np.int64)), TWeight("rope.sin", np.asarray(sin, np.int64))
+
+
+def build_weights(loaded, program: Program, progress=None) -> dict:
+    """Every weight the program references, imported exactly from the loaded file (plus derived tables)."""
+    names = sorted({r.name for i in program.instrs for r in i.inputs if r.kind == "weight"})
+    out: dict = {}
+    cos, sin = rope_tables(loaded.config, program.context)
+    out["rope.cos"], out["rope.sin"] = cos, sin
+    file_names = [n for n in names if n not in out]
+    for k, name in enumerate(file_names):
+        t = loaded.tensors[name]
+        if len(t.shape) == 1:
+            out[name] = vweight(name, t.data)
+        else:
+            out[name] = qweight(name, t.data, t.ggml_type, t.shape[0], t.shape[1])
+        if progress:
+            progress(k + 1, len(file_names))
+    return out

@@ -1,0 +1,75 @@
+"""The integer language model as a user sees it: load by name or path, encode a prompt, run, decode.
+
+Architectures are plugins: any module in ``engine.models`` that sets ``ARCHITECTURE = "<gguf arch>"`` and
+defines ``build_program(config, context)`` and ``build_weights(loaded, program, progress)``.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Callable
+
+from . import models
+from .errors import ModelLoadError, PromptError
+from .executor import Executor, StepObserver
+from .generate import GenResult, GenSettings, generate
+
+
+def architectures() -> dict[str, object]:
+    found = {}
+    for m in pkgutil.iter_modules(models.__path__):
+        mod = importlib.import_module(f"{models.__name__}.{m.name}")
+        arch = getattr(mod, "ARCHITECTURE", None)
+        if arch:
+            found[arch] = mod
+    return found
+
+
+class IntegerLM:
+    """A loaded model, its integer program and exactly-imported weights, and its tokenizer."""
+
+    def __init__(self, loaded, context: int | None = None, progress: Callable[[int, int], None] | None = None):
+        from .tokenizer import Tokenizer
+
+        arch = getattr(loaded.config, "architecture", "llama")
+        mods = architectures()
+        if arch not in mods:
+            raise ModelLoadError(f"unsupported architecture {arch!r} (supported: {sorted(mods)})")
+        self.arch = mods[arch]
+        self.loaded = loaded
+        self.config = loaded.config
+        self.program = self.arch.build_program(self.config, context)
+        self.weights = self.arch.build_weights(loaded, self.program, progress)
+        self.tokenizer = Tokenizer.from_meta(loaded.tokenizer_meta)
+
+    @classmethod
+    def load(cls, name_or_path: str, context: int | None = None, progress=None) -> "IntegerLM":
+        from .loaders.gguf import resolve_model
+
+        return cls(resolve_model(name_or_path), context, progress)
+
+    def encode_prompt(self, prompt: str, chat: bool = False, max_new_tokens: int = 0) -> list[int]:
+        """Token ids for ``prompt`` (chat template applied if ``chat``); PromptError if empty or too long."""
+        if not prompt or not prompt.strip():
+            raise PromptError("empty prompt")
+        ids = self.tokenizer.chat(prompt) if chat else self.tokenizer.encode(prompt)
+        if not ids:
+            raise PromptError("the prompt encodes to no tokens")
+        room = self.program.context - max(max_new_tokens - 1, 0)
+        if len(ids) > room:
+            raise PromptError(f"prompt is {len(ids)} tokens; with {max_new_tokens} new tokens the context of "
+                              f"{self.program.context} leaves room for {max(room, 0)}")
+        vocab = self.config.vocab_size
+        bad = [t for t in ids if not 0 <= t < vocab]
+        if bad:
+            raise PromptError(f"token ids {bad[:5]} are outside the vocabulary of {vocab}")
+        return ids
+
+    def executor(self, observer: StepObserver | None = None) -> Executor:
+        return Executor(self.program, self.weights, observer)
+
+    def generate(self, prompt_ids: list[int], settings: GenSettings, observer: StepObserver | None = None,
+                 on_token=None, on_prompt_progress=None) -> GenResult:
+        ex = self.executor(observer)
+        return generate(ex, prompt_ids, settings, stop_ids=(self.config.eos_id,), on_token=on_token,
+                        on_prompt_progress=on_prompt_progress)

@@ -1,0 +1,181 @@
+"""``obrain``: run models in integers, write receipts, and check them on chain.
+
+Exit codes: 0 success; 1 a verification found a mismatch; 2 bad input (unreadable or unknown model, empty
+or too-long prompt, bad arguments).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from fractions import Fraction
+
+EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def _q16(text: str) -> int:
+    """A decimal string such as '0.7' as round_half_up(value * 2^16), parsed exactly (no float)."""
+    try:
+        v = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
+    x = v * (1 << 16) + Fraction(1, 2)
+    return x.numerator // x.denominator
+
+
+def _positive(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1: {text!r}")
+    return v
+
+
+def _topk(text: str) -> int:
+    from engine.models.llama import TOPK
+
+    v = _positive(text)
+    if v > TOPK:
+        raise argparse.ArgumentTypeError(f"must be at most {TOPK}: {text!r}")
+    return v
+
+
+def _nonneg(text: str) -> int:
+    try:
+        v = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not 0 <= v < 2**63:
+        raise argparse.ArgumentTypeError(f"must be in [0, 2^63): {text!r}")
+    return v
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def load_model(name: str, context: int | None = None, quiet: bool = False):
+    """Load a model with a progress bar on stderr (weights are imported exactly, matrix by matrix)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from engine.runtime import IntegerLM
+
+    if quiet:
+        return IntegerLM.load(name, context)
+    with Progress(TextColumn("[dim]importing weights"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=_console(), transient=True) as prog:
+        task = prog.add_task("load", total=None)
+
+        def cb(done, total):
+            prog.update(task, completed=done, total=total)
+
+        return IntegerLM.load(name, context, progress=cb)
+
+
+def cmd_run(a) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from engine.generate import GenSettings
+
+    t0 = time.perf_counter()
+    lm = load_model(a.model, a.context, a.quiet)
+    ids = lm.encode_prompt(a.prompt, chat=a.chat, max_new_tokens=a.max_new_tokens)
+    settings = GenSettings(max_new_tokens=a.max_new_tokens, temperature_q16=a.temperature,
+                           top_k=a.top_k, seed=a.seed)
+    t_load = time.perf_counter() - t0
+    from engine.tokenizer import StreamDecoder
+
+    stream = StreamDecoder(lm.tokenizer)
+    out = sys.stdout
+    times: dict[str, float] = {}
+
+    def on_token(tok: int) -> None:
+        if tok == lm.config.eos_id:
+            return
+        piece = stream.push(tok)
+        if piece:
+            out.write(piece)
+            out.flush()
+
+    with Progress(TextColumn("[dim]prompt"), BarColumn(), TextColumn("{task.completed}/{task.total} tokens"),
+                  TimeElapsedColumn(), console=_console(), transient=True, disable=a.quiet) as prog:
+        task = prog.add_task("prompt", total=len(ids))
+        t1 = time.perf_counter()
+
+        def on_prompt(done, total):
+            prog.update(task, completed=done)
+            if done == total:
+                times["prompt"] = time.perf_counter() - t1
+                prog.stop()
+
+        res = lm.generate(ids, settings, on_token=on_token, on_prompt_progress=on_prompt)
+    tail = stream.flush()
+    if tail:
+        out.write(tail)
+    out.write("\n")
+    out.flush()
+    t_all = time.perf_counter() - t1
+    if not a.quiet:
+        n_dec = max(len(res.tokens) - 1, 0)
+        dec = t_all - times.get("prompt", 0.0)
+        _console().print(f"[dim]{len(ids)} prompt tokens, {len(res.tokens)} generated ({res.stopped}); "
+                         f"load {t_load:.1f}s, prompt {times.get('prompt', 0):.1f}s, "
+                         f"decode {n_dec / dec if dec > 0 and n_dec else 0:.1f} tok/s[/dim]")
+    return EXIT_OK
+
+
+def cmd_demo(a) -> int:
+    """The main job, end to end (grows as the product does)."""
+    from prover.demo import run_demo
+
+    return run_demo(a)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="obrain", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Exit codes: 0 ok, 1 mismatch found, 2 bad input.")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run a model in pure integers and print the answer",
+                       description="Run MODEL on PROMPT with the integer engine; streams the text to stdout.")
+    r.add_argument("model", help="'tiny', 'smollm2', a .gguf path, or a native model directory")
+    r.add_argument("prompt", help="the prompt text")
+    r.add_argument("--max-new-tokens", type=_positive, default=32, metavar="N", help="tokens to generate (default 32)")
+    r.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
+    r.add_argument("--temperature", type=_q16, default=0, metavar="T",
+                   help="sampling temperature (decimal, parsed exactly to Q16); 0 = greedy (default)")
+    r.add_argument("--top-k", type=_topk, default=32, metavar="K", help="with --temperature: sample among the K best, 1..32 (default 32)")
+    r.add_argument("--seed", type=_nonneg, default=0, metavar="S", help="sampling seed (default 0)")
+    r.add_argument("--context", type=_positive, default=None, metavar="C",
+                   help="cap the context length (positions); default: the model's, up to 8192")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bars or timing line")
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="the main job end to end (see README)")
+    d.add_argument("--model", default="smollm2", help="model for the demo run (default smollm2)")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from engine.errors import ModelLoadError, PromptError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ModelLoadError, PromptError) as e:
+        _console().print(f"[red]error:[/red] {e}")
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
