@@ -1,0 +1,16 @@
+"""User-facing engine errors. The CLI maps both to exit code 2 and prints the message, never a traceback.
+
+Everything that can go wrong because of a user's input (a bad file, a missing package, a bad prompt)
+raises one of these with a message that says what is wrong and where; anything else is a bug.
+"""
+
+
+class ModelLoadError(Exception):
+    """A model cannot be loaded: missing/unreadable/corrupt/truncated file, unsupported architecture,
+    tensor type or tokenizer, missing or misshapen tensor, or the model package is not installed.
+    The message names the file (or model name) and the offending item."""
+
+
+class PromptError(Exception):
+    """A prompt cannot be run: empty (or whitespace only), not valid Unicode, or too long for the
+    model's context window."""
