@@ -87,7 +87,7 @@ class Tokenizer:
         # bytes with no token (SmolLM2 lacks 0x04, 0x06, ... and bytes that never occur in UTF-8):
         # BPE would silently drop them, so text containing them is refused instead
         self._missing = bytes(b for b, c in BYTE_TO_UNICODE.items() if c not in self._id)
-        self._lock = threading.Lock()  # guards the encode_special_tokens toggle
+        self._lock = threading.Lock()  # encode_special_tokens is shared state: one encode at a time
 
         # id -> bytes: byte-level tokens through the inverse alphabet, added tokens as their UTF-8 text
         self._bytes: list[bytes] = []
@@ -119,10 +119,8 @@ class Tokenizer:
         if not text:
             return []
         self._check_representable(text)
-        if special:
-            return self._tok.encode(text, add_special_tokens=False).ids
         with self._lock:
-            self._tok.encode_special_tokens = True
+            self._tok.encode_special_tokens = not special
             try:
                 return self._tok.encode(text, add_special_tokens=False).ids
             finally:

@@ -93,8 +93,10 @@ class RawTensor:
         from gguf import GGMLQuantizationType
         from gguf.quants import dequantize
 
-        out = dequantize(self.rows, GGMLQuantizationType[self.ggml_type])
-        return np.ascontiguousarray(out, dtype=np.float32).reshape(self.shape)
+        out = np.ascontiguousarray(dequantize(self.rows, GGMLQuantizationType[self.ggml_type]), np.float32)
+        if not out.flags.writeable:  # F32 comes back as a view of the read-only map
+            out = out.copy()
+        return out.reshape(self.shape)
 
 
 @dataclass(frozen=True)

@@ -90,12 +90,36 @@ class _Cursor:
                 arr = np.frombuffer(self.buf, dtype=dt, count=n, offset=self.pos)
                 self.pos += size
                 return [bool(x) for x in arr] if itype == 7 else arr.tolist()
-            if itype in (_STRING, _ARRAY):
-                # every item takes at least 8 bytes: refuse absurd lengths before looping
-                self.need(8 * n, what)
+            # every item takes at least 8 bytes: refuse absurd lengths before looping
+            self.need(8 * n, what)
+            if itype == _STRING:
+                return self._strings(n, what)
+            if itype == _ARRAY:
                 return [self.value(itype, what) for _ in range(n)]
             raise self.fail(f"{what} has unknown array item type {itype}")
         raise self.fail(f"{what} has unknown value type {vtype}")
+
+    def _strings(self, n: int, what: str) -> list[str]:
+        # the hot loop of a load (a vocabulary and its merges: ~100k strings), kept tight
+        buf, pos, end, out = self.buf, self.pos, self.end, []
+        unpack = struct.Struct("<Q").unpack_from
+        try:
+            for i in range(n):
+                if end - pos < 8:
+                    break
+                (size,) = unpack(buf, pos)
+                pos += 8
+                if size > end - pos:
+                    break
+                out.append(str(buf[pos:pos + size], "utf-8"))
+                pos += size
+        except UnicodeDecodeError:
+            raise self.fail(f"{what} item {i} at byte {pos} is not valid UTF-8") from None
+        if len(out) < n:
+            raise self.fail(f"file is truncated or corrupt: {what} item {len(out)} at byte {pos} "
+                            f"runs past the end ({end - pos} bytes remain)")
+        self.pos = pos
+        return out
 
 
 def read_gguf_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, RawTensor], Any]:
