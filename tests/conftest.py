@@ -1,0 +1,35 @@
+"""Chain fixtures shared by the differential tests: one anvil and one compile per session.
+
+A missing anvil or solcjs FAILS the test (with "run `make setup`"); chain tests are never skipped.
+"""
+from __future__ import annotations
+
+import pytest
+
+from prover.chain import AnvilError, Chain, SolcError, compile_contracts, start_anvil
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> dict[str, dict]:
+    """Every contract under contracts/src compiled once (cached in contracts/out by source hash)."""
+    try:
+        return compile_contracts()
+    except SolcError as e:
+        pytest.fail(f"cannot compile contracts/src: {e}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def anvil():
+    """One anvil on a free port for the whole session; stopped (and reaped) at the end."""
+    try:
+        node = start_anvil()
+    except AnvilError as e:
+        pytest.fail(f"cannot start anvil: {e}", pytrace=False)
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="session")
+def chain(anvil, artifacts) -> Chain:
+    """A Chain client on the session's anvil with the session's artifacts."""
+    return Chain(anvil.url, artifacts)
