@@ -31,7 +31,7 @@ library FixedPoint {
     }
 
     /// floor((x + 2^(s-1)) / 2^s) for s >= 1, x for s = 0: right shift rounding half up.
-    /// EVM where Python raises: x + 2^(s-1) > INT64_MAX gives this exact quotient (it fits int64).
+    /// EVM where Python raises: rules (1)-(2); x + 2^(s-1) > INT64_MAX gives this exact quotient (it fits int64).
     function roundShift(int256 x, int256 s) internal pure returns (int256) {
         x = sat64(x);
         uint256 t = clampShift(s);
@@ -42,13 +42,13 @@ library FixedPoint {
     }
 
     /// floor(x / 2^s): arithmetic right shift (rounds toward -inf), s in [0, 62].
-    /// EVM where Python raises: only the operand rules (1) and (2).
+    /// EVM where Python raises: rules (1)-(2) only.
     function floorShift(int256 x, int256 s) internal pure returns (int256) {
         return sat64(x) >> clampShift(s);
     }
 
     /// x * 2^s exactly.
-    /// EVM where Python raises (it leaves int64): x * 2^s saturated to int64.
+    /// EVM where Python raises: rules (1)-(2); a result outside int64 saturates.
     function shiftLeft(int256 x, int256 s) internal pure returns (int256) {
         x = sat64(x);
         uint256 t = clampShift(s);
@@ -76,7 +76,7 @@ library FixedPoint {
     }
 
     /// a + b exactly.
-    /// EVM where Python raises (it leaves int64): a + b saturated to int64.
+    /// EVM where Python raises: rule (1); a result outside int64 saturates.
     function checkedAdd(int256 a, int256 b) internal pure returns (int256) {
         unchecked {
             return sat64(sat64(a) + sat64(b)); // |a|, |b| <= 2^63: no wrap
@@ -84,7 +84,7 @@ library FixedPoint {
     }
 
     /// a * b exactly.
-    /// EVM where Python raises (it leaves int64): a * b saturated to int64.
+    /// EVM where Python raises: rule (1); a result outside int64 saturates.
     function checkedMul(int256 a, int256 b) internal pure returns (int256) {
         unchecked {
             return sat64(sat64(a) * sat64(b)); // |a|, |b| <= 2^63: |a * b| <= 2^126
@@ -92,7 +92,7 @@ library FixedPoint {
     }
 
     /// floor(a / b) (toward -inf, unlike Solidity's truncating /).
-    /// EVM where Python raises: b = 0 gives 0; INT64_MIN / -1 gives INT64_MAX (saturated).
+    /// EVM where Python raises: rule (1); b = 0 gives 0; INT64_MIN / -1 saturates to INT64_MAX.
     function floorDiv(int256 a, int256 b) internal pure returns (int256) {
         a = sat64(a);
         b = sat64(b);
@@ -105,7 +105,7 @@ library FixedPoint {
     }
 
     /// floor(a / b + 1/2) = floor((a + floor(b/2)) / b): division rounding half up.
-    /// EVM where Python raises: b <= 0 gives 0; a + floor(b/2) > INT64_MAX gives this exact quotient.
+    /// EVM where Python raises: rule (1); b <= 0 gives 0; a + floor(b/2) > INT64_MAX gives this exact quotient.
     function roundDiv(int256 a, int256 b) internal pure returns (int256) {
         a = sat64(a);
         b = sat64(b);
@@ -119,7 +119,7 @@ library FixedPoint {
     }
 
     /// roundShift(a * b, s) with the product a*b taken exactly (any size).
-    /// EVM where Python raises (the result leaves int64): the result saturated to int64.
+    /// EVM where Python raises: rules (1)-(2); a result outside int64 saturates.
     function mulRoundShift(int256 a, int256 b, int256 s) internal pure returns (int256) {
         uint256 t = clampShift(s);
         unchecked {

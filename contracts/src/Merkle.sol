@@ -178,7 +178,7 @@ library Merkle {
         return level[0];
     }
 
-    /// keccak256("tensor" || u8 dtypeCode || u8 ndim || u32 dim_0 .. || root) for root = merkleRoot(packed); 0 if ndim > 255.
+    /// keccak256("tensor" || u8 dtypeCode || u8 ndim || u32 dim_0 .. || root), root = merkleRoot; 0 if ndim > 255.
     function tensorRoot(uint8 dtypeCode, uint32[] memory shape, bytes32 root)
         internal
         pure
@@ -209,14 +209,15 @@ library Merkle {
     /// 0 if the element does not lie inside leaf or dtypeCode is unknown (> 4).
     function readElement(bytes calldata leaf, uint8 dtypeCode, uint256 i) internal pure returns (int256 v) {
         assembly ("memory-safe") {
-            if lt(dtypeCode, 5) {
+            let code := and(dtypeCode, 0xff) // a uint8's high bits are not guaranteed clean in assembly
+            if lt(code, 5) {
                 let w := 1 // bytes per element: raw 1, i8 1, i16 2, i32 4, i64 8
-                if gt(dtypeCode, 1) {
-                    w := shl(sub(dtypeCode, 1), 1)
+                if gt(code, 1) {
+                    w := shl(sub(code, 1), 1)
                 }
                 if lt(i, div(leaf.length, w)) {
                     v := shr(sub(256, shl(3, w)), calldataload(add(leaf.offset, mul(i, w))))
-                    if dtypeCode {
+                    if code {
                         v := signextend(sub(w, 1), v)
                     }
                 }
