@@ -31,6 +31,7 @@ class Executor:
                           if r.kind == "weight" and r.name not in weights})
         if missing:
             raise KeyError(f"program {program.name} needs weights that were not loaded: {missing[:5]}")
+        self._transform = getattr(observer, "transform", None)
         self.state_names = sorted({r.name for i in program.instrs for r in i.inputs if r.kind == "state"})
         self.reset()
 
@@ -64,6 +65,8 @@ class Executor:
         for i, (ins, op) in enumerate(zip(self.program.instrs, self.ops)):
             args = [self._resolve(r, outs, token_id, run, ctx) for r in ins.inputs]
             y = op.run(ins, args, ctx)
+            if self._transform is not None:
+                y = self._transform(t * S + i, t, y)
             outs[ins.name] = y
             if self.observer is not None:
                 self.observer.on_step(t * S + i, t, i, ins, args, y)

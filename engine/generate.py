@@ -24,7 +24,7 @@ class GenSettings:
     seed: int = 0
 
     def run_tensor(self) -> np.ndarray:
-        return np.array([self.temperature_q16, self.top_k, self.seed], dtype=np.int64)
+        return np.array([self.temperature_q16, self.top_k, self.seed, self.max_new_tokens], dtype=np.int64)
 
 
 @dataclass

@@ -9,8 +9,8 @@ op (a registry key), its operands and static parameters. Operands are references
 * ``L(name)``      the output of an earlier instruction of the same token;
 * ``S(name)``      state carried from the previous token: the output of instruction ``name`` at token
                    t-1 (at t = 0 the op's declared empty state);
-* ``RUN``          the run's generation settings, shape (3,) = [temperature Q16, top_k, seed], committed
-                   with the input.
+* ``RUN``          the run's generation settings, shape (4,) = [temperature Q16, top_k, seed, max_new_tokens],
+                   committed with the input.
 
 Static parameters are ints or strings, fixed by the program and never by data; the position t is known
 to every op from the step index.

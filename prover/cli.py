@@ -103,6 +103,7 @@ def cmd_run(a) -> int:
             out.write(piece)
             out.flush()
 
+    traced = None
     with Progress(TextColumn("[dim]prompt"), BarColumn(), TextColumn("{task.completed}/{task.total} tokens"),
                   TimeElapsedColumn(), console=_console(), transient=True, disable=a.quiet) as prog:
         task = prog.add_task("prompt", total=len(ids))
@@ -114,13 +115,40 @@ def cmd_run(a) -> int:
                 times["prompt"] = time.perf_counter() - t1
                 prog.stop()
 
-        res = lm.generate(ids, settings, on_token=on_token, on_prompt_progress=on_prompt)
+        if a.no_receipt:
+            res = lm.generate(ids, settings, on_token=on_token, on_prompt_progress=on_prompt)
+        else:
+            from prover.runner import traced_generate
+            from prover.trace import Corruption
+
+            corrupt = Corruption(*a.dishonest) if a.dishonest else None
+            traced = traced_generate(lm, ids, settings, corrupt=corrupt, on_token=on_token,
+                                     on_prompt_progress=on_prompt)
+            res = traced.result
     tail = stream.flush()
     if tail:
         out.write(tail)
     out.write("\n")
     out.flush()
     t_all = time.perf_counter() - t1
+    if traced is not None:
+        from pathlib import Path
+
+        from prover.runner import make_receipt, write_run_dir
+
+        receipt = make_receipt(lm, a.model, a.prompt, a.chat, ids, traced, load_s=t_load)
+        if a.receipt:
+            path = Path(a.receipt)
+            run_dir = path.parent
+        else:
+            run_dir = Path(a.runs_dir) / (time.strftime("%Y%m%d-%H%M%S") + "-" + Path(a.model).stem)
+            path = run_dir / "receipt.json"
+        write_run_dir(run_dir, receipt, traced)
+        if path.name != "receipt.json":
+            receipt.save(path)
+        if not a.quiet:
+            _console().print(f"[dim]receipt {path}  trace root {receipt.trace.trace_root[:18]}..  "
+                             f"{receipt.trace.step_count} steps[/dim]")
     if not a.quiet:
         n_dec = max(len(res.tokens) - 1, 0)
         dec = t_all - times.get("prompt", 0.0)
@@ -128,6 +156,39 @@ def cmd_run(a) -> int:
                          f"load {t_load:.1f}s, prompt {times.get('prompt', 0):.1f}s, "
                          f"decode {n_dec / dec if dec > 0 and n_dec else 0:.1f} tok/s[/dim]")
     return EXIT_OK
+
+
+def cmd_verify(a) -> int:
+    import json
+    from pathlib import Path
+
+    from fixedpoint import NUMERICS_VERSION
+    from prover.receipt import Receipt
+    from prover.runner import verify
+
+    r = Receipt.load(a.receipt)
+    if r.numerics_version != NUMERICS_VERSION:
+        _console().print(f"[red]error:[/red] receipt uses numerics version {r.numerics_version}; this obrain "
+                         f"implements {NUMERICS_VERSION} and cannot replay it")
+        return EXIT_BAD_INPUT
+    lm = load_model(a.model or r.model.id, r.model.context, a.quiet)
+    run_dir = Path(a.receipt).parent
+    rep = verify(r, lm, run_dir=run_dir if (run_dir / "steps.bin").exists() else None)
+    if a.json:
+        print(json.dumps({"ok": rep.ok, "mismatches": [vars(m) for m in rep.mismatches],
+                          "first_step": rep.first_step, "seconds": round(rep.seconds, 3)}, indent=2))
+    else:
+        con = _console()
+        if rep.ok:
+            con.print(f"[green]valid[/green]: model, input, output, {r.trace.step_count} steps and the trace "
+                      f"root all replay exactly ({rep.seconds:.1f}s)")
+        for m in rep.mismatches:
+            con.print(f"[red]mismatch[/red] {m.field}: {m.detail}")
+        if rep.first_step:
+            fs = rep.first_step
+            con.print(f"[red]first differing step[/red] {fs['step']}: token {fs['token']}, layer {fs['layer']}, "
+                      f"op {fs['op']} ({fs['instr']}), leaf {fs.get('leaf')}, element {fs.get('element')}")
+    return EXIT_OK if rep.ok else EXIT_MISMATCH
 
 
 def cmd_demo(a) -> int:
@@ -155,8 +216,24 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=_nonneg, default=0, metavar="S", help="sampling seed (default 0)")
     r.add_argument("--context", type=_positive, default=None, metavar="C",
                    help="cap the context length (positions); default: the model's, up to 8192")
+    r.add_argument("--receipt", metavar="PATH", help="write the receipt here (its folder becomes the run "
+                   "directory); default runs/<time>-<model>/receipt.json")
+    r.add_argument("--runs-dir", default="runs", metavar="DIR", help="where default run directories go")
+    r.add_argument("--no-receipt", action="store_true", help="do not trace or write a receipt (faster)")
+    r.add_argument("--dishonest", nargs=3, type=int, metavar=("STEP", "ELEMENT", "DELTA"),
+                   help="demo/test only: add DELTA to element ELEMENT of step STEP's output before committing")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars or timing line")
     r.set_defaults(func=cmd_run)
+
+    v = sub.add_parser("verify", help="replay a receipt and check every commitment",
+                       description="Replay the run a receipt describes and compare model root, input, output, "
+                       "step count and trace root. Exit 0 valid, 1 mismatch (names the first differing step "
+                       "when the run directory is at hand), 2 bad input.")
+    v.add_argument("receipt", help="path to a receipt.json")
+    v.add_argument("--model", help="model to replay with (default: the receipt's model id)")
+    v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.add_argument("-q", "--quiet", action="store_true")
+    v.set_defaults(func=cmd_verify)
 
     d = sub.add_parser("demo", help="the main job end to end (see README)")
     d.add_argument("--model", default="smollm2", help="model for the demo run (default smollm2)")
@@ -166,11 +243,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from engine.errors import ModelLoadError, PromptError
+    from prover.receipt import ReceiptError
 
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ModelLoadError, PromptError) as e:
+    except (ModelLoadError, PromptError, ReceiptError) as e:
         _console().print(f"[red]error:[/red] {e}")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:

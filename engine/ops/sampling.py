@@ -8,7 +8,7 @@ topk_chunk (x: (V,); params chunk, k) -> (ceil(V/chunk), k, 2): the k best candi
     (INT32_MIN, -1), which orders after every real candidate.
 topk_merge (c: (n, k, 2); params group, k) -> (ceil(n/group), k, 2): the k best of each group of ``group``
     consecutive candidate lists.
-sample (c: (1, k, 2); run: (3,) = [temperature Q16, top_k, seed]) -> (1,) the chosen token id:
+sample (c: (1, k, 2); run: (4,) = [temperature Q16, top_k, seed, max_new_tokens]) -> (1,) the chosen token id:
     temperature <= 0 or top_k <= 1: the best candidate (greedy).
     else with m = min(top_k, k): z_i = round_div((v_i - v_0) * 2^16, temperature) (Q16, <= 0),
     e_i = exp_neg(z_i) (Q30), S = sum e_i, r = keccak256("sample" || u64 seed || u64 position) mod S
@@ -166,4 +166,4 @@ class Sample(Op):
 
     def fan_in(self, ins, args, ctx, j):
         c, _ = args
-        return [(0, 0, c.size), (1, 0, 3)]
+        return [(0, 0, c.size), (1, 0, 3)]  # max_new_tokens (run[3]) does not affect the choice

@@ -1,0 +1,129 @@
+"""Receipts: the JSON a run writes and anyone can verify by replay.
+
+A receipt commits to the model (model_root), the input (prompt tokens + every generation setting:
+input_hash), the output (output_hash) and the trace (trace_root, step_count). Timings are information
+only; chain fields are filled by ``obrain submit``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+FORMAT = "openbrains.receipt"
+FORMAT_VERSION = 1
+
+
+class ReceiptError(Exception):
+    """The receipt file cannot be used (unreadable, not JSON, wrong schema, newer format): exit code 2."""
+
+
+Hex32 = str  # "0x" + 64 hex digits
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelInfo(_Strict):
+    id: str = Field(description="what `obrain run` was given: 'smollm2', 'tiny', or a path")
+    name: str
+    file_sha256: str
+    model_root: Hex32
+    steps_per_token: int
+    context: int
+
+
+class InputInfo(_Strict):
+    prompt_text: Optional[str] = None
+    chat: bool = False
+    prompt_tokens: list[int]
+    input_hash: Hex32
+
+
+class OutputInfo(_Strict):
+    tokens: list[int]
+    text: str
+    output_hash: Hex32
+    stopped: str
+
+
+class TraceInfo(_Strict):
+    trace_root: Hex32
+    step_count: int
+
+
+class Settings(_Strict):
+    max_new_tokens: int
+    temperature_q16: int
+    top_k: int
+    seed: int
+
+
+class Timings(_Strict):
+    load_s: float = 0.0
+    prompt_s: float = 0.0
+    decode_s: float = 0.0
+    trace_s: float = 0.0
+
+
+class ChainInfo(_Strict):
+    chain_id: int
+    registry: str
+    claim_id: int
+    tx_hash: str
+    bond_wei: int = 0
+
+
+class Receipt(_Strict):
+    format: Literal["openbrains.receipt"] = FORMAT
+    format_version: int = FORMAT_VERSION
+    numerics_version: int
+    engine_version: str
+    model: ModelInfo
+    input: InputInfo
+    output: OutputInfo
+    trace: TraceInfo
+    settings: Settings
+    timings: Timings = Timings()
+    chain: Optional[ChainInfo] = None
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2) + "\n"
+
+    def save(self, path: str | Path) -> None:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(p.suffix + ".tmp")
+        tmp.write_text(self.to_json())
+        tmp.replace(p)  # atomic: a crash never leaves half a receipt
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Receipt":
+        p = Path(path)
+        try:
+            text = p.read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise ReceiptError(f"cannot read receipt {p}: {e}") from None
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ReceiptError(f"{p} is not JSON (truncated?): {e}") from None
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+            raise ReceiptError(f"{p} is not an openbrains receipt (format field is {obj.get('format') if isinstance(obj, dict) else None!r})")
+        v = obj.get("format_version")
+        if not isinstance(v, int):
+            raise ReceiptError(f"{p}: format_version is missing or not an integer")
+        if v > FORMAT_VERSION:
+            raise ReceiptError(f"{p} has receipt format version {v}, newer than this obrain supports "
+                               f"({FORMAT_VERSION}); upgrade openbrains")
+        if v < 1:
+            raise ReceiptError(f"{p}: unknown receipt format version {v}")
+        try:
+            return cls.model_validate(obj)
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(x) for x in first["loc"])
+            raise ReceiptError(f"{p}: invalid receipt field {where}: {first['msg']}") from None
