@@ -1,0 +1,221 @@
+"""Nonlinear kernels: ref == vec bit for bit, stated error bounds against the real functions, constants
+checked against the real values they encode, bad input raises."""
+from __future__ import annotations
+
+import math
+
+import mpmath as mp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from fixedpoint import constants as C
+from fixedpoint import ref, vec
+from fixedpoint.errors import FixedPointTypeError, FixedPointValueError
+
+mp.mp.prec = 200
+ONE = 1 << 30
+
+
+def edges(lo: int, hi: int) -> list[int]:
+    out = {lo, hi, 0, 1, -1, 2, -2}
+    for k in range(0, 63):
+        for d in (-2, -1, 0, 1, 2):
+            for sgn in (1, -1):
+                v = sgn * (1 << k) + d
+                out.add(v)
+    return sorted(v for v in out if lo <= v <= hi)
+
+
+def test_constants_encode_their_real_values():
+    assert C.LN2_Q48 == int(mp.nint(mp.log(2) * 2**48))
+    assert C.HALF_PI_Q32 == int(mp.nint(mp.pi / 2 * 2**32))
+    assert C.HALF_PI_Q60 == int(mp.nint(mp.pi / 2 * 2**60))
+    assert C.HALF_PI_LOW_Q60 == C.HALF_PI_Q60 - (C.HALF_PI_Q32 << 28)
+    assert C.ISQRT_MAX_ROOT == math.isqrt(2**63 - 1)
+    assert C.EXP_ZERO_Z * 2**32 >= 32 * C.LN2_Q48 > (C.EXP_ZERO_Z - 1) * 2**32
+    # truncation of the nested Taylor series stays far below 1 LSB of Q30 on the reduced ranges
+    assert mp.log(2) ** (C.EXP_TERMS + 1) / mp.factorial(C.EXP_TERMS + 1) < mp.mpf(2) ** -33
+    assert (mp.pi / 4 + 0.01) ** 13 / mp.factorial(13) < mp.mpf(2) ** -36
+    assert (mp.pi / 4 + 0.01) ** 14 / mp.factorial(14) < mp.mpf(2) ** -36
+
+
+# -- isqrt / rsqrt ---------------------------------------------------------------------------------
+
+ISQRT_EDGES = edges(0, 2**63 - 1) + [r * r + d for r in (3037000499, 2**31, 10**9) for d in (-1, 0, 1)]
+
+
+def test_isqrt_edges_exact():
+    xs = [v for v in ISQRT_EDGES if 0 <= v <= 2**63 - 1]
+    got = vec.isqrt(np.array(xs, dtype=np.int64)).tolist()
+    assert got == [math.isqrt(v) for v in xs] == [ref.isqrt(v) for v in xs]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2**63 - 1))
+def test_isqrt_random(n):
+    assert ref.isqrt(n) == int(vec.isqrt(np.array([n]))[0]) == math.isqrt(n)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 2**62), st.integers(0, 40), st.integers(0, 40))
+def test_rsqrt_floor_is_exact_floor(v, fv, fr):
+    try:
+        r = ref.rsqrt_floor(v, fv, fr)
+    except OverflowError:
+        with pytest.raises(OverflowError):
+            vec.rsqrt_floor(np.array([v]), fv, fr)
+        return
+    assert int(vec.rsqrt_floor(np.array([v]), fv, fr)[0]) == r
+    # r = floor(2^fr / sqrt(v 2^-fv)) <=> r^2 * v <= 2^(2fr+fv) < (r+1)^2 * v
+    assert r * r * v <= 2 ** (2 * fr + fv) < (r + 1) ** 2 * v
+
+
+# -- exp / sigmoid / silu ----------------------------------------------------------------------------
+
+def _lsb_err(got: int, real) -> float:
+    return float(abs(mp.mpf(got) - real))
+
+
+EXP_EDGES = [v for v in edges(-(2**62), 0)] + [-C.EXP_ZERO_Z, -C.EXP_ZERO_Z + 1, -1409024, -(2**63)]
+
+
+def test_exp_neg_edges_twins_and_bound():
+    xs = np.array(EXP_EDGES, dtype=np.int64)
+    got = vec.exp_neg(xs).tolist()
+    assert got == [ref.exp_neg(int(v)) for v in EXP_EDGES]
+    for x, g in zip(EXP_EDGES, got):
+        assert _lsb_err(g, mp.exp(mp.mpf(x) / 2**16) * 2**30) <= 2, x
+    assert ref.exp_neg(0) == ONE
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(-(1 << 22), 0))
+def test_exp_neg_bound_random(x):
+    g = ref.exp_neg(x)
+    assert int(vec.exp_neg(np.array([x]))[0]) == g
+    assert _lsb_err(g, mp.exp(mp.mpf(x) / 2**16) * 2**30) <= 2
+
+
+def test_exp_neg_monotone_dense():
+    x = np.arange(-(1 << 21), 1, 7, dtype=np.int64)
+    e = vec.exp_neg(x)
+    assert (np.diff(e) >= 0).all()
+
+
+def test_exp_neg_max_error_measured():
+    x = np.arange(-(1 << 21), 1, 97, dtype=np.int64)
+    e = vec.exp_neg(x)
+    real = np.exp(x / 65536.0) * 2**30          # float64 is 2^-22 LSB accurate here: fine for a bound of 2
+    assert np.abs(e - real).max() <= 1.5
+
+
+SIG_EDGES = edges(-(2**62), 2**62)
+
+
+def test_sigmoid_silu_edges():
+    xs = np.array(SIG_EDGES, dtype=np.int64)
+    s = vec.sigmoid(xs).tolist()
+    assert s == [ref.sigmoid(int(v)) for v in SIG_EDGES]
+    for x, g in zip(SIG_EDGES, s):
+        assert _lsb_err(g, 2**30 / (1 + mp.exp(-mp.mpf(x) / 2**16))) <= 2
+    small = [v for v in SIG_EDGES if abs(v) < 2**40]
+    y = vec.silu(np.array(small, dtype=np.int64)).tolist()
+    assert y == [ref.silu(int(v)) for v in small]
+    for x, g in zip(small, y):
+        real = mp.mpf(x) / (1 + mp.exp(-mp.mpf(x) / 2**16))
+        assert _lsb_err(g, real) <= 0.5 + abs(x) * 2.0**-29 + 1e-9
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-(2**40), 2**40))
+def test_sigmoid_symmetry_and_twins(x):
+    assert ref.sigmoid(x) + ref.sigmoid(-x) == ONE
+    assert int(vec.sigmoid(np.array([x]))[0]) == ref.sigmoid(x)
+    assert int(vec.silu(np.array([x]))[0]) == ref.silu(x)
+
+
+def test_known_values():
+    assert ref.sigmoid(0) == 1 << 29
+    assert ref.silu(0) == 0
+    assert ref.sin_cos(0) == (ONE, 0)
+    assert ref.isqrt(2**62) == 2**31
+    assert ref.rsqrt_floor(64, 0, 30) == 2**27          # 1/sqrt(64) = 1/8 exactly
+
+
+# -- softmax ---------------------------------------------------------------------------------------
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.integers(-(2**31), 2**31 - 1), min_size=1, max_size=40))
+def test_softmax_twins_and_bounds(row):
+    p = ref.softmax(row)
+    assert vec.softmax(np.array([row, row], dtype=np.int64)).tolist() == [p, p]
+    assert abs(sum(p) - ONE) <= len(row) / 2 + 1
+    xs = [mp.mpf(v) / 2**16 for v in row]
+    m = max(xs)
+    den = sum(mp.exp(v - m) for v in xs)
+    n = len(row)
+    for v, g in zip(xs, p):
+        real = mp.exp(v - m) / den          # the stated bound: 2.5 + 2 n p_j LSB (exp errors add up in the sum)
+        assert _lsb_err(g, real * 2**30) <= 2.5 + 2 * n * real
+
+
+# -- sin / cos -------------------------------------------------------------------------------------
+
+TRIG_EDGES = edges(-(2**52), 2**52) + [C.HALF_PI_Q32 * k + d for k in range(-9, 10) for d in (-1, 0, 1)]
+
+
+def test_sin_cos_edges_twins_and_bound():
+    xs = np.array(TRIG_EDGES, dtype=np.int64)
+    c, s = vec.sin_cos(xs)
+    for t, cv, sv in zip(TRIG_EDGES, c.tolist(), s.tolist()):
+        assert (cv, sv) == ref.sin_cos(t)
+        a = mp.mpf(t) / 2**32
+        assert _lsb_err(cv, mp.cos(a) * 2**30) <= 2, t
+        assert _lsb_err(sv, mp.sin(a) * 2**30) <= 2, t
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-(2**52), 2**52))
+def test_sin_cos_random(t):
+    c, s = ref.sin_cos(t)
+    vc, vs = vec.sin_cos(np.array([t]))
+    assert (int(vc[0]), int(vs[0])) == (c, s)
+    a = mp.mpf(t) / 2**32
+    assert _lsb_err(c, mp.cos(a) * 2**30) <= 2 and _lsb_err(s, mp.sin(a) * 2**30) <= 2
+
+
+def test_rope_inv_freq_exact_and_table():
+    # base 100000 = 3125 * 2^5 (the exact decode of float32 100000.0), head_dim 64
+    inv = ref.rope_inv_freq(3125, 5, 64, 40)
+    for i, w in enumerate(inv):
+        real = mp.mpf(2) ** 40 * mp.mpf(100000) ** (-mp.mpf(2 * i) / 64)
+        assert w == int(mp.floor(real)), i
+    assert vec.rope_inv_freq(3125, 5, 64, 40).tolist() == inv
+    cos, sin = vec.rope_table(40, np.array(inv[:8]))
+    rc, rs = ref.rope_table(40, inv[:8])
+    assert cos.tolist() == rc and sin.tolist() == rs
+    # a non-integer base: 10000.5 is not a float32, 0.5 is: 1 * 2^-1
+    half = ref.rope_inv_freq(1, -1, 4, 20)
+    assert half == [2**20, int(mp.floor(mp.mpf(2) ** 20 * mp.sqrt(2)))]
+
+
+# -- bad input --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("tw", [ref, vec])
+def test_bad_input_raises(tw):
+    arr = (lambda v: np.array([v])) if tw is vec else (lambda v: v)
+    with pytest.raises(FixedPointValueError):
+        tw.exp_neg(arr(1))
+    with pytest.raises(FixedPointValueError):
+        tw.isqrt(arr(-1))
+    with pytest.raises(FixedPointValueError):
+        tw.rsqrt_floor(arr(0), 32, 30)
+    with pytest.raises(FixedPointValueError):
+        tw.sin_cos(arr(2**53))
+    with pytest.raises(FixedPointTypeError):
+        tw.exp_neg(np.array([-1.5]) if tw is vec else -1.5)
+    with pytest.raises(FixedPointTypeError):
+        tw.sigmoid(np.array([True]) if tw is vec else True)
+    with pytest.raises(FixedPointValueError):
+        tw.rope_inv_freq(0, 0, 64)
