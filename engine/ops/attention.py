@@ -132,15 +132,16 @@ class AttnScores(Op):
 
     def run(self, ins, args, ctx: Ctx):
         q, K = args
-        H, hd = int(ins.p("n_heads")), int(ins.p("head_dim"))
+        H, Hkv, hd = int(ins.p("n_heads")), int(ins.p("n_kv_heads")), int(ins.p("head_dim"))
         cm, cs = _score_scale(hd)
         n = ctx.position + 1
-        keys = K.buf[:n]                                     # (n, kvd)
-        out = np.empty((H, n), dtype=np.int64)
-        for h in range(H):
-            g = _group(ins, h)
-            dots = vec.matmul_exact(keys[:, g * hd:(g + 1) * hd], q[h * hd:(h + 1) * hd])   # (n,)
-            out[h] = vec.mul_round_shift(dots, cm, self._shift(ins, cs))
+        G = H // Hkv
+        keys = K.buf[:n].reshape(n, Hkv, hd)
+        qg = q.reshape(Hkv, G, hd)
+        out = np.empty((Hkv, G, n), dtype=np.int64)
+        for g in range(Hkv):                                 # (G, hd) @ (hd, n): all query heads of a group
+            out[g] = vec.matmul_exact(qg[g], np.ascontiguousarray(keys[:, g, :].T))
+        out = vec.mul_round_shift(out.reshape(H, n), cm, self._shift(ins, cs))
         return vec.saturate(out, int(ins.p("width")))
 
     def element(self, ins, args, ctx, j):
@@ -198,14 +199,16 @@ class AttnMix(Op):
 
     def run(self, ins, args, ctx: Ctx):
         p, V = args
-        H, hd = int(ins.p("n_heads")), int(ins.p("head_dim"))
+        H, Hkv, hd = int(ins.p("n_heads")), int(ins.p("n_kv_heads")), int(ins.p("head_dim"))
         n = p.shape[1]
-        vals = V.buf[:n]
-        out = np.empty((H, hd), dtype=np.int64)
-        for h in range(H):
-            g = _group(ins, h)
-            out[h] = vec.round_shift(vec.matmul_exact(p[h], vals[:, g * hd:(g + 1) * hd]), self._shift(ins))
-        return vec.saturate(out.reshape(-1), int(ins.p("width")))
+        G = H // Hkv
+        vals = V.buf[:n].reshape(n, Hkv, hd)
+        pg = p.reshape(Hkv, G, n)
+        out = np.empty((Hkv, G, hd), dtype=np.int64)
+        for g in range(Hkv):                                 # (G, n) @ (n, hd): all query heads of a group
+            out[g] = vec.matmul_exact(pg[g], np.ascontiguousarray(vals[:, g, :]))
+        out = vec.round_shift(out.reshape(-1), self._shift(ins))
+        return vec.saturate(out, int(ins.p("width")))
 
     def element(self, ins, args, ctx, j):
         p, V = args

@@ -23,6 +23,18 @@ def _sum_squares_vec(x: np.ndarray) -> int:
     return sum(int(v) * int(v) for v in x.tolist())  # exact for any int64 input
 
 
+def _gain_rounding(g, fy):
+    """Per-gain (shift, 2^(shift-1)) arrays for output format fy, cached on the weight; (None, None) if some
+    shift is not in [1, 62] (then the generic rescale path runs)."""
+    cache = g.__dict__.setdefault("_norm_cache", {})
+    if fy not in cache:
+        s = _gain_shift(g.exp, fy)
+        ok = bool(s.size) and int(s.min()) >= 1
+        g.__dict__["mant_abs_max"] = int(np.abs(g.mant).max()) if g.mant.size else 0
+        cache[fy] = (s, np.left_shift(np.int64(1), s - 1)) if ok else (None, None)
+    return cache[fy]
+
+
 def _gain_shift(ge, fy):
     return np.minimum(30 - ge - fy, 62) if isinstance(ge, np.ndarray) else min(30 - ge - fy, 62)
 
@@ -45,8 +57,16 @@ class RMSNorm(Op):
         v = max(_sum_squares_vec(x) // x.size + eps, 1)
         r = int(vec.rsqrt_floor(v, 2 * fx, 30))
         nrm = vec.mul_round_shift(x, r, fx)
-        s = _gain_shift(g.exp, fy)
-        y = vec.rescale(vec.checked_mul(nrm, g.mant), s)
+        s, half = _gain_rounding(g, fy)
+        if s is None:
+            y = vec.rescale(vec.checked_mul(nrm, g.mant), _gain_shift(g.exp, fy))
+        else:
+            # round_shift(nrm * gm, s) with every s in [1, 62]; |nrm| <= 2^30 sqrt(n) + 1 and |gm| < 2^24,
+            # so nrm * gm + 2^(s-1) stays inside int64 whenever the bound below holds (checked per call).
+            if int(np.abs(nrm).max()) * g.mant_abs_max < (1 << 62) - int(half.max()):
+                y = (nrm * g.mant + half) >> s
+            else:
+                y = vec.rescale(vec.checked_mul(nrm, g.mant), s)
         return vec.saturate(y, int(ins.p("width")))
 
     def element(self, ins, args, ctx, j):

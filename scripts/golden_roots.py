@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Recompute the golden trace roots of the bundled models and write (or --check) tests/data/golden_roots.json.
+
+A changed root means the numerics changed: that must be deliberate (bump fixedpoint.NUMERICS_VERSION).
+
+    scripts/golden_roots.py [--check] [--only tiny|smollm2]
+"""
+import argparse
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from engine.generate import GenSettings  # noqa: E402
+from engine.runtime import IntegerLM  # noqa: E402
+from fixedpoint import NUMERICS_VERSION  # noqa: E402
+from prover.commit import hex32  # noqa: E402
+from prover.runner import model_commitment, traced_generate  # noqa: E402
+
+PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "data", "golden_roots.json")
+
+CASES = {
+    "tiny": dict(model="tiny", prompt_ids=[5, 17, 99, 120], chat=None, max_new_tokens=3),
+    "smollm2": dict(model="smollm2", prompt_ids=None, chat="What is the capital of France?", max_new_tokens=12),
+}
+
+
+def compute(name: str) -> dict:
+    c = CASES[name]
+    lm = IntegerLM.load(c["model"])
+    ids = c["prompt_ids"] or lm.encode_prompt(c["chat"], chat=True)
+    run = traced_generate(lm, ids, GenSettings(max_new_tokens=c["max_new_tokens"]))
+    return {"numerics_version": NUMERICS_VERSION, "model_root": hex32(model_commitment(lm).model_root),
+            "prompt_ids": ids, "max_new_tokens": c["max_new_tokens"], "tokens": run.result.tokens,
+            "text": lm.tokenizer.decode([t for t in run.result.tokens if t != lm.config.eos_id]),
+            "step_count": run.tracer.step_count, "trace_root": hex32(run.tracer.root())}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", action="store_true", help="compare with the checked-in file; exit 1 on change")
+    ap.add_argument("--only", choices=sorted(CASES))
+    a = ap.parse_args()
+    old = json.load(open(PATH)) if os.path.exists(PATH) else {}
+    new = dict(old)
+    for name in ([a.only] if a.only else CASES):
+        new[name] = compute(name)
+        print(f"{name}: {new[name]['trace_root']}  {new[name]['text']!r}")
+    if a.check:
+        bad = [n for n in new if old.get(n) != new[n]]
+        if bad:
+            print(f"golden roots changed: {bad}")
+            return 1
+        return 0
+    with open(PATH, "w") as f:
+        json.dump(new, f, indent=2)
+        f.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
