@@ -38,7 +38,10 @@ class IntegerLM:
         self.arch = mods[arch]
         self.loaded = loaded
         self.config = loaded.config
-        self.program = self.arch.build_program(self.config, context)
+        from .loaders import GGML_TYPES
+
+        wtypes = {n: GGML_TYPES[t.ggml_type][0] for n, t in loaded.tensors.items()}
+        self.program = self.arch.build_program(self.config, context, wtypes)
         self.weights = self.arch.build_weights(loaded, self.program, progress)
         self.tokenizer = Tokenizer.from_meta(loaded.tokenizer_meta)
 

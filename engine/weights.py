@@ -14,6 +14,8 @@ import numpy as np
 
 from fixedpoint import vec
 
+GGML_TYPE_IDS = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 8}
+
 
 @dataclass
 class QWeight:
@@ -29,6 +31,16 @@ class QWeight:
     @property
     def row_bytes(self) -> int:
         return self.raw.size // self.shape[0]
+
+    @property
+    def type_id(self) -> int:
+        """The GGML type id (F32 0, F16 1, Q4_0 2, Q4_1 3, Q8_0 8): what a verifier decodes the raw bytes as."""
+        return GGML_TYPE_IDS[self.qm.ggml_type]
+
+    def check_type(self, ins) -> None:
+        if int(ins.p("wtype")) != self.type_id:
+            raise ValueError(f"{ins.name}: the template says weight type {ins.p('wtype')} but {self.name} is "
+                             f"{self.qm.ggml_type} ({self.type_id})")
 
 
 @dataclass

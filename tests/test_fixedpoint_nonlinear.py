@@ -219,3 +219,14 @@ def test_bad_input_raises(tw):
         tw.sigmoid(np.array([True]) if tw is vec else True)
     with pytest.raises(FixedPointValueError):
         tw.rope_inv_freq(0, 0, 64)
+    with pytest.raises(FixedPointTypeError):
+        tw.rope_inv_freq(3125, 5, 64.0)
+    with pytest.raises(FixedPointValueError):
+        tw.rope_inv_freq(3125, 5, 64, -1)
+    with pytest.raises(FixedPointValueError):
+        tw.rope_table(-1, [1, 2])
+
+
+def test_softmax_extreme_rows_agree():
+    for row in ([-(2**63), -(2**63)], [-(2**63), 2**63 - 1], [2**63 - 1, 0, -(2**63)]):
+        assert vec.softmax(np.array([row], dtype=np.int64)).tolist() == [ref.softmax(row)]

@@ -33,21 +33,27 @@ def _eps_q(bits: int, f: int) -> int:
     return ref.rescale(m, -(e + f)) if m else 0
 
 
-def build_program(cfg, context: int | None = None) -> Program:
-    """The per-token template of a llama config (``context`` caps the model's context length)."""
+def build_program(cfg, context: int | None = None, wtypes: dict[str, int] | None = None) -> Program:
+    """The per-token template of a llama config (``context`` caps the model's context length).
+
+    ``wtypes`` maps weight names to GGML type ids; linear/embed instructions carry their weight's type as
+    the param ``wtype`` so a verifier knows how to decode the raw bytes it opens (the template commits it).
+    """
+    wt = wtypes or {}
     ctx = min(cfg.context_length, context or cfg.context_length)
     H, Hkv, hd, dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.dim
     eps = _eps_q(cfg.rms_eps_bits, 2 * F_H)
-    P: list[Instr] = [instr("embed", "embed", [TOKEN, W("token_embd.weight")], f=F_H, width=WIDTH)]
+    P: list[Instr] = [instr("embed", "embed", [TOKEN, W("token_embd.weight")], f=F_H, width=WIDTH,
+                                 wtype=wt.get("token_embd.weight", 8))]
     h = "embed"
     for l in range(cfg.n_layers):
         b, n = f"blk.{l}.", f"L{l}."
         att = dict(n_heads=H, n_kv_heads=Hkv, head_dim=hd, width=WIDTH)
         P += [
             instr(n + "attn_norm", "rmsnorm", [L(h), W(b + "attn_norm.weight")], l, fx=F_H, fy=F_X, eps=eps, width=WIDTH),
-            instr(n + "q", "linear", [L(n + "attn_norm"), W(b + "attn_q.weight")], l, fx=F_X, fy=F_H, width=WIDTH),
-            instr(n + "k", "linear", [L(n + "attn_norm"), W(b + "attn_k.weight")], l, fx=F_X, fy=F_H, width=WIDTH),
-            instr(n + "v", "linear", [L(n + "attn_norm"), W(b + "attn_v.weight")], l, fx=F_X, fy=F_H, width=WIDTH),
+            instr(n + "q", "linear", [L(n + "attn_norm"), W(b + "attn_q.weight")], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(b + "attn_q.weight", 3)),
+            instr(n + "k", "linear", [L(n + "attn_norm"), W(b + "attn_k.weight")], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(b + "attn_k.weight", 3)),
+            instr(n + "v", "linear", [L(n + "attn_norm"), W(b + "attn_v.weight")], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(b + "attn_v.weight", 3)),
             instr(n + "q_rope", "rope", [L(n + "q"), W("rope.cos"), W("rope.sin")], l, n_heads=H, head_dim=hd, width=WIDTH),
             instr(n + "k_rope", "rope", [L(n + "k"), W("rope.cos"), W("rope.sin")], l, n_heads=Hkv, head_dim=hd, width=WIDTH),
             instr(n + "k_cache", "kv_append", [S(n + "k_cache"), L(n + "k_rope")], l, width_elems=Hkv * hd),
@@ -55,20 +61,20 @@ def build_program(cfg, context: int | None = None) -> Program:
             instr(n + "scores", "attn_scores", [L(n + "q_rope"), L(n + "k_cache")], l, fq=F_H, fk=F_H, fy=16, **att),
             instr(n + "probs", "softmax", [L(n + "scores")], l),
             instr(n + "mix", "attn_mix", [L(n + "probs"), L(n + "v_cache")], l, fv=F_H, fy=F_X, **att),
-            instr(n + "o", "linear", [L(n + "mix"), W(b + "attn_output.weight")], l, fx=F_X, fy=F_H, width=WIDTH),
+            instr(n + "o", "linear", [L(n + "mix"), W(b + "attn_output.weight")], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(b + "attn_output.weight", 3)),
             instr(n + "h_attn", "add", [L(h), L(n + "o")], l, width=WIDTH),
             instr(n + "ffn_norm", "rmsnorm", [L(n + "h_attn"), W(b + "ffn_norm.weight")], l, fx=F_H, fy=F_X, eps=eps, width=WIDTH),
-            instr(n + "gate", "linear", [L(n + "ffn_norm"), W(b + "ffn_gate.weight")], l, fx=F_X, fy=F_H, width=WIDTH),
-            instr(n + "up", "linear", [L(n + "ffn_norm"), W(b + "ffn_up.weight")], l, fx=F_X, fy=F_H, width=WIDTH),
+            instr(n + "gate", "linear", [L(n + "ffn_norm"), W(b + "ffn_gate.weight")], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(b + "ffn_gate.weight", 3)),
+            instr(n + "up", "linear", [L(n + "ffn_norm"), W(b + "ffn_up.weight")], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(b + "ffn_up.weight", 3)),
             instr(n + "act", "swiglu", [L(n + "gate"), L(n + "up")], l, fu=F_H, fy=F_X, width=WIDTH),
-            instr(n + "down", "linear", [L(n + "act"), W(b + "ffn_down.weight")], l, fx=F_X, fy=F_H, width=WIDTH),
+            instr(n + "down", "linear", [L(n + "act"), W(b + "ffn_down.weight")], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(b + "ffn_down.weight", 3)),
             instr(n + "h", "add", [L(n + "h_attn"), L(n + "down")], l, width=WIDTH),
         ]
         h = n + "h"
     head = "output.weight" if not cfg.tied_output else "token_embd.weight"
     P += [
         instr("out_norm", "rmsnorm", [L(h), W("output_norm.weight")], fx=F_H, fy=F_X, eps=eps, width=WIDTH),
-        instr("logits", "linear", [L("out_norm"), W(head)], fx=F_X, fy=F_H, width=WIDTH),
+        instr("logits", "linear", [L("out_norm"), W(head)], fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(head, 8)),
         instr("topk", "topk_chunk", [L("logits")], chunk=CHUNK, k=TOPK),
     ]
     last, n_lists, level = "topk", -(-cfg.vocab_size // CHUNK), 0

@@ -42,6 +42,11 @@ class SwiGLU(_Pointwise):
     name = "swiglu"
     opcode = 0x51
 
+    def shape(self, ins, in_shapes, ctx):
+        if not 0 <= self._shift(ins) <= 62:
+            raise ValueError(f"{ins.name}: swiglu needs 0 <= 16 + fu - fy <= 62")
+        return super().shape(ins, in_shapes, ctx)
+
     def _shift(self, ins):
         return 16 + int(ins.p("fu")) - int(ins.p("fy"))
 

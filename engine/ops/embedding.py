@@ -48,6 +48,7 @@ class Embed(Op):
 
     def run(self, ins, args, ctx: Ctx):
         tok, w = args
+        w.check_type(ins)
         t = int(tok[0])
         vocab, dim = w.shape
         if not 0 <= t < vocab:

@@ -1,6 +1,7 @@
 """Linear family: y = x W^T with W a GGUF matrix imported exactly (Q4_0/Q4_1/Q8_0/F16/F32).
 
 linear:  y[n] = saturate(round_half_up(2^fy * sum_k w[n,k] * x[k] * 2^-fx), width)
+         params fx, fy, width, wtype (the GGML type id of W: how its raw bytes decode)
          x: (K,) raw at fx; W: (N, K); y: (N,) raw at fy. One rounding of the exact dot product.
 Fan-in of y[n]: all K elements of x and row n of W (its raw bytes).
 """
@@ -27,6 +28,7 @@ class Linear(Op):
 
     def run(self, ins, args, ctx: Ctx):
         x, w = args
+        w.check_type(ins)
         y = vec.qlinear(x, w.prep, int(ins.p("fx")), int(ins.p("fy")))
         return vec.saturate(y, int(ins.p("width")))
 

@@ -108,7 +108,7 @@ def _wide_round_shift(p: int, s: int) -> int:
 
 
 def softmax(row: list[int]) -> list[int]:
-    """Q30 probabilities of Q16 scores: e_j = exp_neg(x_j - max), p_j = round_div(e_j * 2^30, sum e); len(row) >= 1.
+    """Q30 probabilities of Q16 scores: e_j = exp_neg(max(x_j - max, -EXP_ZERO_Z)), p_j = round_div(e_j * 2^30, sum e); len(row) >= 1.
 
     Each p_j is within 2.5 + 2 n p_j LSB of the real softmax (n = len(row): the <= 2 LSB exp errors add up in
     the sum); sum p_j within n/2 + 1 LSB of 2^30.
@@ -117,7 +117,7 @@ def softmax(row: list[int]) -> list[int]:
     if not xs:
         raise FixedPointValueError("softmax of an empty row")
     m = max(xs)
-    es = [exp_neg(v - m) for v in xs]
+    es = [exp_neg(max(v - m, -EXP_ZERO_Z)) for v in xs]   # exp_neg is 0 at and below -EXP_ZERO_Z anyway
     s = sum(es)
     return [round_div(e << 30, s) for e in es]
 
@@ -171,6 +171,7 @@ def _iroot(n: int, d: int) -> int:
 def rope_inv_freq(base_mant: int, base_exp: int, head_dim: int, f: int = 40) -> list[int]:
     """[floor(2^f * base^(-2i/head_dim)) for i < head_dim/2] with base = base_mant * 2^base_exp > 0; exact (big ints)."""
     base_mant, base_exp = as_int(base_mant, "base_mant"), as_int(base_exp, "base_exp")
+    head_dim, f = as_int(head_dim, "head_dim"), check_shift(f, "f")
     if base_mant <= 0:
         raise FixedPointValueError(f"rope base must be > 0, got mantissa {base_mant}")
     if head_dim < 2 or head_dim % 2:
@@ -186,8 +187,16 @@ def rope_inv_freq(base_mant: int, base_exp: int, head_dim: int, f: int = 40) -> 
     return out
 
 
+def _check_table_args(n_pos) -> int:
+    n_pos = as_int(n_pos, "n_pos")
+    if n_pos < 0:
+        raise FixedPointValueError(f"rope_table needs n_pos >= 0, got {n_pos}")
+    return n_pos
+
+
 def rope_table(n_pos: int, inv_freq: list[int]) -> tuple[list[list[int]], list[list[int]]]:
     """(cos, sin) lists (n_pos x len(inv_freq)) in Q30 of theta = round_shift(p * inv_freq[i], 8) (Q40 -> Q32 radians)."""
+    n_pos = _check_table_args(n_pos)
     cos, sin = [], []
     for p in range(n_pos):
         row_c, row_s = [], []

@@ -9,7 +9,8 @@ import numpy as np
 
 from ..constants import (COS_DIVISORS, EXP_TERMS, EXP_ZERO_Z, HALF_PI_LOW_Q60, HALF_PI_Q32, ISQRT_MAX_ROOT,
                          LN2_Q48, SIN_DIVISORS)
-from ..errors import FixedPointValueError
+from ..errors import FixedPointTypeError, FixedPointValueError
+from ..formats import INT64_MIN
 from ..ref import nonlinear as _ref
 from .core import as_int, check_shift
 
@@ -98,14 +99,15 @@ def silu(x):
 
 
 def softmax(x):
-    """Q30 probabilities of Q16 scores along the last axis: e_j = exp_neg(x_j - max), p_j = round_div(e_j * 2^30, sum e)."""
-    from .core import checked_add
-
+    """Q30 probabilities of Q16 scores: e_j = exp_neg(max(x_j - max, -EXP_ZERO_Z)), p_j = round_div(e_j * 2^30, sum e); len(row) >= 1."""
     x = as_int(x, "x")
     if x.shape[-1:] == (0,) or x.ndim == 0:
         raise FixedPointValueError("softmax of an empty row")
     m = x.max(axis=-1, keepdims=True)
-    e = exp_neg(checked_add(x, -m))
+    # x - m without overflow: entries below m - EXP_ZERO_Z have exp 0 exactly as in the reference, so clip
+    # them there first (the clip point itself is kept inside int64).
+    floor = np.maximum(m, INT64_MIN + EXP_ZERO_Z) - EXP_ZERO_Z
+    e = exp_neg(np.maximum(x, floor) - m)
     s = e.sum(axis=-1, keepdims=True)                 # <= n * 2^30
     return ((e << 30) + (s >> 1)) // s
 
@@ -144,6 +146,7 @@ def rope_inv_freq(base_mant: int, base_exp: int, head_dim: int, f: int = 40):
 
 def rope_table(n_pos: int, inv_freq):
     """(cos, sin) arrays (n_pos, len(inv_freq)) in Q30 of theta = round_shift(p * inv_freq[i], 8) (Q40 -> Q32 radians)."""
+    _ref._check_table_args(n_pos)
     inv = as_int(inv_freq, "inv_freq")
     p = np.arange(n_pos, dtype=np.int64)[:, None]
     theta = _rshift(p * inv[None, :], 8)              # p * inv <= 2^13 * 2^40
