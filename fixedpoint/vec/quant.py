@@ -1,2 +1,507 @@
-"""(placeholder: being written)"""
-__all__: list[str] = []
+"""Exact GGUF weight import and the exact quantized linear layer, numpy twin. Same names and specs as
+``fixedpoint.ref.quant`` (which documents the block layouts); ``QuantMatrix`` and ``PreparedQuant`` are
+the reference's classes, re-exported.
+
+The fast kernel (``prepare`` + ``qlinear``), for a Q4_0/Q4_1/Q8_0 matrix W (N x K, blocks of B = 32):
+
+    sum_k w[n,k] x[k] = 2^E_n * sum_b ( Dsh[b,n] * P[b,n] + Msh[b,n] * X[b] )
+    P[b,n] = sum_j q[n, bB+j] * x[bB+j]        X[b] = sum_j x[bB+j]
+    Dsh[b,n] = d_mant << (d_exp - E_n)         Msh[b,n] = m_mant << (m_exp - E_n)
+
+with E_n the least scale exponent of row n (or, when the bounds below still hold, one E for the whole
+matrix, so that rounding is a scalar shift). Exactness argument, one step at a time:
+
+1. P by float32 BLAS (``np.matmul`` of q as float32, layout (nb, N, B), by x as (nb, B, C)): every
+   product q*x and every partial sum, in any order and with or without FMA, is an integer of
+   magnitude <= B * max|q| * max|x| <= 2^24 when max|x| <= lim = floor(2^24 / (B * max|q|)); every such
+   integer is a float32, so each BLAS operation is exact and P is the exact integer. x beyond lim is
+   split into limbs x = sum_i x_i 2^(L*i) (low limbs in [0, 2^L), top limb signed, 2^L - 1 <= lim),
+   each limb one column of the same matmul.
+2. The recombination per limb, sum_b Dsh*P + Msh*X, runs in float64 (einsum and a GEMV): every term and
+   partial sum is an integer bounded by lim * G_n, G_n = sum_b (|Dsh| sum_j |q| + B |Msh|) (exact, at
+   prepare). Rows with lim * G_n > 2^53 are not on the fast path; for the others every value is an
+   integer <= 2^53, a float64, so the recombination is exact.
+3. A few outliers |x[k]| > lim are zeroed in the matmul and added back as exact int64 column terms
+   x[k] * (Dsh*q + Msh)[., k] when max|x| * max G_n fits int64 (checked per call with scalars); more
+   outliers take the limbs, combined in int64 when sum_i max|x_i| 2^(L*i) * max G_n fits, else with
+   Python ints. The exact sum is rounded once per row: round_half_up(S * 2^-(fx - fy - E_n)).
+
+Rows off the fast path (huge exponent spans), and F16/F32 matrices, use an exact Python-int path (slow,
+correct). Memory of the fast form: 4 bytes per weight (q as float32) + 8 (no min) or 16 bytes per block.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import FixedPointOverflow, FixedPointTypeError, FixedPointValueError
+from ..formats import INT64_MAX, INT64_MIN
+from ..ref.quant import GGML_TYPES, PreparedQuant, QuantMatrix, _parse_x, _qm_of, _row_index
+from .core import as_int, check_shift
+
+__all__ = [
+    "GGML_TYPES", "QuantMatrix", "PreparedQuant", "fp16_decode", "fp32_decode", "decode_matrix",
+    "dequant_exact_row", "prepare", "qlinear", "qlinear_row",
+]
+
+F32_EXACT = 1 << 24   # every integer of magnitude <= 2^24 is a float32
+F64_EXACT = 1 << 53   # every integer of magnitude <= 2^53 is a float64
+CHUNK = 1 << 20       # elements decoded per chunk when preparing (bounds temporary memory)
+_NO_EXP = 1 << 20     # stands for "no nonzero scale" when taking a row's least exponent
+
+
+# ---------------------------------------------------------------------------------------------- floats
+
+def _bits_array(bits, width: int) -> np.ndarray:
+    if isinstance(bits, (bool, float, np.bool_, np.floating)):
+        raise FixedPointTypeError(f"fp{width} bits must be integers, got {type(bits).__name__} {bits!r}")
+    a = as_int(bits, "bits")
+    if a.size and (int(a.min()) < 0 or int(a.max()) >= (1 << width)):
+        bad = a[(a < 0) | (a >= (1 << width))].ravel()[0]
+        raise FixedPointValueError(f"fp{width} bits {int(bad)} are outside [0, 2^{width})")
+    return a
+
+
+def _canonical(mant: np.ndarray, exp: np.ndarray, max_tz: int) -> tuple[np.ndarray, np.ndarray]:
+    """Strip trailing zero bits of mant into exp (binary search, integer ops only); zero -> (0, 0)."""
+    mant, exp = mant.copy(), exp.copy()
+    sh = 1
+    while sh * 2 <= max_tz:
+        sh *= 2
+    while sh:
+        m = ((mant & ((1 << sh) - 1)) == 0) & (mant != 0)
+        mant[m] >>= sh
+        exp[m] += sh
+        sh //= 2
+    exp[mant == 0] = 0
+    return mant, exp
+
+
+def _float_decode(bits, width: int, exp_bits: int, frac_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    b = _bits_array(bits, width)
+    emax = (1 << exp_bits) - 1
+    bias = (1 << (exp_bits - 1)) - 1
+    e = (b >> frac_bits) & emax
+    f = b & ((1 << frac_bits) - 1)
+    if (e == emax).any():
+        bad = int(b[e == emax].ravel()[0])
+        raise FixedPointValueError(f"fp{width} bits 0x{bad:0{width // 4}x} encode inf or NaN, which has no exact value")
+    normal = e != 0
+    mant = np.where(normal, f | (1 << frac_bits), f)
+    exp = np.where(normal, e - bias - frac_bits, 1 - bias - frac_bits)
+    mant = np.where(b >> (width - 1) != 0, -mant, mant)
+    return _canonical(mant, exp, frac_bits + 1)
+
+
+def fp16_decode(bits) -> tuple[np.ndarray, np.ndarray]:
+    """(mant, exp) with value(IEEE binary16 ``bits``) == mant * 2^exp exactly; mant odd or (0, 0); inf/NaN raise.
+
+    bits: integer array (e.g. uint16) or int, every entry in [0, 2^16), else FixedPointTypeError /
+    FixedPointValueError (the first inf/NaN pattern is named). Returns two int64 arrays of bits' shape.
+    """
+    return _float_decode(bits, 16, 5, 10)
+
+
+def fp32_decode(bits) -> tuple[np.ndarray, np.ndarray]:
+    """(mant, exp) with value(IEEE binary32 ``bits``) == mant * 2^exp exactly; mant odd or (0, 0); inf/NaN raise.
+
+    bits: integer array (e.g. uint32) or int, every entry in [0, 2^32), else FixedPointTypeError /
+    FixedPointValueError (the first inf/NaN pattern is named). Returns two int64 arrays of bits' shape.
+    """
+    return _float_decode(bits, 32, 8, 23)
+
+
+# --------------------------------------------------------------------------------------------- matrix
+
+def _u16(blk: np.ndarray, o: int) -> np.ndarray:
+    return blk[..., o].astype(np.uint16) | (blk[..., o + 1].astype(np.uint16) << 8)
+
+
+def _decode_fields(raw_rows: np.ndarray, ggml_type: str, k: int):
+    """(q int8 (r, K), d_mant, d_exp, m_mant, m_exp int64 (r, K // B)) of r raw rows (uint8 (r, row_bytes))."""
+    b, bpb, qo, has_min = GGML_TYPES[ggml_type]
+    r = raw_rows.shape[0]
+    nb = k // b
+    if ggml_type in ("F16", "F32"):
+        dt = "<u2" if ggml_type == "F16" else "<u4"
+        bits = np.ascontiguousarray(raw_rows).view(dt).reshape(r, k)
+        dm, de = (fp16_decode if ggml_type == "F16" else fp32_decode)(bits)
+        zeros = np.zeros((r, k), np.int64)
+        return np.ones((r, k), np.int8), dm, de, zeros, zeros.copy()
+    blk = raw_rows.reshape(r, nb, bpb)
+    dm, de = fp16_decode(_u16(blk, 0))
+    if has_min:
+        mm, me = fp16_decode(_u16(blk, 2))
+    else:
+        mm, me = np.zeros((r, nb), np.int64), np.zeros((r, nb), np.int64)
+    qs = blk[..., qo:]
+    if ggml_type == "Q8_0":
+        q = qs.view(np.int8).reshape(r, k).copy()
+    else:
+        q = np.concatenate([qs & 15, qs >> 4], axis=-1).reshape(r, k).view(np.int8)  # j low, j + 16 high
+        if ggml_type == "Q4_0":
+            q -= 8
+    return q, dm, de, mm, me
+
+
+def decode_matrix(raw: np.ndarray, ggml_type: str, n_rows: int, n_cols: int) -> QuantMatrix:
+    """The QuantMatrix of ``raw`` (uint8, N * row_bytes bytes, any shape) read as an ``ggml_type`` N x K matrix.
+
+    FixedPointTypeError for a non-uint8 raw or non-str type; FixedPointValueError for an unknown type, a
+    size mismatch, K not a multiple of B, or any inf/NaN scale (naming its bits, row and block). The
+    matrix keeps (a read-only view of) raw; its fields are decoded on access.
+    """
+    qm = QuantMatrix(raw, ggml_type, n_rows, n_cols)
+    b, bpb, _, has_min = GGML_TYPES[ggml_type]
+    n, k = qm.shape
+    if ggml_type in ("F16", "F32"):
+        width = 16 if ggml_type == "F16" else 32
+        bits = np.ascontiguousarray(qm.raw).view("<u2" if width == 16 else "<u4")
+        ebits, fb = (0x7C00, 0x7C00) if width == 16 else (0x7F800000, 0x7F800000)
+        checks = [(bits, ebits, fb, width)]
+    else:
+        blk = qm.raw.reshape(n, k // b, bpb)
+        checks = [(_u16(blk, o), 0x7C00, 0x7C00, 16) for o in ((0, 2) if has_min else (0,))]
+    for bits, mask, full, width in checks:
+        bad = (bits & mask) == full  # exponent all ones: inf or NaN
+        if bad.any():
+            row, blkno = (int(v[0]) for v in np.nonzero(bad))
+            v = int(bits[row, blkno])
+            raise FixedPointValueError(f"{ggml_type} row {row} block {blkno}: fp{width} bits 0x{v:0{width // 4}x} "
+                                       f"encode inf or NaN, which has no exact value")
+    return qm
+
+
+def _least_exp(dm, de, mm, me) -> np.ndarray:
+    """Per row, the least exponent of a nonzero scale (d or m); 0 for a row whose scales are all zero."""
+    e = np.minimum(np.where(dm != 0, de, _NO_EXP).min(axis=1), np.where(mm != 0, me, _NO_EXP).min(axis=1))
+    return np.where(e == _NO_EXP, 0, e)
+
+
+def dequant_exact_row(qm, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row n of the matrix as exact dyadics: w[n][k] = mant * 2^exp for the k-th pair, canonical (mant odd or (0, 0)).
+
+    qm: a QuantMatrix or PreparedQuant; n in [0, N) else FixedPointValueError. Returns (mant, exp), two int64
+    arrays of K entries (the ref twin returns the same values as a list of pairs); |mant| < 2^58.
+    """
+    qm = _qm_of(qm)
+    n = _row_index(qm, n)
+    q, dm, de, mm, me = qm.fields(qm.raw[n:n + 1])
+    b = qm.block
+    dm, de, mm, me = (np.repeat(a[0], b) for a in (dm, de, mm, me))
+    # common exponent of the two terms: both fp16 (exponents in [-24, 15]) so shifts are <= 39 and
+    # |dm*q| << 39 < 2^57; a zero term contributes no exponent (F32 exponents can be far apart)
+    e = np.where(mm == 0, de, np.where(dm == 0, me, np.minimum(de, me)))
+    v = ((dm * q[0]) << np.where(dm == 0, 0, de - e)) + (mm << np.where(mm == 0, 0, me - e))
+    return _canonical(v, e, 63)
+
+
+# ------------------------------------------------------------------------------------------ prepare
+
+class _Fast:
+    """The fast form (see module doc).
+
+    q32 (nb, N, B) float32: q, block-major; dsh (nb, N) float64;
+    msh (N, nb) float64, None without mins; e (N,) int64 least exponents E_n, e_lo/e_hi their range;
+    gmax = max G_n over fast rows (Python int); lim, limb_bits: the one-limb bound of |x| and the low-limb
+    width L; sparse_max: outliers per input row handled by exact column terms instead of limbs;
+    slow_rows: int64 indices of rows on the exact path; rounding: cache of per-row shift arrays;
+    dsh2: dsh with every column repeated twice (for two-column inputs), built on first use.
+    """
+
+    __slots__ = ("q32", "dsh", "msh", "e", "e_lo", "e_hi", "gmax", "lim", "limb_bits", "sparse_max",
+                 "slow_rows", "rounding", "dsh2")
+
+
+def prepare(qm) -> PreparedQuant:
+    """The form of ``qm`` this twin's ``qlinear`` runs fastest, built once (ref: the QuantMatrix; vec: a PreparedQuant).
+
+    The fast form holds 4 bytes per weight plus 8 (no min) or 16 bytes per block (float64 scales).
+    qm: a QuantMatrix (a PreparedQuant is returned as is). F16/F32 matrices get no fast form
+    (``fast`` is None: ``qlinear`` uses the exact path), nor does a matrix none of whose rows qualify.
+    Rows whose exponent span makes lim * G_n exceed 2^53 are listed in ``fast.slow_rows`` and computed
+    exactly with Python ints. Decodes CHUNK elements at a time (temporary memory stays ~40 MB).
+    """
+    if isinstance(qm, PreparedQuant):
+        return qm
+    qm = _qm_of(qm)
+    n, k = qm.shape
+    b = qm.block
+    if b == 1:
+        return PreparedQuant(qm, None, 0)
+    nb = k // b
+    q32 = np.empty((nb, n, b), np.float32)
+    dsh = np.zeros((nb, n), np.int64)
+    msh = np.zeros((nb, n), np.int64) if qm.has_min else None
+    e = np.zeros(n, np.int64)
+    g = [None] * n
+    qmax = 1
+    step = max(1, CHUNK // k)
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        q, dm, de, mm, me = qm.fields(qm.raw[lo:hi])
+        q3 = q.reshape(hi - lo, nb, b)
+        q32[:, lo:hi, :] = q3.transpose(1, 0, 2)
+        qmax = max(qmax, int(np.abs(q.astype(np.int16)).max()))
+        en = _least_exp(dm, de, mm, me)
+        e[lo:hi] = en
+        sd = np.where(dm != 0, de - en[:, None], 0)  # >= 0; a zero scale gets no shift
+        sm = np.where(mm != 0, me - en[:, None], 0)
+        ok = np.maximum(sd.max(axis=1), sm.max(axis=1)) <= 24  # |Dsh|, |Msh| < 2^11 << 24 = 2^35
+        dsh_c = np.where(ok[:, None], dm << np.minimum(sd, 24), 0)
+        msh_c = np.where(ok[:, None], mm << np.minimum(sm, 24), 0)
+        # G_n = sum_b |Dsh| sum_j |q| + B |Msh|: each term < 2^35 * 2^12 fits int64; the row sum does for
+        # nb < 2^15 blocks, beyond that it is summed with Python ints
+        qabs = np.abs(q3.astype(np.int64)).sum(axis=2)
+        gn = (np.abs(dsh_c) * qabs + b * np.abs(msh_c)).sum(axis=1, dtype=np.int64 if nb < (1 << 15) else object)
+        g[lo:hi] = [int(v) if o else None for v, o in zip(gn.tolist(), ok.tolist())]
+        dsh[:, lo:hi] = dsh_c.T
+        if msh is not None:
+            msh[:, lo:hi] = msh_c.T
+    lim = F32_EXACT // (b * qmax)
+    slow = [i for i, gi in enumerate(g) if gi is None or gi * lim > F64_EXACT]
+    if slow:
+        dsh[:, slow] = 0  # their fast-path output is discarded; zeros keep every bound of the fast path true
+        if msh is not None:
+            msh[:, slow] = 0
+    fast = [i for i, gi in enumerate(g) if gi is not None and gi * lim <= F64_EXACT]
+    if not fast:
+        return PreparedQuant(qm, None, 0)
+    gmax = max(g[i] for i in fast)
+    # One exponent for the whole matrix when the bounds allow (they do for SmolLM2 by 2^7): rounding
+    # then shifts every row alike, which is cheaper than per-row shifts. Slow rows get no shift.
+    e0 = int(e[fast].min())
+    g0 = max(g[i] << (int(e[i]) - e0) for i in fast)
+    if g0 * lim <= F64_EXACT:
+        up = np.where(np.isin(np.arange(n), slow), 0, e - e0)[None, :]
+        dsh <<= up  # exact: |Dsh| << up <= G_n << up <= g0 < 2^53
+        if msh is not None:
+            msh <<= up
+        e[:], gmax = e0, g0
+    f = _Fast()
+    f.q32, f.e, f.lim = q32, e, lim
+    f.e_lo, f.e_hi = int(e.min()), int(e.max())
+    f.limb_bits = (lim + 1).bit_length() - 1  # the largest L with 2^L - 1 <= lim
+    f.gmax = gmax
+    # an outlier costs a strided gather of N floats and a few int64 passes over N: worth it while they
+    # are fewer than about half the blocks (measured); more take the limb path
+    f.sparse_max = max(4, nb // 2)
+    f.slow_rows = np.array(slow, np.int64)
+    f.rounding = {}
+    f.dsh = dsh.astype(np.float64)  # exact: |Dsh| <= G_n < 2^53; float64 (not float32) einsums ~20% faster
+    f.dsh2 = None  # dsh with each column twice, made on the first two-column call
+    f.msh = None if msh is None else np.ascontiguousarray(msh.T).astype(np.float64)  # (N, nb): one GEMV
+    nbytes = q32.nbytes + f.dsh.nbytes + (f.msh.nbytes if f.msh is not None else 0) + e.nbytes
+    return PreparedQuant(qm, f, nbytes)
+
+
+# ------------------------------------------------------------------------------------------- qlinear
+
+def _as_x(x, k: int) -> tuple[np.ndarray, bool]:
+    """x as int64 (T, K) and whether it was 1-D; the same checks, in the same order, as the ref twin."""
+    if isinstance(x, np.ndarray):
+        if x.dtype == np.bool_ or x.dtype.kind not in "iu":
+            raise FixedPointTypeError(f"x must be an integer array, got dtype {x.dtype}")
+        if x.ndim not in (1, 2) or x.shape[-1] != k:
+            raise FixedPointValueError(f"x must have shape (K,) or (T, K) with K={k}, got {x.shape}")
+        return as_int(x, "x").reshape(-1, k), x.ndim == 1
+    rows, one = _parse_x(x, k)
+    return np.array(rows, dtype=np.int64).reshape(-1, k), one
+
+
+def _round_rows(s: np.ndarray, sh: np.ndarray) -> np.ndarray:
+    """round_half_up(s[n, t] * 2^-sh[n]) for int64 s (N, C) and int64 sh (N,); FixedPointOverflow names the first
+    (in (t, n) order) result outside int64. Never forms s + 2^(sh-1) (it could wrap)."""
+    sh = sh[:, None]
+    right = np.maximum(sh, 1)
+    r63 = np.minimum(right, 63)
+    # floor((s + 2^(r-1)) / 2^r) = (s >> r) + bit (r-1) of s; 0 for r >= 64 since |s| <= 2^63 <= 2^(r-1)
+    down = np.where(right >= 64, 0, (s >> r63) + ((s >> (r63 - 1)) & 1))
+    if int(sh.min()) > 0:
+        return down
+    left = np.clip(-sh, 0, 63)
+    fits = (s >= (INT64_MIN >> left)) & (s <= (INT64_MAX >> left)) & ((-sh <= 63) | (s == 0))
+    bad = (sh <= 0) & ~fits
+    if bad.any():
+        tt, nn = np.nonzero(bad.T)  # first in (t, n) order
+        t, n = int(tt[0]), int(nn[0])
+        v = int(s[n, t]) << int(-sh[n, 0])
+        raise FixedPointOverflow(f"qlinear: y[{n}] (input row {t}) = {v} overflows int64")
+    return np.where(sh > 0, down, s << left)
+
+
+def _round_obj(s: list, sh: list) -> np.ndarray:
+    """Python-int rounding of rows s[n][t] by 2^-sh[n]; (N, C) int64 or FixedPointOverflow."""
+    out = [[_round_one(v, e) for v in row] for row, e in zip(s, sh)]
+    for t in range(len(out[0]) if out else 0):
+        for n in range(len(out)):
+            if not INT64_MIN <= out[n][t] <= INT64_MAX:
+                raise FixedPointOverflow(f"qlinear: y[{n}] (input row {t}) = {out[n][t]} overflows int64")
+    return np.array(out, dtype=np.int64).reshape(len(s), -1)
+
+
+def _round_one(v: int, sh: int) -> int:
+    return (v + (1 << (sh - 1))) >> sh if sh > 0 else v << -sh
+
+
+def _exact_rows(qm: QuantMatrix, rows: np.ndarray, x2: np.ndarray, fx: int, fy: int) -> np.ndarray:
+    """(len(rows), T) int64: the exact results of those rows with Python ints (object arrays); the slow path."""
+    k, b = qm.shape[1], qm.block
+    xo = x2.T.astype(object)  # (K, T)
+    out = []
+    step = max(1, (1 << 16) // k)
+    for lo in range(0, len(rows), step):
+        sel = rows[lo:lo + step]
+        q, dm, de, mm, me = qm.fields(qm.raw[sel])
+        en = _least_exp(dm, de, mm, me)
+        r = len(sel)
+        # exact w[n,k] * 2^-E_n as Python ints; a zero scale contributes nothing (its shift may be negative)
+        sd = np.where(dm != 0, de - en[:, None], 0).astype(object)
+        sm = np.where(mm != 0, me - en[:, None], 0).astype(object)
+        dsh, msh = dm.astype(object) << sd, mm.astype(object) << sm
+        w = dsh[:, :, None] * q.reshape(r, -1, b).astype(object) + msh[:, :, None]
+        s = np.matmul(w.reshape(r, k), xo)  # (r, T) Python ints
+        out.append(_round_obj(s.tolist(), (fx - fy - en).tolist()))
+    return np.concatenate(out, axis=0) if out else np.zeros((0, x2.shape[0]), np.int64)
+
+
+def _limb_plan(xmin: int, xmax: int, lim: int, L: int) -> tuple[int, list[int]]:
+    """(number of limbs nl >= 2, bound on |limb i| for each i): low limbs in [0, 2^L), top limb in [-lim, lim]."""
+    nl = 2
+    while not (-lim <= (xmin >> (L * (nl - 1))) and (xmax >> (L * (nl - 1))) <= lim):
+        nl += 1
+    top = max(-(xmin >> (L * (nl - 1))), xmax >> (L * (nl - 1)))
+    return nl, [(1 << L) - 1] * (nl - 1) + [top]
+
+
+def _partial(f: _Fast, xf: np.ndarray) -> np.ndarray:
+    """(N, C) int64: sum_k w[n,k] * 2^-E_n * xf[k, c] for float32 xf (nb, B, C) with |xf| <= lim (exact, module doc)."""
+    p = np.matmul(f.q32, xf)  # (nb, N, C): exact integers (step 1)
+    nb, n, c = p.shape
+    if c == 1:
+        acc = np.einsum("bnc,bn->nc", p, f.dsh)  # exact (step 2)
+    elif c == 2:  # two limbs of one input: a strided einsum is ~3x slower, so pair with dsh repeated
+        if f.dsh2 is None:
+            f.dsh2 = np.repeat(f.dsh, 2, axis=1)
+        acc = np.einsum("bm,bm->m", p.reshape(nb, 2 * n), f.dsh2).reshape(n, 2)
+    else:
+        acc = np.einsum("bnc,bn->nc", p, f.dsh)
+    if f.msh is not None:
+        acc += f.msh @ xf.sum(axis=1, dtype=np.float64)  # (N, nb) @ (nb, C): exact (step 2)
+    return acc.astype(np.int64)
+
+
+def _outlier_terms(f: _Fast, x2: np.ndarray, ti: np.ndarray, ki: np.ndarray) -> np.ndarray:
+    """(N, T) int64: sum over the outliers (t_i, k_i) of w[n,k_i] * 2^-E_n * x[t_i,k_i], exactly.
+
+    The caller checked max|x| * gmax <= INT64_MAX, which bounds every product and partial sum here.
+    """
+    t, n = x2.shape[0], f.q32.shape[1]
+    bi, ji = np.divmod(ki, f.q32.shape[2])
+    # w * 2^-E_n = Dsh*q + Msh per outlier column: |Dsh*q| + |Msh| <= G_n < 2^53, so float64 is exact here
+    w = np.multiply(f.q32[bi, :, ji], f.dsh[bi], dtype=np.float64)  # (n_out, N)
+    if f.msh is not None:
+        w += f.msh[:, bi].T
+    w = w.astype(np.int64)
+    xo = x2[ti, ki]
+    if t == 1:
+        return (xo @ w)[:, None]
+    w *= xo[:, None]
+    out = np.zeros((t, n), np.int64)
+    np.add.at(out, ti, w)
+    return out.T
+
+
+def _round_fast(f: _Fast, s: np.ndarray, smax: int, d: int) -> np.ndarray:
+    """round_half_up(s[n, c] * 2^-(d - E_n)) for int64 s (N, C) with |s| <= smax: the common cases, else _round_rows."""
+    lo, hi = d - f.e_hi, d - f.e_lo  # range of the per-row shifts
+    if lo == hi:  # one exponent for the matrix: scalar shifts
+        if 1 <= hi <= 62:
+            if smax + (1 << (hi - 1)) <= INT64_MAX:
+                return (s + (1 << (hi - 1))) >> hi
+            return (s >> hi) + ((s >> (hi - 1)) & 1)  # = floor((s + 2^(r-1)) / 2^r) without forming the sum
+        if hi <= 0 and (smax << -hi) <= INT64_MAX:
+            return s << -hi
+        return _round_rows(s, d - f.e)
+    if not (1 <= lo and hi <= 62):
+        return _round_rows(s, d - f.e)
+    plan = f.rounding.get(d)
+    if plan is None:
+        r = (d - f.e)[:, None]
+        plan = f.rounding[d] = (r, np.left_shift(np.int64(1), r - 1), r - 1)
+    r, half, r1 = plan
+    if smax + (1 << (hi - 1)) <= INT64_MAX:
+        return (s + half) >> r
+    return (s >> r) + ((s >> r1) & 1)
+
+
+def _fast_rows(f: _Fast, x2: np.ndarray, fx: int, fy: int) -> np.ndarray:
+    """(N, T) int64 results on the fast path (rows in f.slow_rows are garbage: the caller replaces them)."""
+    t, k = x2.shape
+    nb, n, b = f.q32.shape
+    xmin, xmax = int(x2.min()), int(x2.max())
+    xmag, lim, d = max(-xmin, xmax), f.lim, fx - fy
+    if xmag <= lim:
+        return _round_fast(f, _partial(f, x2.T.astype(np.float32).reshape(nb, b, t)), xmag * f.gmax, d)
+    if xmag * f.gmax <= INT64_MAX:
+        ti, ki = np.nonzero((x2 > lim) | (x2 < -lim))
+        if ki.size <= f.sparse_max * t:
+            xm = x2.T.astype(np.float32)  # (K, T): exact except at the outliers, which are zeroed
+            xm[ki, ti] = 0
+            s = _partial(f, xm.reshape(nb, b, t)) + _outlier_terms(f, x2, ti, ki)
+            return _round_fast(f, s, xmag * f.gmax, d)
+    L = f.limb_bits
+    nl, bounds = _limb_plan(xmin, xmax, lim, L)
+    xf = np.empty((k, nl * t), np.float32)
+    mask = (1 << L) - 1
+    for i in range(nl):
+        limb = x2 >> (L * i)
+        xf[:, i * t:(i + 1) * t] = (limb & mask if i < nl - 1 else limb).T  # exact: |limb| <= lim
+    acc = _partial(f, xf.reshape(nb, b, nl * t))
+    parts = [acc[:, i * t:(i + 1) * t] for i in range(nl)]
+    smax = f.gmax * sum(bd << (L * i) for i, bd in enumerate(bounds))  # bounds every partial sum below
+    if smax <= INT64_MAX:
+        s = parts[0].copy()
+        for i in range(1, nl):
+            s += parts[i] << (L * i)
+        return _round_fast(f, s, smax, d)
+    s = [[sum(int(p[r, j]) << (L * i) for i, p in enumerate(parts)) for j in range(t)] for r in range(n)]
+    return _round_obj(s, (d - f.e).tolist())
+
+
+def qlinear(x, qm, fx: int, fy: int) -> np.ndarray:
+    """y[..., n] = round_half_up(2^fy * sum_k w[n,k] * x[..., k] * 2^-fx), the exact dot product rounded once.
+
+    x: (K,) or (T, K) integer array (or lists) in int64 (float/bool raise FixedPointTypeError); qm:
+    PreparedQuant (fast) or QuantMatrix (prepared on the fly: slow); fx, fy in [0, 62]. Returns int64
+    (N,) or (T, N). FixedPointOverflow if a result leaves int64. Fast path and its exactness: module doc.
+    """
+    qmat = _qm_of(qm)
+    fx, fy = check_shift(fx, "fx"), check_shift(fy, "fy")
+    x2, one = _as_x(x, qmat.shape[1])
+    n = qmat.shape[0]
+    if x2.shape[0] == 0:
+        return np.zeros((0, n), np.int64)
+    pq = prepare(qm)
+    f = pq.fast
+    if f is None:
+        y = _exact_rows(qmat, np.arange(n), x2, fx, fy)
+    else:
+        y = _fast_rows(f, x2, fx, fy)
+        if f.slow_rows.size:
+            y[f.slow_rows] = _exact_rows(qmat, f.slow_rows, x2, fx, fy)
+    return y[:, 0].copy() if one else np.ascontiguousarray(y.T)
+
+
+def qlinear_row(x, qm, n: int, fx: int, fy: int):
+    """y[n] = round_half_up(2^fy * sum_k w[n,k] * x[k] * 2^-fx) exactly (one output of ``qlinear``).
+
+    x: K ints; qm: QuantMatrix or PreparedQuant; n in [0, N); fx, fy in [0, 62]. Returns np.int64.
+    Computed on the exact Python-int path (independent of the fast kernel).
+    """
+    qmat = _qm_of(qm)
+    fx, fy = check_shift(fx, "fx"), check_shift(fy, "fy")
+    x2, one = _as_x(x, qmat.shape[1])
+    if not one:
+        raise FixedPointValueError("qlinear_row takes one input vector x of shape (K,)")
+    n = _row_index(qmat, n)
+    return np.int64(_exact_rows(qmat, np.array([n]), x2, fx, fy)[0, 0])
