@@ -159,3 +159,15 @@ def test_same_root_across_blas_thread_counts(honest):
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
         roots.add(out.stdout.strip())
     assert roots == {honest.tracer.root().hex()}
+
+
+@pytest.mark.slow
+def test_golden_root_smollm2():
+    """SmolLM2 answers the France prompt in integers with the checked-in trace root."""
+    golden = json.loads(GOLDEN.read_text())["smollm2"]
+    lm = IntegerLM.load("smollm2")
+    run = traced_generate(lm, golden["prompt_ids"], GenSettings(max_new_tokens=golden["max_new_tokens"]))
+    text = lm.tokenizer.decode([t for t in run.result.tokens if t != lm.config.eos_id])
+    assert text == "The capital of France is Paris."
+    assert hex32(run.tracer.root()) == golden["trace_root"]
+    assert run.tracer.step_count == golden["step_count"]
