@@ -1,17 +1,20 @@
-"""The main job, end to end. Today: numerics self-check, the tiny model, and SmolLM2 answering in integers.
+"""The main job, end to end: numerics self-check, SmolLM2 answering in pure integers with a receipt, the
+receipt verified by replay, and a dishonest receipt caught and localized to its step and leaf.
 
-(The receipt, on-chain submission and dispute steps join here as they land.)
+(The on-chain part -- deploy to anvil, submit, challenge, slash -- joins here as it lands.)
 """
 from __future__ import annotations
 
+import tempfile
 import time
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 
 def numerics_selfcheck() -> list[tuple[str, bool, str]]:
-    """A few exact identities of the numerics spec, ref twin vs numpy twin."""
+    """A few exact identities of the numerics spec, reference twin vs numpy twin."""
     import numpy as np
 
     from fixedpoint import ref, vec
@@ -29,24 +32,59 @@ def numerics_selfcheck() -> list[tuple[str, bool, str]]:
 
 
 def run_demo(args) -> int:
+    from engine.generate import GenSettings
+    from engine.runtime import IntegerLM
+    from prover.receipt import Receipt
+    from prover.runner import make_receipt, traced_generate, verify, write_run_dir
+    from prover.trace import Corruption
+
     con = Console()
     summary = Table(title="openbrains demo")
     for c in ("step", "result", "detail"):
         summary.add_column(c)
-    for name, ok, detail in numerics_selfcheck():
+    failed = False
+
+    def row(name, ok, detail):
+        nonlocal failed
+        failed |= not ok
         summary.add_row(name, "[green]ok" if ok else "[red]FAILED", detail)
 
-    from engine.generate import GenSettings
-    from engine.runtime import IntegerLM
+    for name, ok, detail in numerics_selfcheck():
+        row(name, ok, detail)
 
-    for model, prompt, chat in (("tiny", "hello", False), (args.model, "What is the capital of France?", True)):
-        t0 = time.perf_counter()
-        lm = IntegerLM.load(model)
-        ids = lm.encode_prompt(prompt, chat=chat, max_new_tokens=24)
-        res = lm.generate(ids, GenSettings(max_new_tokens=24))
-        text = lm.tokenizer.decode([t for t in res.tokens if t != lm.config.eos_id])
-        dt = time.perf_counter() - t0
-        summary.add_row(f"run {model}", "[green]ok", f"{text!r} ({len(res.tokens)} tokens, {dt:.1f}s)")
+    prompt = "What is the capital of France?"
+    t0 = time.perf_counter()
+    lm = IntegerLM.load(args.model)
+    ids = lm.encode_prompt(prompt, chat=True, max_new_tokens=24)
+    settings = GenSettings(max_new_tokens=24)
+    con.print(f"[bold]{args.model}[/bold] (pure integers): {prompt}")
+    run = traced_generate(lm, ids, settings)
+    answer = lm.tokenizer.decode([t for t in run.result.tokens if t != lm.config.eos_id])
+    con.print(f"  -> {answer}")
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="obrain-demo-"))
+    honest_dir, bad_dir = work / "honest", work / "dishonest"
+    r = make_receipt(lm, args.model, prompt, True, ids, run, load_s=0.0)
+    write_run_dir(honest_dir, r, run)
+    row("run with receipt", True, f"{answer!r}, {run.tracer.step_count} steps, {time.perf_counter() - t0:.1f}s, "
+        f"root {r.trace.trace_root[:14]}..")
+
+    t1 = time.perf_counter()
+    rep = verify(Receipt.load(honest_dir / "receipt.json"), lm, run_dir=honest_dir)
+    row("verify honest receipt", rep.ok, f"replayed and matched in {time.perf_counter() - t1:.1f}s")
+
+    # A dishonest operator changes one element of one step deep in the run, then commits.
+    S = lm.program.steps_per_token
+    step = (len(ids) + 1) * S + lm.program.index["L7.gate"]
+    bad = traced_generate(lm, ids, settings, corrupt=Corruption(step, 5, 1))
+    write_run_dir(bad_dir, make_receipt(lm, args.model, prompt, True, ids, bad), bad)
+    t2 = time.perf_counter()
+    rep = verify(Receipt.load(bad_dir / "receipt.json"), lm, run_dir=bad_dir)
+    fs = rep.first_step or {}
+    caught = (not rep.ok) and fs.get("step") == step and fs.get("element") == 5
+    row("catch dishonest receipt", caught,
+        f"first differing step {fs.get('step')} (token {fs.get('token')}, layer {fs.get('layer')}, "
+        f"{fs.get('op')} {fs.get('instr')}), leaf {fs.get('leaf')}, element {fs.get('element')} "
+        f"in {time.perf_counter() - t2:.1f}s")
     con.print(summary)
-    bad = [r for r in summary.rows if False]
-    return 0 if not bad else 1
+    con.print(f"[dim]run directories in {work}[/dim]")
+    return 1 if failed else 0

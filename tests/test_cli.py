@@ -1,0 +1,70 @@
+"""The `obrain` command line: runs, receipts, reproducible sampling, and exit code 2 (never a traceback) on bad input."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.models.tiny import tiny_path
+from prover.cli import main as cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def obrain(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "prover.cli", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+
+
+def test_help_works():
+    for args in (["--help"], ["run", "--help"], ["verify", "--help"]):
+        r = obrain(*args)
+        assert r.returncode == 0 and "usage" in r.stdout.lower()
+
+
+def test_run_writes_receipt_that_verifies(tmp_path, capsys):
+    p = tmp_path / "run" / "receipt.json"
+    assert cli(["run", "tiny", "hello", "--max-new-tokens", "4", "--receipt", str(p), "-q"]) == 0
+    assert p.exists() and (p.parent / "steps.bin").exists()
+    assert cli(["verify", str(p), "-q"]) == 0
+
+
+def test_sampling_is_reproducible_from_the_seed(capsys):
+    outs = []
+    for seed in ("3", "3", "4"):
+        assert cli(["run", "tiny", "hello", "--max-new-tokens", "12", "--temperature", "1000", "--top-k", "20",
+                    "--seed", seed, "--no-receipt", "-q"]) == 0
+        outs.append(capsys.readouterr().out)
+    assert outs[0] == outs[1]
+    assert outs[0] != outs[2]
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "tiny", ""],
+    ["run", "tiny", "   "],
+    ["run", "no-such-model", "hi"],
+    ["run", "tiny", "a long prompt " * 40, "--context", "16"],
+])
+def test_bad_input_exit_2(args):
+    r = obrain(*args, "--no-receipt", "-q")
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and "error" in r.stderr.lower()
+
+
+def test_corrupt_and_truncated_gguf_exit_2(tmp_path):
+    data = Path(tiny_path()).read_bytes()
+    trunc = tmp_path / "trunc.gguf"
+    trunc.write_bytes(data[: len(data) // 2])
+    garbage = tmp_path / "garbage.gguf"
+    garbage.write_bytes(b"GGUF" + bytes(range(256)) * 4)
+    for p in (trunc, garbage):
+        r = obrain("run", str(p), "hi", "--no-receipt", "-q")
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+
+
+def test_bad_arguments_exit_2():
+    assert obrain("run", "tiny", "hi", "--top-k", "99").returncode == 2
+    assert obrain("run", "tiny", "hi", "--temperature", "-1").returncode == 2
+    assert obrain("run", "tiny", "hi", "--max-new-tokens", "0").returncode == 2
