@@ -20,7 +20,9 @@ $(STAMP): pyproject.toml
 	touch $@
 
 $(NPMSTAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund
+	# `npm ci` refuses this lock: npm records only this platform's optional anvil binary. `npm install`
+	# installs exactly the versions pinned in package.json and package-lock.json.
+	npm install --no-audit --no-fund
 	touch $@
 
 demo: setup
