@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+/// @title Nonlinear: fixedpoint/ref/nonlinear.py on int256, function by function, same one-line specs.
+/// @notice Same constants, same range reductions, same nested Taylor polynomials with the same roundings
+/// (round_div = floor((a + floor(b/2)) / b), round_shift = floor((x + 2^(s-1)) / 2^s)), so every result
+/// equals fixedpoint.ref's bit for bit (tests/vectors/nonlinear.json).
+/// Totality rule (as FixedPoint.sol): a one-step verifier must never revert, so where Python raises the
+/// EVM returns a DEFINED value, stated per function on its second /// line. The rule throughout:
+///   (1) an operand outside int64 is saturated to int64 (no trace holds one: tensors pack <= i64);
+///   (2) an operand outside the function's domain is clamped to the nearest end of the domain
+///       (expNeg: x > 0 -> 0; sigmoid/silu: |x| -> 2^62; sinCos: |theta| -> 2^52; isqrt: n < 0 -> 0;
+///       rsqrtFloor: v < 1 -> 1, fv/fr -> [0, 62]);
+///   (3) a result outside int64 saturates (Python raises FixedPointOverflow).
+/// No function loops unboundedly or reverts; `unchecked` blocks state the bound that makes them safe.
+library Nonlinear {
+    int256 internal constant INT64_MIN = -0x8000000000000000;
+    int256 internal constant INT64_MAX = 0x7fffffffffffffff;
+    int256 internal constant ONE30 = 1 << 30;
+
+    /// round(ln 2 * 2^48) (fixedpoint/constants.py LN2_Q48).
+    uint256 internal constant LN2_Q48 = 195103586505167;
+    /// round(pi/2 * 2^32) (HALF_PI_Q32).
+    int256 internal constant HALF_PI_Q32 = 6746518852;
+    /// round(pi/2 * 2^60) - HALF_PI_Q32 * 2^28: the Cody-Waite tail (HALF_PI_LOW_Q60).
+    int256 internal constant HALF_PI_LOW_Q60 = 70064199;
+    /// The least z = -x with z * 2^32 >= 32 * LN2_Q48: exp_neg is 0 from there on (EXP_ZERO_Z).
+    uint256 internal constant EXP_ZERO_Z = 1453635;
+    /// sigmoid / silu domain: |x| <= 2^62.
+    int256 internal constant SIGMOID_MAX = 1 << 62;
+    /// sin_cos domain: |theta| <= 2^52.
+    int256 internal constant TRIG_MAX = 1 << 52;
+
+    // ------------------------------------------------------------------------------------- sqrt
+
+    /// floor(sqrt(n)) for 0 <= n <= 2^63 - 1
+    /// EVM where Python raises: n above int64 is taken as 2^63 - 1 (rule 1), n < 0 as 0 (rule 2).
+    function isqrt(int256 n) internal pure returns (int256) {
+        if (n <= 0) return 0;
+        if (n > INT64_MAX) n = INT64_MAX;
+        return int256(isqrtU(uint256(n))); // <= 3037000499
+    }
+
+    /// floor(sqrt(n)) for any uint256 n (Python's math.isqrt, used by rsqrt_floor); exact.
+    /// Newton from above, as ref.isqrt: r0 = 2^ceil(bitlen/2) <= 2 sqrt(n), so the relative error
+    /// squares every step (1, 2^-2, 2^-5, ... 2^-191 after 7): at most 9 steps for any uint256 (the
+    /// vectors check every bit length); the loop is capped at 16, never reached.
+    function isqrtU(uint256 n) internal pure returns (uint256 r) {
+        if (n == 0) return 0;
+        unchecked {
+            r = uint256(1) << ((bitLength(n) + 1) >> 1); // bitLength <= 256: r <= 2^128
+            for (uint256 i = 0; i < 16; ++i) {
+                uint256 s = (r + n / r) >> 1; // r <= 2^128 and n / r < 2^128 here: no wrap
+                if (s >= r) return r;
+                r = s;
+            }
+        }
+    }
+
+    /// Python's int.bit_length: the least b with n < 2^b (0 for n = 0).
+    function bitLength(uint256 n) internal pure returns (uint256 b) {
+        unchecked {
+            if (n >> 128 != 0) { n >>= 128; b += 128; }
+            if (n >> 64 != 0) { n >>= 64; b += 64; }
+            if (n >> 32 != 0) { n >>= 32; b += 32; }
+            if (n >> 16 != 0) { n >>= 16; b += 16; }
+            if (n >> 8 != 0) { n >>= 8; b += 8; }
+            if (n >> 4 != 0) { n >>= 4; b += 4; }
+            if (n >> 2 != 0) { n >>= 2; b += 2; }
+            if (n >> 1 != 0) { n >>= 1; b += 1; }
+            b += n; // n is now 0 or 1
+        }
+    }
+
+    /// floor(2^fr / sqrt(v * 2^-fv)) = isqrt(floor(2^(2fr+fv) / v)) for v >= 1
+    /// EVM where Python raises: v above int64 is taken as 2^63 - 1, v < 1 as 1; fv, fr above 62 as 62;
+    /// a root above int64 (e.g. v = 1, fr = fv = 62) saturates to 2^63 - 1.
+    function rsqrtFloor(int256 v, uint256 fv, uint256 fr) internal pure returns (int256) {
+        if (v < 1) v = 1;
+        if (v > INT64_MAX) v = INT64_MAX;
+        if (fv > 62) fv = 62;
+        if (fr > 62) fr = 62;
+        uint256 q = (uint256(1) << (2 * fr + fv)) / uint256(v); // 2fr + fv <= 186: 2^186 fits uint256
+        uint256 r = isqrtU(q);
+        return r > uint256(INT64_MAX) ? INT64_MAX : int256(r);
+    }
+
+    // -------------------------------------------------------------------------------------- exp
+
+    /// exp(-t * 2^-30) in Q30 for t in [0, ln2 * 2^30]: 1 - t(1 - t/2(1 - ... (1 - t/11))), each step roundDiv.
+    /// (EXP_TERMS = 11, unrolled: acc = 2^30 - roundDiv(t * acc, i * 2^30) for i = 11 .. 1.)
+    function expPoly(uint256 t) internal pure returns (uint256 acc) {
+        // Safe without checks: t <= ln2 * 2^30 + 1 < 2^30 and acc in (0, 2^30] throughout (each step
+        // subtracts at most t/i * acc / 2^30 + 1/2 < 0.7 * 2^30 from 2^30), so t * acc < 2^60 and every
+        // round_div operand is >= 0: floor((a + b/2) / b) is EVM div. b/2 = i * 2^29 exactly.
+        assembly {
+            acc := 0x40000000
+            acc := sub(0x40000000, div(add(mul(t, acc), 0x160000000), 0x2c0000000)) // i = 11
+            acc := sub(0x40000000, div(add(mul(t, acc), 0x140000000), 0x280000000)) // i = 10
+            acc := sub(0x40000000, div(add(mul(t, acc), 0x120000000), 0x240000000)) // i = 9
+            acc := sub(0x40000000, div(add(mul(t, acc), 0x100000000), 0x200000000)) // i = 8
+            acc := sub(0x40000000, div(add(mul(t, acc), 0xe0000000), 0x1c0000000)) // i = 7
+            acc := sub(0x40000000, div(add(mul(t, acc), 0xc0000000), 0x180000000)) // i = 6
+            acc := sub(0x40000000, div(add(mul(t, acc), 0xa0000000), 0x140000000)) // i = 5
+            acc := sub(0x40000000, div(add(mul(t, acc), 0x80000000), 0x100000000)) // i = 4
+            acc := sub(0x40000000, div(add(mul(t, acc), 0x60000000), 0xc0000000)) // i = 3
+            acc := sub(0x40000000, div(add(mul(t, acc), 0x40000000), 0x80000000)) // i = 2
+            acc := sub(0x40000000, div(add(mul(t, acc), 0x20000000), 0x40000000)) // i = 1
+        }
+    }
+
+    /// exp(x * 2^-16) in Q30 for x <= 0 in Q16: k = floor(-x*2^32 / LN2_Q48), p = expPoly(roundShift(rem, 18)), result roundShift(p, k) (0 when k >= 32).
+    /// EVM where Python raises: x > 0 is taken as 0 (result 2^30); x below int64 gives 0 like any x <= -EXP_ZERO_Z.
+    function expNeg(int256 x) internal pure returns (int256) {
+        if (x > 0) x = 0;
+        if (x <= -int256(EXP_ZERO_Z)) return 0;
+        return int256(expNegZ(uint256(-x)));
+    }
+
+    /// expNeg(-z) for 0 <= z < EXP_ZERO_Z (the body of expNeg, shared with softmaxElement).
+    function expNegZ(uint256 z) internal pure returns (uint256 r) {
+        // Safe without checks: z < EXP_ZERO_Z < 2^21, so z48 < 2^53, k < 32, rem < LN2_Q48 < 2^48 and
+        // p <= 2^30 (expPoly); every operand is >= 0, so EVM div / shr are the floors.
+        uint256 p;
+        uint256 k;
+        assembly {
+            let z48 := shl(32, z)
+            k := div(z48, LN2_Q48)
+            let rem := sub(z48, mul(k, LN2_Q48)) // [0, LN2_Q48): -x = k ln2 + rem * 2^-48
+            p := shr(18, add(rem, 0x20000)) // t = roundShift(rem, 18)
+        }
+        p = expPoly(p);
+        assembly {
+            r := p
+            if k { r := shr(k, add(p, shl(sub(k, 1), 1))) } // roundShift(p, k)
+        }
+    }
+
+    /// 1/(1 + exp(-x * 2^-16)) in Q30 for |x| <= 2^62 in Q16: e = expNeg(-|x|), s = roundDiv(e * 2^30, 2^30 + e), sigmoid = x >= 0 ? 2^30 - s : s.
+    /// EVM where Python raises: x is clamped to [-2^62, 2^62] (the result is then 2^30 or 0, as for any larger |x|).
+    function sigmoid(int256 x) internal pure returns (int256) {
+        if (x > SIGMOID_MAX) x = SIGMOID_MAX;
+        else if (x < -SIGMOID_MAX) x = -SIGMOID_MAX;
+        int256 e = expNeg(x >= 0 ? -x : x);
+        unchecked {
+            // 0 <= e <= 2^30: numerator < 2^61, divisor in [2^30, 2^31]; both >= 0 so `/` is the floor.
+            int256 s = ((e << 30) + ((ONE30 + e) >> 1)) / (ONE30 + e);
+            return x >= 0 ? ONE30 - s : s;
+        }
+    }
+
+    /// x * sigmoid(x) in Q16 for |x| <= 2^62 in Q16: mulRoundShift(x, sigmoid(x), 30).
+    /// EVM where Python raises: x outside int64 is saturated to int64; |x| > 2^62 then gives x (x > 0) or 0 (x < 0).
+    function silu(int256 x) internal pure returns (int256) {
+        x = x < INT64_MIN ? INT64_MIN : x > INT64_MAX ? INT64_MAX : x;
+        int256 s = sigmoid(x);
+        unchecked {
+            return (x * s + (1 << 29)) >> 30; // |x| <= 2^63, 0 <= s <= 2^30: |x * s| <= 2^93
+        }
+    }
+
+    /// Q30 probabilities of Q16 scores: eJ = expNeg(max(xJ - max, -EXP_ZERO_Z)), pJ = roundDiv(eJ * 2^30, sum e)
+    /// Returns element j of ref.softmax(row): one pass for the max, one for the sum (each exp is
+    /// recomputed, no array is allocated). EVM where Python raises: elements outside int64 are
+    /// saturated to int64; an empty row, or j >= row.length (Python: IndexError), gives 0.
+    function softmaxElement(int256[] memory row, uint256 j) internal pure returns (int256) {
+        uint256 n = row.length;
+        if (j >= n) return 0;
+        int256 m = INT64_MIN;
+        uint256 s;
+        int256 ej;
+        unchecked {
+            // i < n = row.length: the reads are in bounds (no index check needed). m and every v lie in
+            // int64, so v - m in [-2^64 + 1, 0] does not wrap; each e <= 2^30 and n < 2^64 (a memory
+            // array), so s < 2^94; ej * 2^30 <= 2^60; s >= 2^30 (the max term is exp(0)).
+            for (uint256 i = 0; i < n; ++i) {
+                int256 v = _sat64(_at(row, i));
+                if (v > m) m = v;
+            }
+            for (uint256 i = 0; i < n; ++i) {
+                int256 d = _sat64(_at(row, i)) - m;
+                if (d <= -int256(EXP_ZERO_Z)) continue; // expNeg(max(d, -EXP_ZERO_Z)) = 0
+                uint256 e = expNegZ(uint256(-d));
+                s += e;
+                if (i == j) ej = int256(e);
+            }
+            return int256(((uint256(ej) << 30) + (s >> 1)) / s);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------- trig
+
+    /// (cos r, sin r) in Q30 for |r| <= ~0.8 * 2^30 (Q30) by nested Taylor series.
+    /// sin r = r(1 - r^2/6(1 - r^2/20(... (1 - r^2/110)))), cos r = 1 - r^2/2(1 - r^2/12(... (1 - r^2/132))),
+    /// each step acc = 2^30 - roundDiv(r2 * acc, d * 2^30) with r2 = roundShift(r * r, 30), unrolled.
+    function sinCosQ30(int256 r) internal pure returns (int256 c, int256 s) {
+        // Safe without checks: |r| < 2^30 (sinCos reduces to |r| <= pi/4 + 2^-29), so r2 < 2^30 and
+        // acc stays in (0, 2^30] (each step subtracts at most r2/d * acc + 1/2 < 0.31 * 2^30), so every
+        // round_div operand is >= 0 (EVM div is the floor) and below 2^60; r * acc < 2^60 signed.
+        assembly {
+            let r2 := shr(30, add(mul(r, r), 0x20000000))
+            let acc := 0x40000000
+            acc := sub(0x40000000, div(add(mul(r2, acc), 0xdc0000000), 0x1b80000000)) // d = 110
+            acc := sub(0x40000000, div(add(mul(r2, acc), 0x900000000), 0x1200000000)) // d = 72
+            acc := sub(0x40000000, div(add(mul(r2, acc), 0x540000000), 0xa80000000)) // d = 42
+            acc := sub(0x40000000, div(add(mul(r2, acc), 0x280000000), 0x500000000)) // d = 20
+            acc := sub(0x40000000, div(add(mul(r2, acc), 0xc0000000), 0x180000000)) // d = 6
+            s := sar(30, add(mul(r, acc), 0x20000000))
+            acc := 0x40000000
+            acc := sub(0x40000000, div(add(mul(r2, acc), 0x1080000000), 0x2100000000)) // d = 132
+            acc := sub(0x40000000, div(add(mul(r2, acc), 0xb40000000), 0x1680000000)) // d = 90
+            acc := sub(0x40000000, div(add(mul(r2, acc), 0x700000000), 0xe00000000)) // d = 56
+            acc := sub(0x40000000, div(add(mul(r2, acc), 0x3c0000000), 0x780000000)) // d = 30
+            acc := sub(0x40000000, div(add(mul(r2, acc), 0x180000000), 0x300000000)) // d = 12
+            acc := sub(0x40000000, div(add(mul(r2, acc), 0x40000000), 0x80000000)) // d = 2
+            c := acc
+        }
+    }
+
+    /// (cos, sin) of theta * 2^-32 radians in Q30 for |theta| <= 2^52: quadrant k = round(theta / (pi/2)), Cody-Waite remainder in Q60, nested Taylor on |r| <= pi/4.
+    /// EVM where Python raises: theta is clamped to [-2^52, 2^52].
+    function sinCos(int256 theta) internal pure returns (int256 c, int256 s) {
+        if (theta > TRIG_MAX) theta = TRIG_MAX;
+        else if (theta < -TRIG_MAX) theta = -TRIG_MAX;
+        unchecked {
+            // |theta| <= 2^52: |k| < 2^20, |r32| <= 2^32, |r32 << 28| <= 2^60, |k * LOW| < 2^47.
+            int256 a = theta + (HALF_PI_Q32 >> 1);
+            int256 k = a / HALF_PI_Q32; // nearest quadrant: floor(theta/(pi/2) + 1/2) ...
+            if (a % HALF_PI_Q32 < 0) k -= 1; // ... `/` truncates toward zero: step down to the floor
+            int256 r32 = theta - k * HALF_PI_Q32;
+            int256 r60 = (r32 << 28) - k * HALF_PI_LOW_Q60; // theta - k*pi/2 in Q60 (pi/2 to 2^-61)
+            (c, s) = sinCosQ30((r60 + (1 << 29)) >> 30);
+            uint256 q = uint256(k) & 3; // k mod 4 (Python's %, also for k < 0: two's complement)
+            if (q == 0) return (c, s);
+            if (q == 1) return (-s, c);
+            if (q == 2) return (-c, -s);
+            return (s, -c);
+        }
+    }
+
+    /// row[i] without the bounds check (callers loop i < row.length).
+    function _at(int256[] memory row, uint256 i) private pure returns (int256 v) {
+        assembly ("memory-safe") {
+            v := mload(add(add(row, 0x20), shl(5, i)))
+        }
+    }
+
+    function _sat64(int256 x) private pure returns (int256) {
+        return x < INT64_MIN ? INT64_MIN : x > INT64_MAX ? INT64_MAX : x;
+    }
+}
