@@ -1,7 +1,7 @@
 """Traced runs, receipts, replay and verification: what ``obrain run --receipt`` and ``obrain verify`` do.
 
 A run directory holds ``receipt.json``, ``steps.bin`` (the output root of every step, 32 bytes each, in
-step order) and ``operator.json`` (the operator's own notes: how to regenerate its run, including a
+step order), ``records.bin`` (every step record, the leaves of the trace tree) and ``operator.json`` (the operator's own notes: how to regenerate its run, including a
 dishonest-mode corruption when one was used, so the operator can serve any leaf of its claimed trace).
 """
 from __future__ import annotations
@@ -156,6 +156,7 @@ def make_receipt(lm, model_id: str, prompt_text: Optional[str], chat: bool, prom
 def write_run_dir(path: Path, receipt: Receipt, run: TracedRun) -> None:
     path.mkdir(parents=True, exist_ok=True)
     (path / "steps.bin").write_bytes(b"".join(run.tracer.out_roots))
+    (path / "records.bin").write_bytes(b"".join(run.tracer.records))
     op = {"corruption": None if run.tracer.corrupt is None else vars(run.tracer.corrupt)}
     (path / "operator.json").write_text(json.dumps(op, indent=2) + "\n")
     receipt.save(path / "receipt.json")
