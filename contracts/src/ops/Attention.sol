@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+import {FixedPoint} from "../FixedPoint.sol";
+import {Nonlinear} from "../Nonlinear.sol";
+import {Opened, OneStepIO} from "../OneStep.sol";
+
+/// @title AttentionOp: engine/ops/attention.py (kv_append 0x40, attn_scores 0x41, softmax 0x42, attn_mix 0x43).
+/// @notice A KV cache is the i32 tensor (context, kvd) with zero rows past the position.
+/// kv_append: row p = new, rows < p = prev's, rows > p = 0.
+/// attn_scores: s[h, r] = saturate(round_shift(dot(q_h, K[r, g*hd:(g+1)*hd]) * cm, fq + fk + cs - fy), width),
+///   g = h // (H / H_kv), cm * 2^-cs = floor(2^30 / sqrt(hd)) * 2^-30 with trailing zero bits stripped.
+/// softmax: the fixedpoint softmax of row h (Q16 in, Q30 out).
+/// attn_mix: y[h*hd + d] = saturate(round_shift(sum_{r<n} p[h, r] * V[r, g*hd + d], 30 + fv - fy), width).
+library AttentionOp {
+    // params of `kv_append`: width_elems
+    uint256 internal constant KV_WIDTH = 0;
+    // params of `attn_scores`, ascending names: fk, fq, fy, head_dim, n_heads, n_kv_heads, width
+    uint256 internal constant S_FK = 0;
+    uint256 internal constant S_FQ = 1;
+    uint256 internal constant S_FY = 2;
+    uint256 internal constant S_HEAD_DIM = 3;
+    uint256 internal constant S_N_HEADS = 4;
+    uint256 internal constant S_N_KV_HEADS = 5;
+    uint256 internal constant S_WIDTH = 6;
+    // params of `attn_mix`, ascending names: fv, fy, head_dim, n_heads, n_kv_heads, width
+    uint256 internal constant M_FV = 0;
+    uint256 internal constant M_FY = 1;
+    uint256 internal constant M_HEAD_DIM = 2;
+    uint256 internal constant M_N_HEADS = 3;
+    uint256 internal constant M_N_KV_HEADS = 4;
+    uint256 internal constant M_WIDTH = 5;
+
+    /// _score_scale: (cm, cs) with cm * 2^-cs == rsqrt_floor(head_dim, 0, 30) * 2^-30 and cm odd (or 0).
+    function scoreScale(uint256 headDim) internal pure returns (int256 cm, int256 cs) {
+        cm = Nonlinear.rsqrtFloor(int256(headDim), 0, 30);
+        cs = 30;
+        while (cm != 0 && cm % 2 == 0 && cs > 0) {
+            cm /= 2; // cm > 0 here (rsqrtFloor >= 0): / is exact
+            cs -= 1;
+        }
+    }
+
+    /// _group: h // (n_heads // n_kv_heads) (0 where Python divides by zero).
+    function group(uint256 h, uint256 nHeads, uint256 nKvHeads) internal pure returns (uint256) {
+        return OneStepIO.div(h, OneStepIO.div(nHeads, nKvHeads));
+    }
+
+    /// KVAppend.shape: (capacity, width), the previous cache's shape.
+    function kvAppendShape(int256[] memory, uint256[][] memory s) internal pure returns (uint256[] memory) {
+        uint256[] memory prev = OneStepIO.shapeOf(s, 0);
+        return OneStepIO.shape2(OneStepIO.dim(prev, 0), OneStepIO.dim(prev, 1));
+    }
+
+    /// KVAppend.empty_state: the shape (context, width_elems) of the all-zero cache before the first token.
+    function kvAppendEmptyState(int256[] memory prm, uint256 context) internal pure returns (uint256[] memory) {
+        uint256 c = context > OneStepIO.MAX_DIM ? OneStepIO.MAX_DIM : context;
+        return OneStepIO.shape2(c, OneStepIO.u(prm, KV_WIDTH));
+    }
+
+    /// KVAppend.element: with (r, c) = divmod(j, width): new[c] if r == p, prev[r, c] if r < p, else 0.
+    function kvAppendElement(Opened[] memory a, uint256 position, uint256 j) internal pure returns (int256) {
+        uint256 w = OneStepIO.dim(a[0].shape, 1);
+        uint256 r = OneStepIO.div(j, w);
+        if (r == position) return OneStepIO.elem(a[1], OneStepIO.mod(j, w));
+        if (r < position) return OneStepIO.elem(a[0], j);
+        return 0;
+    }
+
+    /// AttnScores.shape: (n_heads, position + 1).
+    function attnScoresShape(int256[] memory prm, uint256 position) internal pure returns (uint256[] memory) {
+        return OneStepIO.shape2(OneStepIO.u(prm, S_N_HEADS), position + 1);
+    }
+
+    /// AttnScores._shift: fq + fk + cs - fy.
+    function attnScoresShift(int256[] memory prm, int256 cs) internal pure returns (int256) {
+        return FixedPoint.sat64(OneStepIO.p(prm, S_FQ)) + FixedPoint.sat64(OneStepIO.p(prm, S_FK)) + cs
+            - FixedPoint.sat64(OneStepIO.p(prm, S_FY));
+    }
+
+    /// dot(a, b) over their common length, exactly (|a|, |b| <= 2^63 and n < 2^64: |dot| < 2^190).
+    function dot(int256[] memory a, int256[] memory b) internal pure returns (int256 acc) {
+        uint256 n = a.length < b.length ? a.length : b.length;
+        unchecked {
+            for (uint256 d = 0; d < n; ++d) acc += a[d] * b[d];
+        }
+    }
+
+    /// AttnScores.element: saturate(mul_round_shift(sum_d q[h*hd + d] * K[r, g*hd + d], cm, fq + fk + cs - fy), width),
+    /// (h, r) = divmod(j, position + 1).
+    function attnScoresElement(int256[] memory prm, Opened[] memory a, uint256 position, uint256 j)
+        internal
+        pure
+        returns (int256)
+    {
+        uint256 hd = OneStepIO.u(prm, S_HEAD_DIM);
+        (int256 cm, int256 cs) = scoreScale(hd);
+        int256 acc = scoresDot(prm, a, position, j);
+        return FixedPoint.saturate(FixedPoint.mulRoundShift(acc, cm, attnScoresShift(prm, cs)), OneStepIO.p(prm, S_WIDTH));
+    }
+
+    /// sum_d q[h*hd + d] * K[r, g*hd + d] with (h, r) = divmod(j, position + 1), g = _group(h).
+    function scoresDot(int256[] memory prm, Opened[] memory a, uint256 position, uint256 j)
+        internal
+        pure
+        returns (int256)
+    {
+        uint256 hd = OneStepIO.u(prm, S_HEAD_DIM);
+        uint256 h = j / (position + 1);
+        uint256 g = group(h, OneStepIO.u(prm, S_N_HEADS), OneStepIO.u(prm, S_N_KV_HEADS));
+        uint256 k0 = (j % (position + 1)) * OneStepIO.dim(a[1].shape, 1) + g * hd; // K[r, g*hd]
+        return dot(OneStepIO.range(a[0], h * hd, (h + 1) * hd), OneStepIO.range(a[1], k0, k0 + hd));
+    }
+
+    /// Softmax.shape: the shape of the scores.
+    function softmaxShape(uint256[][] memory s) internal pure returns (uint256[] memory) {
+        return OneStepIO.copy(OneStepIO.shapeOf(s, 0));
+    }
+
+    /// Softmax.element: softmax(s[h])[c] with (h, c) = divmod(j, n), n = s.shape[1].
+    function softmaxElement(Opened[] memory a, uint256 j) internal pure returns (int256) {
+        uint256 n = OneStepIO.dim(a[0].shape, 1);
+        uint256 h = OneStepIO.div(j, n);
+        int256[] memory row = OneStepIO.range(a[0], h * n, (h + 1) * n);
+        return Nonlinear.softmaxElement(row, OneStepIO.mod(j, n));
+    }
+
+    /// AttnMix.shape: (n_heads * head_dim,).
+    function attnMixShape(int256[] memory prm) internal pure returns (uint256[] memory) {
+        return OneStepIO.shape1(OneStepIO.u(prm, M_N_HEADS) * OneStepIO.u(prm, M_HEAD_DIM));
+    }
+
+    /// AttnMix.element: saturate(round_shift(sum_{r<n} p[h, r] * V[r, g*hd + d], 30 + fv - fy), width), (h, d) = divmod(j, hd).
+    function attnMixElement(int256[] memory prm, Opened[] memory a, uint256 j) internal pure returns (int256) {
+        uint256 hd = OneStepIO.u(prm, M_HEAD_DIM);
+        uint256 h = OneStepIO.div(j, hd);
+        uint256 g = group(h, OneStepIO.u(prm, M_N_HEADS), OneStepIO.u(prm, M_N_KV_HEADS));
+        uint256 n = OneStepIO.dim(a[0].shape, 1);
+        uint256 kvd = OneStepIO.dim(a[1].shape, 1);
+        int256 acc = dot(OneStepIO.range(a[0], h * n, (h + 1) * n), OneStepIO.strided(a[1], g * hd + OneStepIO.mod(j, hd), kvd, n));
+        int256 shift = 30 + FixedPoint.sat64(OneStepIO.p(prm, M_FV)) - FixedPoint.sat64(OneStepIO.p(prm, M_FY));
+        return FixedPoint.saturate(FixedPoint.roundShift(acc, shift), OneStepIO.p(prm, M_WIDTH));
+    }
+}

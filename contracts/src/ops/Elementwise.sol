@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.37;
+
+import {FixedPoint} from "../FixedPoint.sol";
+import {Nonlinear} from "../Nonlinear.sol";
+import {Opened, OneStepIO} from "../OneStep.sol";
+
+/// @title ElementwiseOp: engine/ops/elementwise.py (add 0x50, swiglu 0x51) for the one-step verifier.
+/// @notice add: y = saturate(a + b, width); swiglu: y = saturate(mul_round_shift(silu(g), u, 16 + fu - fy), width)
+/// (silu Q16 in, Q16 out). Fan-in of one output: the same index of each input.
+library ElementwiseOp {
+    // params of `add`: width
+    uint256 internal constant ADD_WIDTH = 0;
+    // params of `swiglu`, ascending names: fu, fy, width
+    uint256 internal constant SW_FU = 0;
+    uint256 internal constant SW_FY = 1;
+    uint256 internal constant SW_WIDTH = 2;
+
+    /// _Pointwise.shape: the first operand's shape.
+    function pointwiseShape(uint256[][] memory s) internal pure returns (uint256[] memory) {
+        return OneStepIO.copy(OneStepIO.shapeOf(s, 0));
+    }
+
+    /// Add.element: saturate(checked_add(a[j], b[j]), width).
+    function addElement(int256[] memory prm, Opened[] memory a, uint256 j) internal pure returns (int256) {
+        int256 v = FixedPoint.checkedAdd(OneStepIO.elem(a[0], j), OneStepIO.elem(a[1], j));
+        return FixedPoint.saturate(v, OneStepIO.p(prm, ADD_WIDTH));
+    }
+
+    /// SwiGLU._shift: 16 + fu - fy.
+    function swigluShift(int256[] memory prm) internal pure returns (int256) {
+        return 16 + FixedPoint.sat64(OneStepIO.p(prm, SW_FU)) - FixedPoint.sat64(OneStepIO.p(prm, SW_FY));
+    }
+
+    /// SwiGLU.element: saturate(mul_round_shift(silu(g[j]), u[j], 16 + fu - fy), width).
+    function swigluElement(int256[] memory prm, Opened[] memory a, uint256 j) internal pure returns (int256) {
+        int256 v = FixedPoint.mulRoundShift(Nonlinear.silu(OneStepIO.elem(a[0], j)), OneStepIO.elem(a[1], j), swigluShift(prm));
+        return FixedPoint.saturate(v, OneStepIO.p(prm, SW_WIDTH));
+    }
+}
