@@ -163,28 +163,56 @@ library Nonlinear {
     /// Returns element j of ref.softmax(row): one pass for the max, one for the sum (each exp is
     /// recomputed, no array is allocated). EVM where Python raises: elements outside int64 are
     /// saturated to int64; an empty row, or j >= row.length (Python: IndexError), gives 0.
-    function softmaxElement(int256[] memory row, uint256 j) internal pure returns (int256) {
-        uint256 n = row.length;
-        if (j >= n) return 0;
-        int256 m = INT64_MIN;
-        uint256 s;
-        int256 ej;
-        unchecked {
-            // i < n = row.length: the reads are in bounds (no index check needed). m and every v lie in
-            // int64, so v - m in [-2^64 + 1, 0] does not wrap; each e <= 2^30 and n < 2^64 (a memory
-            // array), so s < 2^94; ej * 2^30 <= 2^60; s >= 2^30 (the max term is exp(0)).
-            for (uint256 i = 0; i < n; ++i) {
-                int256 v = _sat64(_at(row, i));
-                if (v > m) m = v;
+    function softmaxElement(int256[] memory row, uint256 j) internal pure returns (int256 p) {
+        if (j >= row.length) return 0;
+        // The hot loop of attention, in assembly with expNegZ inlined (the same range reduction and the
+        // same expPoly steps and constants as above; tests check both copies). Safe without checks: every
+        // v is saturated to int64 and m is their max, so z = m - v is in [0, 2^64); live terms have
+        // z < EXP_ZERO_Z (then as expNegZ); each e <= 2^30 and n < 2^64 (a memory array), so s < 2^94;
+        // s >= 2^30 (the max term is exp(0)), so the final div is by s > 0; all values are >= 0 there, so
+        // EVM div / shr are the floors.
+        assembly ("memory-safe") {
+            let data := add(row, 0x20)
+            let end := add(data, shl(5, mload(row)))
+            let lo := not(0x7fffffffffffffff) // INT64_MIN
+            let hi := 0x7fffffffffffffff // INT64_MAX
+            let m := lo
+            for { let a := data } lt(a, end) { a := add(a, 0x20) } {
+                let v := mload(a)
+                if sgt(v, m) { m := v }
             }
-            for (uint256 i = 0; i < n; ++i) {
-                int256 d = _sat64(_at(row, i)) - m;
-                if (d <= -int256(EXP_ZERO_Z)) continue; // expNeg(max(d, -EXP_ZERO_Z)) = 0
-                uint256 e = expNegZ(uint256(-d));
-                s += e;
-                if (i == j) ej = int256(e);
+            if sgt(m, hi) { m := hi } // max of the saturated row = the saturated max (saturation is monotone)
+            let s := 0
+            let ej := 0
+            let aj := add(data, shl(5, j))
+            for { let a := data } lt(a, end) { a := add(a, 0x20) } {
+                let v := mload(a)
+                if slt(v, lo) { v := lo }
+                let z := sub(m, v)
+                if sgt(v, hi) { z := 0 } // v saturates to INT64_MAX, which is then m
+                if lt(z, 1453635) { // EXP_ZERO_Z: from there on expNeg(max(-z, -EXP_ZERO_Z)) = 0
+                    let z48 := shl(32, z)
+                    let k := div(z48, 195103586505167) // LN2_Q48
+                    let t := shr(18, add(sub(z48, mul(k, 195103586505167)), 0x20000)) // roundShift(rem, 18)
+                    let acc := 0x40000000
+                    acc := sub(0x40000000, div(add(mul(t, acc), 0x160000000), 0x2c0000000)) // i = 11
+                    acc := sub(0x40000000, div(add(mul(t, acc), 0x140000000), 0x280000000)) // i = 10
+                    acc := sub(0x40000000, div(add(mul(t, acc), 0x120000000), 0x240000000)) // i = 9
+                    acc := sub(0x40000000, div(add(mul(t, acc), 0x100000000), 0x200000000)) // i = 8
+                    acc := sub(0x40000000, div(add(mul(t, acc), 0xe0000000), 0x1c0000000)) // i = 7
+                    acc := sub(0x40000000, div(add(mul(t, acc), 0xc0000000), 0x180000000)) // i = 6
+                    acc := sub(0x40000000, div(add(mul(t, acc), 0xa0000000), 0x140000000)) // i = 5
+                    acc := sub(0x40000000, div(add(mul(t, acc), 0x80000000), 0x100000000)) // i = 4
+                    acc := sub(0x40000000, div(add(mul(t, acc), 0x60000000), 0xc0000000)) // i = 3
+                    acc := sub(0x40000000, div(add(mul(t, acc), 0x40000000), 0x80000000)) // i = 2
+                    acc := sub(0x40000000, div(add(mul(t, acc), 0x20000000), 0x40000000)) // i = 1
+                    let e := acc
+                    if k { e := shr(k, add(acc, shl(sub(k, 1), 1))) } // roundShift(p, k)
+                    s := add(s, e)
+                    if eq(a, aj) { ej := e }
+                }
             }
-            return int256(((uint256(ej) << 30) + (s >> 1)) / s);
+            p := div(add(shl(30, ej), shr(1, s)), s) // roundDiv(ej * 2^30, s)
         }
     }
 
