@@ -26,8 +26,9 @@ from prover.chain import Reverted
 from prover.commit import commit_value, instr_bytes
 from prover.runner import Replayer, model_commitment, traced_generate
 from prover.trace import Corruption
+from engine.ops.attention import Rows
 from prover.witness import (build_witness, multiproof, open_operand, operand_source, output_value, to_call_args,
-                            tree_depth, verify_multiproof)
+                            tree_depth, verify_multiproof, witness_for)
 
 pytestmark = pytest.mark.chain
 
@@ -188,6 +189,70 @@ def test_empty_state(chain, onestep, tiny):
             assert tiny.witness(user, 0).operand_roots[0] == root
         else:
             assert root == bytes(32) and list(shape) == []
+
+
+# -- states a trace rarely holds ------------------------------------------------------------------------
+
+I32 = (-(1 << 31), (1 << 31) - 1)
+EDGES = [I32[0], I32[0] + 1, -(1 << 30), -65536, -1, 0, 1, 65536, 1 << 30, I32[1] - 1, I32[1]]
+
+
+def _perturb(rng: random.Random, kind: str, ins, a, vocab: int):
+    """An operand value like a (same shape, i32 range) with extreme, tied or random entries."""
+    if kind == "weight":
+        return a
+    if kind == "token":
+        return np.array([rng.choice([-1, 0, vocab - 1, vocab, vocab + 7, I32[0], I32[1], rng.randrange(vocab)])])
+    if kind == "run":
+        return np.array([rng.choice([-5, 0, 1, 1 << 16, 7 << 16, 1 << 40]), rng.choice([0, 1, 2, 8, 32, 100, 1 << 40]),
+                         rng.choice([0, -1, -(1 << 63), (1 << 63) - 1, rng.randrange(1 << 62)]), 3])
+    if isinstance(a, Rows):
+        buf = a.buf.copy()
+        n = a.n
+        for _ in range(rng.randrange(1, 6) if n else 0):
+            buf[rng.randrange(n), rng.randrange(buf.shape[1])] = rng.choice(EDGES)
+        return Rows(buf, n, a.capacity)
+    y = np.array(a, dtype=np.int64, copy=True)
+    flat = y.reshape(-1)
+    mode = rng.randrange(4)
+    if mode == 0:  # a few extremes
+        for _ in range(rng.randrange(1, 8)):
+            flat[rng.randrange(flat.size)] = rng.choice(EDGES)
+    elif mode == 1:  # everything extreme
+        flat[:] = [rng.choice(EDGES) for _ in range(flat.size)]
+    elif mode == 2:  # many ties
+        flat[:] = [rng.choice([-3, 0, 5]) for _ in range(flat.size)]
+    else:  # uniform i32
+        flat[:] = [rng.randint(*I32) for _ in range(flat.size)]
+    if ins.op in ("topk_merge", "sample") and rng.random() < 0.5:  # candidate lists: sorted, some padding
+        pairs = sorted(((int(v), int(t)) for v, t in flat.reshape(-1, 2)), key=lambda p: (-p[0], p[1]))
+        pairs = [(v, t) if rng.random() < 0.8 else (I32[0], -1) for v, t in pairs]
+        flat[:] = np.array(pairs).reshape(-1)
+    return y
+
+
+def test_extreme_states_match_python_and_never_revert(chain, onestep, tiny, tiny_tree):
+    """Random operand values (extremes, ties, saturating sums, out-of-range tokens, odd run settings), weights as
+    committed: EVM == Python wherever Python defines the element, and a value (never a revert) elsewhere."""
+    rng = random.Random(4242)
+    ws = []
+    for m in (tiny, tiny_tree):
+        prog = m.lm.program
+        for k, ins in enumerate(prog.instrs):
+            if m is tiny_tree and ins.op not in ("topk_chunk", "topk_merge", "sample"):
+                continue
+            for _ in range(12 if ins.op in ("embed", "sample", "topk_chunk", "topk_merge") else 3):
+                t = rng.randrange(m.T)
+                _, args, y = m.rp.step(m.step_of(t, k))
+                new = [_perturb(rng, r.kind, ins, a, m.lm.config.vocab_size) for r, a in zip(ins.inputs, args)]
+                for j in {0, rng.randrange(y.size), y.size - 1}:
+                    ws.append(witness_for(prog, m.mc.weight_names, k, t, new, j, strict=False))
+    got = chain.call_many([(onestep, "element", to_call_args(w)) for w in ws], chunk=CHUNK, strict=False)
+    reverted = [(w.meta["instr"], w.j) for w, g in zip(ws, got) if isinstance(g, Reverted)]
+    assert not reverted, reverted[:10]
+    wrong = [(w.meta["instr"], w.j, w.expected, g) for w, g in zip(ws, got) if w.expected is not None and g != w.expected]
+    assert not wrong, wrong[:10]
+    assert sum(w.expected is not None for w in ws) > 0.8 * len(ws)
 
 
 # -- bad witnesses ----------------------------------------------------------------------------------
