@@ -78,16 +78,26 @@ def run_solcjs(sources: dict[str, str], root: Path = REPO_ROOT, timeout: float =
     exe = solcjs_path(root)
     inp = {"language": "Solidity", "sources": {k: {"content": v} for k, v in sources.items()},
            "settings": SETTINGS}
-    try:
-        proc = subprocess.run([str(exe), "--standard-json"], input=json.dumps(inp), capture_output=True,
-                              text=True, timeout=timeout, cwd=root)
-    except FileNotFoundError as e:  # e.g. node itself is missing
-        raise SolcError(f"cannot run {exe}: {e}: {SETUP_HINT}") from e
+    # Files, not pipes, for stdin/stdout: past 64 KB node's non-blocking pipes fail (EAGAIN) or truncate.
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as fin, tempfile.TemporaryFile("w+") as fout, \
+            tempfile.TemporaryFile("w+") as ferr:
+        fin.write(json.dumps(inp))
+        fin.seek(0)
+        try:
+            proc = subprocess.run([str(exe), "--standard-json"], stdin=fin, stdout=fout, stderr=ferr,
+                                  text=True, timeout=timeout, cwd=root)
+        except FileNotFoundError as e:  # e.g. node itself is missing
+            raise SolcError(f"cannot run {exe}: {e}: {SETUP_HINT}") from e
+        fout.seek(0)
+        ferr.seek(0)
+        stdout, stderr = fout.read(), ferr.read()
     # solcjs prints ">>> Cannot retry compilation with SMT ..." before the JSON: skip to the first '{' line.
-    lines = proc.stdout.splitlines()
+    lines = stdout.splitlines()
     start = next((i for i, line in enumerate(lines) if line.lstrip().startswith("{")), None)
     if start is None:
-        raise SolcError(f"solcjs gave no JSON (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        raise SolcError(f"solcjs gave no JSON (exit {proc.returncode}):\n{stdout}\n{stderr}")
     out = json.loads("\n".join(lines[start:]))
     errors = [e for e in out.get("errors", []) if e.get("severity") == "error"]
     if errors:
