@@ -32,10 +32,14 @@ library NormOp {
     /// rsqrt_floor(max(sum x^2 // n + eps, 1), 2fx, 30): 2^30 / rms(x) in Q30 (n = len(x) >= 1).
     function inverseRms(int256[] memory xs, int256 eps, int256 fx) internal pure returns (int256) {
         uint256 n = xs.length;
-        int256 sumsq = 0;
-        unchecked {
-            // |x| <= 2^63 (elements are at most i64), n <= 2^64: the sum is below 2^191
-            for (uint256 i = 0; i < n; ++i) sumsq += xs[i] * xs[i];
+        int256 sumsq;
+        assembly ("memory-safe") {
+            // |x| <= 2^63 (elements are at most i64), n <= 2^64: the sum stays below 2^191, no wrap
+            let p := add(xs, 0x20)
+            for { let end := add(p, shl(5, n)) } lt(p, end) { p := add(p, 0x20) } {
+                let x := mload(p)
+                sumsq := add(sumsq, mul(x, x))
+            }
         }
         int256 v = sumsq / int256(n) + FixedPoint.sat64(eps); // sumsq >= 0: / floors
         if (v < 1) v = 1;

@@ -70,29 +70,31 @@ library SamplingOp {
         return candOf(key);
     }
 
-    /// candKey of every pair (vals[2i], vals[2i + 1]), or of (vals[i], first + i) when pairs is false.
+    /// candKey of every pair (vals[2i], vals[2i + 1]), or of (vals[i], first + i) when pairs is false, written
+    /// over vals (which is shortened to the key count and returned as the keys).
     function keysOf(int256[] memory vals, bool pairs, uint256 first) internal pure returns (uint256[] memory keys) {
         uint256 n = pairs ? vals.length / 2 : vals.length;
-        keys = new uint256[](n);
         int256 half = 1 << 127;
         assembly ("memory-safe") {
-            let src := add(vals, 0x20)
-            let dst := add(keys, 0x20)
+            keys := vals
+            let p := add(vals, 0x20)
             for { let i := 0 } lt(i, n) { i := add(i, 1) } {
                 let v := 0
                 let t := 0
                 switch pairs
                 case 0 {
-                    v := mload(add(src, shl(5, i)))
+                    v := mload(add(p, shl(5, i)))
                     t := add(first, i)
                 }
                 default {
-                    v := mload(add(src, shl(6, i)))
-                    t := mload(add(src, add(shl(6, i), 0x20)))
+                    v := mload(add(p, shl(6, i)))
+                    t := mload(add(p, add(shl(6, i), 0x20)))
                 }
-                // |v|, |t| < 2^126 (elements are at most i64, first + i < 2^65): no wrap
-                mstore(add(dst, shl(5, i)), or(shl(128, add(v, half)), sub(sub(half, 1), t)))
+                // |v|, |t| < 2^126 (elements are at most i64, first + i < 2^65): no wrap; key i is written
+                // after elements >= i (or >= 2i) were read
+                mstore(add(p, shl(5, i)), or(shl(128, add(v, half)), sub(sub(half, 1), t)))
             }
+            mstore(keys, n)
         }
     }
 
