@@ -338,7 +338,7 @@ def check_all(raw, gtype, n, k, w, xs, fx, fy):
     return want
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=300)
 @given(matrices(), st.integers(1, 3), st.data(), shifts)
 def test_qlinear_twins_equal_exact_oracle(mat, t, data, fxy):
     gtype, rows = mat

@@ -96,7 +96,7 @@ def fp32_decode(bits: int) -> tuple[int, int]:
     """(mant, exp) with value(IEEE binary32 ``bits``) == mant * 2^exp exactly; mant odd or (0, 0); inf/NaN raise.
 
     bits: an int in [0, 2^32) (not bool), else FixedPointTypeError / FixedPointValueError. Subnormals are
-    exact; -0 gives (0, 0); |mant| < 2^24 and exp in [-149, 104].
+    exact; -0 gives (0, 0); |mant| < 2^24 and exp in [-149, 127].
     """
     return _float_decode(_bits(bits, 32), 32, 8, 23)
 

@@ -374,7 +374,8 @@ def _limb_plan(xmin: int, xmax: int, lim: int, L: int) -> tuple[int, list[int]]:
 
 
 def _partial(f: _Fast, xf: np.ndarray) -> np.ndarray:
-    """(N, C) int64: sum_k w[n,k] * 2^-E_n * xf[k, c] for float32 xf (nb, B, C) with |xf| <= lim (exact, module doc)."""
+    """(N, C) float64 holding the integers sum_k w[n,k] * 2^-E_n * xf[k, c] for float32 xf (nb, B, C) with
+    |xf| <= lim: exact, every value and partial sum <= lim * G_n <= 2^53 (module doc, steps 1-2)."""
     p = np.matmul(f.q32, xf)  # (nb, N, C): exact integers (step 1)
     nb, n, c = p.shape
     if c == 1:
@@ -387,7 +388,16 @@ def _partial(f: _Fast, xf: np.ndarray) -> np.ndarray:
         acc = np.einsum("bnc,bn->nc", p, f.dsh)
     if f.msh is not None:
         acc += f.msh @ xf.sum(axis=1, dtype=np.float64)  # (N, nb) @ (nb, C): exact (step 2)
-    return acc.astype(np.int64)
+    return acc
+
+
+def _outlier_cols(f: _Fast, ki: np.ndarray) -> np.ndarray:
+    """(n_out, N) float64: w[n, k] * 2^-E_n = Dsh*q + Msh for the columns ki, exact (|value| <= G_n < 2^53)."""
+    bi, ji = np.divmod(ki, f.q32.shape[2])
+    w = np.multiply(f.q32[bi, :, ji], f.dsh[bi], dtype=np.float64)
+    if f.msh is not None:
+        w += f.msh[:, bi].T
+    return w
 
 
 def _outlier_terms(f: _Fast, x2: np.ndarray, ti: np.ndarray, ki: np.ndarray) -> np.ndarray:
@@ -395,18 +405,9 @@ def _outlier_terms(f: _Fast, x2: np.ndarray, ti: np.ndarray, ki: np.ndarray) -> 
 
     The caller checked max|x| * gmax <= INT64_MAX, which bounds every product and partial sum here.
     """
-    t, n = x2.shape[0], f.q32.shape[1]
-    bi, ji = np.divmod(ki, f.q32.shape[2])
-    # w * 2^-E_n = Dsh*q + Msh per outlier column: |Dsh*q| + |Msh| <= G_n < 2^53, so float64 is exact here
-    w = np.multiply(f.q32[bi, :, ji], f.dsh[bi], dtype=np.float64)  # (n_out, N)
-    if f.msh is not None:
-        w += f.msh[:, bi].T
-    w = w.astype(np.int64)
-    xo = x2[ti, ki]
-    if t == 1:
-        return (xo @ w)[:, None]
-    w *= xo[:, None]
-    out = np.zeros((t, n), np.int64)
+    w = _outlier_cols(f, ki).astype(np.int64)
+    w *= x2[ti, ki][:, None]
+    out = np.zeros((x2.shape[0], f.q32.shape[1]), np.int64)
     np.add.at(out, ti, w)
     return out.T
 
@@ -441,14 +442,31 @@ def _fast_rows(f: _Fast, x2: np.ndarray, fx: int, fy: int) -> np.ndarray:
     xmin, xmax = int(x2.min()), int(x2.max())
     xmag, lim, d = max(-xmin, xmax), f.lim, fx - fy
     if xmag <= lim:
-        return _round_fast(f, _partial(f, x2.T.astype(np.float32).reshape(nb, b, t)), xmag * f.gmax, d)
-    if xmag * f.gmax <= INT64_MAX:
+        acc = _partial(f, x2.T.astype(np.float32).reshape(nb, b, t))
+        return _round_fast(f, acc.astype(np.int64), xmag * f.gmax, d)
+    smax = xmag * f.gmax  # bounds every partial sum of the exact result (module doc)
+    if smax <= INT64_MAX and t == 1:
+        xr = x2[0]
+        xf = xr.astype(np.float32)
+        # |float32(x)| > lim exactly when |x| > lim: lim < 2^24 is a float32 and rounding is monotonic
+        ki = np.flatnonzero(np.abs(xf) > lim)
+        if ki.size <= f.sparse_max:
+            xf[ki] = 0  # the rest of xf is exact (|x| <= lim < 2^24)
+            acc = _partial(f, xf.reshape(nb, b, 1))[:, 0]
+            w = _outlier_cols(f, ki)
+            if smax <= F64_EXACT:  # every value and partial sum is an integer <= 2^53: float64 is exact
+                acc += xr[ki].astype(np.float64) @ w
+                s = acc.astype(np.int64)
+            else:
+                s = acc.astype(np.int64) + xr[ki] @ w.astype(np.int64)
+            return _round_fast(f, s[:, None], smax, d)
+    elif smax <= INT64_MAX:
         ti, ki = np.nonzero((x2 > lim) | (x2 < -lim))
         if ki.size <= f.sparse_max * t:
             xm = x2.T.astype(np.float32)  # (K, T): exact except at the outliers, which are zeroed
             xm[ki, ti] = 0
-            s = _partial(f, xm.reshape(nb, b, t)) + _outlier_terms(f, x2, ti, ki)
-            return _round_fast(f, s, xmag * f.gmax, d)
+            s = _partial(f, xm.reshape(nb, b, t)).astype(np.int64) + _outlier_terms(f, x2, ti, ki)
+            return _round_fast(f, s, smax, d)
     L = f.limb_bits
     nl, bounds = _limb_plan(xmin, xmax, lim, L)
     xf = np.empty((k, nl * t), np.float32)
@@ -456,7 +474,7 @@ def _fast_rows(f: _Fast, x2: np.ndarray, fx: int, fy: int) -> np.ndarray:
     for i in range(nl):
         limb = x2 >> (L * i)
         xf[:, i * t:(i + 1) * t] = (limb & mask if i < nl - 1 else limb).T  # exact: |limb| <= lim
-    acc = _partial(f, xf.reshape(nb, b, nl * t))
+    acc = _partial(f, xf.reshape(nb, b, nl * t)).astype(np.int64)
     parts = [acc[:, i * t:(i + 1) * t] for i in range(nl)]
     smax = f.gmax * sum(bd << (L * i) for i, bd in enumerate(bounds))  # bounds every partial sum below
     if smax <= INT64_MAX:
@@ -481,15 +499,14 @@ def qlinear(x, qm, fx: int, fy: int) -> np.ndarray:
     n = qmat.shape[0]
     if x2.shape[0] == 0:
         return np.zeros((0, n), np.int64)
-    pq = prepare(qm)
-    f = pq.fast
+    f = (qm if isinstance(qm, PreparedQuant) else prepare(qm)).fast
     if f is None:
         y = _exact_rows(qmat, np.arange(n), x2, fx, fy)
     else:
         y = _fast_rows(f, x2, fx, fy)
         if f.slow_rows.size:
             y[f.slow_rows] = _exact_rows(qmat, f.slow_rows, x2, fx, fy)
-    return y[:, 0].copy() if one else np.ascontiguousarray(y.T)
+    return y.reshape(n) if one else np.ascontiguousarray(y.T)  # (N, 1) -> (N,) is a view
 
 
 def qlinear_row(x, qm, n: int, fx: int, fy: int):
