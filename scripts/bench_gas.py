@@ -8,7 +8,8 @@ generated tokens, deploys OneStep on a fresh anvil and, at the last
 position (the widest attention), measures eth_estimateGas of `element` (a transaction straight to OneStep:
 21000 + calldata + execution) for every distinct instruction shape (op, operand shapes, params; the last
 layer's instance stands for the others) and candidate elements (first, middle, last; the last candidate of
-the first list for the top-k ops). One row per op with its worst case.
+the first list for the top-k ops). One row per op with its worst case, plus top-k on a chunk of ascending
+logits (its data-dependent worst case: every entry enters the kept list).
 
 Summary keys: max_onestep_gas (worst op), max_onestep_op, typical_onestep_gas (median over the template's
 instructions of their worst-case gas: the one-step of a random step), position, steps_per_token,
@@ -22,6 +23,8 @@ import argparse
 import statistics
 import sys
 import time
+
+import numpy as np
 
 import _common  # noqa: F401  (sys.path)
 from _common import emit
@@ -110,6 +113,22 @@ def main(argv=None) -> int:
                 from engine import ops
                 rows[ins.op] = {"op": ins.op, "family": ops.get(ins.op).family, "instr": ins.name, "j": j,
                                 "gas": gas, "calldata": cd, "leaves": leaves}
+        # top-k cost depends on the data: a chunk in ascending order makes every entry enter the kept list
+        k = next((kk for kk, ins in enumerate(lm.program.instrs) if ins.op == "topk_chunk"), None)
+        if k is not None:
+            from prover.witness import to_call_args, witness_for
+
+            _, args, y = rp.step(t * S + k)
+            asc = np.arange(args[0].size, dtype=np.int64) - args[0].size // 2
+            w = witness_for(lm.program, mc.weight_names, k, t, [asc], 2 * y.shape[1] - 1)
+            cargs = to_call_args(w)
+            if chain.call(onestep, "element", *cargs) != w.expected:
+                raise SystemExit("OneStep disagrees with Python on the ascending top-k chunk")
+            g = chain.estimate_gas(onestep, "element", *cargs)
+            rows["topk_chunk (ascending logits)"] = {
+                "op": "topk_chunk", "family": "sampling", "instr": "topk, ascending logits", "j": w.j, "gas": g,
+                "calldata": len(chain.calldata(onestep, "element", *cargs)),
+                "leaves": sum(len(o.indices) for o in w.operands)}
         # attn_mix grows with the position (its fan-in is a whole V column): the slope from position t-1
         slope = None
         if t >= 1:
