@@ -2,7 +2,8 @@
 
 For each family, several (step, j) from a seeded RNG plus the edges (first and last element, first and last
 position, KV rows at, before and after the position): EVM element == Python element == the traced output.
-A dishonest trace (one corrupted element, propagated) checks the same on unusual values. Corrupted
+A dishonest trace (one corrupted element, propagated) and random extreme operand values check the same on
+unusual states (and that the one-step never reverts where Python has no value). Corrupted
 witnesses (leaf byte, sibling, header, missing leaf, order, counts) revert with the named error; outShape and
 the empty KV state match Python; elements past the output are 0. SmolLM2: one check per family with its gas
 (marked slow).
@@ -20,13 +21,13 @@ from engine import ops
 from engine.generate import GenSettings
 from engine.models import llama
 from engine.ops import Ctx
+from engine.ops.attention import Rows
 from engine.runtime import IntegerLM
 from prover import merkle
 from prover.chain import Reverted
 from prover.commit import commit_value, instr_bytes
 from prover.runner import Replayer, model_commitment, traced_generate
 from prover.trace import Corruption
-from engine.ops.attention import Rows
 from prover.witness import (build_witness, multiproof, open_operand, operand_source, output_value, to_call_args,
                             tree_depth, verify_multiproof, witness_for)
 
