@@ -47,9 +47,9 @@ BAD_HEADER, BAD_PROOF, MISSING = sel("BadHeader(uint256)"), sel("BadProof(uint25
 class Model:
     """A traced run and what witnesses need."""
 
-    def __init__(self, lm, settings: GenSettings, corrupt: Corruption | None = None):
+    def __init__(self, lm, settings: GenSettings, corrupt: Corruption | None = None, prompt: list[int] = PROMPT):
         self.lm, self.mc = lm, model_commitment(lm)
-        self.run = traced_generate(lm, PROMPT, settings, corrupt=corrupt)
+        self.run = traced_generate(lm, prompt, settings, corrupt=corrupt)
         self.rp = Replayer(lm, self.run)
         self.S = lm.program.steps_per_token
         self.T = self.run.tracer.step_count // self.S
@@ -405,12 +405,7 @@ def test_smollm2_every_family(chain, onestep):
     """SmolLM2, a short prompt and two generated tokens: per family, elements at the last position agree with
     Python and the trace, with gas under the targets (worst < 3M, median family < 500k)."""
     lm = IntegerLM.load("smollm2")
-    m = Model.__new__(Model)
-    m.lm, m.mc = lm, model_commitment(lm)
-    m.run = traced_generate(lm, lm.tokenizer.encode("The capital of France is"), GenSettings(max_new_tokens=2))
-    m.rp, m.S = Replayer(lm, m.run), lm.program.steps_per_token
-    m.T = m.run.tracer.step_count // m.S
-    m.widx = {n: i for i, n in enumerate(m.mc.weight_names)}
+    m = Model(lm, GenSettings(max_new_tokens=2), prompt=lm.tokenizer.encode("The capital of France is"))
     rng = random.Random(5)
     picks, seen = [], set()
     for k, ins in enumerate(lm.program.instrs):
