@@ -459,127 +459,144 @@ class GameClient:
                 out.append(Event(name, dict(d["args"]), addr, int(d["blockNumber"]), d["transactionHash"].to_0x_hex()))
         return out
 
-    def _tx(self, contract, fn: str, *args, sender=None, value: int = 0) -> TxResult:
+    def _tx(self, contract, fn: str, *args, sender=None, value: int = 0, gas: Optional[int] = None) -> TxResult:
         try:
-            rcpt = self.chain.transact(contract, fn, *args, sender=sender, value=value)
+            rcpt = self.chain.transact(contract, fn, *args, sender=sender, value=value, gas=gas)
         except Reverted as e:
             name, eargs = self.decode_error(e.data)
             raise Refused(f"{fn} refused: {name or e}{eargs if eargs else ''}", e.data, name, eargs) from None
         return TxResult(rcpt, self.decode_events(rcpt))
 
+    def dry_run(self, fn: str, *args, sender=None, value: int = 0, at_time: Optional[int] = None) -> Optional[str]:
+        """eth_call registry-or-game function `fn` (found by name) as `sender`, optionally with block.timestamp
+        = at_time: None if it would be accepted, else the custom error's name ('' if unknown)."""
+        contract = self.game_contract if any(e.get("name") == fn for e in self.game_contract.abi) else self.registry
+        data = self.chain.calldata(contract, fn, *args)
+        tx = {"from": self.chain.address(sender), "to": contract.address, "data": "0x" + data.hex()}
+        if value:
+            tx["value"] = hex(value)
+        params: list = [tx, "latest"]
+        if at_time is not None:
+            params += [{}, {"time": hex(at_time)}]
+        try:
+            self.chain.rpc("eth_call", params)
+        except Reverted as e:
+            return self.decode_error(e.data)[0]
+        return None
+
     # -- models and claims ----------------------------------------------------------------------------
     def register_model(self, mc: ModelCommitment, *, numerics_version: Optional[int] = None, uri: str = "",
-                       sender=None) -> TxResult:
+                       sender=None, gas: Optional[int] = None) -> TxResult:
         """registerModel from a ModelCommitment (numerics version defaults to fixedpoint.NUMERICS_VERSION)."""
         if numerics_version is None:
             from fixedpoint import NUMERICS_VERSION as numerics_version
         return self.register_model_raw(mc.model_root, numerics_version, mc.steps_per_token, mc.context,
-                                       mc.template_root, mc.weights_root, uri, sender=sender)
+                                       mc.template_root, mc.weights_root, uri, sender=sender, gas=gas)
 
     def register_model_raw(self, model_root: bytes, numerics_version: int, steps_per_token: int, context: int,
-                           template_root: bytes, weights_root: bytes, uri: str = "", sender=None) -> TxResult:
+                           template_root: bytes, weights_root: bytes, uri: str = "", sender=None, gas: Optional[int] = None) -> TxResult:
         return self._tx(self.registry, "registerModel", model_root, numerics_version, steps_per_token, context,
-                        template_root, weights_root, uri, sender=sender)
+                        template_root, weights_root, uri, sender=sender, gas=gas)
 
     def post_claim(self, model_root: bytes, prompt: Sequence[int], run: Sequence[int], output: Sequence[int],
-                   trace_root: bytes, step_count: int, *, bond: int, sender=None) -> TxResult:
+                   trace_root: bytes, step_count: int, *, bond: int, sender=None, gas: Optional[int] = None) -> TxResult:
         """postClaim: prompt/output tokens (ints), run = [temperature Q16, top_k, seed, max_new_tokens]."""
         return self.post_claim_raw(model_root, pack_tokens(prompt), [int(x) for x in run], pack_tokens(output),
-                                   trace_root, step_count, bond=bond, sender=sender)
+                                   trace_root, step_count, bond=bond, sender=sender, gas=gas)
 
     def post_claim_raw(self, model_root: bytes, prompt_packed: bytes, run: Sequence[int], output_packed: bytes,
-                       trace_root: bytes, step_count: int, *, bond: int, sender=None) -> TxResult:
+                       trace_root: bytes, step_count: int, *, bond: int, sender=None, gas: Optional[int] = None) -> TxResult:
         return self._tx(self.registry, "postClaim", model_root, prompt_packed, list(run), output_packed,
-                        trace_root, step_count, sender=sender, value=bond)
+                        trace_root, step_count, sender=sender, value=bond, gas=gas)
 
-    def post_receipt(self, receipt, *, bond: int, sender=None) -> TxResult:
+    def post_receipt(self, receipt, *, bond: int, sender=None, gas: Optional[int] = None) -> TxResult:
         """postClaim from a prover.receipt.Receipt's fields."""
         s = receipt.settings
         return self.post_claim(bytes.fromhex(receipt.model.model_root[2:]), receipt.input.prompt_tokens,
                                [s.temperature_q16, s.top_k, s.seed, s.max_new_tokens], receipt.output.tokens,
                                bytes.fromhex(receipt.trace.trace_root[2:]), receipt.trace.step_count,
-                               bond=bond, sender=sender)
+                               bond=bond, sender=sender, gas=gas)
 
-    def finalize(self, claim_id: int, sender=None) -> TxResult:
-        return self._tx(self.registry, "finalize", claim_id, sender=sender)
+    def finalize(self, claim_id: int, sender=None, gas: Optional[int] = None) -> TxResult:
+        return self._tx(self.registry, "finalize", claim_id, sender=sender, gas=gas)
 
-    def challenge(self, claim_id: int, *, bond: int, sender=None) -> TxResult:
-        return self._tx(self.registry, "challenge", claim_id, sender=sender, value=bond)
+    def challenge(self, claim_id: int, *, bond: int, sender=None, gas: Optional[int] = None) -> TxResult:
+        return self._tx(self.registry, "challenge", claim_id, sender=sender, value=bond, gas=gas)
 
-    def withdraw(self, sender=None) -> TxResult:
-        return self._tx(self.registry, "withdraw", sender=sender)
+    def withdraw(self, sender=None, gas: Optional[int] = None) -> TxResult:
+        return self._tx(self.registry, "withdraw", sender=sender, gas=gas)
 
-    def withdraw_to(self, to: str, sender=None) -> TxResult:
-        return self._tx(self.registry, "withdrawTo", self.chain.address(to), sender=sender)
+    def withdraw_to(self, to: str, sender=None, gas: Optional[int] = None) -> TxResult:
+        return self._tx(self.registry, "withdrawTo", self.chain.address(to), sender=sender, gas=gas)
 
     # -- moves ----------------------------------------------------------------------------------------
-    def reveal(self, game_id: int, children: Sequence[bytes], sender=None) -> TxResult:
-        return self._tx(self.game_contract, "reveal", game_id, list(children), sender=sender)
+    def reveal(self, game_id: int, children: Sequence[bytes], sender=None, gas: Optional[int] = None) -> TxResult:
+        return self._tx(self.game_contract, "reveal", game_id, list(children), sender=sender, gas=gas)
 
-    def pick(self, game_id: int, child: int, sender=None) -> TxResult:
-        return self._tx(self.game_contract, "pick", game_id, child, sender=sender)
+    def pick(self, game_id: int, child: int, sender=None, gas: Optional[int] = None) -> TxResult:
+        return self._tx(self.game_contract, "pick", game_id, child, sender=sender, gas=gas)
 
-    def open_step(self, game_id: int, op: StepOpening, sender=None) -> TxResult:
+    def open_step(self, game_id: int, op: StepOpening, sender=None, gas: Optional[int] = None) -> TxResult:
         return self._tx(self.game_contract, "openStep", game_id, op.instr_hash, list(op.operand_roots), op.dtype,
-                        list(op.shape), op.merkle_root, sender=sender)
+                        list(op.shape), op.merkle_root, sender=sender, gas=gas)
 
-    def dispute_output(self, game_id: int, sender=None) -> TxResult:
-        return self._tx(self.game_contract, "disputeOutput", game_id, sender=sender)
+    def dispute_output(self, game_id: int, sender=None, gas: Optional[int] = None) -> TxResult:
+        return self._tx(self.game_contract, "disputeOutput", game_id, sender=sender, gas=gas)
 
-    def reveal_leaf(self, game_id: int, leaf: bytes, sender=None) -> TxResult:
-        return self._tx(self.game_contract, "revealLeaf", game_id, leaf, sender=sender)
+    def reveal_leaf(self, game_id: int, leaf: bytes, sender=None, gas: Optional[int] = None) -> TxResult:
+        return self._tx(self.game_contract, "revealLeaf", game_id, leaf, sender=sender, gas=gas)
 
-    def one_step(self, game_id: int, instr_bytes: bytes, operands: Sequence[tuple], j: int, sender=None) -> TxResult:
+    def one_step(self, game_id: int, instr_bytes: bytes, operands: Sequence[tuple], j: int, sender=None, gas: Optional[int] = None) -> TxResult:
         """oneStep: operands are (dtype, shape, merkleRoot, indices, leaves, proof) tuples (OneStep.sol's Operand)."""
         return self._tx(self.game_contract, "oneStep", game_id, instr_bytes, [tuple(o) for o in operands], j,
-                        sender=sender)
+                        sender=sender, gas=gas)
 
-    def prove_wrong_instruction(self, game_id: int, template_leaf: bytes, proof: Sequence[bytes], sender=None):
-        return self._tx(self.game_contract, "proveWrongInstruction", game_id, template_leaf, list(proof), sender=sender)
+    def prove_wrong_instruction(self, game_id: int, template_leaf: bytes, proof: Sequence[bytes], sender=None, gas: Optional[int] = None):
+        return self._tx(self.game_contract, "proveWrongInstruction", game_id, template_leaf, list(proof), sender=sender, gas=gas)
 
-    def prove_wrong_operand_count(self, game_id: int, instr_bytes: bytes, sender=None) -> TxResult:
-        return self._tx(self.game_contract, "proveWrongOperandCount", game_id, instr_bytes, sender=sender)
+    def prove_wrong_operand_count(self, game_id: int, instr_bytes: bytes, sender=None, gas: Optional[int] = None) -> TxResult:
+        return self._tx(self.game_contract, "proveWrongOperandCount", game_id, instr_bytes, sender=sender, gas=gas)
 
     def prove_operand_from_step(self, game_id: int, instr_bytes: bytes, m: int, src: StepOpening,
-                                trace_proof: Sequence[bytes], sender=None) -> TxResult:
+                                trace_proof: Sequence[bytes], sender=None, gas: Optional[int] = None) -> TxResult:
         return self._tx(self.game_contract, "proveOperandFromStep", game_id, instr_bytes, m, src.as_source(),
-                        list(trace_proof), sender=sender)
+                        list(trace_proof), sender=sender, gas=gas)
 
     def prove_operand_empty_state(self, game_id: int, instr_bytes: bytes, m: int, src_instr_bytes: bytes,
-                                  template_proof: Sequence[bytes], sender=None) -> TxResult:
+                                  template_proof: Sequence[bytes], sender=None, gas: Optional[int] = None) -> TxResult:
         return self._tx(self.game_contract, "proveOperandEmptyState", game_id, instr_bytes, m, src_instr_bytes,
-                        list(template_proof), sender=sender)
+                        list(template_proof), sender=sender, gas=gas)
 
     def prove_operand_weight(self, game_id: int, instr_bytes: bytes, m: int, header: tuple,
-                             proof: Sequence[bytes], sender=None) -> TxResult:
+                             proof: Sequence[bytes], sender=None, gas: Optional[int] = None) -> TxResult:
         """header = (dtype code, shape, merkle_root) of the true weight tensor."""
         d, s, r = header
         return self._tx(self.game_contract, "proveOperandWeight", game_id, instr_bytes, m, (d, list(s), r),
-                        list(proof), sender=sender)
+                        list(proof), sender=sender, gas=gas)
 
     def prove_operand_prompt_token(self, game_id: int, instr_bytes: bytes, m: int, prompt_leaf: bytes,
-                                   proof: Sequence[bytes], sender=None) -> TxResult:
+                                   proof: Sequence[bytes], sender=None, gas: Optional[int] = None) -> TxResult:
         return self._tx(self.game_contract, "proveOperandPromptToken", game_id, instr_bytes, m, prompt_leaf,
-                        list(proof), sender=sender)
+                        list(proof), sender=sender, gas=gas)
 
-    def prove_operand_run(self, game_id: int, instr_bytes: bytes, m: int, sender=None) -> TxResult:
-        return self._tx(self.game_contract, "proveOperandRun", game_id, instr_bytes, m, sender=sender)
+    def prove_operand_run(self, game_id: int, instr_bytes: bytes, m: int, sender=None, gas: Optional[int] = None) -> TxResult:
+        return self._tx(self.game_contract, "proveOperandRun", game_id, instr_bytes, m, sender=sender, gas=gas)
 
     def prove_wrong_output_header(self, game_id: int, instr_bytes: bytes, operand_headers: Sequence[tuple],
-                                  sender=None) -> TxResult:
+                                  sender=None, gas: Optional[int] = None) -> TxResult:
         hs = [(d, list(s), r) for d, s, r in operand_headers]
-        return self._tx(self.game_contract, "proveWrongOutputHeader", game_id, instr_bytes, hs, sender=sender)
+        return self._tx(self.game_contract, "proveWrongOutputHeader", game_id, instr_bytes, hs, sender=sender, gas=gas)
 
     def prove_wrong_output_token(self, game_id: int, j: int, out_leaf: bytes, out_proof: Sequence[bytes],
-                                 src: StepOpening, trace_proof: Sequence[bytes], sender=None) -> TxResult:
+                                 src: StepOpening, trace_proof: Sequence[bytes], sender=None, gas: Optional[int] = None) -> TxResult:
         return self._tx(self.game_contract, "proveWrongOutputToken", game_id, j, out_leaf, list(out_proof),
-                        src.as_source(), list(trace_proof), sender=sender)
+                        src.as_source(), list(trace_proof), sender=sender, gas=gas)
 
-    def timeout(self, game_id: int, sender=None) -> TxResult:
-        return self._tx(self.game_contract, "timeout", game_id, sender=sender)
+    def timeout(self, game_id: int, sender=None, gas: Optional[int] = None) -> TxResult:
+        return self._tx(self.game_contract, "timeout", game_id, sender=sender, gas=gas)
 
-    def close(self, game_id: int, sender=None) -> TxResult:
-        return self._tx(self.game_contract, "close", game_id, sender=sender)
+    def close(self, game_id: int, sender=None, gas: Optional[int] = None) -> TxResult:
+        return self._tx(self.game_contract, "close", game_id, sender=sender, gas=gas)
 
     # -- reading state --------------------------------------------------------------------------------
     def model(self, model_root: bytes) -> Model:
@@ -987,10 +1004,10 @@ class SyntheticRun:
         return [(d, list(s), r, [], b"", []) for d, s, r in self.operand_headers(i)]
 
     # chain ---------------------------------------------------------------------------------------------
-    def register(self, gc: GameClient, sender=None) -> TxResult:
+    def register(self, gc: GameClient, sender=None, gas: Optional[int] = None) -> TxResult:
         return gc.register_model_raw(self.model_root, self.numerics_version, self.steps_per_token, self.context,
                                      self._template_tree.root, self._weights_tree.root, "synthetic://mock",
-                                     sender=sender)
+                                     sender=sender, gas=gas)
 
     def post(self, gc: GameClient, *, bond: int, sender=None, output: Optional[Sequence[int]] = None) -> TxResult:
         return gc.post_claim(self.model_root, self.prompt, self.run, self.output if output is None else output,
