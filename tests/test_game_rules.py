@@ -287,7 +287,13 @@ def test_deadlines_are_exact(gc, honest):
     assert gc.dry_run("timeout", gid, sender=STRANGER, at_time=g2.deadline - 1) == "DeadlineNotPassed"
     assert gc.dry_run("pick", gid, 1, sender=CH, at_time=g2.deadline - 1) is None
     refused(gc, "DeadlineNotPassed", gc.timeout, gid, sender=STRANGER, game_id=gid)
+    # mined exactly at the deadline (sent without estimation): reverted, named by replay, nothing booked
+    before = (gc.ledger(), gc.game(gid))
     gc.chain.set_next_timestamp(g2.deadline)
+    with pytest.raises(Refused) as ei:
+        gc.pick(gid, 1, sender=CH, gas=GAS)
+    assert ei.value.error == "DeadlinePassed" and (gc.ledger(), gc.game(gid)) == before
+    assert gc.chain.timestamp() == g2.deadline
     r = gc.timeout(gid, sender=STRANGER, gas=GAS)  # anyone may call it: the challenger failed to pick
     assert r.event("GameResolved").args["defenderWon"] is True
     assert gc.credit(OP) == BOND and gc.credit(STRANGER) == 0 and gc.claim(cid).open_games == 0

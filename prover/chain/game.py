@@ -24,7 +24,8 @@ Pieces for agents (watch / defend / verify):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import time
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Callable, Optional, Protocol, Sequence
 
@@ -32,6 +33,7 @@ import numpy as np
 from eth_abi import encode as abi_encode
 from eth_utils import keccak as _keccak_fn
 from web3 import Web3
+from web3.exceptions import TransactionNotFound
 
 from .. import merkle
 from ..commit import KIND_CODE, ModelCommitment, run_root, step_record, token_root
@@ -460,12 +462,48 @@ class GameClient:
         return out
 
     def _tx(self, contract, fn: str, *args, sender=None, value: int = 0, gas: Optional[int] = None) -> TxResult:
+        """Send contract.fn(*args); the mined TxResult, or Refused naming the custom error (also for a
+        transaction that estimated fine but reverted when mined: it is replayed at its block to name it)."""
         try:
-            rcpt = self.chain.transact(contract, fn, *args, sender=sender, value=value, gas=gas)
+            tx_hash = self.chain.transact(contract, fn, *args, sender=sender, value=value, gas=gas, wait=False)
         except Reverted as e:
             name, eargs = self.decode_error(e.data)
             raise Refused(f"{fn} refused: {name or e}{eargs if eargs else ''}", e.data, name, eargs) from None
+        rcpt = self._receipt(tx_hash)
+        if rcpt["status"] != 1:
+            data = self._replay_revert(rcpt)
+            name, eargs = self.decode_error(data)
+            raise Refused(f"{fn} reverted in block {rcpt['blockNumber']}: {name or '(no data)'}{eargs or ''}",
+                          data, name, eargs)
         return TxResult(rcpt, self.decode_events(rcpt))
+
+    def _receipt(self, tx_hash):
+        """Wait for a receipt, polling every few milliseconds (web3's default poll is 50 ms)."""
+        deadline = time.monotonic() + self.chain.receipt_timeout
+        pause = 0.001
+        while True:
+            try:
+                return self.chain.w3.eth.get_transaction_receipt(tx_hash)
+            except TransactionNotFound:
+                if time.monotonic() > deadline:
+                    raise ChainError(f"transaction {tx_hash.to_0x_hex()} not mined within "
+                                     f"{self.chain.receipt_timeout}s (automine off?)") from None
+                time.sleep(pause)
+                pause = min(2 * pause, 0.05)
+
+    def _replay_revert(self, rcpt) -> bytes:
+        """Revert data of a mined, reverted transaction: its eth_call at the parent block with its block's time."""
+        tx = self.chain.w3.eth.get_transaction(rcpt["transactionHash"])
+        blk = self.chain.w3.eth.get_block(rcpt["blockNumber"])
+        call = {"from": tx["from"], "to": tx["to"], "data": tx["input"].to_0x_hex(), "value": hex(tx["value"]),
+                "gas": hex(tx["gas"])}
+        try:
+            self.chain.rpc("eth_call", [call, hex(rcpt["blockNumber"] - 1), {}, {"time": hex(blk["timestamp"])}])
+        except Reverted as e:
+            return e.data
+        except ChainError:
+            pass
+        return b""
 
     def dry_run(self, fn: str, *args, sender=None, value: int = 0, at_time: Optional[int] = None) -> Optional[str]:
         """eth_call registry-or-game function `fn` (found by name) as `sender`, optionally with block.timestamp
