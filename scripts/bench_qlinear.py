@@ -73,13 +73,17 @@ def kernel_path(f, x: np.ndarray) -> str:
     return f"{nl} limbs"
 
 
-def timeit(fn, repeats: int) -> list[float]:
-    fn()  # warm-up
-    out = []
+def timeit(fns, repeats: int) -> list[list[float]]:
+    """Seconds per call of each fn, over ``repeats`` rounds; the fns alternate within a round so that a
+    change of machine load (other processes) hits all of them alike."""
+    for fn in fns:
+        fn()  # warm-up
+    out = [[] for _ in fns]
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
+        for fn, times in zip(fns, out):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
     return out
 
 
@@ -138,9 +142,7 @@ def main() -> None:
             floats[group[it["i"]]] @ xff
 
         reps = max(args.repeats, 3 * len(group))
-        tq = float(np.median(timeit(one_q, reps))) * 1e3
-        tf = float(np.median(timeit(one_f, reps))) * 1e3
-        tc = float(np.median(timeit(one_c, reps))) * 1e3
+        tq, tf, tc = (float(np.median(v)) * 1e3 for v in timeit([one_q, one_f, one_c], reps))
         rows.append({"shape": f"{shape[0]}x{shape[1]}", "type": gtype, "per_token": len(group),
                      "path": kernel_path(prepared[group[0]].fast, x),
                      "qlinear_ms": round(tq, 4), "clean_ms": round(tc, 4), "float32_ms": round(tf, 4),
@@ -154,8 +156,7 @@ def main() -> None:
         for name in names:
             floats[name] @ xf[floats[name].shape[1]]
 
-    tq_all = timeit(token_q, args.repeats)
-    tf_all = timeit(token_f, args.repeats)
+    tq_all, tf_all = timeit([token_q, token_f], args.repeats)
     summary = {
         "qlinear_token_ms": round(float(np.median(tq_all)) * 1e3, 3),
         "float32_token_ms": round(float(np.median(tf_all)) * 1e3, 3),
@@ -165,7 +166,8 @@ def main() -> None:
         "matrices_per_token": len(names),
         "prepared_mb": round(prep_bytes / 2**20, 1),
         "prepare_s": round(prep_s, 2),
-        "threads": os.cpu_count(),
+        "cpus": os.cpu_count(),
+        "load_avg_1min": round(os.getloadavg()[0], 2),  # other processes skew both timings (mostly float32's threads)
     }
     if args.json:
         print(json.dumps({"rows": rows, "summary": summary}))
@@ -182,7 +184,8 @@ def main() -> None:
     print(f"one token ({s['matrices_per_token']} distinct matrices): qlinear {s['qlinear_token_ms']:.2f} ms "
           f"(best {s['qlinear_token_best_ms']:.2f}), float32 {s['float32_token_ms']:.2f} ms "
           f"(best {s['float32_token_best_ms']:.2f}); float32/qlinear = {s['qlinear_vs_float32']:.2f}x")
-    print(f"prepared fast forms: {s['prepared_mb']} MB, built in {s['prepare_s']} s")
+    print(f"prepared fast forms: {s['prepared_mb']} MB, built in {s['prepare_s']} s; "
+          f"load average during the run {s['load_avg_1min']} on {s['cpus']} CPUs")
 
 
 if __name__ == "__main__":
