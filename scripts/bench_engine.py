@@ -63,10 +63,12 @@ def run_float(fm, ids, toks):
 
 
 def child_peak_rss(model: str, n: int) -> float:
-    code = ("import resource,sys; from prover.cli import main; "
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork+exec, so a child would report the
+    # parent's (two models') footprint; VmHWM belongs to the child's own address space.
+    code = ("from prover.cli import main; "
             f"rc = main(['run', {model!r}, {PROMPT!r}, '--chat', '--max-new-tokens', '{n}', '-q', "
             "'--runs-dir', '/tmp/obrain-bench-runs']); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=_common.ROOT, check=True)
     return int(out.stdout.strip().splitlines()[-1]) / 1024.0
 
