@@ -109,6 +109,23 @@ def flip(b: bytes, i: int = 0) -> bytes:
     return b[:i] + bytes([b[i] ^ 1]) + b[i + 1:]
 
 
+# -- the verifier interface -------------------------------------------------------------------------
+
+def test_one_step_interface_matches_the_verifier(artifacts):
+    """Every IOneStep function exists in OneStep.sol with the same argument and result types (same selector)."""
+    from eth_utils.abi import get_abi_input_types, get_abi_output_types
+
+    def fns(name):
+        return {f["name"]: f for f in artifacts[name]["abi"] if f["type"] == "function"}
+    iface, real = fns("IOneStep"), fns("OneStep")
+    assert set(iface) == {"element", "outShape", "emptyStateRoot"}
+    for name, f in iface.items():
+        assert name in real, f"OneStep.sol has no {name}"
+        assert get_abi_input_types(f) == get_abi_input_types(real[name]), name
+        assert get_abi_output_types(f) == get_abi_output_types(real[name]), name
+    assert "IOneStep.Operand" in str(iface["element"]["inputs"][3].get("internalType"))
+
+
 # -- models -------------------------------------------------------------------------------------------
 
 def test_register_model_checks_its_root(gc, honest):
