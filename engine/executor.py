@@ -32,6 +32,12 @@ class Executor:
         if missing:
             raise KeyError(f"program {program.name} needs weights that were not loaded: {missing[:5]}")
         self._transform = getattr(observer, "transform", None)
+        # Execution plans are built once per weights dict (i.e. per loaded model) and shared by executors.
+        self.plans = weights.setdefault("__plans__", {})
+        if not self.plans.get("__done__"):
+            for op in {id(o): o for o in self.ops}.values():
+                op.plan(program, weights, self.plans)
+            self.plans["__done__"] = True
         self.state_names = sorted({r.name for i in program.instrs for r in i.inputs if r.kind == "state"})
         self.reset()
 
@@ -59,7 +65,7 @@ class Executor:
         t = self.next_token
         if t >= self.program.context:
             raise ValueError(f"position {t} is beyond the program's context {self.program.context}")
-        ctx = Ctx(self.program, t)
+        ctx = Ctx(self.program, t, plans=self.plans)
         outs: dict[str, Any] = {}
         S = self.program.steps_per_token
         for i, (ins, op) in enumerate(zip(self.program.instrs, self.ops)):

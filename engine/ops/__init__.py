@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -24,10 +24,17 @@ from ..program import Instr, Program
 
 @dataclass
 class Ctx:
-    """What an op may know besides its operands: the program and this step's token position."""
+    """What an op may know besides its operands: the program and this step's token position.
+
+    ``scratch`` lives for one position: an op may compute several instructions' outputs at once (an
+    execution detail, e.g. linear layers sharing an input) and leave them there for their own steps.
+    ``plans`` holds what ``Op.plan`` built once per loaded model.
+    """
 
     program: Program
     position: int
+    scratch: dict = field(default_factory=dict)
+    plans: dict = field(default_factory=dict)
 
 
 class Op:
@@ -48,6 +55,9 @@ class Op:
 
     def fan_in(self, ins: Instr, args: list[Any], ctx: Ctx, j: int) -> list[tuple[int, int, int]]:
         raise NotImplementedError
+
+    def plan(self, program: Program, weights: dict[str, Any], plans: dict) -> None:
+        """Optional, once per loaded model: precompute execution plans (never changes any result)."""
 
     def empty_state(self, ins: Instr, ctx: Ctx) -> np.ndarray:
         """The value of ``S(ins.name)`` before the first token (ops whose output is carried state)."""
