@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from prover import merkle as mk
-from prover.chain import Chain, start_anvil
+from prover.chain import Chain, Reverted, start_anvil
 from prover.chain.game import (
     ClaimStatus, GameClient, HashTree, HonestPlayer, Lie, Phase, Reason, Refused, Result, StepOpening,
     SyntheticRun, TensorTree, claim_hash, input_hash, keccak, output_hash, pack_tokens, play,
@@ -124,6 +124,21 @@ def test_one_step_interface_matches_the_verifier(artifacts):
         assert get_abi_input_types(f) == get_abi_input_types(real[name]), name
         assert get_abi_output_types(f) == get_abi_output_types(real[name]), name
     assert "IOneStep.Operand" in str(iface["element"]["inputs"][3].get("internalType"))
+
+
+def test_constructor_parameters(chain, mock):
+    """Zero bond floor or windows, an arity that is not a power of two in [2, 64], a verifier with no code."""
+    sel = keccak(b"BadParams()")[:4]
+    bad = [(0, WINDOW, MOVE, 2, mock.address), (BOND, 0, MOVE, 2, mock.address), (BOND, WINDOW, 0, 2, mock.address),
+           (BOND, WINDOW, MOVE, 3, mock.address), (BOND, WINDOW, MOVE, 1, mock.address),
+           (BOND, WINDOW, MOVE, 128, mock.address), (BOND, WINDOW, MOVE, 0, mock.address),
+           (BOND, WINDOW, MOVE, 2, chain.address(OTHER))]
+    for args in bad:
+        with pytest.raises(Reverted) as ei:
+            chain.deploy("ClaimRegistry", *args)
+        assert ei.value.data[:4] == sel, args
+    for k in (2, 64):
+        assert GameClient.deploy(chain, min_bond=1, challenge_window=1, move_window=1, k=k, one_step=mock.address).k == k
 
 
 # -- models -------------------------------------------------------------------------------------------
@@ -263,6 +278,29 @@ def test_only_the_game_settles_and_only_the_registry_opens(gc, honest):
     refused(gc, "NotRegistry", gc._tx, gc.game_contract, "open", gclaim, sender=STRANGER, game_id=gid)
     refused(gc, "NothingToWithdraw", gc.withdraw, sender=STRANGER)
     refused(gc, "NothingToWithdraw", gc.withdraw_to, gc.chain.address(OTHER), sender=STRANGER)
+
+
+def test_a_real_tiny_model_run_registers_and_posts(gc):
+    """The engine's own commitment and receipt go through registerModel and postClaim unchanged: the
+    on-chain input/output hashes are the receipt's, the step count fits (n + m - 1) * S, and the
+    sampler is the template's last instruction (the convention the token routes rely on)."""
+    from engine.generate import GenSettings
+    from engine.runtime import IntegerLM
+    from prover.runner import make_receipt, model_commitment, traced_generate
+
+    lm = IntegerLM.load("tiny")
+    prompt = [5, 17, 99, 120]
+    run = traced_generate(lm, prompt, GenSettings(max_new_tokens=3))
+    rc = make_receipt(lm, "tiny", None, False, prompt, run)
+    mc = model_commitment(lm)
+    assert lm.program.instrs[-1].name == lm.program.output
+    gc.register_model(mc, uri="tiny")
+    m = gc.model(mc.model_root)
+    assert (m.registered, m.steps_per_token, m.context) == (True, mc.steps_per_token, mc.context)
+    c = gc.claim(gc.post_receipt(rc, bond=BOND, sender=OP).claim_id)
+    assert "0x" + c.input_hash.hex() == rc.input.input_hash
+    assert "0x" + c.output_hash.hex() == rc.output.output_hash
+    assert "0x" + c.trace_root.hex() == rc.trace.trace_root and c.step_count == rc.trace.step_count
 
 
 # -- turns and deadlines --------------------------------------------------------------------------------
