@@ -157,7 +157,8 @@ class StubbornChallenger(HonestPlayer):
             tries = [lambda: self.gc.prove_wrong_instruction(game_id, tt.node(0, g.step % S), tt.proof(g.step % S),
                                                              sender=self.sender),
                      lambda: self.gc.prove_wrong_operand_count(game_id, ib, sender=self.sender),
-                     lambda: self.gc.prove_wrong_output_header(game_id, ib, t.operand_headers(g.step), sender=self.sender)]
+                     lambda: self.gc.prove_wrong_output_header(game_id, ib, t.operand_headers(g.step),
+                                                               sender=self.sender)]
             tries += [lambda m=m: self.gc.prove_operand_run(game_id, ib, m, sender=self.sender)
                       for m in range(len(g.operand_roots))]
             for attempt in tries:
@@ -173,8 +174,8 @@ class StubbornChallenger(HonestPlayer):
             per = 64
             j = self.rng.randrange(per)
             e = g.index * per + j
-            return self.gc.one_step(game_id, self.truth.instr_bytes(g.step % 5), self.truth.one_step_operands(g.step, e),
-                                    j, sender=self.sender)
+            return self.gc.one_step(game_id, self.truth.instr_bytes(g.step % 5),
+                                    self.truth.one_step_operands(g.step, e), j, sender=self.sender)
         return super().attack(game_id, g)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-from prover import merkle as mk
 from prover.chain import Chain, Reverted, start_anvil
 from prover.chain.game import (
     ClaimStatus, GameClient, HashTree, HonestPlayer, Lie, Phase, Reason, Refused, Result, StepOpening,
@@ -138,7 +137,8 @@ def test_constructor_parameters(chain, mock):
             chain.deploy("ClaimRegistry", *args)
         assert ei.value.data[:4] == sel, args
     for k in (2, 64):
-        assert GameClient.deploy(chain, min_bond=1, challenge_window=1, move_window=1, k=k, one_step=mock.address).k == k
+        g = GameClient.deploy(chain, min_bond=1, challenge_window=1, move_window=1, k=k, one_step=mock.address)
+        assert g.k == k
 
 
 # -- models -------------------------------------------------------------------------------------------
@@ -591,7 +591,8 @@ def test_operand_from_step_proof(gc, honest):
         refused(gc, "BadProof", call, gid, ib, 1, bs, bp, sender=CH, game_id=gid)
     refused(gc, "BadInstr", call, gid, honest.instr_bytes(2), 1, src, proof, sender=CH, game_id=gid)
     refused(gc, "BadOperand", call, gid, ib, 2, src, proof, sender=CH, game_id=gid)  # no operand 2
-    for route, args in ((gc.prove_operand_run, (ib, 1)), (gc.prove_operand_weight, (ib, 1, honest.weight_header(0), [])),
+    for route, args in ((gc.prove_operand_run, (ib, 1)),
+                        (gc.prove_operand_weight, (ib, 1, honest.weight_header(0), [])),
                         (gc.prove_operand_empty_state, (ib, 1, honest.instr_bytes(3), honest.template_tree().proof(3))),
                         (gc.prove_operand_prompt_token, (ib, 1, bytes(256), []))):
         refused(gc, "BadOperand", route, gid, *args, sender=CH, game_id=gid)  # not this operand's kind
@@ -630,7 +631,8 @@ def test_weight_proof(gc, honest):
     cid, gid, g, c = at_step_opened(gc, liar, honest)
     ib, wt = honest.instr_bytes(0), honest.weights_tree()
     h0, h1 = honest.weight_header(0), honest.weight_header(1)
-    for hdr, proof in ((h1, wt.proof(1)), ((h0[0], (32,), h0[2]), wt.proof(0)), ((h0[0], h0[1], flip(h0[2])), wt.proof(0)),
+    for hdr, proof in ((h1, wt.proof(1)), ((h0[0], (32,), h0[2]), wt.proof(0)),
+                       ((h0[0], h0[1], flip(h0[2])), wt.proof(0)),
                        (h0, wt.proof(0)[:-1] if wt.proof(0) else [bytes(32)]), (h0, [flip(x) for x in wt.proof(0)])):
         refused(gc, "BadProof", gc.prove_operand_weight, gid, ib, 1, hdr, proof, sender=CH, game_id=gid)
     refused(gc, "BadHeader", gc.prove_operand_weight, gid, ib, 1, (h0[0], (2**32, 8), h0[2]), wt.proof(0),

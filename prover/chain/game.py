@@ -40,6 +40,7 @@ from ..commit import KIND_CODE, ModelCommitment, run_root, step_record, token_ro
 from .client import Chain, ChainError, Reverted
 
 LEAF = merkle.LEAF_BYTES
+Gas = Optional[int]  # an explicit gas limit sends without estimation (e.g. a move at an exact timestamp)
 DTYPE_WIDTH = {merkle.DTYPE_CODES[n]: w for n, w in merkle.DTYPE_WIDTH.items()}  # by dtype code
 TOKENS_PER_LEAF = LEAF // 4
 
@@ -104,7 +105,8 @@ def unpack_tokens(packed: bytes) -> list[int]:
 
 
 def input_hash(prompt: Sequence[int], run: Sequence[int]) -> bytes:
-    """keccak256("input" || tensor_root(prompt, i32, (n,)) || tensor_root(run, i64, (4,))) (= prover.commit.input_hash)."""
+    """keccak256("input" || tensor_root(prompt, i32, (n,)) || tensor_root(run, i64, (4,)));
+    the same as prover.commit.input_hash."""
     p = np.asarray(list(prompt), dtype=np.int64)
     return keccak(b"input" + merkle.tensor_root(p, "i32", p.shape) + run_root(np.asarray(run, dtype=np.int64)))
 
@@ -364,7 +366,8 @@ class TxResult:
 
 
 class Refused(Reverted):
-    """A transaction the contracts refused; `.error` is the custom error's name ('' if undecodable), `.error_args` its arguments."""
+    """A transaction the contracts refused: `.error` is the custom error's name ('' if undecodable),
+    `.error_args` its arguments."""
 
     def __init__(self, msg: str, data: bytes, error: str, error_args: tuple = ()):
         super().__init__(msg, data)
@@ -461,7 +464,7 @@ class GameClient:
                 out.append(Event(name, dict(d["args"]), addr, int(d["blockNumber"]), d["transactionHash"].to_0x_hex()))
         return out
 
-    def _tx(self, contract, fn: str, *args, sender=None, value: int = 0, gas: Optional[int] = None) -> TxResult:
+    def _tx(self, contract, fn: str, *args, sender=None, value: int = 0, gas: Gas = None) -> TxResult:
         """Send contract.fn(*args); the mined TxResult, or Refused naming the custom error (also for a
         transaction that estimated fine but reverted when mined: it is replayed at its block to name it)."""
         try:
@@ -524,7 +527,7 @@ class GameClient:
 
     # -- models and claims ----------------------------------------------------------------------------
     def register_model(self, mc: ModelCommitment, *, numerics_version: Optional[int] = None, uri: str = "",
-                       sender=None, gas: Optional[int] = None) -> TxResult:
+                       sender=None, gas: Gas = None) -> TxResult:
         """registerModel from a ModelCommitment (numerics version defaults to fixedpoint.NUMERICS_VERSION)."""
         if numerics_version is None:
             from fixedpoint import NUMERICS_VERSION as numerics_version
@@ -532,22 +535,23 @@ class GameClient:
                                        mc.template_root, mc.weights_root, uri, sender=sender, gas=gas)
 
     def register_model_raw(self, model_root: bytes, numerics_version: int, steps_per_token: int, context: int,
-                           template_root: bytes, weights_root: bytes, uri: str = "", sender=None, gas: Optional[int] = None) -> TxResult:
+                           template_root: bytes, weights_root: bytes, uri: str = "", sender=None,
+                           gas: Gas = None) -> TxResult:
         return self._tx(self.registry, "registerModel", model_root, numerics_version, steps_per_token, context,
                         template_root, weights_root, uri, sender=sender, gas=gas)
 
     def post_claim(self, model_root: bytes, prompt: Sequence[int], run: Sequence[int], output: Sequence[int],
-                   trace_root: bytes, step_count: int, *, bond: int, sender=None, gas: Optional[int] = None) -> TxResult:
+                   trace_root: bytes, step_count: int, *, bond: int, sender=None, gas: Gas = None) -> TxResult:
         """postClaim: prompt/output tokens (ints), run = [temperature Q16, top_k, seed, max_new_tokens]."""
         return self.post_claim_raw(model_root, pack_tokens(prompt), [int(x) for x in run], pack_tokens(output),
                                    trace_root, step_count, bond=bond, sender=sender, gas=gas)
 
     def post_claim_raw(self, model_root: bytes, prompt_packed: bytes, run: Sequence[int], output_packed: bytes,
-                       trace_root: bytes, step_count: int, *, bond: int, sender=None, gas: Optional[int] = None) -> TxResult:
+                       trace_root: bytes, step_count: int, *, bond: int, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.registry, "postClaim", model_root, prompt_packed, list(run), output_packed,
                         trace_root, step_count, sender=sender, value=bond, gas=gas)
 
-    def post_receipt(self, receipt, *, bond: int, sender=None, gas: Optional[int] = None) -> TxResult:
+    def post_receipt(self, receipt, *, bond: int, sender=None, gas: Gas = None) -> TxResult:
         """postClaim from a prover.receipt.Receipt's fields."""
         s = receipt.settings
         return self.post_claim(bytes.fromhex(receipt.model.model_root[2:]), receipt.input.prompt_tokens,
@@ -555,85 +559,89 @@ class GameClient:
                                bytes.fromhex(receipt.trace.trace_root[2:]), receipt.trace.step_count,
                                bond=bond, sender=sender, gas=gas)
 
-    def finalize(self, claim_id: int, sender=None, gas: Optional[int] = None) -> TxResult:
+    def finalize(self, claim_id: int, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.registry, "finalize", claim_id, sender=sender, gas=gas)
 
-    def challenge(self, claim_id: int, *, bond: int, sender=None, gas: Optional[int] = None) -> TxResult:
+    def challenge(self, claim_id: int, *, bond: int, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.registry, "challenge", claim_id, sender=sender, value=bond, gas=gas)
 
-    def withdraw(self, sender=None, gas: Optional[int] = None) -> TxResult:
+    def withdraw(self, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.registry, "withdraw", sender=sender, gas=gas)
 
-    def withdraw_to(self, to: str, sender=None, gas: Optional[int] = None) -> TxResult:
+    def withdraw_to(self, to: str, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.registry, "withdrawTo", self.chain.address(to), sender=sender, gas=gas)
 
     # -- moves ----------------------------------------------------------------------------------------
-    def reveal(self, game_id: int, children: Sequence[bytes], sender=None, gas: Optional[int] = None) -> TxResult:
+    def reveal(self, game_id: int, children: Sequence[bytes], sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.game_contract, "reveal", game_id, list(children), sender=sender, gas=gas)
 
-    def pick(self, game_id: int, child: int, sender=None, gas: Optional[int] = None) -> TxResult:
+    def pick(self, game_id: int, child: int, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.game_contract, "pick", game_id, child, sender=sender, gas=gas)
 
-    def open_step(self, game_id: int, op: StepOpening, sender=None, gas: Optional[int] = None) -> TxResult:
+    def open_step(self, game_id: int, op: StepOpening, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.game_contract, "openStep", game_id, op.instr_hash, list(op.operand_roots), op.dtype,
                         list(op.shape), op.merkle_root, sender=sender, gas=gas)
 
-    def dispute_output(self, game_id: int, sender=None, gas: Optional[int] = None) -> TxResult:
+    def dispute_output(self, game_id: int, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.game_contract, "disputeOutput", game_id, sender=sender, gas=gas)
 
-    def reveal_leaf(self, game_id: int, leaf: bytes, sender=None, gas: Optional[int] = None) -> TxResult:
+    def reveal_leaf(self, game_id: int, leaf: bytes, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.game_contract, "revealLeaf", game_id, leaf, sender=sender, gas=gas)
 
-    def one_step(self, game_id: int, instr_bytes: bytes, operands: Sequence[tuple], j: int, sender=None, gas: Optional[int] = None) -> TxResult:
+    def one_step(self, game_id: int, instr_bytes: bytes, operands: Sequence[tuple], j: int, sender=None,
+                 gas: Gas = None) -> TxResult:
         """oneStep: operands are (dtype, shape, merkleRoot, indices, leaves, proof) tuples (OneStep.sol's Operand)."""
         return self._tx(self.game_contract, "oneStep", game_id, instr_bytes, [tuple(o) for o in operands], j,
                         sender=sender, gas=gas)
 
-    def prove_wrong_instruction(self, game_id: int, template_leaf: bytes, proof: Sequence[bytes], sender=None, gas: Optional[int] = None):
-        return self._tx(self.game_contract, "proveWrongInstruction", game_id, template_leaf, list(proof), sender=sender, gas=gas)
+    def prove_wrong_instruction(self, game_id: int, template_leaf: bytes, proof: Sequence[bytes], sender=None,
+                                gas: Gas = None) -> TxResult:
+        return self._tx(self.game_contract, "proveWrongInstruction", game_id, template_leaf, list(proof),
+                        sender=sender, gas=gas)
 
-    def prove_wrong_operand_count(self, game_id: int, instr_bytes: bytes, sender=None, gas: Optional[int] = None) -> TxResult:
+    def prove_wrong_operand_count(self, game_id: int, instr_bytes: bytes, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.game_contract, "proveWrongOperandCount", game_id, instr_bytes, sender=sender, gas=gas)
 
     def prove_operand_from_step(self, game_id: int, instr_bytes: bytes, m: int, src: StepOpening,
-                                trace_proof: Sequence[bytes], sender=None, gas: Optional[int] = None) -> TxResult:
+                                trace_proof: Sequence[bytes], sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.game_contract, "proveOperandFromStep", game_id, instr_bytes, m, src.as_source(),
                         list(trace_proof), sender=sender, gas=gas)
 
     def prove_operand_empty_state(self, game_id: int, instr_bytes: bytes, m: int, src_instr_bytes: bytes,
-                                  template_proof: Sequence[bytes], sender=None, gas: Optional[int] = None) -> TxResult:
+                                  template_proof: Sequence[bytes], sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.game_contract, "proveOperandEmptyState", game_id, instr_bytes, m, src_instr_bytes,
                         list(template_proof), sender=sender, gas=gas)
 
     def prove_operand_weight(self, game_id: int, instr_bytes: bytes, m: int, header: tuple,
-                             proof: Sequence[bytes], sender=None, gas: Optional[int] = None) -> TxResult:
+                             proof: Sequence[bytes], sender=None, gas: Gas = None) -> TxResult:
         """header = (dtype code, shape, merkle_root) of the true weight tensor."""
         d, s, r = header
         return self._tx(self.game_contract, "proveOperandWeight", game_id, instr_bytes, m, (d, list(s), r),
                         list(proof), sender=sender, gas=gas)
 
     def prove_operand_prompt_token(self, game_id: int, instr_bytes: bytes, m: int, prompt_leaf: bytes,
-                                   proof: Sequence[bytes], sender=None, gas: Optional[int] = None) -> TxResult:
+                                   proof: Sequence[bytes], sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.game_contract, "proveOperandPromptToken", game_id, instr_bytes, m, prompt_leaf,
                         list(proof), sender=sender, gas=gas)
 
-    def prove_operand_run(self, game_id: int, instr_bytes: bytes, m: int, sender=None, gas: Optional[int] = None) -> TxResult:
+    def prove_operand_run(self, game_id: int, instr_bytes: bytes, m: int, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.game_contract, "proveOperandRun", game_id, instr_bytes, m, sender=sender, gas=gas)
 
     def prove_wrong_output_header(self, game_id: int, instr_bytes: bytes, operand_headers: Sequence[tuple],
-                                  sender=None, gas: Optional[int] = None) -> TxResult:
+                                  sender=None, gas: Gas = None) -> TxResult:
         hs = [(d, list(s), r) for d, s, r in operand_headers]
         return self._tx(self.game_contract, "proveWrongOutputHeader", game_id, instr_bytes, hs, sender=sender, gas=gas)
 
     def prove_wrong_output_token(self, game_id: int, j: int, out_leaf: bytes, out_proof: Sequence[bytes],
-                                 src: StepOpening, trace_proof: Sequence[bytes], sender=None, gas: Optional[int] = None) -> TxResult:
+                                 src: StepOpening, trace_proof: Sequence[bytes], sender=None,
+                                 gas: Gas = None) -> TxResult:
         return self._tx(self.game_contract, "proveWrongOutputToken", game_id, j, out_leaf, list(out_proof),
                         src.as_source(), list(trace_proof), sender=sender, gas=gas)
 
-    def timeout(self, game_id: int, sender=None, gas: Optional[int] = None) -> TxResult:
+    def timeout(self, game_id: int, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.game_contract, "timeout", game_id, sender=sender, gas=gas)
 
-    def close(self, game_id: int, sender=None, gas: Optional[int] = None) -> TxResult:
+    def close(self, game_id: int, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.game_contract, "close", game_id, sender=sender, gas=gas)
 
     # -- reading state --------------------------------------------------------------------------------
@@ -647,8 +655,8 @@ class GameClient:
 
     def game(self, game_id: int) -> Game:
         r = self.chain.call(self.game_contract, "getGame", game_id)
-        return Game(r[0], _addr(r[1]), r[2], Phase(r[3]), Result(r[4]), r[5], _addr(r[6]), r[7], r[8], r[9], _b32(r[10]),
-                    r[11], _b32(r[12]), r[13], r[14], _b32(r[15]), _b32(r[16]), r[17], r[18],
+        return Game(r[0], _addr(r[1]), r[2], Phase(r[3]), Result(r[4]), r[5], _addr(r[6]), r[7], r[8], r[9],
+                    _b32(r[10]), r[11], _b32(r[12]), r[13], r[14], _b32(r[15]), _b32(r[16]), r[17], r[18],
                     tuple(_b32(x) for x in r[19]), tuple(r[20]), tuple(_b32(x) for x in r[21]), bytes(r[22]))
 
     def turn(self, game_id: int) -> tuple[str, int]:
@@ -916,8 +924,9 @@ class SyntheticRun:
         self.weights = [("raw", (4, 8), merkle.pack(w0, "raw")), ("i32", (5,), merkle.pack(w1, "i32"))]
         self.weight_roots = [merkle.tensor_root_hash(d, s, merkle.merkle_root(pk)) for d, s, pk in self.weights]
         self._weights_tree = HashTree(self.weight_roots)
-        self.model_root = keccak(b"model" + numerics_version.to_bytes(4, "big") + self.steps_per_token.to_bytes(4, "big")
-                                 + context.to_bytes(4, "big") + self._template_tree.root + self._weights_tree.root)
+        self.model_root = keccak(b"model" + numerics_version.to_bytes(4, "big")
+                                 + self.steps_per_token.to_bytes(4, "big") + context.to_bytes(4, "big")
+                                 + self._template_tree.root + self._weights_tree.root)
         self.numerics_version = numerics_version
         self.run_root = run_root(np.asarray(self.run, dtype=np.int64))
         self._build(len(self.prompt) + new_tokens - 1)
@@ -1042,7 +1051,7 @@ class SyntheticRun:
         return [(d, list(s), r, [], b"", []) for d, s, r in self.operand_headers(i)]
 
     # chain ---------------------------------------------------------------------------------------------
-    def register(self, gc: GameClient, sender=None, gas: Optional[int] = None) -> TxResult:
+    def register(self, gc: GameClient, sender=None, gas: Gas = None) -> TxResult:
         return gc.register_model_raw(self.model_root, self.numerics_version, self.steps_per_token, self.context,
                                      self._template_tree.root, self._weights_tree.root, "synthetic://mock",
                                      sender=sender, gas=gas)
