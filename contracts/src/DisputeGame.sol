@@ -36,7 +36,10 @@ enum Outcome {
 
 /// The registry side a game talks to (ClaimRegistry).
 interface IGameRegistry {
+    /// The roots the claim's operand and output proofs are checked against.
     function evidence(uint256 claimId) external view returns (Evidence memory);
+
+    /// Book a game's outcome (game only).
     function settle(uint256 gameId, uint256 claimId, address challenger, uint256 bond, Outcome outcome) external;
 }
 
