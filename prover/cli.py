@@ -13,6 +13,10 @@ from fractions import Fraction
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 
 
+class UsageError(Exception):
+    """Bad input that is not a model or prompt problem (unreachable RPC URL, bad key): exit code 2."""
+
+
 def _q16(text: str) -> int:
     """A decimal string such as '0.7' as round_half_up(value * 2^16), parsed exactly (no float)."""
     try:
@@ -191,6 +195,86 @@ def cmd_verify(a) -> int:
     return EXIT_OK if rep.ok else EXIT_MISMATCH
 
 
+def _wei(text: str) -> int:
+    """An ETH amount such as '0.5' in wei, parsed exactly."""
+    try:
+        v = Fraction(text) * 10**18
+    except (ValueError, ZeroDivisionError):
+        raise argparse.ArgumentTypeError(f"not an amount of ETH: {text!r}") from None
+    if v < 0 or v.denominator != 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of wei: {text!r}")
+    return int(v)
+
+
+def cmd_node(a) -> int:
+    """Start anvil and keep it running until interrupted."""
+    import signal
+
+    from prover.chain.node import start_anvil
+
+    stop = {signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # so sigwait receives them and we stop anvil cleanly
+    node = start_anvil(port=a.port or None, block_time=a.block_time)
+    try:
+        print(node.url, flush=True)
+        _console().print(f"[green]anvil[/green] on {node.url} (chain id {node.chain_id}); log {node.log_path}; "
+                         "Ctrl-C stops it")
+        signal.sigwait(stop)
+    finally:
+        node.stop()
+    return EXIT_OK
+
+
+def _chain(rpc_url: str):
+    from prover.chain.client import Chain
+    from prover.chain.solc import compile_contracts
+
+    try:
+        return Chain(rpc_url, compile_contracts())
+    except Exception as e:  # connection refused, bad URL: bad input, not a crash
+        raise UsageError(f"cannot use the chain at {rpc_url}: {e}") from None
+
+
+def _sender(chain, key: str | None):
+    if not key:
+        return None
+    from eth_account import Account
+
+    try:
+        return Account.from_key(key)
+    except Exception:
+        raise UsageError("--key is not a valid private key") from None
+
+
+def cmd_deploy(a) -> int:
+    """Deploy OneStep and the ClaimRegistry (with its DisputeGame), register models, write a deployment JSON."""
+    import json
+    from pathlib import Path
+
+    from prover.chain.game import GameClient
+    from prover.runner import model_commitment
+
+    chain = _chain(a.rpc_url)
+    sender = _sender(chain, a.key)
+    one = chain.deploy("OneStep", sender=sender)
+    gc = GameClient.deploy(chain, min_bond=a.min_bond, challenge_window=a.challenge_window,
+                           move_window=a.move_window, k=a.k, one_step=one.address, sender=sender)
+    models = {}
+    for name in a.model or []:
+        lm = load_model(name, None, a.quiet)
+        mc = model_commitment(lm)
+        gc.register_model(mc, uri=f"openbrains:{name}", sender=sender)
+        models[name] = "0x" + mc.model_root.hex()
+    out = {"chain_id": chain.chain_id, "rpc_url": a.rpc_url, "one_step": one.address, "registry": gc.address,
+           "game": gc.game_contract.address, "min_bond_wei": a.min_bond, "challenge_window_s": a.challenge_window,
+           "move_window_s": a.move_window, "k": a.k, "models": models}
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
+    _console().print(f"[green]deployed[/green] registry {gc.address}, game {gc.game_contract.address}, "
+                     f"one-step {one.address} on chain {chain.chain_id} -> {a.out}")
+    return EXIT_OK
+
+
 def cmd_demo(a) -> int:
     """The main job, end to end (grows as the product does)."""
     from prover.demo import run_demo
@@ -235,6 +319,26 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("-q", "--quiet", action="store_true")
     v.set_defaults(func=cmd_verify)
 
+    n = sub.add_parser("node", help="start a local testnet (anvil) and keep it running",
+                       description="Start anvil from node_modules (or PATH); prints its URL; Ctrl-C stops it.")
+    n.add_argument("--port", type=int, default=8545, help="port (default 8545; 0 picks a free one)")
+    n.add_argument("--block-time", type=float, default=None, help="seconds per block (default: automine)")
+    n.set_defaults(func=cmd_node)
+
+    dp = sub.add_parser("deploy", help="deploy the contracts and write a deployment JSON",
+                        description="Deploy OneStep and the ClaimRegistry (which deploys its DisputeGame) to any "
+                        "EVM chain (anvil by default), optionally register models, and write a deployment JSON.")
+    dp.add_argument("--rpc-url", default="http://127.0.0.1:8545", help="JSON-RPC URL (default: local anvil)")
+    dp.add_argument("--key", default=None, help="deployer private key (default: anvil's first dev account)")
+    dp.add_argument("--out", default="deployment.json", help="where to write the deployment JSON")
+    dp.add_argument("--min-bond", type=_wei, default=10**17, metavar="ETH", help="minimum bond (default 0.1)")
+    dp.add_argument("--challenge-window", type=_positive, default=3600, metavar="S", help="seconds (default 3600)")
+    dp.add_argument("--move-window", type=_positive, default=600, metavar="S", help="seconds per move (default 600)")
+    dp.add_argument("--k", type=int, choices=(2, 4, 8, 16), default=2, help="dissection arity (default 2)")
+    dp.add_argument("--model", action="append", help="register this model (repeatable): tiny, smollm2, a path")
+    dp.add_argument("-q", "--quiet", action="store_true")
+    dp.set_defaults(func=cmd_deploy)
+
     d = sub.add_parser("demo", help="the main job end to end (see README)")
     d.add_argument("--model", default="smollm2", help="model for the demo run (default smollm2)")
     d.add_argument("--workdir", default=None, help="where to write the demo's run directories (default: a temp dir)")
@@ -249,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ModelLoadError, PromptError, ReceiptError) as e:
+    except (ModelLoadError, PromptError, ReceiptError, UsageError) as e:
         _console().print(f"[red]error:[/red] {e}")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
