@@ -1,0 +1,183 @@
+"""Whole dispute games with the REAL engine, the REAL OneStep and the ClaimRegistry on anvil.
+
+The tiny model, prompt [5, 17, 99, 120], 3 new tokens (6 positions x 43 instructions = 258 steps):
+* an honest claim, challenged by a challenger whose own trace is corrupted: the honest defender wins
+  (the challenger's one-step agrees with the defender's element, or it cannot prove anything);
+* dishonest claims (a Corruption at the first step, the last step, a middle step, a KV cache row, a linear
+  output and the sampled token) against an honest challenger: the challenger wins through the one-step at
+  exactly the corrupted step, and is credited its bond plus the defender's;
+* every game within ceil(log2 steps) + ceil(log2 leaves) + 2 rounds, every transaction under 2^24 gas; after
+  the withdrawals the registry holds exactly the bonds still locked (a table of rounds and gas: pytest -s).
+"""
+from __future__ import annotations
+
+import pytest
+
+from engine.generate import GenSettings
+from engine.runtime import IntegerLM
+from prover.chain.game import (ClaimStatus, GameClient, HonestPlayer, Phase, Reason, Refused, Result, ceil_log2,
+                               play)
+from prover.party import EngineParty
+from prover.runner import traced_generate
+from prover.trace import Corruption
+
+pytestmark = pytest.mark.chain
+
+PROMPT = [5, 17, 99, 120]
+SETTINGS = GenSettings(max_new_tokens=3)
+BOND = 10**15
+WINDOW = 10**6
+MOVE = 1000
+OP, CH = 1, 2
+GAS_CAP = 2**24
+TABLE: list[tuple] = []
+
+
+@pytest.fixture(scope="module")
+def lm():
+    return IntegerLM.load("tiny")
+
+
+@pytest.fixture(scope="module")
+def honest(lm) -> EngineParty:
+    return EngineParty(lm, traced_generate(lm, PROMPT, SETTINGS))
+
+
+@pytest.fixture(scope="module")
+def gc(chain, honest) -> GameClient:
+    onestep = chain.deploy("OneStep")
+    g = GameClient.deploy(chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=4,
+                          one_step=onestep.address)
+    assert g.deploy_gas < GAS_CAP
+    assert honest.register(g).gas < GAS_CAP
+    assert g.model(honest.model_root).registered
+    return g
+
+
+def corrupted(lm, c: Corruption) -> EngineParty:
+    p = EngineParty(lm, traced_generate(lm, PROMPT, SETTINGS, corrupt=c))
+    assert p.step_count == 258
+    return p
+
+
+class Lenient:
+    """A player that believes its own (wrong) trace: when a proof it makes is refused, it gives up (stalls)."""
+
+    def __init__(self, player):
+        self.player, self.address = player, player.address
+
+    def move(self, game_id):
+        try:
+            return self.player.move(game_id)
+        except Refused as e:
+            assert e.error == "NotWrong", e
+            return None
+
+
+def game(gc: GameClient, defender: EngineParty, challenger, label: str):
+    """Post defender's claim (as OP), challenger (acting as CH) disputes it; play to the end and check bounds."""
+    cid = defender.post(gc, bond=BOND, sender=OP).claim_id
+    gid = gc.challenge(cid, bond=BOND, sender=CH).game_id
+    moves, gas, last = [0], [0], [("", 0)]
+
+    def on_move(g, r):
+        assert r.gas < GAS_CAP, (label, g.phase, r.gas)
+        first = r.events[0]
+        if not (first.name == "GameResolved" and Reason(first.args["reason"]) == Reason.TIMEOUT):
+            moves[0] += 1
+        gas[0] = max(gas[0], r.gas)
+        last[0] = (first.name if first.name != "GameResolved" else g.phase.name, r.gas)
+
+    g = play(gc, gid, [HonestPlayer(gc, defender, OP), challenger], on_move=on_move)
+    why = Reason(gc.events("GameResolved", gameId=gid)[0].args["reason"])
+    rounds = -(-moves[0] // 2)
+    leaves = g.out_leaves if g.out_leaves else 1
+    bound = ceil_log2(g.step_count) + ceil_log2(leaves) + 2
+    assert rounds <= bound, (label, rounds, g.step_count, leaves)
+    TABLE.append((label, g.step, g.out_leaves, rounds, bound, gas[0], last[0], why.name))
+    return g, why
+
+
+def test_engine_party_matches_the_run(lm, honest):
+    """Openings hash to the run's records, outputs to its roots, and witnesses evaluate to the traced values."""
+    assert honest.trace_tree().root == honest.trace_root and honest.step_count == 258
+    S = honest.steps_per_token
+    for i in (0, 7, 42, 100, 257):
+        op = honest.opening(i)
+        assert op.record(i) == honest.run.tracer.records[i]
+        hs = honest.operand_headers(i)
+        assert len(hs) == len(op.operand_roots)
+        w = honest.witness(i, 0)
+        assert w.operand_roots == list(op.operand_roots) and w.instr_bytes == honest.instr_bytes(i % S)
+        leaf = honest.output_tree(i).leaf(0)
+        assert int.from_bytes(leaf[:4], "big", signed=True) == w.expected
+    # a corrupted run's openings differ from the honest ones exactly from the corrupted step on
+    liar = corrupted(lm, Corruption(100, 3, 1))
+    assert liar.opening(99) == honest.opening(99) and liar.opening(100) != honest.opening(100)
+    assert liar.trace_root != honest.trace_root
+
+
+@pytest.mark.parametrize("step,element", [(3 * 43 + 1, 0), (2 * 43 + 15, 5), (257, 0)],
+                         ids=["mid-rmsnorm", "linear", "last"])
+def test_dishonest_challenger_loses(lm, gc, honest, step, element):
+    liar = corrupted(lm, Corruption(step, element, 1))
+    before = gc.credit(OP)
+    g, why = game(gc, honest, Lenient(HonestPlayer(gc, liar, CH)), f"liar challenger @{step}")
+    assert g.result == Result.DEFENDER_WON and g.step == step
+    assert why in (Reason.ELEMENT_CORRECT, Reason.TIMEOUT)
+    assert gc.credit(OP) - before == BOND
+    assert gc.claim(g.claim_id).status == ClaimStatus.PENDING
+
+
+def _kv_corruption(honest: EngineParty, t: int) -> Corruption:
+    step = t * honest.steps_per_token + 7  # L0.k_cache: the row appended at position t
+    ins = honest.program.instrs[7]
+    assert ins.op == "kv_append"
+    width = honest.opening(step).shape[1]
+    return Corruption(step, t * width + 3, 1)
+
+
+DISHONEST = {
+    "first": lambda h: Corruption(0, 0, 1),
+    "last": lambda h: Corruption(257, 0, 1),                 # the final sample: only the last token changes
+    "middle": lambda h: Corruption(3 * 43 + 1, 7, 1),        # rmsnorm at position 3
+    "kv-row": lambda h: _kv_corruption(h, 2),
+    "linear": lambda h: Corruption(2 * 43 + 15, 5, 1),       # L0.gate at position 2
+    "sampled-token": lambda h: Corruption(3 * 43 + 42, 0, 1),  # the first generated token
+}
+
+
+@pytest.mark.parametrize("name", list(DISHONEST))
+def test_dishonest_claim_loses(lm, gc, honest, name):
+    c = DISHONEST[name](honest)
+    liar = corrupted(lm, c)
+    if name in ("last", "sampled-token"):
+        assert liar.output != honest.output
+    before = gc.credit(CH)
+    g, why = game(gc, liar, HonestPlayer(gc, honest, CH), f"liar claim {name} @{c.step}")
+    assert (g.result, g.step) == (Result.CHALLENGER_WON, c.step)
+    assert why in (Reason.WRONG_ELEMENT, Reason.WRONG_OPERAND), why
+    assert g.phase in (Phase.LEAF_REVEALED, Phase.STEP_OPENED)
+    assert gc.credit(CH) - before == 2 * BOND  # its own bond back and the defender's
+    assert gc.claim(g.claim_id).status == ClaimStatus.SLASHED
+
+
+def test_withdrawals_leave_exactly_the_locked_bonds(gc):
+    bal, locked, credit = gc.ledger()
+    assert bal == locked + credit
+    for who in (OP, CH):
+        if gc.credit(who):
+            assert gc.withdraw(sender=who).gas < GAS_CAP
+            assert gc.credit(who) == 0
+    pending = [gc.claim(e.args["claimId"]) for e in gc.events("ClaimPosted") if e.address == gc.address]
+    owed = sum(c.bond for c in pending if c.status == ClaimStatus.PENDING)
+    assert owed == 3 * BOND  # the honest claims the liars challenged in vain
+    assert gc.ledger() == (owed, owed, 0)
+
+
+def test_table():
+    assert len(TABLE) == 3 + len(DISHONEST)
+    print(f"\n{'game':34s} {'step':>5s} {'leaves':>6s} {'rounds':>6s} {'bound':>5s} {'max gas':>10s} "
+          f"{'final move (phase)':>20s} {'its gas':>9s}  reason")
+    for label, step, leaves, rounds, bound, gas, (fin, fgas), why in TABLE:
+        print(f"{label:34s} {step:5d} {leaves:6d} {rounds:6d} {bound:5d} {gas:10,d} {fin:>20s} {fgas:9,d}  {why}")
