@@ -181,3 +181,73 @@ def test_table():
           f"{'final move (phase)':>20s} {'its gas':>9s}  reason")
     for label, step, leaves, rounds, bound, gas, (fin, fgas), why in TABLE:
         print(f"{label:34s} {step:5d} {leaves:6d} {rounds:6d} {bound:5d} {gas:10,d} {fin:>20s} {fgas:9,d}  {why}")
+
+
+# -- the agent (prover/agent.py): submit / defend / watch, resumable from chain state ----------------------
+
+def test_agents_submit_defend_watch(chain, lm):
+    from prover.agent import Agent
+    from prover.runner import make_receipt
+
+    onestep = chain.deploy("OneStep")
+    g2 = GameClient.deploy(chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2,
+                           one_step=onestep.address)
+    OP2, CH2 = 3, 4
+    bad = Corruption(2 * 43 + 28, 1, 1)  # L1.scores at position 2
+    honest_rc = make_receipt(lm, "tiny", None, False, PROMPT, traced_generate(lm, PROMPT, SETTINGS))
+    liar_rc = make_receipt(lm, "tiny", None, False, PROMPT, traced_generate(lm, PROMPT, SETTINGS, corrupt=bad))
+    assert honest_rc.trace.trace_root != liar_rc.trace.trace_root
+
+    good_op, liar_op = Agent(g2, lm, OP), Agent(g2, lm, OP2, corrupt=bad)
+    with pytest.raises(ValueError):  # an honest agent will not post a receipt its replay does not reproduce
+        good_op.submit(liar_rc, BOND)
+    ok_cid = good_op.submit(honest_rc, BOND)
+    bad_cid = liar_op.submit(liar_rc, BOND)
+
+    watcher = Agent(g2, lm, CH2)
+    assert watcher.watch_once() == 1  # challenges the wrong claim only
+    assert len(watcher._games_of(bad_cid)) == 1
+    assert watcher._games_of(ok_cid) == []
+    moves = 0
+    for turn in range(60):
+        if turn == 5:  # both restart from scratch: everything is read back from the chain
+            liar_op, watcher = Agent(g2, lm, OP2, corrupt=bad), Agent(g2, lm, CH2)
+        moves += liar_op.defend_once(bad_cid) + watcher.watch_once()
+        if g2.claim(bad_cid).status != ClaimStatus.PENDING:
+            break
+    assert turn > 5  # the restart happened mid-game
+    gid = watcher._games_of(bad_cid)[0]
+    g = g2.game(gid)
+    assert (g.result, g.step) == (Result.CHALLENGER_WON, bad.step)
+    assert g2.claim(bad_cid).status == ClaimStatus.SLASHED
+    assert watcher.watch_once() == 0  # nothing left to do
+    assert g2.credit(CH2) == 2 * BOND
+
+    # the honest claim: nobody challenges; after the window its operator finalizes it
+    assert good_op.defend_once(ok_cid) == 0
+    chain.increase_time(WINDOW)
+    assert good_op.defend_once(ok_cid) == 1 and g2.claim(ok_cid).status == ClaimStatus.FINAL
+    assert (watcher.withdraw(), good_op.withdraw(), liar_op.withdraw()) == (2 * BOND, BOND, 0)
+    assert g2.ledger() == (0, 0, 0)
+
+
+def test_agent_claims_a_timeout_from_a_stalling_liar(chain, lm):
+    from prover.agent import Agent
+    from prover.runner import make_receipt
+
+    onestep = chain.deploy("OneStep")
+    g2 = GameClient.deploy(chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=4,
+                           one_step=onestep.address)
+    bad = Corruption(5, 0, 1)
+    rc = make_receipt(lm, "tiny", None, False, PROMPT, traced_generate(lm, PROMPT, SETTINGS, corrupt=bad))
+    liar, watcher = Agent(g2, lm, 5, corrupt=bad), Agent(g2, lm, 6)
+    cid = liar.submit(rc, BOND)
+    assert watcher.watch_once() == 1
+    liar.defend_once(cid)                  # one answer, then the liar goes quiet
+    assert watcher.watch_once() == 1       # the watcher's pick
+    assert watcher.watch_once() == 0       # waiting for the liar
+    chain.increase_time(MOVE)
+    assert watcher.watch_once() == 1       # the timeout
+    g = g2.game(watcher._games_of(cid)[0])
+    assert g.result == Result.CHALLENGER_WON and g2.claim(cid).status == ClaimStatus.SLASHED
+    assert watcher.withdraw() == 2 * BOND and g2.ledger() == (0, 0, 0)
