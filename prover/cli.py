@@ -342,6 +342,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="the main job end to end (see README)")
     d.add_argument("--model", default="smollm2", help="model for the demo run (default smollm2)")
     d.add_argument("--workdir", default=None, help="where to write the demo's run directories (default: a temp dir)")
+    d.add_argument("--offline", action="store_true", help="skip the on-chain part")
     d.set_defaults(func=cmd_demo)
     return p
 

@@ -1,7 +1,8 @@
 """The main job, end to end: numerics self-check, SmolLM2 answering in pure integers with a receipt, the
 receipt verified by replay, and a dishonest receipt caught and localized to its step and leaf.
 
-(The on-chain part -- deploy to anvil, submit, challenge, slash -- joins here as it lands.)
+Then on chain: start anvil, deploy, submit both receipts; a watcher replays every claim, challenges the
+wrong one, wins through bisection and the one-step, and takes the liar's bond; the honest claim finalizes.
 """
 from __future__ import annotations
 
@@ -74,7 +75,8 @@ def run_demo(args) -> int:
 
     # A dishonest operator changes one element of one step deep in the run, then commits.
     S = lm.program.steps_per_token
-    step = (len(ids) + 1) * S + lm.program.index["L7.gate"]
+    pos = min(len(ids) + 1, run.result.positions - 1)
+    step = pos * S + lm.program.index[f"L{lm.config.n_layers // 2}.gate"]
     bad = traced_generate(lm, ids, settings, corrupt=Corruption(step, 5, 1))
     write_run_dir(bad_dir, make_receipt(lm, args.model, prompt, True, ids, bad), bad)
     t2 = time.perf_counter()
@@ -86,5 +88,13 @@ def run_demo(args) -> int:
         f"{fs.get('op')} {fs.get('instr')}), leaf {fs.get('leaf')}, element {fs.get('element')} "
         f"in {time.perf_counter() - t2:.1f}s")
     con.print(summary)
+    if not args.offline:
+        from prover.chain_demo import run_chain_demo
+
+        con.print("[bold]on chain[/bold]: deploy to anvil, submit both receipts, a watcher disputes the wrong one")
+        t, ok = run_chain_demo(lm, args.model, Receipt.load(honest_dir / "receipt.json"),
+                               Receipt.load(bad_dir / "receipt.json"), Corruption(step, 5, 1))
+        failed |= not ok
+        con.print(t)
     con.print(f"[dim]run directories in {work}[/dim]")
     return 1 if failed else 0
