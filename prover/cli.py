@@ -192,6 +192,24 @@ def cmd_verify(a) -> int:
             fs = rep.first_step
             con.print(f"[red]first differing step[/red] {fs['step']}: token {fs['token']}, layer {fs['layer']}, "
                       f"op {fs['op']} ({fs['instr']}), leaf {fs.get('leaf')}, element {fs.get('element')}")
+    if a.challenge and not rep.ok:
+        if r.chain is None:
+            raise UsageError("the receipt has no chain fields (it was never submitted): nothing to challenge")
+        from prover.chain.game import ClaimStatus
+
+        gc = _game_client(a)
+        agent = _agent(a, gc, lm)
+        for _ in range(a.max_polls if a.max_polls is not None else 10**9):
+            agent.watch_once(bond=0)
+            st = gc.claim(r.chain.claim_id).status
+            if st != ClaimStatus.PENDING or not agent._games_of(r.chain.claim_id):
+                break
+            open_games = [g for g in agent._games_of(r.chain.claim_id) if not gc.game(g).over]
+            if not open_games:
+                break
+            time.sleep(a.poll)
+        _console().print(f"claim {r.chain.claim_id}: {gc.claim(r.chain.claim_id).status.name}; "
+                         f"withdrew {agent.withdraw() / 1e18} ETH")
     return EXIT_OK if rep.ok else EXIT_MISMATCH
 
 
@@ -275,11 +293,106 @@ def cmd_deploy(a) -> int:
     return EXIT_OK
 
 
+def _game_client(a):
+    import json
+    from pathlib import Path
+
+    from prover.chain.game import GameClient
+
+    try:
+        dep = json.loads(Path(a.deployment).read_text())
+    except (OSError, ValueError) as e:
+        raise UsageError(f"cannot read the deployment file {a.deployment}: {e} (run `obrain deploy`)") from None
+    chain = _chain(a.rpc_url or dep.get("rpc_url", "http://127.0.0.1:8545"))
+    if chain.chain_id != dep.get("chain_id"):
+        raise UsageError(f"{a.deployment} is for chain {dep.get('chain_id')}, the RPC serves chain {chain.chain_id}")
+    return GameClient(chain, dep["registry"])
+
+
+def _agent(a, gc, lm, corrupt=None):
+    from prover.agent import Agent
+
+    sender = _sender(gc.chain, a.key) if a.key else a.account
+    con = _console()
+    return Agent(gc, lm, sender, corrupt=corrupt, log=lambda m: con.print(f"[dim]{m}[/dim]"))
+
+
+def cmd_submit(a) -> int:
+    """Post a receipt's claim with a bond; write the chain fields into the receipt; optionally defend it."""
+    import json
+    from pathlib import Path
+
+    from prover.receipt import ChainInfo, Receipt
+    from prover.trace import Corruption
+
+    r = Receipt.load(a.receipt)
+    gc = _game_client(a)
+    lm = load_model(r.model.id, r.model.context, a.quiet)
+    op = Path(a.receipt).parent / "operator.json"
+    corr = json.loads(op.read_text()).get("corruption") if op.exists() else None
+    agent = _agent(a, gc, lm, Corruption(**corr) if corr else None)
+    bond = a.bond if a.bond is not None else gc.min_bond
+    try:
+        cid = agent.submit(r, bond)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    info = ChainInfo(chain_id=gc.chain.chain_id, registry=gc.address, claim_id=cid, tx_hash="", bond_wei=bond)
+    r.model_copy(update={"chain": info}).save(a.receipt)
+    _console().print(f"[green]claim {cid}[/green] posted to {gc.address} (bond {bond / 1e18} ETH); receipt updated")
+    if a.serve:
+        status = agent.defend(cid, poll=a.poll)
+        _console().print(f"claim {cid}: {status.name}")
+    return EXIT_OK
+
+
+def cmd_defend(a) -> int:
+    gc = _game_client(a)
+    lm = load_model(a.model, None, a.quiet)
+    status = _agent(a, gc, lm).defend(a.claim_id, poll=a.poll, max_polls=a.max_polls)
+    _console().print(f"claim {a.claim_id}: {status.name}")
+    return EXIT_OK
+
+
+def cmd_watch(a) -> int:
+    gc = _game_client(a)
+    lm = load_model(a.model, None, a.quiet)
+    _agent(a, gc, lm).watch(bond=a.bond or 0, poll=a.poll, max_polls=a.max_polls)
+    return EXIT_OK
+
+
+def cmd_claims(a) -> int:
+    from rich.table import Table
+
+    gc = _game_client(a)
+    t = Table(title=f"claims on {gc.address}")
+    for c in ("id", "operator", "status", "steps", "trace root", "games"):
+        t.add_column(c)
+    for e in gc.events("ClaimPosted"):
+        cid = e.args["claimId"]
+        c = gc.claim(cid)
+        games = len(gc.events("GameOpened", claimId=cid))
+        t.add_row(str(cid), c.operator[:10] + "..", c.status.name, str(c.step_count), "0x" + c.trace_root.hex()[:12] + "..",
+                  str(games))
+    _console().print(t)
+    return EXIT_OK
+
+
 def cmd_demo(a) -> int:
     """The main job, end to end (grows as the product does)."""
     from prover.demo import run_demo
 
     return run_demo(a)
+
+
+def _chain_args(p) -> None:
+    p.add_argument("--rpc-url", default=None, help="JSON-RPC URL (default: the deployment file's)")
+    p.add_argument("--deployment", default="deployment.json", help="deployment JSON from `obrain deploy`")
+    p.add_argument("--key", default=None, help="private key to act with")
+    p.add_argument("--account", type=int, default=0, help="else anvil's dev account N (default 0)")
+    p.add_argument("--poll", type=float, default=1.0, help="seconds between chain polls")
+    p.add_argument("--max-polls", type=int, default=None, help="stop after N polls (default: run until done)")
+    if not any(act.dest == "quiet" for act in p._actions):
+        p.add_argument("-q", "--quiet", action="store_true")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -316,7 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("receipt", help="path to a receipt.json")
     v.add_argument("--model", help="model to replay with (default: the receipt's model id)")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.add_argument("--challenge", action="store_true", help="if the receipt's claim is wrong, challenge it on chain "
+                   "(its chain fields say where) and play the game to the end")
     v.add_argument("-q", "--quiet", action="store_true")
+    _chain_args(v)
     v.set_defaults(func=cmd_verify)
 
     n = sub.add_parser("node", help="start a local testnet (anvil) and keep it running",
@@ -338,6 +454,29 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--model", action="append", help="register this model (repeatable): tiny, smollm2, a path")
     dp.add_argument("-q", "--quiet", action="store_true")
     dp.set_defaults(func=cmd_deploy)
+
+    sb = sub.add_parser("submit", help="post a receipt's claim with a bond (and optionally defend it)")
+    sb.add_argument("receipt")
+    sb.add_argument("--bond", type=_wei, default=None, metavar="ETH", help="bond (default: the registry minimum)")
+    sb.add_argument("--serve", action="store_true", help="stay and defend the claim until it is final")
+    _chain_args(sb)
+    sb.set_defaults(func=cmd_submit)
+
+    df = sub.add_parser("defend", help="answer every dispute game on one of your claims until it is final")
+    df.add_argument("claim_id", type=int)
+    df.add_argument("--model", default="smollm2")
+    _chain_args(df)
+    df.set_defaults(func=cmd_defend)
+
+    w = sub.add_parser("watch", help="honest challenger: replay every claim, dispute the wrong ones")
+    w.add_argument("--model", default="smollm2")
+    w.add_argument("--bond", type=_wei, default=None, metavar="ETH", help="challenge bond (default: the claim's)")
+    _chain_args(w)
+    w.set_defaults(func=cmd_watch)
+
+    cl = sub.add_parser("claims", help="list claims and their status")
+    _chain_args(cl)
+    cl.set_defaults(func=cmd_claims)
 
     d = sub.add_parser("demo", help="the main job end to end (see README)")
     d.add_argument("--model", default="smollm2", help="model for the demo run (default smollm2)")

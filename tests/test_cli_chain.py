@@ -29,3 +29,34 @@ def test_deploy_to_nothing_exits_2():
     r = subprocess.run([sys.executable, "-m", "prover.cli", "deploy", "--rpc-url", "http://127.0.0.1:9", "-q"],
                        cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def _cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "prover.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_submit_claims_and_challenge_from_the_command_line(tmp_path):
+    """A dishonest receipt submitted from the CLI is caught by `verify --challenge` (the silent liar times out).
+
+    The node mines a block a second so chain time moves while the challenger waits for the liar's deadline."""
+    node = subprocess.Popen([sys.executable, "-m", "prover.cli", "node", "--port", "0", "--block-time", "1"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = node.stdout.readline().strip()
+        dep = tmp_path / "deployment.json"
+        assert _cli("deploy", "--rpc-url", url, "--out", str(dep), "--move-window", "3", "-q").returncode == 0
+        rc = tmp_path / "bad" / "receipt.json"
+        assert _cli("run", "tiny", "hello", "--max-new-tokens", "3", "--receipt", str(rc), "-q",
+                    "--dishonest", "100", "3", "1").returncode == 0
+        r = _cli("submit", str(rc), "--deployment", str(dep), "--account", "1", "-q")
+        assert r.returncode == 0, r.stderr
+        assert json.loads(rc.read_text())["chain"]["claim_id"] == 1
+        r = _cli("claims", "--deployment", str(dep))
+        assert r.returncode == 0 and "PENDING" in r.stderr + r.stdout
+        r = _cli("verify", str(rc), "--challenge", "--deployment", str(dep), "--account", "2", "--poll", "0.5", "--max-polls", "120", "-q")
+        assert r.returncode == 1, r.stderr
+        assert "SLASHED" in r.stderr, r.stderr
+    finally:
+        node.send_signal(signal.SIGTERM)
+        node.wait(timeout=30)
