@@ -62,3 +62,53 @@ def run_chain_demo(lm, model_id: str, receipt, bad_receipt, corrupt, log=print) 
             f"liar {paid[2] / 1e18:.1f}; registry holds {ledger[0] / 1e18:.1f} ETH")
     row("on-chain total", ok, f"{time.perf_counter() - t0:.1f}s")
     return t, ok
+
+
+def play_dispute(gc, lm, prompt, settings, corrupt, *, operator=1, challenger=3, bond=10**17) -> dict:
+    """Post a claim made with ``corrupt`` (None: honest) by ``operator``; a watcher replays and, if the claim is
+    wrong, challenges and plays to the end. Returns who won, rounds (= picks + 2), the bound
+    ceil(log2 steps) + ceil(log2 leaves) + 2 of the disputed step, and every transaction's (function, gas)."""
+    import math
+
+    from prover.agent import Agent
+    from prover.chain.game import ClaimStatus
+    from prover.runner import make_receipt, traced_generate
+
+    chain = gc.chain
+    run = traced_generate(lm, list(prompt), settings, corrupt=corrupt)
+    receipt = make_receipt(lm, "bench", None, False, list(prompt), run)
+    op, watcher = Agent(gc, lm, operator, corrupt=corrupt), Agent(gc, lm, challenger)
+    b0 = chain.w3.eth.block_number
+    cid = op.submit(receipt, bond)
+    while watcher.watch_once() + op.defend_once(cid, finalize=False):
+        pass
+    txs = []
+    for b in range(b0 + 1, chain.w3.eth.block_number + 1):
+        for h in chain.w3.eth.get_block(b)["transactions"]:
+            tx = chain.w3.eth.get_transaction(h)
+            name = "?"
+            for c in (gc.game_contract, gc.registry):
+                try:
+                    name = c.get_function_by_selector(tx["input"][:4]).fn_name
+                    break
+                except Exception:
+                    continue
+            txs.append((name, int(chain.w3.eth.get_transaction_receipt(h)["gasUsed"])))
+    games = watcher._games_of(cid)
+    status = gc.claim(cid).status
+    out = {"claim": cid, "status": status.name, "games": len(games), "txs": txs,
+           "honest_won": (status == ClaimStatus.SLASHED) if corrupt is not None else not games}
+    if games:
+        g = gc.game(games[-1])
+        picks = sum(1 for n, _ in txs if n == "pick")
+        steps = run.tracer.step_count
+        n_leaves = 1
+        if corrupt is not None:
+            from prover.runner import Replayer
+
+            _, _, y = Replayer(lm, run).step(corrupt.step)
+            size = y.size if hasattr(y, "size") else 1
+            n_leaves = max(1, -(-size * 4 // 256))
+        out.update(rounds=picks + 2, bound=math.ceil(math.log2(max(steps, 1))) + math.ceil(math.log2(n_leaves)) + 2,
+                   game=games[-1], result=g.result.name if hasattr(g, "result") else "")
+    return out
