@@ -171,3 +171,16 @@ def test_golden_root_smollm2():
     assert text == "The capital of France is Paris."
     assert hex32(run.tracer.root()) == golden["trace_root"]
     assert run.tracer.step_count == golden["step_count"]
+
+
+@pytest.mark.slow
+def test_smollm2_root_with_one_blas_thread():
+    """The SmolLM2 golden root does not depend on the BLAS thread count (the default run uses 2)."""
+    golden = json.loads(GOLDEN.read_text())["smollm2"]
+    code = ("from engine.runtime import IntegerLM; from engine.generate import GenSettings;"
+            "from prover.runner import traced_generate;"
+            f"r = traced_generate(IntegerLM.load('smollm2'), {golden['prompt_ids']}, "
+            f"GenSettings(max_new_tokens={golden['max_new_tokens']})); print('0x' + r.tracer.root().hex())")
+    env = {**__import__("os").environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == golden["trace_root"]

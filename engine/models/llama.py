@@ -23,6 +23,9 @@ F_H = 16      # residual stream and matmul outputs
 F_X = 12      # matmul inputs
 WIDTH = 32
 TOPK = 32     # candidates kept for sampling (top_k <= TOPK)
+# Every claim must stay challengeable: the attn_mix one-step opens one V-cache leaf per position (~12.8k gas
+# each, scripts/bench_gas.py), so 1024 positions keep it near 13.4M gas, under the 2^24 per-transaction cap.
+MAX_CONTEXT = 1024
 CHUNK = 1024  # logits per top-k chunk (fan-in bound)
 GROUP = 8     # candidate lists per merge
 
@@ -40,7 +43,7 @@ def build_program(cfg, context: int | None = None, wtypes: dict[str, int] | None
     the param ``wtype`` so a verifier knows how to decode the raw bytes it opens (the template commits it).
     """
     wt = wtypes or {}
-    ctx = min(cfg.context_length, context or cfg.context_length)
+    ctx = min(cfg.context_length, MAX_CONTEXT, context or MAX_CONTEXT)
     H, Hkv, hd, dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.dim
     eps = _eps_q(cfg.rms_eps_bits, 2 * F_H)
     P: list[Instr] = [instr("embed", "embed", [TOKEN, W("token_embd.weight")], f=F_H, width=WIDTH,
