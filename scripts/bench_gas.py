@@ -15,7 +15,9 @@ Summary keys: max_onestep_gas (worst op), max_onestep_op, typical_onestep_gas (m
 instructions of their worst-case gas: the one-step of a random step), position, steps_per_token,
 attn_mix_gas_per_position (the growth of the one op whose fan-in grows with the position) and
 attn_mix_max_position_under_3m (where it would cross the 3M target), tx_gas_cap (2^24).
-The dispute game's move gas is reported by its own keys (added with the game's benchmark).
+Then one whole dispute on the same run (a claim altered in a middle layer's linear output, played by the
+agents with the real OneStep): max_move_gas (largest game transaction), move_gas (largest per function),
+dispute_gas (all game transactions), dispute_rounds and its bound, dispute_honest_won.
 """
 from __future__ import annotations
 
@@ -87,7 +89,8 @@ def main(argv=None) -> int:
         ids = [5, 17, 99, 120]
     else:
         ids = lm.tokenizer.encode(a.prompt) if a.raw else lm.tokenizer.chat(a.prompt)
-    run = traced_generate(lm, ids, GenSettings(max_new_tokens=a.tokens))
+    settings = GenSettings(max_new_tokens=a.tokens)
+    run = traced_generate(lm, ids, settings)
     rp = Replayer(lm, run)
     S = lm.program.steps_per_token
     T = run.tracer.step_count // S
@@ -137,6 +140,19 @@ def main(argv=None) -> int:
                 g0, *_ = measure(chain, onestep, lm, rp, mc, (t - 1) * S + k, {0})
                 g1, *_ = measure(chain, onestep, lm, rp, mc, t * S + k, {0})
                 slope = g1 - g0
+        # a whole dispute on the same run: a claim altered in the middle of the last position's layers
+        from prover.chain.game import GameClient
+        from prover.chain_demo import play_dispute
+        from prover.trace import Corruption
+
+        gc = GameClient.deploy(chain, min_bond=10**15, challenge_window=10**6, move_window=10**6, k=2,
+                               one_step=onestep.address)
+        mid = t * S + next(kk for kk, ins in enumerate(lm.program.instrs)
+                           if ins.op == "linear" and ins.layer == lm.config.n_layers // 2)
+        game = play_dispute(gc, lm, ids, settings, Corruption(mid, 3, 1), bond=10**15)
+        moves = {}
+        for name, gas in game["txs"]:
+            moves[name] = max(moves.get(name, 0), gas)
     out_rows = sorted(rows.values(), key=lambda r: -r["gas"])
     worst = out_rows[0]
     typical = int(statistics.median(per_instr.values()))
@@ -152,6 +168,11 @@ def main(argv=None) -> int:
         "attn_mix_gas_per_position": slope,
         "attn_mix_max_position_under_3m": (t + (TARGET_WORST - rows["attn_mix"]["gas"]) // slope)
         if slope and slope > 0 and "attn_mix" in rows else None,
+        "max_move_gas": max(g for n, g in moves.items() if n not in ("postClaim", "registerModel")),
+        "move_gas": moves,
+        "dispute_gas": sum(g for n, g in game["txs"] if n not in ("postClaim", "registerModel")),
+        "dispute_rounds": game.get("rounds"), "dispute_rounds_bound": game.get("bound"),
+        "dispute_honest_won": game["honest_won"],
         "tx_gas_cap": TX_CAP,
         "meets_targets": worst["gas"] < TARGET_WORST and typical < TARGET_TYPICAL,
         "seconds": round(time.perf_counter() - t0, 1),
