@@ -51,9 +51,11 @@ def main() -> int:
     with start_anvil() as node:
         chain = Chain(node.url, compile_contracts())
         one = chain.deploy("OneStep")
-        gc = GameClient.deploy(chain, min_bond=10**15, challenge_window=10**6, move_window=10**6, k=a.k,
-                               one_step=one.address)
+        gc = None
         for g in range(a.games):
+            if g % 20 == 0:  # a fresh registry every 20 games keeps the agents' event scans short
+                gc = GameClient.deploy(chain, min_bond=10**15, challenge_window=10**6, move_window=10**6, k=a.k,
+                                       one_step=one.address)
             step = rng.randrange(steps)
             _, _, y = rp.step(step)
             t = step // lm.program.steps_per_token
@@ -69,6 +71,8 @@ def main() -> int:
                          "honest_won": r["honest_won"], "rounds": r.get("rounds"), "bound": r.get("bound"),
                          "txs": len(r["txs"]), "max_move_gas": max(moves) if moves else 0,
                          "dispute_gas": sum(moves)})
+            print(f"game {g}: step {step} {rows[-1]['op']} honest_won={r['honest_won']} rounds={r.get('rounds')}"
+                  f"/{r.get('bound')} {time.perf_counter() - t0:.0f}s", file=sys.stderr, flush=True)
     summary = {"model": a.model, "k": a.k, "steps": steps, "games": len(rows),
                "honest_wins": sum(r["honest_won"] for r in rows),
                "max_rounds": max((r["rounds"] or 0) for r in rows),
