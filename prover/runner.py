@@ -135,7 +135,12 @@ def make_receipt(lm, model_id: str, prompt_text: Optional[str], chat: bool, prom
                  run: TracedRun, load_s: float = 0.0) -> Receipt:
     mc = model_commitment(lm)
     res = run.result
-    text = lm.tokenizer.decode([t for t in res.tokens if t != lm.config.eos_id])
+    # A dishonest run may carry an out-of-vocabulary "token" (the trace defines it: a zero embedding); the
+    # receipt's text then shows it as U+FFFD rather than failing.
+    vocab = lm.config.vocab_size
+    text = "".join(lm.tokenizer.decode([t]) if 0 <= t < vocab else "\ufffd"
+                   for t in res.tokens if t != lm.config.eos_id) if any(not 0 <= t < vocab for t in res.tokens) \
+        else lm.tokenizer.decode([t for t in res.tokens if t != lm.config.eos_id])
     s = run.settings
     return Receipt(
         numerics_version=NUMERICS_VERSION, engine_version=ENGINE_VERSION,
@@ -218,7 +223,10 @@ def verify(receipt: Receipt, lm, model_id_check: bool = True, run_dir: Optional[
                  min(len(res.tokens), len(receipt.output.tokens)))
         bad(Mismatch("output.tokens", f"first difference at generated token {k}: replay "
                      f"{res.tokens[k:k + 1]} vs receipt {list(receipt.output.tokens[k:k + 1])}"))
-    text = lm.tokenizer.decode([t for t in receipt.output.tokens if t != lm.config.eos_id])
+    vocab = lm.config.vocab_size
+    toks = [t for t in receipt.output.tokens if t != lm.config.eos_id]
+    text = lm.tokenizer.decode(toks) if all(0 <= t < vocab for t in toks) else \
+        "".join(lm.tokenizer.decode([t]) if 0 <= t < vocab else "\ufffd" for t in toks)
     if text != receipt.output.text:
         bad(Mismatch("output.text", "the text does not decode from the receipt's output tokens"))
     oh = hex32(output_hash(receipt.output.tokens))
