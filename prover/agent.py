@@ -20,6 +20,7 @@ from typing import Callable, Optional, Sequence
 from engine.generate import GenSettings
 
 from .chain.game import ClaimStatus, GameClient, HonestPlayer, Refused, Result, unpack_tokens
+from .lies import Lie
 from .party import EngineParty
 from .runner import model_commitment, settings_of, traced_generate
 from .trace import Corruption
@@ -49,16 +50,27 @@ def settings_of_run(run: Sequence[int]) -> GenSettings:
 class Agent:
     """One address playing truthfully with one model: its own claims (defend) and everyone else's (watch).
 
-    ``corrupt`` makes the agent's *own* runs dishonest (demo / tests: an operator that lies consistently and
-    defends its lie as far as the game lets it); its challenges are always made from honest replays.
+    ``lie`` (or just ``corrupt``, a step corruption) makes the agent's *own* claims dishonest (demo / tests: an
+    operator that lies consistently and defends its lie as far as the game lets it; for a model lie ``lm`` is
+    the model it really computed with); its challenges are always made from honest replays.
     """
 
     def __init__(self, gc: GameClient, lm, sender, *, corrupt: Optional[Corruption] = None,
-                 log: Optional[Callable[[str], None]] = None):
+                 lie: Optional[Lie] = None, log: Optional[Callable[[str], None]] = None, from_block: int = 0):
         self.gc, self.lm, self.sender = gc, lm, sender
+        # the watcher scans events from here (the registry's deployment block, say); later polls scan only the
+        # blocks they have not seen, keeping the claims still open and the games still running in memory
+        self.from_block = from_block
+        self._next_block = from_block
+        self._watching: dict[int, object] = {}   # claim id -> ClaimPosted event, pending and in the window
+        self._my_games: set[int] = set()
+        self._challenged: set[int] = set()      # claims this agent has opened a game on
         self.address = gc.chain.address(sender)
         self.mc = model_commitment(lm)
-        self.corrupt = corrupt
+        if lie is not None and corrupt is not None:
+            raise ValueError("pass a Lie or a Corruption, not both")
+        self.lie = lie if lie is not None else Lie(corruption=corrupt)
+        self.corrupt = self.lie.corruption
         self.log = log or (lambda msg: None)
         self._parties: dict[tuple, EngineParty] = {}
         self.sent = 0
@@ -72,11 +84,14 @@ class Agent:
             p = self._parties[key] = EngineParty(self.lm, tr, k=self.gc.k, prompt=key[0])
         return p
 
-    def posted(self, claim_id: int) -> PostedClaim:
-        ev = self.gc.events("ClaimPosted", claimId=claim_id)
-        if len(ev) != 1:
-            raise LookupError(f"claim {claim_id}: {len(ev)} ClaimPosted events")
-        a = ev[0].args
+    def posted(self, claim_id: int, event=None) -> PostedClaim:
+        """A claim's ClaimPosted data (from ``event`` if given, else looked up by claim id)."""
+        if event is None:
+            ev = self.gc.events("ClaimPosted", from_block=self.from_block, claimId=claim_id)
+            if len(ev) != 1:
+                raise LookupError(f"claim {claim_id}: {len(ev)} ClaimPosted events")
+            event = ev[0]
+        a = event.args
         return PostedClaim(claim_id, a["operator"], bytes(a["modelRoot"]), bytes(a["traceRoot"]), a["stepCount"],
                            a["bond"], tuple(a["run"]), tuple(unpack_tokens(bytes(a["promptPacked"]))),
                            tuple(unpack_tokens(bytes(a["outputPacked"]))))
@@ -85,20 +100,26 @@ class Agent:
         return int(self.gc.chain.w3.eth.get_block("latest")["timestamp"])
 
     def _games_of(self, claim_id: int) -> list[int]:
-        return sorted(e.args["gameId"] for e in self.gc.events("GameOpened", claimId=claim_id))
+        return sorted(e.args["gameId"] for e in self.gc.events("GameOpened", from_block=self.from_block,
+                                                                 claimId=claim_id))
 
     # -- operator --------------------------------------------------------------------------------------
     def submit(self, receipt, bond: int) -> int:
         """Post a receipt's claim (registering the model first if needed); the run is replayed first and must
         reproduce the receipt's trace root and output, so every later move can be answered."""
-        if bytes.fromhex(receipt.model.model_root[2:]) != self.mc.model_root:
+        claimed_root = self.lie.claimed_model_root(self.mc.model_root)
+        if bytes.fromhex(receipt.model.model_root[2:]) != claimed_root:
             raise ValueError("the receipt is for another model")
         s = settings_of(receipt)
         run = [s.temperature_q16, s.top_k, s.seed, s.max_new_tokens]
         p = self.party(receipt.input.prompt_tokens, run, self.corrupt)
-        if p.trace_root.hex() != receipt.trace.trace_root[2:] or p.output != list(receipt.output.tokens):
+        if (p.trace_root.hex() != receipt.trace.trace_root[2:]
+                or self.lie.claimed_output(p.output) != list(receipt.output.tokens)):
             raise ValueError("replaying the receipt does not reproduce its trace root and output: not posting")
-        if not self.gc.model(self.mc.model_root).registered:
+        if not self.gc.model(claimed_root).registered:
+            if claimed_root != self.mc.model_root:
+                raise ValueError(f"the claimed model 0x{claimed_root.hex()[:12]}.. is not registered on "
+                                 f"{self.gc.address}; a claim needs a registered model")
             self.gc.register_model(self.mc, uri="engine://" + self.lm.config.name, sender=self.sender)
             self.sent += 1
         cid = self.gc.post_receipt(receipt, bond=bond, sender=self.sender).claim_id
@@ -144,33 +165,50 @@ class Agent:
         p = self.party(pc.prompt, pc.run)
         return p.trace_root == pc.trace_root and p.step_count == pc.step_count and tuple(p.output) == pc.output
 
-    def watch_once(self, bond: int = 0) -> int:
+    def _scan(self) -> None:
+        """Read the ClaimPosted / GameOpened events of the blocks not scanned yet (from ``from_block`` at first)."""
+        head = int(self.gc.chain.w3.eth.block_number)
+        if head < self._next_block:
+            return
+        lo = self._next_block
+        for e in self.gc.events("ClaimPosted", from_block=lo, to_block=head, modelRoot=self.mc.model_root):
+            if e.address == self.gc.address and e.args["operator"] != self.address:
+                self._watching[e.args["claimId"]] = e
+        for e in self.gc.events("GameOpened", from_block=lo, to_block=head, challenger=self.address):
+            if e.address == self.gc.game_contract.address:
+                self._my_games.add(e.args["gameId"])
+                self._challenged.add(e.args["claimId"])
+        self._next_block = head + 1
+
+    def watch_once(self, bond: int = 0, only: Optional[set[int]] = None) -> int:
         """Challenge every wrong pending claim on this model still in its window (once per claim), then make
-        every move due in this agent's games (and close games whose claim another game slashed)."""
+        every move due in this agent's games (and close games whose claim another game slashed).
+
+        Only blocks not scanned before are read: a claim is dropped once it is settled or out of its window, a
+        game once it is over. ``only``: challenge none but these claim ids (`obrain verify --challenge`)."""
         sent = 0
+        self._scan()
         now = self._now()
-        for e in self.gc.events("ClaimPosted", modelRoot=self.mc.model_root):
-            cid = e.args["claimId"]
-            if e.address != self.gc.address or e.args["operator"] == self.address:
-                continue
+        for cid in sorted(self._watching):
             c = self.gc.claim(cid)
             if c.status != ClaimStatus.PENDING or now >= c.posted_at + self.gc.challenge_window:
+                del self._watching[cid]
                 continue
-            mine = [g for g in self._games_of(cid) if self.gc.game(g).challenger == self.address]
-            if mine:
+            if cid in self._challenged or (only is not None and cid not in only):
                 continue
-            pc = self.posted(cid)
-            if self.verdict(pc):
+            pc = self.posted(cid, self._watching[cid])
+            if self.verdict(pc):  # right: nothing to do about it, ever
+                del self._watching[cid]
                 continue
             gid = self.gc.challenge(cid, bond=max(bond, c.bond), sender=self.sender).game_id
+            self._my_games.add(gid)
+            self._challenged.add(cid)
             sent += 1
             self.log(f"claim {cid} is wrong: challenged (game {gid})")
-        for e in self.gc.events("GameOpened", challenger=self.address):
-            if e.address != self.gc.game_contract.address:
-                continue
-            gid = e.args["gameId"]
+        for gid in sorted(self._my_games):
             g = self.gc.game(gid)
             if g.over:
+                self._my_games.discard(gid)
                 continue
             if self.gc.slashed(g.claim_id):
                 self.gc.close(gid, sender=self.sender)

@@ -7,10 +7,13 @@ import time
 from rich.table import Table
 
 
-def run_chain_demo(lm, model_id: str, receipt, bad_receipt, corrupt, log=print) -> tuple[Table, bool]:
+def run_chain_demo(lm, model_id: str, receipt, bad_receipt, corrupt, out_receipt=None, out_lie=None,
+                   log=print) -> tuple[Table, bool]:
+    """An honest claim, a claim with a corrupted step (``corrupt``) and optionally one whose claimed output
+    differs from its honest trace (``out_lie``, a prover.lies.Lie): the watcher must slash exactly the liars."""
     from prover.agent import Agent
     from prover.chain.client import Chain
-    from prover.chain.game import ClaimStatus, GameClient
+    from prover.chain.game import ClaimStatus, GameClient, Reason
     from prover.chain.node import start_anvil
     from prover.chain.solc import compile_contracts
 
@@ -35,12 +38,17 @@ def run_chain_demo(lm, model_id: str, receipt, bad_receipt, corrupt, log=print) 
         operator, liar, watcher = Agent(gc, lm, 1), Agent(gc, lm, 2, corrupt=corrupt), Agent(gc, lm, 3)
         ok_cid = operator.submit(receipt, BOND)
         bad_cid = liar.submit(bad_receipt, BOND)
-        row("submit", True, f"honest claim {ok_cid} and dishonest claim {bad_cid}, bond 0.1 ETH each")
+        liar2 = Agent(gc, lm, 4, lie=out_lie) if out_receipt is not None else None
+        out_cid = liar2.submit(out_receipt, BOND) if liar2 else None
+        row("submit", True, f"honest claim {ok_cid}, wrong-step claim {bad_cid}"
+            + (f", wrong-answer claim {out_cid}" if liar2 else "") + ", bond 0.1 ETH each")
         t1 = time.perf_counter()
         txs, rounds, gas = 0, 0, []
         chain_gas0 = chain.w3.eth.block_number
         while True:
             n = watcher.watch_once() + liar.defend_once(bad_cid) + operator.defend_once(ok_cid, finalize=False)
+            if liar2:
+                n += liar2.defend_once(out_cid)
             txs += n
             if n == 0:
                 break
@@ -49,17 +57,29 @@ def run_chain_demo(lm, model_id: str, receipt, bad_receipt, corrupt, log=print) 
                 gas.append(int(chain.w3.eth.get_transaction_receipt(h)["gasUsed"]))
         games = watcher._games_of(bad_cid)
         slashed = gc.claim(bad_cid).status == ClaimStatus.SLASHED
-        row("dispute", slashed, f"watcher challenged claim {bad_cid} only; {len(games)} game, {txs} transactions, "
-            f"max {max(gas):,} gas per tx, {sum(gas):,} gas in all, {time.perf_counter() - t1:.1f}s; liar slashed")
+        row("dispute", slashed, f"watcher challenged the wrong claims only; claim {bad_cid}: {len(games)} game "
+            f"narrowed to step {gc.game(games[0]).step if games else '?'}, one leaf, recomputed on chain; "
+            f"{txs} transactions in all, max {max(gas):,} gas per tx, {sum(gas):,} gas, "
+            f"{time.perf_counter() - t1:.1f}s; liar slashed")
+        if liar2:
+            g2 = watcher._games_of(out_cid)
+            ev = gc.events("GameResolved", gameId=g2[0]) if g2 else []
+            why = Reason(ev[0].args["reason"]).name if ev else "?"
+            slashed2 = gc.claim(out_cid).status == ClaimStatus.SLASHED and why == "WRONG_OUTPUT_TOKEN"
+            row("wrong answer", slashed2, f"claim {out_cid} committed the honest trace but claimed another token: "
+                f"{len(g2)} game, settled by a proof of the wrong output token ({why}); liar slashed")
+        disputed = {e.args["claimId"] for e in gc.events("GameOpened")}
+        row("no false alarm", ok_cid not in disputed, f"nobody challenged the honest claim {ok_cid}")
         chain.increase_time(WINDOW + 1)
         operator.defend_once(ok_cid)
         final = gc.claim(ok_cid).status == ClaimStatus.FINAL
         row("finalize", final, f"honest claim {ok_cid} final after the challenge window")
-        paid = (watcher.withdraw(), operator.withdraw(), liar.withdraw())
+        n_liars = 2 if liar2 else 1
+        paid = (watcher.withdraw(), operator.withdraw(), liar.withdraw() + (liar2.withdraw() if liar2 else 0))
         ledger = gc.ledger()
-        row("payouts", paid == (2 * BOND, BOND, 0) and ledger == (0, 0, 0),
-            f"watcher {paid[0] / 1e18:.1f} ETH (its bond + the liar's), operator {paid[1] / 1e18:.1f} (its bond back), "
-            f"liar {paid[2] / 1e18:.1f}; registry holds {ledger[0] / 1e18:.1f} ETH")
+        row("payouts", paid == (2 * n_liars * BOND, BOND, 0) and ledger == (0, 0, 0),
+            f"watcher {paid[0] / 1e18:.1f} ETH (its bonds + the liars'), operator {paid[1] / 1e18:.1f} (its bond "
+            f"back), liars {paid[2] / 1e18:.1f}; registry holds {ledger[0] / 1e18:.1f} ETH")
     row("on-chain total", ok, f"{time.perf_counter() - t0:.1f}s")
     return t, ok
 

@@ -141,13 +141,24 @@ def cmd_run(a) -> int:
         from prover.runner import make_receipt, write_run_dir
 
         receipt = make_receipt(lm, a.model, a.prompt, a.chat, ids, traced, load_s=t_load)
+        lie = _lie_of_run(a, lm, traced)
+        if not lie.honest:
+            from prover.lies import apply_to_receipt
+
+            claimed_lm = load_model(lie.model_id, a.context, True) if lie.model_root is not None else None
+            try:
+                receipt = apply_to_receipt(receipt, lie, lm, claimed_lm)
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+            if not a.quiet:
+                _console().print(f"[yellow]dishonest receipt (demo/test mode)[/yellow]: {_describe_lie(lie)}")
         if a.receipt:
             path = Path(a.receipt)
             run_dir = path.parent
         else:
             run_dir = Path(a.runs_dir) / (time.strftime("%Y%m%d-%H%M%S") + "-" + Path(a.model).stem)
             path = run_dir / "receipt.json"
-        write_run_dir(run_dir, receipt, traced)
+        write_run_dir(run_dir, receipt, traced, lie)
         if path.name != "receipt.json":
             receipt.save(path)
         if not a.quiet:
@@ -160,6 +171,37 @@ def cmd_run(a) -> int:
                          f"load {t_load:.1f}s, prompt {times.get('prompt', 0):.1f}s, "
                          f"decode {n_dec / dec if dec > 0 and n_dec else 0:.1f} tok/s[/dim]")
     return EXIT_OK
+
+
+def _lie_of_run(a, lm, traced):
+    """The Lie the --dishonest* flags ask for (an empty Lie: honest)."""
+    from pathlib import Path
+
+    from prover.lies import Lie
+    from prover.runner import model_commitment
+
+    out = tuple(a.dishonest_output) if a.dishonest_output else None
+    if not a.dishonest_model:
+        return Lie(corruption=traced.tracer.corrupt, output=out)
+    claimed = load_model(a.dishonest_model, a.context, True)
+    root = model_commitment(claimed).model_root
+    if root == model_commitment(lm).model_root:
+        raise UsageError(f"--dishonest-model {a.dishonest_model} is the model that ran: that is no lie")
+    here = Path(a.model)
+    return Lie(corruption=traced.tracer.corrupt, output=out, model_root=root, model_id=a.dishonest_model,
+               computed_with=str(here.resolve()) if here.exists() else a.model)
+
+
+def _describe_lie(lie) -> str:
+    parts = []
+    if lie.corruption is not None:
+        c = lie.corruption
+        parts.append(f"step {c.step} element {c.element} changed by {c.delta}")
+    if lie.output is not None:
+        parts.append(f"generated token {lie.output[0]} claimed to be {lie.output[1]}")
+    if lie.model_root is not None:
+        parts.append(f"claims model {lie.model_id} (0x{lie.model_root.hex()[:12]}..), computed with {lie.computed_with}")
+    return "; ".join(parts)
 
 
 def cmd_verify(a) -> int:
@@ -200,7 +242,7 @@ def cmd_verify(a) -> int:
         gc = _game_client(a)
         agent = _agent(a, gc, lm)
         for _ in range(a.max_polls if a.max_polls is not None else 10**9):
-            agent.watch_once(bond=0)
+            agent.watch_once(bond=0, only={r.chain.claim_id})
             st = gc.claim(r.chain.claim_id).status
             if st != ClaimStatus.PENDING or not agent._games_of(r.chain.claim_id):
                 break
@@ -274,6 +316,7 @@ def cmd_deploy(a) -> int:
 
     chain = _chain(a.rpc_url)
     sender = _sender(chain, a.key)
+    first_block = int(chain.w3.eth.block_number) + 1  # no event of these contracts can be older
     one = chain.deploy("OneStep", sender=sender)
     gc = GameClient.deploy(chain, min_bond=a.min_bond, challenge_window=a.challenge_window,
                            move_window=a.move_window, k=a.k, one_step=one.address, sender=sender)
@@ -285,7 +328,7 @@ def cmd_deploy(a) -> int:
         models[name] = "0x" + mc.model_root.hex()
     out = {"chain_id": chain.chain_id, "rpc_url": a.rpc_url, "one_step": one.address, "registry": gc.address,
            "game": gc.game_contract.address, "min_bond_wei": a.min_bond, "challenge_window_s": a.challenge_window,
-           "move_window_s": a.move_window, "k": a.k, "models": models}
+           "move_window_s": a.move_window, "k": a.k, "deploy_block": first_block, "models": models}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
     _console().print(f"[green]deployed[/green] registry {gc.address}, game {gc.game_contract.address}, "
@@ -306,15 +349,19 @@ def _game_client(a):
     chain = _chain(a.rpc_url or dep.get("rpc_url", "http://127.0.0.1:8545"))
     if chain.chain_id != dep.get("chain_id"):
         raise UsageError(f"{a.deployment} is for chain {dep.get('chain_id')}, the RPC serves chain {chain.chain_id}")
-    return GameClient(chain, dep["registry"])
+    gc = GameClient(chain, dep["registry"])
+    fb = getattr(a, "from_block", None)
+    gc.first_block = int(fb if fb is not None else dep.get("deploy_block", 0))
+    return gc
 
 
-def _agent(a, gc, lm, corrupt=None):
+def _agent(a, gc, lm, lie=None):
     from prover.agent import Agent
 
     sender = _sender(gc.chain, a.key) if a.key else a.account
     con = _console()
-    return Agent(gc, lm, sender, corrupt=corrupt, log=lambda m: con.print(f"[dim]{m}[/dim]"))
+    return Agent(gc, lm, sender, lie=lie, log=lambda m: con.print(f"[dim]{m}[/dim]"),
+                 from_block=getattr(gc, "first_block", 0))
 
 
 def cmd_submit(a) -> int:
@@ -322,15 +369,15 @@ def cmd_submit(a) -> int:
     import json
     from pathlib import Path
 
+    from prover.lies import Lie
     from prover.receipt import ChainInfo, Receipt
-    from prover.trace import Corruption
 
     r = Receipt.load(a.receipt)
     gc = _game_client(a)
-    lm = load_model(r.model.id, r.model.context, a.quiet)
-    op = Path(a.receipt).parent / "operator.json"
-    corr = json.loads(op.read_text()).get("corruption") if op.exists() else None
-    agent = _agent(a, gc, lm, Corruption(**corr) if corr else None)
+    op = Path(a.receipt).parent / "operator.json"  # a dishonest run's notes: what it lied about
+    lie = Lie.from_json(json.loads(op.read_text()) if op.exists() else None)
+    lm = load_model(lie.computed_with or r.model.id, r.model.context, a.quiet)
+    agent = _agent(a, gc, lm, lie)
     bond = a.bond if a.bond is not None else gc.min_bond
     try:
         cid = agent.submit(r, bond)
@@ -419,6 +466,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-receipt", action="store_true", help="do not trace or write a receipt (faster)")
     r.add_argument("--dishonest", nargs=3, type=int, metavar=("STEP", "ELEMENT", "DELTA"),
                    help="demo/test only: add DELTA to element ELEMENT of step STEP's output before committing")
+    r.add_argument("--dishonest-output", nargs=2, type=_nonneg, metavar=("INDEX", "TOKEN"),
+                   help="demo/test only: claim generated token INDEX is TOKEN (the trace stays honest)")
+    r.add_argument("--dishonest-model", metavar="MODEL",
+                   help="demo/test only: claim the run was made by MODEL (its root goes into the receipt)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars or timing line")
     r.set_defaults(func=cmd_run)
 
@@ -471,6 +522,9 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("watch", help="honest challenger: replay every claim, dispute the wrong ones")
     w.add_argument("--model", default="smollm2")
     w.add_argument("--bond", type=_wei, default=None, metavar="ETH", help="challenge bond (default: the claim's)")
+    w.add_argument("--from-block", type=_nonneg, default=None, metavar="B",
+                   help="scan claims from block B (default: the deployment file's deploy_block); later polls "
+                   "read only new blocks")
     _chain_args(w)
     w.set_defaults(func=cmd_watch)
 

@@ -1,8 +1,10 @@
 """The main job, end to end: numerics self-check, SmolLM2 answering in pure integers with a receipt, the
-receipt verified by replay, and a dishonest receipt caught and localized to its step and leaf.
+receipt verified by replay, a dishonest receipt caught and localized to its step and leaf, and a receipt that
+claims another answer than its (honest) trace caught.
 
-Then on chain: start anvil, deploy, submit both receipts; a watcher replays every claim, challenges the
-wrong one, wins through bisection and the one-step, and takes the liar's bond; the honest claim finalizes.
+Then on chain: start anvil, deploy, submit the three receipts; a watcher replays every claim, challenges the
+wrong ones, wins one through bisection and the one-step and the other through a proof of the wrong output
+token, and takes both liars' bonds; the honest claim finalizes.
 """
 from __future__ import annotations
 
@@ -32,11 +34,25 @@ def numerics_selfcheck() -> list[tuple[str, bool, str]]:
     return rows
 
 
+def _output_lie(lm, tokens):
+    """The demo's wrong answer: " Paris" replaced by " London" where the tokenizer has both, else the first
+    generated token replaced by the next id."""
+    from prover.lies import Lie
+
+    for j, t in enumerate(tokens):
+        if lm.tokenizer.decode([t]) == " Paris":
+            london = lm.tokenizer.encode(" London")
+            if len(london) == 1:
+                return Lie(output=(j, london[0]))
+    return Lie(output=(0, (int(tokens[0]) + 1) % lm.config.vocab_size))
+
+
 def run_demo(args) -> int:
     from engine.generate import GenSettings
     from engine.runtime import IntegerLM
     from prover.receipt import Receipt
     from prover.runner import make_receipt, traced_generate, verify, write_run_dir
+    from prover.lies import apply_to_receipt
     from prover.trace import Corruption
 
     con = Console()
@@ -87,13 +103,19 @@ def run_demo(args) -> int:
         f"first differing step {fs.get('step')} (token {fs.get('token')}, layer {fs.get('layer')}, "
         f"{fs.get('op')} {fs.get('instr')}), leaf {fs.get('leaf')}, element {fs.get('element')} "
         f"in {time.perf_counter() - t2:.1f}s")
+    # Another liar keeps the honest trace but claims a different answer.
+    out_lie = _output_lie(lm, run.result.tokens)
+    lie_rc = apply_to_receipt(r, out_lie, lm)
+    rep = verify(lie_rc, lm)
+    row("catch a wrong answer", not rep.ok and [m.field for m in rep.mismatches] == ["output.tokens"],
+        f"claims {lie_rc.output.text!r} with the honest trace: the replay's output differs")
     con.print(summary)
     if not args.offline:
         from prover.chain_demo import run_chain_demo
 
-        con.print("[bold]on chain[/bold]: deploy to anvil, submit both receipts, a watcher disputes the wrong one")
+        con.print("[bold]on chain[/bold]: deploy to anvil, submit the three receipts, a watcher disputes the wrong ones")
         t, ok = run_chain_demo(lm, args.model, Receipt.load(honest_dir / "receipt.json"),
-                               Receipt.load(bad_dir / "receipt.json"), Corruption(step, 5, 1))
+                               Receipt.load(bad_dir / "receipt.json"), Corruption(step, 5, 1), lie_rc, out_lie)
         failed |= not ok
         con.print(t)
     con.print(f"[dim]run directories in {work}[/dim]")

@@ -131,16 +131,21 @@ class Replayer:
         return merkle.pack(a, "i32")
 
 
+def output_text(lm, tokens) -> str:
+    """The text of generated tokens (the stop token left out). A dishonest run may carry an out-of-vocabulary
+    "token" (the trace defines it: a zero embedding); it shows as U+FFFD rather than failing."""
+    vocab = lm.config.vocab_size
+    toks = [int(t) for t in tokens if t != lm.config.eos_id]
+    if all(0 <= t < vocab for t in toks):
+        return lm.tokenizer.decode(toks)
+    return "".join(lm.tokenizer.decode([t]) if 0 <= t < vocab else "\ufffd" for t in toks)
+
+
 def make_receipt(lm, model_id: str, prompt_text: Optional[str], chat: bool, prompt: list[int],
                  run: TracedRun, load_s: float = 0.0) -> Receipt:
     mc = model_commitment(lm)
     res = run.result
-    # A dishonest run may carry an out-of-vocabulary "token" (the trace defines it: a zero embedding); the
-    # receipt's text then shows it as U+FFFD rather than failing.
-    vocab = lm.config.vocab_size
-    text = "".join(lm.tokenizer.decode([t]) if 0 <= t < vocab else "\ufffd"
-                   for t in res.tokens if t != lm.config.eos_id) if any(not 0 <= t < vocab for t in res.tokens) \
-        else lm.tokenizer.decode([t for t in res.tokens if t != lm.config.eos_id])
+    text = output_text(lm, res.tokens)
     s = run.settings
     return Receipt(
         numerics_version=NUMERICS_VERSION, engine_version=ENGINE_VERSION,
@@ -158,12 +163,17 @@ def make_receipt(lm, model_id: str, prompt_text: Optional[str], chat: bool, prom
     )
 
 
-def write_run_dir(path: Path, receipt: Receipt, run: TracedRun) -> None:
+def write_run_dir(path: Path, receipt: Receipt, run: TracedRun, lie=None) -> None:
+    """receipt.json, the run's step output roots (steps.bin) and records (records.bin), and the operator's
+    notes (operator.json: a dishonest run's lie, prover.lies.Lie.to_json, so it can be replayed and defended)."""
+    from .lies import Lie
+
     path.mkdir(parents=True, exist_ok=True)
     (path / "steps.bin").write_bytes(b"".join(run.tracer.out_roots))
     (path / "records.bin").write_bytes(b"".join(run.tracer.records))
-    op = {"corruption": None if run.tracer.corrupt is None else vars(run.tracer.corrupt)}
-    (path / "operator.json").write_text(json.dumps(op, indent=2) + "\n")
+    if lie is None:
+        lie = Lie(corruption=run.tracer.corrupt)
+    (path / "operator.json").write_text(json.dumps(lie.to_json(), indent=2) + "\n")
     receipt.save(path / "receipt.json")
 
 
@@ -223,10 +233,7 @@ def verify(receipt: Receipt, lm, model_id_check: bool = True, run_dir: Optional[
                  min(len(res.tokens), len(receipt.output.tokens)))
         bad(Mismatch("output.tokens", f"first difference at generated token {k}: replay "
                      f"{res.tokens[k:k + 1]} vs receipt {list(receipt.output.tokens[k:k + 1])}"))
-    vocab = lm.config.vocab_size
-    toks = [t for t in receipt.output.tokens if t != lm.config.eos_id]
-    text = lm.tokenizer.decode(toks) if all(0 <= t < vocab for t in toks) else \
-        "".join(lm.tokenizer.decode([t]) if 0 <= t < vocab else "\ufffd" for t in toks)
+    text = output_text(lm, receipt.output.tokens)
     if text != receipt.output.text:
         bad(Mismatch("output.text", "the text does not decode from the receipt's output tokens"))
     oh = hex32(output_hash(receipt.output.tokens))
@@ -259,12 +266,19 @@ def localize(lm, honest: TracedRun, run_dir: Path) -> Optional[dict]:
         return {**describe_step(lm, i), "leaf": None, "why": "step counts differ"} if i < len(mine) else None
     info = describe_step(lm, i)
     # The claimant serves its leaves by replaying its own run (its operator notes say how).
+    from .lies import Lie
+
     op = json.loads((run_dir / "operator.json").read_text()) if (run_dir / "operator.json").exists() else {}
+    lie = Lie.from_json(op)
     r = Receipt.load(run_dir / "receipt.json")
-    corr = Corruption(**op["corruption"]) if op.get("corruption") else None
-    theirs = traced_generate(lm, list(r.input.prompt_tokens), settings_of(r), corrupt=corr)
+    their_lm = lm
+    if lie.computed_with:  # a model lie: the claimant computed with another model
+        from engine.runtime import IntegerLM
+
+        their_lm = IntegerLM.load(lie.computed_with, r.model.context)
+    theirs = traced_generate(their_lm, list(r.input.prompt_tokens), settings_of(r), corrupt=lie.corruption)
     a = Replayer(lm, honest).output_packed(i)
-    b = Replayer(lm, theirs).output_packed(i)
+    b = Replayer(their_lm, theirs).output_packed(i)
     la, lb = merkle.leaf_hashes(a), merkle.leaf_hashes(b)
     leaf = next((k for k, (x, y) in enumerate(zip(la, lb)) if x != y), None)
     info["leaf"] = leaf

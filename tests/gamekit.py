@@ -1,0 +1,56 @@
+"""Shared drivers for the chain tests: players that give up, and one whole game with its bound checked."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prover.chain.game import GameClient, HonestPlayer, Reason, Refused, ceil_log2, play
+
+GAS_CAP = 2**24
+
+
+class Lenient:
+    """A player that believes its own (wrong) trace: when a proof it makes is refused as NotWrong, it gives up
+    (stalls, and the other side claims the timeout)."""
+
+    def __init__(self, player):
+        self.player, self.address = player, player.address
+
+    def move(self, game_id):
+        try:
+            return self.player.move(game_id)
+        except Refused as e:
+            assert e.error == "NotWrong", e
+            return None
+
+
+@dataclass
+class Played:
+    game: object          # prover.chain.game.Game at the end
+    reason: Reason
+    rounds: int           # ceil(moves / 2), a timeout not counted
+    bound: int            # ceil(log2 steps) + ceil(log2 leaves) + 2
+    max_gas: int
+    last: tuple           # (final move or phase name, its gas)
+
+
+def dispute(gc: GameClient, defender, challenger, *, op, ch, bond: int, label: str = "") -> Played:
+    """Post ``defender``'s claim (a Party, as ``op``), open a game as ``ch`` with ``challenger`` (a player with
+    .address and .move) and play to the end; asserts every transaction under 2^24 gas and the rounds bound."""
+    cid = defender.post(gc, bond=bond, sender=op).claim_id
+    gid = gc.challenge(cid, bond=bond, sender=ch).game_id
+    moves, gas, last = [0], [0], [("", 0)]
+
+    def on_move(g, r):
+        assert r.gas < GAS_CAP, (label, g.phase, r.gas)
+        first = r.events[0]
+        if not (first.name == "GameResolved" and Reason(first.args["reason"]) == Reason.TIMEOUT):
+            moves[0] += 1
+        gas[0] = max(gas[0], r.gas)
+        last[0] = (first.name if first.name != "GameResolved" else g.phase.name, r.gas)
+
+    g = play(gc, gid, [HonestPlayer(gc, defender, op), challenger], on_move=on_move)
+    why = Reason(gc.events("GameResolved", gameId=gid)[0].args["reason"])
+    rounds = -(-moves[0] // 2)
+    bound = ceil_log2(g.step_count) + ceil_log2(g.out_leaves or 1) + 2
+    assert rounds <= bound, (label, rounds, g.step_count, g.out_leaves)
+    return Played(g, why, rounds, bound, gas[0], last[0])
