@@ -20,6 +20,7 @@ def test_node_then_deploy_registers_a_model(tmp_path):
         assert r.returncode == 0, r.stderr
         dep = json.loads(out.read_text())
         assert dep["chain_id"] == 31337 and dep["registry"].startswith("0x") and set(dep["models"]) == {"tiny"}
+        assert dep["deploy_block"] >= 1  # where watchers start scanning
     finally:
         node.send_signal(signal.SIGTERM)
         assert node.wait(timeout=30) == 0
