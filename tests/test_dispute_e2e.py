@@ -1,6 +1,6 @@
 """Whole dispute games with the REAL engine, the REAL OneStep and the ClaimRegistry on anvil.
 
-The tiny model, prompt [5, 17, 99, 120], 3 new tokens (6 positions x 43 instructions = 258 steps):
+The tiny model, prompt [5, 17, 99, 120], 3 new tokens (6 positions x steps_per_token instructions):
 * an honest claim, challenged by a challenger whose own trace is corrupted: the honest defender wins
   (the challenger's one-step agrees with the defender's element, or it cannot prove anything);
 * dishonest claims (a Corruption at the first step, the last step, a middle step, a KV cache row, a linear
@@ -56,7 +56,7 @@ def gc(chain, honest) -> GameClient:
 
 def corrupted(lm, c: Corruption) -> EngineParty:
     p = EngineParty(lm, traced_generate(lm, PROMPT, SETTINGS, corrupt=c))
-    assert p.step_count == 258
+    assert p.step_count == 6 * lm.program.steps_per_token  # 6 positions
     return p
 
 
@@ -100,9 +100,9 @@ def game(gc: GameClient, defender: EngineParty, challenger, label: str):
 
 def test_engine_party_matches_the_run(lm, honest):
     """Openings hash to the run's records, outputs to its roots, and witnesses evaluate to the traced values."""
-    assert honest.trace_tree().root == honest.trace_root and honest.step_count == 258
     S = honest.steps_per_token
-    for i in (0, 7, 42, 100, 257):
+    assert honest.trace_tree().root == honest.trace_root and honest.step_count == 6 * S
+    for i in (0, honest.program.index["L0.k_cache"], S - 1, 100, honest.step_count - 1):
         op = honest.opening(i)
         assert op.record(i) == honest.run.tracer.records[i]
         hs = honest.operand_headers(i)
@@ -117,9 +117,12 @@ def test_engine_party_matches_the_run(lm, honest):
     assert liar.trace_root != honest.trace_root
 
 
-@pytest.mark.parametrize("step,element", [(3 * 43 + 1, 0), (2 * 43 + 15, 5), (257, 0)],
-                         ids=["mid-rmsnorm", "linear", "last"])
-def test_dishonest_challenger_loses(lm, gc, honest, step, element):
+@pytest.mark.parametrize("where,element", [
+    (lambda h: 3 * h.steps_per_token + h.program.index["L0.attn_norm"], 0),
+    (lambda h: 2 * h.steps_per_token + h.program.index["L0.gate"], 5),
+    (lambda h: h.step_count - 1, 0)], ids=["mid-rmsnorm", "linear", "last"])
+def test_dishonest_challenger_loses(lm, gc, honest, where, element):
+    step = where(honest)
     liar = corrupted(lm, Corruption(step, element, 1))
     before = gc.credit(OP)
     g, why = game(gc, honest, Lenient(HonestPlayer(gc, liar, CH)), f"liar challenger @{step}")
@@ -130,8 +133,9 @@ def test_dishonest_challenger_loses(lm, gc, honest, step, element):
 
 
 def _kv_corruption(honest: EngineParty, t: int) -> Corruption:
-    step = t * honest.steps_per_token + 7  # L0.k_cache: the row appended at position t
-    ins = honest.program.instrs[7]
+    k = honest.program.index["L0.k_cache"]
+    step = t * honest.steps_per_token + k  # L0.k_cache: the row appended at position t
+    ins = honest.program.instrs[k]
     assert ins.op == "kv_append"
     width = honest.opening(step).shape[1]
     return Corruption(step, t * width + 3, 1)
@@ -139,11 +143,11 @@ def _kv_corruption(honest: EngineParty, t: int) -> Corruption:
 
 DISHONEST = {
     "first": lambda h: Corruption(0, 0, 1),
-    "last": lambda h: Corruption(257, 0, 1),                 # the final sample: only the last token changes
-    "middle": lambda h: Corruption(3 * 43 + 1, 7, 1),        # rmsnorm at position 3
+    "last": lambda h: Corruption(h.step_count - 1, 0, 1),    # the final sample: only the last token changes
+    "middle": lambda h: Corruption(3 * h.steps_per_token + h.program.index["L0.attn_norm"], 7, 1),  # position 3
     "kv-row": lambda h: _kv_corruption(h, 2),
-    "linear": lambda h: Corruption(2 * 43 + 15, 5, 1),       # L0.gate at position 2
-    "sampled-token": lambda h: Corruption(3 * 43 + 42, 0, 1),  # the first generated token
+    "linear": lambda h: Corruption(2 * h.steps_per_token + h.program.index["L0.gate"], 5, 1),  # position 2
+    "sampled-token": lambda h: Corruption(4 * h.steps_per_token - 1, 0, 1),  # the first generated token
 }
 
 
@@ -193,7 +197,7 @@ def test_agents_submit_defend_watch(chain, lm):
     g2 = GameClient.deploy(chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2,
                            one_step=onestep.address)
     OP2, CH2 = 3, 4
-    bad = Corruption(2 * 43 + 28, 1, 1)  # L1.scores at position 2
+    bad = Corruption(2 * lm.program.steps_per_token + lm.program.index["L1.scores"], 1, 1)  # L1.scores at position 2
     honest_rc = make_receipt(lm, "tiny", None, False, PROMPT, traced_generate(lm, PROMPT, SETTINGS))
     liar_rc = make_receipt(lm, "tiny", None, False, PROMPT, traced_generate(lm, PROMPT, SETTINGS, corrupt=bad))
     assert honest_rc.trace.trace_root != liar_rc.trace.trace_root

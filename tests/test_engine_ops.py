@@ -132,3 +132,131 @@ def test_softmax_rows_edges(row):
     out = op.run(ins, [s], Ctx(None, 0)).reshape(-1)
     assert out.tolist() == [op.element(ins, [s], Ctx(None, 0), j) for j in range(s.size)]
     assert (out >= 0).all()
+
+
+# -- attention mix in chunks: attn_mix_partial then attn_mix ----------------------------------------------
+
+def mix_program(H=4, Hkv=2, hd=8, chunk=5, context=64, fp=20, fv=16, fy=12, width=32, ywidth=32):
+    """A template holding just the two mix ops (operand values are given directly)."""
+    from engine.program import S
+
+    return Program("mix", (
+        instr("v_cache", "kv_append", [S("v_cache"), TOKEN], width_elems=Hkv * hd),
+        instr("probs", "softmax", [TOKEN]),
+        instr("part", "attn_mix_partial", [L("probs"), L("v_cache")], chunk=chunk, fp=fp, fv=fv, head_dim=hd,
+              n_heads=H, n_kv_heads=Hkv, width=width),
+        instr("mix", "attn_mix", [L("part")], fp=fp, fy=fy, width=ywidth),
+    ), context=context, output="mix")
+
+
+def mix_inputs(rng, H, Hkv, hd, n, context, vmax=1 << 20, score_span=8 << 16):
+    """Q30 softmax rows of random Q16 scores (rows sum to ~2^30) and a V cache of n random rows."""
+    scores = rng.integers(-score_span, score_span + 1, (H, n)).astype(np.int64)
+    p = ops.get("softmax").run(instr("p", "softmax", [L("s")]), [scores], Ctx(None, 0))
+    V = Rows.empty(context, Hkv * hd)
+    for r in range(n):
+        V = V.appended(rng.integers(-vmax, vmax + 1, Hkv * hd).astype(np.int64), r)
+    return p, V
+
+
+def _mix_check(prog, p, V, fan_in_js=(), rng=None):
+    """run == element for every element of both ops; elements in fan_in_js unchanged when everything outside
+    their fan-in is scrambled. Returns (part, y)."""
+    n = p.shape[1]
+    ctx = Ctx(prog, n - 1)
+    part_ins, mix_ins = prog.instrs[2], prog.instrs[3]
+    pop, mop = ops.get("attn_mix_partial"), ops.get("attn_mix")
+    part = pop.run(part_ins, [p, V], ctx)
+    assert part.shape == pop.shape(part_ins, [p.shape, V.shape], ctx)
+    assert part.reshape(-1).tolist() == [pop.element(part_ins, [p, V], ctx, j) for j in range(part.size)]
+    y = mop.run(mix_ins, [part], ctx)
+    assert y.shape == mop.shape(mix_ins, [part.shape], ctx)
+    assert y.tolist() == [mop.element(mix_ins, [part], ctx, j) for j in range(y.size)]
+    for j in fan_in_js:
+        keep_p, keep_v = np.zeros(p.size, bool), np.zeros(V.size, bool)
+        for i, a, b in pop.fan_in(part_ins, [p, V], ctx, j):
+            (keep_p if i == 0 else keep_v)[a:b] = True
+        p2 = np.where(keep_p, p.reshape(-1), rng.integers(0, 1 << 30, p.size)).reshape(p.shape)
+        full = V.to_array().reshape(-1)
+        v2 = np.where(keep_v, full, rng.integers(-(1 << 20), 1 << 20, full.size)).reshape(V.shape)
+        assert pop.element(part_ins, [p2, Rows(v2, V.capacity, V.capacity)], ctx, j) == part.reshape(-1)[j]
+        jy = j % y.size
+        keep = np.zeros(part.size, bool)
+        for _, a, b in mop.fan_in(mix_ins, [part], ctx, jy):
+            keep[a:b] = True
+        part2 = np.where(keep, part.reshape(-1), rng.integers(-(1 << 30), 1 << 30, part.size)).reshape(part.shape)
+        assert mop.element(mix_ins, [part2], ctx, jy) == y[jy]
+    return part, y
+
+
+def test_mix_many_chunks_matches_element_and_fan_in():
+    """n = 13 positions in chunks of 5 (3 chunks, the last holding 3): run == element, fan-in complete, and the
+    two-step sum is the direct sum up to the partials' rounding (< 1 LSB of the output)."""
+    rng = np.random.default_rng(11)
+    H, Hkv, hd, chunk, n = 4, 2, 8, 5, 13
+    prog = mix_program(H, Hkv, hd, chunk)
+    p, V = mix_inputs(rng, H, Hkv, hd, n, prog.context)
+    part, y = _mix_check(prog, p, V, fan_in_js=rng.integers(0, 3 * H * hd, 12).tolist() + [0, 3 * H * hd - 1],
+                         rng=rng)
+    assert part.shape == (3, H * hd)
+    ins = prog.instrs[2]
+    assert ops.get("attn_mix_partial").fan_in(ins, [p, V], Ctx(prog, n - 1), 2 * H * hd + 5)[0] == \
+        (0, 0 * n + 10, 0 * n + 13)  # the last, partial chunk of head 0
+    # the direct weighted sum, rounded once at F = 12 (what attn_mix computed before the split)
+    vals = V.to_array()[:n].reshape(n, Hkv, hd)
+    direct = np.array([[int(sum(int(p[h, r]) * int(vals[r, h // 2, d]) for r in range(n))) for d in range(hd)]
+                       for h in range(H)], dtype=object).reshape(-1)
+    exact = [(int(x) + (1 << 33)) >> 34 for x in direct]
+    assert max(abs(int(a) - b) for a, b in zip(y, exact)) <= 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 6), st.integers(1, 30), st.sampled_from([(2, 1, 4), (4, 2, 2), (3, 3, 4)]),
+       st.integers(0, 2**32 - 1), st.sampled_from([1 << 12, 1 << 20, 1 << 27]))
+def test_mix_chunks_hypothesis(chunk, n, heads, seed, vmax):
+    H, Hkv, hd = heads
+    rng = np.random.default_rng(seed)
+    prog = mix_program(H, Hkv, hd, chunk, context=32)
+    p, V = mix_inputs(rng, H, Hkv, hd, n, prog.context, vmax=vmax)
+    part, _ = _mix_check(prog, p, V, fan_in_js=[0, int(rng.integers(0, -(-n // chunk) * H * hd))], rng=rng)
+    assert part.shape == (-(-n // chunk), H * hd)
+
+
+def test_mix_edges_saturate_or_raise_together():
+    """Extreme p and V: partials saturate at 32 bits (and the sum of saturated partials still fits); where a
+    chunk's sum leaves int64 (p at i32 max, not a softmax row), run and element both raise."""
+    from fixedpoint.errors import FixedPointOverflow
+
+    H, Hkv, hd, chunk, n = 2, 1, 4, 4, 10
+    prog = mix_program(H, Hkv, hd, chunk, context=16)
+    I32MAX, I32MIN = (1 << 31) - 1, -(1 << 31)
+    # a softmax row may put all its mass on one position: p = 2^30 there, V at the i32 extremes
+    p = np.zeros((H, n), dtype=np.int64)
+    p[0, 0], p[1, 9] = 1 << 30, 1 << 30
+    V = Rows.empty(16, hd)
+    for r in range(n):
+        V = V.appended(np.array([I32MAX, I32MIN, 0, -1], dtype=np.int64), r)
+    part, y = _mix_check(prog, p, V)
+    W = H * hd
+    assert part[0, :4].tolist() == [I32MAX, I32MIN, 0, -16]    # 2^30 * V >> 26: saturates, or -2^4
+    assert part[2, W - 4:].tolist() == [I32MAX, I32MIN, 0, -16]
+    assert y[:4].tolist() == [(I32MAX + 128) >> 8, I32MIN >> 8, 0, 0]
+    # every partial saturated the same way: their sum still fits, then saturates at the output width
+    part_max = np.full((3, W), I32MAX, dtype=np.int64)
+    assert ops.get("attn_mix").run(prog.instrs[3], [part_max], Ctx(prog, n - 1)).tolist() == \
+        [((3 * I32MAX) + 128) >> 8] * W
+    narrow = mix_program(H, Hkv, hd, chunk, context=16, ywidth=8)
+    _, y8 = _mix_check(narrow, p, V)
+    assert y8[:4].tolist() == [127, -128, 0, 0]
+    # probabilities at i32 max (no softmax row): a chunk's sum is 4 * (2^31 - 1)^2 > 2^63: both raise
+    big = np.full((H, n), I32MAX, dtype=np.int64)
+    ctx, ins, op = Ctx(prog, n - 1), prog.instrs[2], ops.get("attn_mix_partial")
+    with pytest.raises(FixedPointOverflow):
+        op.run(ins, [big, V], ctx)
+    with pytest.raises(FixedPointOverflow):
+        op.element(ins, [big, V], ctx, 0)
+    # a softmax-like extreme: the row sums to 2^30 + n/2, V all at i32 max: no overflow, every partial saturates
+    flat = np.full((H, n), ((1 << 30) + n // 2) // n, dtype=np.int64)
+    Vmax = Rows(np.full((16, hd), I32MAX, dtype=np.int64), n, 16)
+    part, _ = _mix_check(prog, flat, Vmax)
+    assert (part[:2] == I32MAX).all()

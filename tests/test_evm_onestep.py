@@ -16,12 +16,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from eth_utils import keccak
+from hypothesis import given, settings, strategies as st
 
 from engine import ops
 from engine.generate import GenSettings
 from engine.models import llama
 from engine.ops import Ctx
 from engine.ops.attention import Rows
+from engine.program import TOKEN, L, Program, S, instr
 from engine.runtime import IntegerLM
 from prover import merkle
 from prover.chain import Reverted
@@ -69,13 +71,16 @@ def tiny() -> Model:
 
 @pytest.fixture(scope="module")
 def tiny_tree() -> Model:
-    """tiny with 64-logit chunks merged in pairs (so topk_merge runs, with a short last group) and sampling
-    at a temperature over the top 8 (the non-greedy path of `sample`)."""
+    """tiny with 64-logit chunks merged in pairs (so topk_merge runs, with a short last group), attention mix
+    partials of 2 positions (up to 3 per row, the last one partial at odd positions counts) and sampling at a
+    temperature over the top 8 (the non-greedy path of `sample`)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(llama, "CHUNK", 64)
         mp.setattr(llama, "GROUP", 2)
+        mp.setattr(llama, "MIX_CHUNK", 2)
         lm = IntegerLM.load("tiny")
     assert any(i.op == "topk_merge" for i in lm.program.instrs)
+    assert all(i.p("chunk") == 2 for i in lm.program.instrs if i.op == "attn_mix_partial")
     return Model(lm, GenSettings(max_new_tokens=3, temperature_q16=64 << 16, top_k=8, seed=2))
 
 
@@ -240,7 +245,7 @@ def test_extreme_states_match_python_and_never_revert(chain, onestep, tiny, tiny
     for m in (tiny, tiny_tree):
         prog = m.lm.program
         for k, ins in enumerate(prog.instrs):
-            if m is tiny_tree and ins.op not in ("topk_chunk", "topk_merge", "sample"):
+            if m is tiny_tree and ins.op not in ("topk_chunk", "topk_merge", "sample", "attn_mix_partial", "attn_mix"):
                 continue
             for _ in range(12 if ins.op in ("embed", "sample", "topk_chunk", "topk_merge") else 3):
                 t = rng.randrange(m.T)
@@ -254,6 +259,60 @@ def test_extreme_states_match_python_and_never_revert(chain, onestep, tiny, tiny
     wrong = [(w.meta["instr"], w.j, w.expected, g) for w, g in zip(ws, got) if w.expected is not None and g != w.expected]
     assert not wrong, wrong[:10]
     assert sum(w.expected is not None for w in ws) > 0.8 * len(ws)
+
+
+# -- attention mix in chunks, on synthetic inputs ---------------------------------------------------------
+
+def _mix_program(H: int, Hkv: int, hd: int, chunk: int, context: int) -> Program:
+    """The template's two mix instructions with the llama formats, alone (operand values are given directly)."""
+    return Program("mix", (
+        instr("v_cache", "kv_append", [S("v_cache"), TOKEN], width_elems=Hkv * hd),
+        instr("probs", "softmax", [TOKEN]),
+        instr("part", "attn_mix_partial", [L("probs"), L("v_cache")], chunk=chunk, fp=llama.F_P, fv=llama.F_H,
+              head_dim=hd, n_heads=H, n_kv_heads=Hkv, width=llama.WIDTH),
+        instr("mix", "attn_mix", [L("part")], fp=llama.F_P, fy=llama.F_X, width=llama.WIDTH),
+    ), context=context, output="mix")
+
+
+def _i32(rng: np.random.Generator, shape, mode: str) -> np.ndarray:
+    if mode == "extreme":
+        return rng.choice(np.array(EDGES, dtype=np.int64), size=shape)
+    return rng.integers(I32[0], I32[1] + 1, size=shape, dtype=np.int64)
+
+
+@settings(max_examples=30, deadline=None)
+@given(chunk=st.integers(1, 9), n=st.integers(1, 40), heads=st.sampled_from([(2, 1, 4), (4, 2, 8), (3, 3, 4)]),
+       mode=st.sampled_from(["softmax", "softmax", "extreme", "uniform"]), seed=st.integers(0, 2**32 - 1))
+def test_mix_chunks_match_python(chain, onestep, chunk, n, heads, mode, seed):
+    """attn_mix_partial and attn_mix on hypothesis-drawn shapes (many chunks, a partial last chunk) and values
+    (softmax rows with V in the Q16 range of real runs, or i32 extremes): EVM == Python wherever Python defines
+    the element, and never a revert."""
+    H, Hkv, hd = heads
+    rng = np.random.default_rng(seed)
+    prog = _mix_program(H, Hkv, hd, chunk, context=48)
+    ctx = Ctx(prog, n - 1)
+    if mode == "softmax":
+        scores = rng.integers(-(8 << 16), (8 << 16) + 1, (H, n))
+        p = ops.get("softmax").run(prog.instrs[1], [scores], ctx)
+        vrows = rng.integers(-(1 << 20), (1 << 20) + 1, (n, Hkv * hd))
+    else:
+        p, vrows = _i32(rng, (H, n), mode), _i32(rng, (n, Hkv * hd), mode)
+    V = Rows.empty(prog.context, Hkv * hd)
+    for r in range(n):
+        V = V.appended(vrows[r], r)
+    C = -(-n // chunk)
+    part = (ops.get("attn_mix_partial").run(prog.instrs[2], [p, V], ctx) if mode == "softmax"
+            else _i32(rng, (C, H * hd), mode))
+    ws = []
+    for k, args, size in ((2, [p, V], C * H * hd), (3, [part], H * hd)):
+        for j in sorted({0, size - 1, int(rng.integers(size)), int(rng.integers(size))}):
+            ws.append(witness_for(prog, [], k, n - 1, args, j, strict=False))
+    got = chain.call_many([(onestep, "element", to_call_args(w)) for w in ws], chunk=CHUNK, strict=False)
+    bad = [(w.op, w.j, w.expected, g) for w, g in zip(ws, got)
+           if isinstance(g, Reverted) or (w.expected is not None and g != w.expected)]
+    assert not bad, bad
+    if mode == "softmax":
+        assert all(w.expected is not None for w in ws)
 
 
 # -- bad witnesses ----------------------------------------------------------------------------------

@@ -426,6 +426,7 @@ contract OneStep {
     uint256 internal constant ATTN_SCORES = 0x41;
     uint256 internal constant SOFTMAX = 0x42;
     uint256 internal constant ATTN_MIX = 0x43;
+    uint256 internal constant ATTN_MIX_PARTIAL = 0x44;
     uint256 internal constant ADD = 0x50;
     uint256 internal constant SWIGLU = 0x51;
     uint256 internal constant TOPK_CHUNK = 0x60;
@@ -511,9 +512,9 @@ contract OneStep {
     /// The number of operands of an op (its Python element() unpacks exactly these); 0 for an unknown opcode.
     function arity(uint256 opcode) public pure returns (uint256) {
         if (opcode == ROPE) return 3;
-        if (opcode == SOFTMAX || opcode == TOPK_CHUNK || opcode == TOPK_MERGE) return 1;
+        if (opcode == SOFTMAX || opcode == ATTN_MIX || opcode == TOPK_CHUNK || opcode == TOPK_MERGE) return 1;
         if (opcode == EMBED || opcode == LINEAR || opcode == RMSNORM || opcode == KV_APPEND || opcode == ATTN_SCORES) return 2;
-        if (opcode == ATTN_MIX || opcode == ADD || opcode == SWIGLU || opcode == SAMPLE) return 2;
+        if (opcode == ATTN_MIX_PARTIAL || opcode == ADD || opcode == SWIGLU || opcode == SAMPLE) return 2;
         return 0;
     }
 
@@ -529,7 +530,8 @@ contract OneStep {
         if (opcode == KV_APPEND) return AttentionOp.kvAppendShape(prm, shapes);
         if (opcode == ATTN_SCORES) return AttentionOp.attnScoresShape(prm, position);
         if (opcode == SOFTMAX) return AttentionOp.softmaxShape(shapes);
-        if (opcode == ATTN_MIX) return AttentionOp.attnMixShape(prm);
+        if (opcode == ATTN_MIX_PARTIAL) return AttentionOp.attnMixPartialShape(prm, shapes);
+        if (opcode == ATTN_MIX) return AttentionOp.attnMixShape(shapes);
         if (opcode == ADD || opcode == SWIGLU) return ElementwiseOp.pointwiseShape(shapes);
         if (opcode == TOPK_CHUNK) return SamplingOp.topkChunkShape(prm, shapes);
         if (opcode == TOPK_MERGE) return SamplingOp.topkMergeShape(prm, shapes);
@@ -549,6 +551,7 @@ contract OneStep {
         if (opcode == KV_APPEND) return AttentionOp.kvAppendElement(a, position, j);
         if (opcode == ATTN_SCORES) return AttentionOp.attnScoresElement(prm, a, position, j);
         if (opcode == SOFTMAX) return AttentionOp.softmaxElement(a, j);
+        if (opcode == ATTN_MIX_PARTIAL) return AttentionOp.attnMixPartialElement(prm, a, j);
         if (opcode == ATTN_MIX) return AttentionOp.attnMixElement(prm, a, j);
         if (opcode == ADD) return ElementwiseOp.addElement(prm, a, j);
         if (opcode == SWIGLU) return ElementwiseOp.swigluElement(prm, a, j);

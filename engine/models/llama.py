@@ -4,9 +4,10 @@ Formats (value = raw * 2^-F, every activation saturated to 32 bits):
   residual stream h, q/k/v, scores, gate/up, logits   F = 16
   matmul inputs (norm outputs, attention mix, SwiGLU)  F = 12  (bulk |x| < 8 fits 15 bits: one-limb fast path)
   softmax probabilities                                Q30
+  attention mix partials (one per MIX_CHUNK positions) F = 20
 One forward pass per token, top to bottom (shapes for SmolLM2: dim 576, 9 heads x 64, 3 KV heads, ffn 1536):
-  embed -> 30 x [attn_norm, q,k,v, rope q,k, kv append, scores, softmax, mix, o, add,
-                 ffn_norm, gate, up, swiglu, down, add] -> out_norm -> logits -> top-k tree -> sample
+  embed -> 30 x [attn_norm, q,k,v, rope q,k, kv append, scores, softmax, mix partials, mix, o,
+                 add, ffn_norm, gate, up, swiglu, down, add] -> out_norm -> logits -> top-k tree -> sample
 """
 from __future__ import annotations
 
@@ -21,12 +22,14 @@ ARCHITECTURE = "llama"
 
 F_H = 16      # residual stream and matmul outputs
 F_X = 12      # matmul inputs
+F_P = 20      # attention mix partial sums (8 fractional bits more than F_X: their rounding is negligible)
 WIDTH = 32
 TOPK = 32     # candidates kept for sampling (top_k <= TOPK)
 # Every claim must stay challengeable: the attn_mix one-step opens one V-cache leaf per position (~12.8k gas
 # each, scripts/bench_gas.py), so 1024 positions keep it near 13.4M gas, under the 2^24 per-transaction cap.
 MAX_CONTEXT = 1024
 CHUNK = 1024  # logits per top-k chunk (fan-in bound)
+MIX_CHUNK = 64  # positions per attention mix partial (fan-in bound: a partial opens one V leaf per position)
 GROUP = 8     # candidate lists per merge
 
 
@@ -63,7 +66,9 @@ def build_program(cfg, context: int | None = None, wtypes: dict[str, int] | None
             instr(n + "v_cache", "kv_append", [S(n + "v_cache"), L(n + "v")], l, width_elems=Hkv * hd),
             instr(n + "scores", "attn_scores", [L(n + "q_rope"), L(n + "k_cache")], l, fq=F_H, fk=F_H, fy=16, **att),
             instr(n + "probs", "softmax", [L(n + "scores")], l),
-            instr(n + "mix", "attn_mix", [L(n + "probs"), L(n + "v_cache")], l, fv=F_H, fy=F_X, **att),
+            instr(n + "mix_part", "attn_mix_partial", [L(n + "probs"), L(n + "v_cache")], l, chunk=MIX_CHUNK, fp=F_P,
+                  fv=F_H, **att),
+            instr(n + "mix", "attn_mix", [L(n + "mix_part")], l, fp=F_P, fy=F_X, width=WIDTH),
             instr(n + "o", "linear", [L(n + "mix"), W(b + "attn_output.weight")], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(b + "attn_output.weight", 3)),
             instr(n + "h_attn", "add", [L(h), L(n + "o")], l, width=WIDTH),
             instr(n + "ffn_norm", "rmsnorm", [L(n + "h_attn"), W(b + "ffn_norm.weight")], l, fx=F_H, fy=F_X, eps=eps, width=WIDTH),

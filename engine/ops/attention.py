@@ -7,9 +7,19 @@ attn_scores (q: (H*hd,) at fq; K: cache at fk; params n_heads, n_kv_heads, head_
     with g = h // (H / H_kv) and cm * 2^-cs = floor(2^30/sqrt(hd)) * 2^-30 (trailing zero bits stripped,
     so hd = 64 gives cm = 1, cs = 3: exactly 1/8).
 softmax (s: (H, n) at 16) -> (H, n) Q30: fixedpoint softmax per row.
-attn_mix (p: (H, n) Q30; V: cache at fv; params ..., fy, width) -> (H*hd,):
-    y[h*hd + d] = saturate(round_shift(sum_{j<n} p[h, j] * V[j, g*hd + d], 30 + fv - fy), width)
-    (p >= 0 and sum_j p[h, j] <= 2^30 + n/2, so the sum stays within |V| * 2^31: no int64 overflow).
+attn_mix_partial (p: (H, n) Q30; V: cache at fv; params chunk, fp, fv, head_dim, n_heads, n_kv_heads, width)
+    -> (ceil(n/chunk), H*hd) at fp, the weighted sum of V over each chunk of ``chunk`` positions:
+    part[c, h*hd + d] = saturate(round_shift(sum_{c*chunk <= r < min(n, (c+1)*chunk)} p[h, r] * V[r, g*hd + d],
+                                             30 + fv - fp), width)
+attn_mix (part: (C, W) at fp; params fp, fy, width) -> (W,), the sum of the partials:
+    y[j] = saturate(round_shift(sum_{c<C} part[c, j], fp - fy), width)
+Splitting the sum over positions into chunks keeps every one-step's fan-in bounded: a partial reads one chunk
+of one probability row and the matching ``chunk`` V elements; the sum reads C = ceil(n/chunk) partials.
+Ranges: p >= 0 and sum_r p[h, r] <= 2^30 + n/2 (softmax rows), so a chunk's sum is within
+|V|max * (2^30 + n/2) < 2^31 * 2^31 = 2^62 and the C partials' sum within C * 2^31: no int64 overflow.
+With the llama template (fv = 16, fp = 20, fy = 12, width 32) a partial saturates only where the weighted mean
+of V passes 2^11 in value (real V values stay below 2^5); rounding the partials adds at most C/2 LSB at fp,
+C/2^9 LSB of the output.
 """
 from __future__ import annotations
 
@@ -186,41 +196,98 @@ class Softmax(Op):
 
 
 @register
+class AttnMixPartial(Op):
+    """part[c, h*hd + d] = saturate(round_shift(sum_{c*chunk <= r < min(n, (c+1)*chunk)} p[h, r] * V[r, g*hd + d],
+    30 + fv - fp), width) for p: (H, n) Q30 (n = position + 1), V: the (context, H_kv*hd) cache at fv,
+    g = h // (H / H_kv); output (ceil(n/chunk), H*hd) at fp.
+
+    Range: softmax rows have p >= 0 and sum_r p[h, r] <= 2^30 + n/2, so |sum| <= max|V| * (2^30 + n/2) < 2^62
+    for |V| < 2^31 (i32) and n < 2^31: exact in int64. The fan-in of one element: one chunk of one row of p
+    (``chunk`` elements) and one V column over the chunk's rows (``chunk`` elements, one leaf each).
+    """
+
+    name = "attn_mix_partial"
+    opcode = 0x44
+    family = "attention"
+
+    def shape(self, ins, in_shapes, ctx):
+        n = in_shapes[0][1]
+        return (-(-n // int(ins.p("chunk"))), int(ins.p("n_heads")) * int(ins.p("head_dim")))
+
+    def _shift(self, ins):
+        return 30 + int(ins.p("fv")) - int(ins.p("fp"))
+
+    def run(self, ins, args, ctx: Ctx):
+        p, V = args
+        H, Hkv, hd, c = (int(ins.p(k)) for k in ("n_heads", "n_kv_heads", "head_dim", "chunk"))
+        n = p.shape[1]
+        C, G = -(-n // c), H // Hkv
+        m = min(n, V.n)                                      # rows past the cache's are 0 (as V.get)
+        vals = np.zeros((C * c, V.shape[1]), dtype=np.int64)
+        vals[:m] = V.buf[:m]
+        vals = vals.reshape(C * c, Hkv, hd)
+        # block rows: row (b, i) of group g holds p[g*G + i] on chunk b's columns and 0 elsewhere, so one
+        # (C*G, C*c) @ (C*c, hd) product gives every chunk's partial sums of the group's query heads
+        pg = np.zeros((Hkv, C, G, C * c), dtype=np.int64)
+        pr = p.reshape(Hkv, G, n)
+        for b in range(C):
+            pg[:, b, :, b * c:min(n, (b + 1) * c)] = pr[:, :, b * c:min(n, (b + 1) * c)]
+        out = np.empty((Hkv, C, G, hd), dtype=np.int64)
+        for g in range(Hkv):
+            out[g] = vec.matmul_exact(pg[g].reshape(C * G, C * c),
+                                      np.ascontiguousarray(vals[:, g, :])).reshape(C, G, hd)
+        out = vec.round_shift(out.transpose(1, 0, 2, 3).reshape(C, H * hd), self._shift(ins))
+        return vec.saturate(out, int(ins.p("width")))
+
+    def _span(self, ins, n, j):
+        """(r0, r1, h, column of V) of element j: the chunk's positions [r0, r1) and the head."""
+        hd, c = int(ins.p("head_dim")), int(ins.p("chunk"))
+        ci, hj = divmod(j, int(ins.p("n_heads")) * hd)
+        h, d = divmod(hj, hd)
+        return ci * c, min(n, (ci + 1) * c), h, _group(ins, h) * hd + d
+
+    def element(self, ins, args, ctx, j):
+        p, V = args
+        r0, r1, h, col = self._span(ins, p.shape[1], j)
+        acc = sum(int(p[h, r]) * V.get(r, col) for r in range(r0, r1))
+        return ref.saturate(ref.round_shift(acc, self._shift(ins)), int(ins.p("width")))
+
+    def fan_in(self, ins, args, ctx, j):
+        p, V = args
+        n, kvd = p.shape[1], V.shape[1]
+        r0, r1, h, col = self._span(ins, n, j)
+        return [(0, h * n + r0, h * n + r1)] + [(1, r * kvd + col, r * kvd + col + 1) for r in range(r0, r1)]
+
+
+@register
 class AttnMix(Op):
+    """y[j] = saturate(round_shift(sum_{c<C} part[c, j], fp - fy), width) for part: (C, W) at fp, the
+    attn_mix_partial chunks; output (W,) at fy.
+
+    Range: |part| < 2^31 (i32), so |sum| < C * 2^31: exact in int64 for C < 2^32. The fan-in of one element:
+    the C partials of column j (stride W, one leaf each).
+    """
+
     name = "attn_mix"
     opcode = 0x43
     family = "attention"
 
     def shape(self, ins, in_shapes, ctx):
-        return (int(ins.p("n_heads")) * int(ins.p("head_dim")),)
+        return (in_shapes[0][1],)
 
     def _shift(self, ins):
-        return 30 + int(ins.p("fv")) - int(ins.p("fy"))
+        return int(ins.p("fp")) - int(ins.p("fy"))
 
     def run(self, ins, args, ctx: Ctx):
-        p, V = args
-        H, Hkv, hd = int(ins.p("n_heads")), int(ins.p("n_kv_heads")), int(ins.p("head_dim"))
-        n = p.shape[1]
-        G = H // Hkv
-        vals = V.buf[:n].reshape(n, Hkv, hd)
-        pg = p.reshape(Hkv, G, n)
-        out = np.empty((Hkv, G, hd), dtype=np.int64)
-        for g in range(Hkv):                                 # (G, n) @ (n, hd): all query heads of a group
-            out[g] = vec.matmul_exact(pg[g], np.ascontiguousarray(vals[:, g, :]))
-        out = vec.round_shift(out.reshape(-1), self._shift(ins))
-        return vec.saturate(out, int(ins.p("width")))
+        part = args[0]
+        acc = vec.matmul_exact(np.ones(part.shape[0], dtype=np.int64), part)   # exact, raises past int64
+        return vec.saturate(vec.round_shift(acc, self._shift(ins)), int(ins.p("width")))
 
     def element(self, ins, args, ctx, j):
-        p, V = args
-        hd = int(ins.p("head_dim"))
-        h, d = divmod(j, hd)
-        g = _group(ins, h)
-        acc = sum(int(p[h, r]) * V.get(r, g * hd + d) for r in range(p.shape[1]))
+        part = args[0]
+        acc = sum(int(part[c, j]) for c in range(part.shape[0]))
         return ref.saturate(ref.round_shift(acc, self._shift(ins)), int(ins.p("width")))
 
     def fan_in(self, ins, args, ctx, j):
-        p, V = args
-        hd, n, kvd = int(ins.p("head_dim")), p.shape[1], V.shape[1]
-        h, d = divmod(j, hd)
-        col = _group(ins, h) * hd + d
-        return [(0, h * n, (h + 1) * n)] + [(1, r * kvd + col, r * kvd + col + 1) for r in range(n)]
+        C, W = args[0].shape
+        return [(0, c * W + j, c * W + j + 1) for c in range(C)]

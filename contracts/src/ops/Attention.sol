@@ -5,13 +5,16 @@ import {FixedPoint} from "../FixedPoint.sol";
 import {Nonlinear} from "../Nonlinear.sol";
 import {Opened, OneStepIO} from "../OneStep.sol";
 
-/// @title AttentionOp: engine/ops/attention.py (kv_append 0x40, attn_scores 0x41, softmax 0x42, attn_mix 0x43).
+/// @title AttentionOp: engine/ops/attention.py (kv_append 0x40, attn_scores 0x41, softmax 0x42, attn_mix 0x43,
+/// attn_mix_partial 0x44).
 /// @notice A KV cache is the i32 tensor (context, kvd) with zero rows past the position.
 /// kv_append: row p = new, rows < p = prev's, rows > p = 0.
 /// attn_scores: s[h, r] = saturate(round_shift(dot(q_h, K[r, g*hd:(g+1)*hd]) * cm, fq + fk + cs - fy), width),
 ///   g = h // (H / H_kv), cm * 2^-cs = floor(2^30 / sqrt(hd)) * 2^-30 with trailing zero bits stripped.
 /// softmax: the fixedpoint softmax of row h (Q16 in, Q30 out).
-/// attn_mix: y[h*hd + d] = saturate(round_shift(sum_{r<n} p[h, r] * V[r, g*hd + d], 30 + fv - fy), width).
+/// attn_mix_partial: part[c, h*hd + d] = saturate(round_shift(sum_{c*chunk <= r < min(n, (c+1)*chunk)} p[h, r] *
+///   V[r, g*hd + d], 30 + fv - fp), width), shape (ceil(n / chunk), H*hd).
+/// attn_mix: y[j] = saturate(round_shift(sum_{c<C} part[c, j], fp - fy), width), shape (W,) for part (C, W).
 library AttentionOp {
     // params of `kv_append`: width_elems
     uint256 internal constant KV_WIDTH = 0;
@@ -23,13 +26,18 @@ library AttentionOp {
     uint256 internal constant S_N_HEADS = 4;
     uint256 internal constant S_N_KV_HEADS = 5;
     uint256 internal constant S_WIDTH = 6;
-    // params of `attn_mix`, ascending names: fv, fy, head_dim, n_heads, n_kv_heads, width
-    uint256 internal constant M_FV = 0;
+    // params of `attn_mix_partial`, ascending names: chunk, fp, fv, head_dim, n_heads, n_kv_heads, width
+    uint256 internal constant P_CHUNK = 0;
+    uint256 internal constant P_FP = 1;
+    uint256 internal constant P_FV = 2;
+    uint256 internal constant P_HEAD_DIM = 3;
+    uint256 internal constant P_N_HEADS = 4;
+    uint256 internal constant P_N_KV_HEADS = 5;
+    uint256 internal constant P_WIDTH = 6;
+    // params of `attn_mix`, ascending names: fp, fy, width
+    uint256 internal constant M_FP = 0;
     uint256 internal constant M_FY = 1;
-    uint256 internal constant M_HEAD_DIM = 2;
-    uint256 internal constant M_N_HEADS = 3;
-    uint256 internal constant M_N_KV_HEADS = 4;
-    uint256 internal constant M_WIDTH = 5;
+    uint256 internal constant M_WIDTH = 2;
 
     /// _score_scale: (cm, cs) with cm * 2^-cs == rsqrt_floor(head_dim, 0, 30) * 2^-30 and cm odd (or 0).
     function scoreScale(uint256 headDim) internal pure returns (int256 cm, int256 cs) {
@@ -125,20 +133,52 @@ library AttentionOp {
         return Nonlinear.softmaxElement(row, OneStepIO.mod(j, n));
     }
 
-    /// AttnMix.shape: (n_heads * head_dim,).
-    function attnMixShape(int256[] memory prm) internal pure returns (uint256[] memory) {
-        return OneStepIO.shape1(OneStepIO.u(prm, M_N_HEADS) * OneStepIO.u(prm, M_HEAD_DIM));
+    /// AttnMixPartial.shape: (ceil(n / chunk), n_heads * head_dim) with n = p.shape[1].
+    function attnMixPartialShape(int256[] memory prm, uint256[][] memory s) internal pure returns (uint256[] memory) {
+        uint256 n = OneStepIO.dim(OneStepIO.shapeOf(s, 0), 1);
+        return OneStepIO.shape2(OneStepIO.ceilDiv(n, OneStepIO.u(prm, P_CHUNK)), OneStepIO.u(prm, P_N_HEADS) * OneStepIO.u(prm, P_HEAD_DIM));
     }
 
-    /// AttnMix.element: saturate(round_shift(sum_{r<n} p[h, r] * V[r, g*hd + d], 30 + fv - fy), width), (h, d) = divmod(j, hd).
-    function attnMixElement(int256[] memory prm, Opened[] memory a, uint256 j) internal pure returns (int256) {
-        uint256 hd = OneStepIO.u(prm, M_HEAD_DIM);
-        uint256 h = OneStepIO.div(j, hd);
-        uint256 g = group(h, OneStepIO.u(prm, M_N_HEADS), OneStepIO.u(prm, M_N_KV_HEADS));
+    /// AttnMixPartial.element: saturate(round_shift(sum_{r0 <= r < r1} p[h, r] * V[r, g*hd + d], 30 + fv - fp), width),
+    /// (c, h*hd + d) = divmod(j, n_heads * hd), r0 = c * chunk, r1 = min(n, r0 + chunk) (r0 < n: j < numel).
+    function attnMixPartialElement(int256[] memory prm, Opened[] memory a, uint256 j) internal pure returns (int256) {
+        int256 acc = partialDot(prm, a, j);
+        int256 shift = 30 + FixedPoint.sat64(OneStepIO.p(prm, P_FV)) - FixedPoint.sat64(OneStepIO.p(prm, P_FP));
+        return FixedPoint.saturate(FixedPoint.roundShift(acc, shift), OneStepIO.p(prm, P_WIDTH));
+    }
+
+    /// sum_{r0 <= r < r1} p[h, r] * V[r, col] for element j of attn_mix_partial (see mixSpan).
+    function partialDot(int256[] memory prm, Opened[] memory a, uint256 j) internal pure returns (int256) {
+        (uint256 h, uint256 r0, uint256 col) = mixSpan(prm, j);
         uint256 n = OneStepIO.dim(a[0].shape, 1);
+        uint256 r1 = OneStepIO.min(n, r0 + OneStepIO.u(prm, P_CHUNK));
         uint256 kvd = OneStepIO.dim(a[1].shape, 1);
-        int256 acc = dot(OneStepIO.range(a[0], h * n, (h + 1) * n), OneStepIO.strided(a[1], g * hd + OneStepIO.mod(j, hd), kvd, n));
-        int256 shift = 30 + FixedPoint.sat64(OneStepIO.p(prm, M_FV)) - FixedPoint.sat64(OneStepIO.p(prm, M_FY));
+        return dot(OneStepIO.range(a[0], h * n + r0, h * n + r1), OneStepIO.strided(a[1], r0 * kvd + col, kvd, r1 - r0));
+    }
+
+    /// AttnMixPartial._span less r1: (h, r0, col) with (c, h*hd + d) = divmod(j, n_heads * hd), r0 = c * chunk,
+    /// col = _group(h) * hd + d (the V column).
+    function mixSpan(int256[] memory prm, uint256 j) internal pure returns (uint256 h, uint256 r0, uint256 col) {
+        uint256 hd = OneStepIO.u(prm, P_HEAD_DIM);
+        uint256 w = OneStepIO.u(prm, P_N_HEADS) * hd;
+        h = OneStepIO.div(OneStepIO.mod(j, w), hd);
+        r0 = OneStepIO.div(j, w) * OneStepIO.u(prm, P_CHUNK);
+        col = group(h, OneStepIO.u(prm, P_N_HEADS), OneStepIO.u(prm, P_N_KV_HEADS)) * hd + OneStepIO.mod(j, hd);
+    }
+
+    /// AttnMix.shape: (W,) for partials of shape (C, W).
+    function attnMixShape(uint256[][] memory s) internal pure returns (uint256[] memory) {
+        return OneStepIO.shape1(OneStepIO.dim(OneStepIO.shapeOf(s, 0), 1));
+    }
+
+    /// AttnMix.element: saturate(round_shift(sum_{c<C} part[c, j], fp - fy), width), (C, W) = part.shape.
+    /// (elements are within 2^63 and C < 2^64: the sum is exact in int256.)
+    function attnMixElement(int256[] memory prm, Opened[] memory a, uint256 j) internal pure returns (int256 acc) {
+        int256[] memory col = OneStepIO.strided(a[0], j, OneStepIO.dim(a[0].shape, 1), OneStepIO.dim(a[0].shape, 0));
+        unchecked {
+            for (uint256 c = 0; c < col.length; ++c) acc += col[c];
+        }
+        int256 shift = FixedPoint.sat64(OneStepIO.p(prm, M_FP)) - FixedPoint.sat64(OneStepIO.p(prm, M_FY));
         return FixedPoint.saturate(FixedPoint.roundShift(acc, shift), OneStepIO.p(prm, M_WIDTH));
     }
 }
