@@ -61,3 +61,62 @@ def test_submit_claims_and_challenge_from_the_command_line(tmp_path):
     finally:
         node.send_signal(signal.SIGTERM)
         node.wait(timeout=30)
+
+
+def test_watcher_process_killed_mid_game_resumes_and_wins(tmp_path):
+    """`obrain submit --serve` (a liar defending its claim) and `obrain watch` as real processes; the watcher is
+    SIGKILLed in the middle of the game and started again: it resumes from the chain's state and wins."""
+    import time
+
+    from prover.chain import Chain, compile_contracts
+    from prover.chain.game import ClaimStatus, GameClient
+
+    node = subprocess.Popen([sys.executable, "-m", "prover.cli", "node", "--port", "0"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    procs = []
+
+    def start(*args):
+        p = subprocess.Popen([sys.executable, "-m", "prover.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        procs.append(p)
+        return p
+
+    def wait_for(cond, what, limit=240.0):
+        t0 = time.monotonic()
+        while not cond():
+            assert time.monotonic() - t0 < limit, f"timed out waiting for {what}"
+            time.sleep(0.05)
+
+    try:
+        url = node.stdout.readline().strip()
+        dep = tmp_path / "deployment.json"
+        assert _cli("deploy", "--rpc-url", url, "--out", str(dep), "--model", "tiny", "-q").returncode == 0
+        rc = tmp_path / "bad" / "receipt.json"
+        assert _cli("run", "tiny", "hello there", "--max-new-tokens", "4", "--receipt", str(rc), "-q",
+                    "--dishonest", "200", "1", "1").returncode == 0
+        liar = start("submit", str(rc), "--serve", "--deployment", str(dep), "--account", "1", "--poll", "0.2", "-q")
+        gc = GameClient(Chain(url, compile_contracts()), json.loads(dep.read_text())["registry"])
+        wait_for(lambda: gc.events("ClaimPosted"), "the claim")
+        watcher = start("watch", "--model", "tiny", "--deployment", str(dep), "--account", "2", "--poll", "0.2", "-q")
+        wait_for(lambda: gc.events("GameOpened"), "the challenge")
+        gid = gc.events("GameOpened")[0].args["gameId"]
+        b0 = gc.chain.block_number()
+        wait_for(lambda: gc.chain.block_number() >= b0 + 4, "four moves")
+        watcher.kill()  # SIGKILL: no clean-up of any kind
+        watcher.wait(timeout=30)
+        assert not gc.game(gid).over
+        time.sleep(1.0)
+        assert not gc.game(gid).over  # the liar alone cannot end it (its deadline is far away)
+        start("watch", "--model", "tiny", "--deployment", str(dep), "--account", "2", "--poll", "0.2", "-q")
+        wait_for(lambda: gc.game(gid).over, "the game's end")
+        assert gc.claim(1).status == ClaimStatus.SLASHED
+        assert len(gc.events("GameOpened")) == 1  # the restarted watcher resumed its game, did not open another
+        liar.wait(timeout=60)  # `submit --serve` returns once its claim is settled
+        assert liar.returncode == 0 and "SLASHED" in liar.stderr.read()
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=30)
+        node.send_signal(signal.SIGTERM)
+        node.wait(timeout=30)
