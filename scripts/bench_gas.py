@@ -1,20 +1,32 @@
 #!/usr/bin/env python3
-"""Gas of the on-chain one-step (OneStep.element) for the worst-case element of each op, on a real trace.
+"""Gas of the on-chain one-step (OneStep.element) for the worst-case element of each op, on a real trace and,
+for the attention ops (the ops whose fan-in grows with the position), at the worst position of the context.
 
-    scripts/bench_gas.py [--model smollm2|tiny] [--prompt TEXT] [--raw] [--tokens N] [--json]
+    scripts/bench_gas.py [--model smollm2|tiny] [--prompt TEXT] [--raw] [--tokens N] [--position P] [--json]
 
 Runs the model traced on the prompt (in the chat template unless --raw; tiny: fixed token ids) with N
-generated tokens, deploys OneStep on a fresh anvil and, at the last
-position (the widest attention), measures eth_estimateGas of `element` (a transaction straight to OneStep:
-21000 + calldata + execution) for every distinct instruction shape (op, operand shapes, params; the last
-layer's instance stands for the others) and candidate elements (first, middle, last; the last candidate of
-the first list for the top-k ops). One row per op with its worst case, plus top-k on a chunk of ascending
-logits (its data-dependent worst case: every entry enters the kept list).
+generated tokens, deploys OneStep on a fresh anvil and, at the last position of the run, measures
+eth_estimateGas of `element` (a transaction straight to OneStep: 21000 + calldata + execution) for every
+distinct instruction shape (op, operand shapes, params; the last layer's instance stands for the others) and
+candidate elements (first, middle, last; the last candidate of the first list for the top-k ops). One row per
+op with its worst case, plus top-k on a chunk of ascending logits (its data-dependent worst case: every entry
+enters the kept list).
 
-Summary keys: max_onestep_gas (worst op), max_onestep_op, typical_onestep_gas (median over the template's
-instructions of their worst-case gas: the one-step of a random step), position, steps_per_token,
-attn_mix_gas_per_position (the growth of the one op whose fan-in grows with the position) and
-attn_mix_max_position_under_3m (where it would cross the 3M target), tx_gas_cap (2^24).
+Worst position: attn_scores, softmax, attn_mix_partial and attn_mix of the last layer measured at position P
+(default: the program's context - 1, 1023 for SmolLM2: MAX_CONTEXT - 1) on synthetic inputs built through the
+engine ops, so no P-token run is needed: q, the K and the V cache rows uniform within the largest magnitudes
+the real run's last layer shows, scores = attn_scores(q, K), probabilities = softmax(scores) (Q30 rows summing
+to 2^30), partials = attn_mix_partial(probabilities, V), then attn_mix. softmax's cost depends on the data (a
+term far below the row's max skips the exp polynomial), so it is also measured on a row of close scores where
+every term is live ("all terms live", its worst case). The same ops are also measured at a few positions
+below P (chunk boundaries, P-1 where the rows are not leaf-aligned) to show where the maximum is.
+
+Summary keys: max_onestep_gas (worst op at any measured position), max_onestep_op, max_onestep_position,
+typical_onestep_gas (median over the template's instructions of their worst-case gas at the run's position:
+the one-step of a random step), position (the run's last position), steps_per_token, attention_position (P),
+attention_gas (op -> worst gas at P), attention_max_gas (op -> gas and position of its worst over the measured
+positions), attention_gas_by_position (position -> op -> gas), attention_ranges (the max |q|, |K|, |V| of the
+run used for the synthetic inputs), tx_gas_cap (2^24).
 Then one whole dispute on the same run (a claim altered in a middle layer's linear output, played by the
 agents with the real OneStep): max_move_gas (largest game transaction), move_gas (largest per function),
 dispute_gas (all game transactions), dispute_rounds and its bound, dispute_honest_won.
@@ -67,15 +79,86 @@ def measure(chain, onestep, lm, rp, mc, step: int, js) -> tuple[int, int, int, i
     return best
 
 
+ATTN_OPS = ("attn_scores", "softmax", "attn_mix_partial", "attn_mix")
+
+
+def attention_inputs(lm, rp, t_run: int, P: int, rng: np.random.Generator) -> tuple[dict, dict]:
+    """Synthetic operands of the last layer's attention ops at position P: ({op: (k, args)}, ranges).
+
+    q, K and V are uniform within the largest |value| of the last layer at the run's last position; the
+    scores, probabilities and partials are computed from them by the engine ops themselves."""
+    from engine import ops
+    from engine.ops import Ctx
+    from engine.ops.attention import Rows
+
+    prog = lm.program
+    S = prog.steps_per_token
+    last = max(i.layer for i in prog.instrs)
+    k_of = {i.op: k for k, i in enumerate(prog.instrs) if i.layer == last and i.op in ATTN_OPS}
+    _, (q_run, K_run), _ = rp.step(t_run * S + k_of["attn_scores"])
+    _, (_, V_run), _ = rp.step(t_run * S + k_of["attn_mix_partial"])
+    ranges = {"q": int(np.abs(q_run).max()), "k": int(np.abs(K_run.valid).max()),
+              "v": int(np.abs(V_run.valid).max())}
+    n, kvd = P + 1, K_run.shape[1]
+
+    def cache(m: int) -> Rows:
+        buf = rng.integers(-m, m + 1, size=(n, kvd), dtype=np.int64)
+        return Rows(buf, n, prog.context)
+
+    ctx = Ctx(prog, P)
+    q = rng.integers(-ranges["q"], ranges["q"] + 1, size=np.asarray(q_run).shape, dtype=np.int64)
+    K, V = cache(ranges["k"]), cache(ranges["v"])
+    args: dict[str, tuple[int, list]] = {}
+
+    def run(op: str, a: list):
+        args[op] = (k_of[op], a)
+        return ops.get(op).run(prog.instrs[k_of[op]], a, ctx)
+
+    scores = run("attn_scores", [q, K])
+    probs = run("softmax", [scores])
+    part = run("attn_mix_partial", [probs, V])
+    run("attn_mix", [part])
+    # softmax's worst case: every term of the row live (scores within a few units of each other)
+    close = rng.integers(-(4 << 16), (4 << 16) + 1, size=scores.shape, dtype=np.int64)
+    args["softmax (all terms live)"] = (k_of["softmax"], [close])
+    return args, ranges
+
+
+def measure_args(chain, onestep, lm, mc, k: int, P: int, args: list) -> tuple[int, int, int, int]:
+    """(gas, j, calldata bytes, opened leaves) of the costliest j (first, middle, last element) of instruction k
+    at position P on ``args``; each result checked against Python's element and run."""
+    from engine import ops
+    from engine.ops import Ctx
+    from prover.witness import output_value, to_call_args, witness_for
+
+    ins = lm.program.instrs[k]
+    y = ops.get(ins.op).run(ins, args, Ctx(lm.program, P))
+    best = None
+    for j in sorted({0, y.size // 2, y.size - 1}):
+        w = witness_for(lm.program, mc.weight_names, k, P, args, j)
+        cargs = to_call_args(w)
+        got = chain.call(onestep, "element", *cargs)
+        if not got == w.expected == output_value(y, j):
+            raise SystemExit(f"OneStep disagrees with Python: {ins.name} at position {P} j {j}: {got} != "
+                             f"{w.expected} (run: {output_value(y, j)})")
+        g = chain.estimate_gas(onestep, "element", *cargs)
+        if best is None or g > best[0]:
+            best = (g, j, len(chain.calldata(onestep, "element", *cargs)), sum(len(o.indices) for o in w.operands))
+    return best
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="smollm2", choices=["smollm2", "tiny"])
     ap.add_argument("--prompt", default="What is the capital of France?")
     ap.add_argument("--raw", action="store_true", help="no chat template")
     ap.add_argument("--tokens", type=int, default=2, help="generated tokens (the last position is measured)")
+    ap.add_argument("--position", type=int, default=None,
+                    help="position of the attention section (default: the program's context - 1)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
 
+    from engine import ops
     from engine.generate import GenSettings
     from engine.runtime import IntegerLM
     from prover.chain import Chain, compile_contracts, start_anvil
@@ -113,9 +196,8 @@ def main(argv=None) -> int:
             for kk in ks:
                 per_instr[kk] = gas
             if ins.op not in rows or gas > rows[ins.op]["gas"]:
-                from engine import ops
-                rows[ins.op] = {"op": ins.op, "family": ops.get(ins.op).family, "instr": ins.name, "j": j,
-                                "gas": gas, "calldata": cd, "leaves": leaves}
+                rows[ins.op] = {"op": ins.op, "family": ops.get(ins.op).family, "instr": ins.name, "position": t,
+                                "j": j, "gas": gas, "calldata": cd, "leaves": leaves}
         # top-k cost depends on the data: a chunk in ascending order makes every entry enter the kept list
         k = next((kk for kk, ins in enumerate(lm.program.instrs) if ins.op == "topk_chunk"), None)
         if k is not None:
@@ -129,17 +211,30 @@ def main(argv=None) -> int:
                 raise SystemExit("OneStep disagrees with Python on the ascending top-k chunk")
             g = chain.estimate_gas(onestep, "element", *cargs)
             rows["topk_chunk (ascending logits)"] = {
-                "op": "topk_chunk", "family": "sampling", "instr": "topk, ascending logits", "j": w.j, "gas": g,
+                "op": "topk_chunk", "family": "sampling", "instr": "topk, ascending logits", "position": t, "j": w.j,
+                "gas": g,
                 "calldata": len(chain.calldata(onestep, "element", *cargs)),
                 "leaves": sum(len(o.indices) for o in w.operands)}
-        # attn_mix grows with the position (its fan-in is a whole V column): the slope from position t-1
-        slope = None
-        if t >= 1:
-            k = max((kk for kk, ins in enumerate(lm.program.instrs) if ins.op == "attn_mix"), default=None)
-            if k is not None:
-                g0, *_ = measure(chain, onestep, lm, rp, mc, (t - 1) * S + k, {0})
-                g1, *_ = measure(chain, onestep, lm, rp, mc, t * S + k, {0})
-                slope = g1 - g0
+        # the attention ops at the worst position (and a few below it), on synthetic inputs
+        P = lm.program.context - 1 if a.position is None else a.position
+        if not 0 <= P < lm.program.context:
+            raise SystemExit(f"--position must be in [0, {lm.program.context - 1}]")
+        chunk = next(int(i.p("chunk")) for i in lm.program.instrs if i.op == "attn_mix_partial")
+        positions = sorted({p for p in (chunk - 1, chunk, P // 2, P - 1, P) if 0 <= p <= P})
+        by_pos: dict[int, dict[str, int]] = {}
+        ranges = None
+        for pos in positions:
+            synth, ranges = attention_inputs(lm, rp, t, pos, np.random.default_rng(pos))
+            by_pos[pos] = {}
+            for label, (k, args) in synth.items():
+                ins = lm.program.instrs[k]
+                gas, j, cd, leaves = measure_args(chain, onestep, lm, mc, k, pos, args)
+                by_pos[pos][label] = gas
+                if pos == P:
+                    rows[f"{label} @{P}"] = {"op": ins.op, "family": ops.get(ins.op).family,
+                                             "instr": f"{ins.name}, {label}, synthetic" if label != ins.op
+                                             else f"{ins.name}, synthetic", "position": P, "j": j,
+                                             "gas": gas, "calldata": cd, "leaves": leaves}
         # a whole dispute on the same run: a claim altered in the middle of the last position's layers
         from prover.chain.game import GameClient
         from prover.chain_demo import play_dispute
@@ -154,7 +249,15 @@ def main(argv=None) -> int:
         for name, gas in game["txs"]:
             moves[name] = max(moves.get(name, 0), gas)
     out_rows = sorted(rows.values(), key=lambda r: -r["gas"])
-    worst = out_rows[0]
+    # the worst one-step over every measured position: the run's rows and the attention ops at each position
+    att_max = {}
+    for pos, gs in by_pos.items():
+        for label, g in gs.items():
+            op = label.split(" ")[0]
+            if g > att_max.get(op, {"gas": -1})["gas"]:
+                att_max[op] = {"gas": g, "position": pos}
+    worst = max([{"op": r["op"], "gas": r["gas"], "position": r["position"]} for r in out_rows]
+                + [{"op": op, **v} for op, v in att_max.items()], key=lambda r: r["gas"])
     typical = int(statistics.median(per_instr.values()))
     summary = {
         "model": a.model,
@@ -163,11 +266,14 @@ def main(argv=None) -> int:
         "steps_per_token": S,
         "max_onestep_gas": worst["gas"],
         "max_onestep_op": worst["op"],
+        "max_onestep_position": worst["position"],
         "typical_onestep_gas": typical,
         "typical_basis": "median over the template's instructions of their worst-case one-step gas",
-        "attn_mix_gas_per_position": slope,
-        "attn_mix_max_position_under_3m": (t + (TARGET_WORST - rows["attn_mix"]["gas"]) // slope)
-        if slope and slope > 0 and "attn_mix" in rows else None,
+        "attention_position": P,
+        "attention_gas": {op: max(g for lbl, g in by_pos[P].items() if lbl.split(" ")[0] == op) for op in ATTN_OPS},
+        "attention_max_gas": att_max,
+        "attention_gas_by_position": by_pos,
+        "attention_ranges": ranges,
         "max_move_gas": max(g for n, g in moves.items() if n not in ("postClaim", "registerModel")),
         "move_gas": moves,
         "dispute_gas": sum(g for n, g in game["txs"] if n not in ("postClaim", "registerModel")),

@@ -25,8 +25,11 @@ F_X = 12      # matmul inputs
 F_P = 20      # attention mix partial sums (8 fractional bits more than F_X: their rounding is negligible)
 WIDTH = 32
 TOPK = 32     # candidates kept for sampling (top_k <= TOPK)
-# Every claim must stay challengeable: the attn_mix one-step opens one V-cache leaf per position (~12.8k gas
-# each, scripts/bench_gas.py), so 1024 positions keep it near 13.4M gas, under the 2^24 per-transaction cap.
+# Every claim must stay challengeable within the one-step gas target (3M). The attention mix is split into
+# partials of MIX_CHUNK positions (one V leaf each, ~0.8M gas at any position) and their sum (one partial per
+# chunk, ~0.17M at 1024 positions); what still grows with the position is softmax, whose one-step reads a whole
+# score row: ~1.0M gas at 1024 positions with every term live, ~0.9k gas more per position (scripts/bench_gas.py
+# measures all of them at position MAX_CONTEXT - 1). So 1024 positions keep every one-step under 1.5M gas.
 MAX_CONTEXT = 1024
 CHUNK = 1024  # logits per top-k chunk (fan-in bound)
 MIX_CHUNK = 64  # positions per attention mix partial (fan-in bound: a partial opens one V leaf per position)

@@ -18,8 +18,8 @@ of one probability row and the matching ``chunk`` V elements; the sum reads C = 
 Ranges: p >= 0 and sum_r p[h, r] <= 2^30 + n/2 (softmax rows), so a chunk's sum is within
 |V|max * (2^30 + n/2) < 2^31 * 2^31 = 2^62 and the C partials' sum within C * 2^31: no int64 overflow.
 With the llama template (fv = 16, fp = 20, fy = 12, width 32) a partial saturates only where the weighted mean
-of V passes 2^11 in value (real V values stay below 2^5); rounding the partials adds at most C/2 LSB at fp,
-C/2^9 LSB of the output.
+of V passes 2^11 in value (SmolLM2's V stays below 2^4 on tests/data/prompts.txt); rounding the partials adds
+at most C/2 LSB at fp, C/2^9 LSB of the output.
 """
 from __future__ import annotations
 
