@@ -153,10 +153,8 @@ class KVTree:
         r1 = min(rows.n, -(-(hi * merkle.LEAF_BYTES) // rb))
         packed = merkle.pack(rows.buf[r0:r1].astype(np.int64), ACT_DTYPE)
         off = lo * merkle.LEAF_BYTES - r0 * rb
-        data = packed[off:]
-        for k, leaf in enumerate(range(lo, hi)):
-            chunk = data[k * merkle.LEAF_BYTES:(k + 1) * merkle.LEAF_BYTES]
-            self.tree.set_leaf(leaf, chunk + bytes(merkle.LEAF_BYTES - len(chunk)))
+        data = merkle.pad_to_leaves(packed[off:])
+        self.tree.set_leaf_hashes(lo, merkle.leaf_hashes(data)[:hi - lo])
         self.rows = rows.n
 
     def root(self) -> bytes:

@@ -367,6 +367,27 @@ class FixedCapacityTree:
         self.levels[self.depth][0] = h
         return h
 
+    def set_leaf_hashes(self, lo: int, hashes: Sequence[bytes]) -> bytes:
+        """Set leaves [lo, lo + len(hashes)) to these hashes and update the paths above them once: a node
+        shared by several of them is hashed once (an appended KV row's 3 leaves: ~14 hashes, not 3 x depth)."""
+        hi = lo + len(hashes)
+        if not hashes:
+            return self.root()
+        if not (0 <= lo and hi <= self.capacity):
+            raise IndexError(f"leaves [{lo}, {hi}) outside [0, {self.capacity})")
+        self.size = max(self.size, hi)
+        nodes = self.levels[0]
+        for i, h in enumerate(hashes):
+            nodes[lo + i] = h
+        a, b = lo, hi - 1  # the range of changed nodes at this level
+        for lvl in range(self.depth):
+            nodes, up = self.levels[lvl], self.levels[lvl + 1]
+            z = ZERO[lvl]
+            for i in range(a >> 1, (b >> 1) + 1):
+                up[i] = _keccak(b"node" + nodes.get(2 * i, z) + nodes.get(2 * i + 1, z)).digest()
+            a, b = a >> 1, b >> 1
+        return self.levels[self.depth].get(0, ZERO[self.depth])
+
     def node(self, level: int, index: int) -> bytes:
         """Node `index` at height `level` (0 = leaves)."""
         return self.levels[level].get(index, ZERO[level])

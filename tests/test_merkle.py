@@ -237,6 +237,29 @@ def test_fixed_capacity_updates_equal_recompute(depth, ops):
         t.prefix_root(t.size - 1)
 
 
+@settings(max_examples=30, deadline=None)
+@given(depth=st.integers(0, 7), runs=st.lists(st.tuples(st.integers(0, 127), st.integers(1, 9),
+                                                         st.integers(0, 2**32 - 1)), min_size=1, max_size=12))
+def test_fixed_capacity_range_updates_equal_recompute(depth, runs):
+    """set_leaf_hashes(lo, [...]) == the same leaves set one by one == a one-shot root, with fewer hashes."""
+    t, ref = mk.FixedCapacityTree(depth), mk.FixedCapacityTree(depth)
+    buf = bytearray(256 << depth)
+    for lo, n, seed in runs:
+        lo %= t.capacity
+        n = min(n, t.capacity - lo)
+        rnd = random.Random(seed)
+        leaves = [rnd.randbytes(256) for _ in range(n)]
+        for k, leaf in enumerate(leaves):
+            buf[256 * (lo + k):256 * (lo + k + 1)] = leaf
+            ref.set_leaf(lo + k, leaf)
+        assert t.set_leaf_hashes(lo, [mk.leaf_hash(x) for x in leaves]) == ref.root() == mk.merkle_root(bytes(buf))
+        assert t.size == ref.size
+    for i in range(0, t.capacity, 7):
+        assert t.proof(i) == ref.proof(i)
+    with pytest.raises(IndexError):
+        t.set_leaf_hashes(t.capacity - 1, [mk.ZERO[0]] * 2)
+
+
 def test_fixed_capacity_append_rows_like_a_kv_cache():
     ctx, width = 16, 64  # one i32 row per leaf
     t = mk.FixedCapacityTree(4)
