@@ -39,7 +39,7 @@ def test_every_op_family_is_exercised(tiny_run):
     lm, cap, _ = tiny_run
     used = {ins.op for _, ins, _, _ in cap.steps}
     assert used == {i.op for i in lm.program.instrs}
-    assert {"linear", "embed", "rmsnorm", "rope", "kv_append", "attn_scores", "softmax", "attn_mix", "add",
+    assert {"linear", "embed", "rmsnorm", "rope", "kv_append", "attn_scores", "softmax", "attn_mix_partial", "attn_mix", "add",
             "swiglu", "topk_chunk", "sample"} <= used
 
 

@@ -223,19 +223,16 @@ class AttnMixPartial(Op):
         n = p.shape[1]
         C, G = -(-n // c), H // Hkv
         m = min(n, V.n)                                      # rows past the cache's are 0 (as V.get)
-        vals = np.zeros((C * c, V.shape[1]), dtype=np.int64)
+        vals = np.zeros((n, V.shape[1]), dtype=np.int64)
         vals[:m] = V.buf[:m]
-        vals = vals.reshape(C * c, Hkv, hd)
-        # block rows: row (b, i) of group g holds p[g*G + i] on chunk b's columns and 0 elsewhere, so one
-        # (C*G, C*c) @ (C*c, hd) product gives every chunk's partial sums of the group's query heads
-        pg = np.zeros((Hkv, C, G, C * c), dtype=np.int64)
-        pr = p.reshape(Hkv, G, n)
-        for b in range(C):
-            pg[:, b, :, b * c:min(n, (b + 1) * c)] = pr[:, :, b * c:min(n, (b + 1) * c)]
+        vals = vals.reshape(n, Hkv, hd)
+        pg = p.reshape(Hkv, G, n)
         out = np.empty((Hkv, C, G, hd), dtype=np.int64)
-        for g in range(Hkv):
-            out[g] = vec.matmul_exact(pg[g].reshape(C * G, C * c),
-                                      np.ascontiguousarray(vals[:, g, :])).reshape(C, G, hd)
+        for g in range(Hkv):                                 # per chunk, (G, chunk) @ (chunk, hd): a group's heads
+            vg = np.ascontiguousarray(vals[:, g, :])
+            for b in range(C):
+                r0, r1 = b * c, min(n, (b + 1) * c)
+                out[g, b] = vec.matmul_exact(pg[g][:, r0:r1], vg[r0:r1])
         out = vec.round_shift(out.transpose(1, 0, 2, 3).reshape(C, H * hd), self._shift(ins))
         return vec.saturate(out, int(ins.p("width")))
 
