@@ -210,7 +210,7 @@ def test_mix_many_chunks_matches_element_and_fan_in():
     assert max(abs(int(a) - b) for a, b in zip(y, exact)) <= 1
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.integers(1, 6), st.integers(1, 30), st.sampled_from([(2, 1, 4), (4, 2, 2), (3, 3, 4)]),
        st.integers(0, 2**32 - 1), st.sampled_from([1 << 12, 1 << 20, 1 << 27]))
 def test_mix_chunks_hypothesis(chunk, n, heads, seed, vmax):

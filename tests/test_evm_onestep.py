@@ -280,7 +280,7 @@ def _i32(rng: np.random.Generator, shape, mode: str) -> np.ndarray:
     return rng.integers(I32[0], I32[1] + 1, size=shape, dtype=np.int64)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(chunk=st.integers(1, 9), n=st.integers(1, 40), heads=st.sampled_from([(2, 1, 4), (4, 2, 8), (3, 3, 4)]),
        mode=st.sampled_from(["softmax", "softmax", "extreme", "uniform"]), seed=st.integers(0, 2**32 - 1))
 def test_mix_chunks_match_python(chain, onestep, chunk, n, heads, mode, seed):
