@@ -235,14 +235,18 @@ def verify_proof(root: bytes, leaf: bytes, index: int, proof: Sequence[bytes]) -
     return verify_hash_proof(root, leaf_hash(leaf), index, proof)
 
 
-def tensor_root_hash(dtype: str | int, shape: Sequence[int], root: bytes) -> bytes:
-    """keccak256(b"tensor" || u8 dtype_code || u8 ndim || u32 dim_0 .. || merkle_root) (Merkle.sol tensorRoot)."""
+def tensor_header(dtype: str | int, shape: Sequence[int]) -> bytes:
+    """b"tensor" || u8 dtype_code || u8 ndim || u32 dim_0 .. (ValueError if a field does not fit)."""
     code = dtype if isinstance(dtype, int) else dtype_code(dtype)
     shape = [int(d) for d in shape]
     if not 0 <= code < 256 or len(shape) > 255 or any(not 0 <= d < 2**32 for d in shape):
         raise ValueError(f"tensor header out of range: dtype {code}, shape {shape}")
-    head = b"tensor" + bytes([code, len(shape)]) + b"".join(d.to_bytes(4, "big") for d in shape)
-    return keccak(head + root)
+    return b"tensor" + bytes([code, len(shape)]) + b"".join(d.to_bytes(4, "big") for d in shape)
+
+
+def tensor_root_hash(dtype: str | int, shape: Sequence[int], root: bytes) -> bytes:
+    """keccak256(b"tensor" || u8 dtype_code || u8 ndim || u32 dim_0 .. || merkle_root) (Merkle.sol tensorRoot)."""
+    return keccak(tensor_header(dtype, shape) + root)
 
 
 def tensor_root(arr_or_packed, dtype: str, shape: Sequence[int] | None = None) -> bytes:
@@ -274,6 +278,33 @@ def tensor_root(arr_or_packed, dtype: str, shape: Sequence[int] | None = None) -
             raise ValueError(f"shape {tuple(shape)} != array shape {a.shape}")
         packed = pack(a, dtype)
     return tensor_root_hash(dtype, shape, merkle_root(packed))
+
+
+def tensor_root_i32(arr: np.ndarray) -> bytes:
+    """tensor_root(arr, "i32", arr.shape) for an int64 ndarray, on a short path (the tracer's per-step cost).
+
+    Same result and same FixedPointOverflow as the general path (tested against it)."""
+    flat = arr.reshape(-1)
+    if flat.size:
+        mn, mx = int(flat.min()), int(flat.max())
+        if mn < -(1 << 31) or mx >= (1 << 31):
+            raise FixedPointOverflow(f"pack(i32): values [{mn}, {mx}] outside [{-(1 << 31)}, {(1 << 31) - 1}]")
+        buf = flat.astype(">i4").tobytes()
+        r = len(buf) % LEAF_BYTES
+        if r:
+            buf += bytes(LEAF_BYTES - r)
+        k = _keccak
+        hashes = [k(b"leaf" + buf[o:o + LEAF_BYTES]).digest() for o in range(0, len(buf), LEAF_BYTES)]
+        root = hashes[0] if len(hashes) == 1 else hash_tree_root(hashes)
+    else:
+        root = ZERO[0]
+    head = _I32_HEADS.get(arr.shape)
+    if head is None:
+        head = _I32_HEADS[arr.shape] = tensor_header("i32", arr.shape)
+    return _keccak(head + root).digest()
+
+
+_I32_HEADS: dict[tuple, bytes] = {}
 
 
 # -- incremental trees -------------------------------------------------------------------------

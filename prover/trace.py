@@ -48,13 +48,13 @@ class Corruption:
 class Tracer:
     """A step observer that commits outputs and builds the trace root; ``corrupt`` makes it dishonest.
 
-    With ``threaded`` the hashing runs on a worker thread, in step order, overlapping the engine's numpy and
-    BLAS work (which releases the GIL). It is safe because no step output is modified after it is reported:
-    arrays are fresh per step and a KV cache only ever appends rows past the ones a step committed.
+    Every step is committed in the executor's thread, as it is reported. (A hashing thread was measured
+    slower: keccak of one 256-byte leaf holds the GIL, so the two threads mostly took turns; a worker process
+    gained nothing on this machine's two SMT siblings either. What pays is hashing less per step.)
     """
 
     def __init__(self, program: Program, mc: ModelCommitment, run: np.ndarray,
-                 corrupt: Optional[Corruption] = None, keep_values: bool = False, threaded: bool = True):
+                 corrupt: Optional[Corruption] = None, keep_values: bool = False):
         self.program, self.mc = program, mc
         self.S = program.steps_per_token
         self.run_root = run_root(run)
@@ -68,48 +68,12 @@ class Tracer:
         self.keep_values = keep_values
         self.values: dict[int, Any] = {}
         self._empty: dict[str, bytes] = {}
-        self._q = None
-        self._error: BaseException | None = None
-        if threaded:
-            import queue
-            import threading
-
-            self._q = queue.SimpleQueue()
-            self._done = threading.Event()
-            self._pending = 0
-            self._lock = threading.Lock()
-            self._idle = threading.Condition(self._lock)
-            threading.Thread(target=self._work, name="tracer", daemon=True).start()
-
-    def _work(self) -> None:
-        while True:
-            item = self._q.get()
-            if item is None:
-                return
-            try:
-                if self._error is None:
-                    self._process(*item)
-            except BaseException as e:  # surfaced by flush()
-                self._error = e
-            with self._idle:
-                self._pending -= 1
-                if self._pending == 0:
-                    self._idle.notify_all()
 
     def flush(self) -> None:
-        """Wait until every reported step is committed (threaded mode); re-raise a worker error."""
-        if self._q is not None:
-            with self._idle:
-                while self._pending:
-                    self._idle.wait()
-        if self._error is not None:
-            raise self._error
+        """Nothing is pending (kept for callers written against a buffered tracer)."""
 
     def close(self) -> None:
-        if self._q is not None:
-            self.flush()
-            self._q.put(None)
-            self._q = None
+        """Nothing to release."""
 
     # -- the executor calls this before a step's output is used downstream ------------------------
     def transform(self, step: int, position: int, out: Any) -> Any:
@@ -145,15 +109,6 @@ class Tracer:
         return commit_value(out)
 
     def on_step(self, step: int, token: int, index: int, ins, args, out) -> None:
-        if self._q is not None:
-            with self._lock:
-                self._pending += 1
-            # token operands are tiny fresh arrays; everything else is referenced, never copied
-            self._q.put((step, token, index, ins, list(args), out))
-            return
-        self._process(step, token, index, ins, args, out)
-
-    def _process(self, step: int, token: int, index: int, ins, args, out) -> None:
         roots = [self._operand_root(r, token, a) for r, a in zip(ins.inputs, args)]
         out_root = self._commit(ins, out)
         rec = step_record(step, self.mc.instr_hashes[index], roots, out_root)
@@ -168,11 +123,9 @@ class Tracer:
 
     @property
     def step_count(self) -> int:
-        self.flush()
         return self.builder.count
 
     def root(self) -> bytes:
-        self.flush()
         return self.builder.root()
 
 

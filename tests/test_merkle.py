@@ -285,3 +285,21 @@ def test_one_megabyte_costs_one_keccak_per_leaf_and_node(monkeypatch):
     mk.merkle_root(mk.pack(data, "i32"))
     assert len(calls) == 4096 + 4095
     assert calls.count(260) == 4096 and calls.count(68) == 4095
+
+
+@settings(max_examples=60, deadline=None)
+@given(shape=st.lists(st.integers(0, 70), min_size=0, max_size=3),
+       edge=st.sampled_from([0, 2**31 - 1, -2**31, 2**31, -2**31 - 1, 12345]), seed=st.integers(0, 2**32 - 1))
+def test_short_i32_root_equals_the_general_path(shape, edge, seed):
+    """The tracer's short path (tensor_root_i32) gives tensor_root's value, or raises the same error."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-2**31, 2**31, size=shape, dtype=np.int64)
+    if a.size:
+        a.reshape(-1)[rng.integers(a.size)] = edge
+    try:
+        want = mk.tensor_root(a, "i32", a.shape)
+    except FixedPointOverflow:
+        with pytest.raises(FixedPointOverflow):
+            mk.tensor_root_i32(a)
+        return
+    assert mk.tensor_root_i32(a) == want
