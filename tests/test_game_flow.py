@@ -13,6 +13,7 @@ import random
 from collections import defaultdict
 
 import pytest
+from gamekit import Lenient
 
 from prover.chain.game import (
     GameClient, HonestPlayer, Lie, Phase, Reason, Refused, Result, SyntheticRun, TensorTree, ceil_log2,
@@ -125,20 +126,6 @@ def test_challenger_with_a_wrong_trace_loses(setup, lie):
     # it reaches the step where its own trace differs, then cannot prove anything: its one-step agrees with
     # the defender, or (no provable inconsistency) it runs out of time
     assert g.step == lie.step and why in (Reason.ELEMENT_CORRECT, Reason.TIMEOUT)
-
-
-class Lenient:
-    """A player that believes its own (possibly wrong) trace: when a proof it makes is refused, it gives up."""
-
-    def __init__(self, player):
-        self.player, self.address = player, player.address
-
-    def move(self, game_id):
-        try:
-            return self.player.move(game_id)
-        except Refused as e:
-            assert e.error == "NotWrong", e
-            return None
 
 
 class StubbornChallenger(HonestPlayer):
