@@ -13,7 +13,7 @@ def run_chain_demo(lm, model_id: str, receipt, bad_receipt, corrupt, out_receipt
     differs from its honest trace (``out_lie``, a prover.lies.Lie): the watcher must slash exactly the liars."""
     from prover.agent import Agent
     from prover.chain.client import Chain
-    from prover.chain.game import ClaimStatus, GameClient, Reason
+    from prover.chain.game import ClaimStatus, GameClient, Reason, ceil_log2
     from prover.chain.node import start_anvil
     from prover.chain.solc import compile_contracts
 
@@ -57,10 +57,15 @@ def run_chain_demo(lm, model_id: str, receipt, bad_receipt, corrupt, out_receipt
                 gas.append(int(chain.w3.eth.get_transaction_receipt(h)["gasUsed"]))
         games = watcher._games_of(bad_cid)
         slashed = gc.claim(bad_cid).status == ClaimStatus.SLASHED
+        rounds = bound = "?"
+        if games:
+            g1 = gc.game(games[0])
+            rounds = len(gc.events("Picked", gameId=games[0])) + 2  # picks + (open, dispute) + (leaf, one-step)
+            bound = ceil_log2(g1.step_count) + ceil_log2(max(g1.out_leaves, 1)) + 2
         row("dispute", slashed, f"watcher challenged the wrong claims only; claim {bad_cid}: {len(games)} game "
-            f"narrowed to step {gc.game(games[0]).step if games else '?'}, one leaf, recomputed on chain; "
-            f"{txs} transactions in all, max {max(gas):,} gas per tx, {sum(gas):,} gas, "
-            f"{time.perf_counter() - t1:.1f}s; liar slashed")
+            f"narrowed to step {gc.game(games[0]).step if games else '?'}, one leaf, recomputed on chain in "
+            f"{rounds} rounds (bound {bound}); {txs} transactions in all, max {max(gas):,} gas per tx, "
+            f"{sum(gas):,} gas, {time.perf_counter() - t1:.1f}s; liar slashed")
         if liar2:
             g2 = watcher._games_of(out_cid)
             ev = gc.events("GameResolved", gameId=g2[0]) if g2 else []
