@@ -4,17 +4,31 @@ pragma solidity 0.8.37;
 import {FixedPoint} from "../FixedPoint.sol";
 import {Quant} from "../Quant.sol";
 import {Opened, OneStepIO} from "../OneStep.sol";
+import {ElementwiseOp} from "./Elementwise.sol";
 
-/// @title LinearOp: engine/ops/linear.py (op `linear`, opcode 0x10) for the one-step verifier.
-/// @notice y[n] = saturate(round_half_up(2^fy * sum_k w[n,k] * x[k] * 2^-fx), width): x (K,) at fx, W a GGUF
-/// matrix committed raw as (N, bytes per row) and decoded by its GGML type id `wtype`; one rounding of the
+/// @title LinearOp: engine/ops/linear.py (ops `linear` 0x10, `linear_swiglu` 0x11, `linear_add` 0x12) for the
+/// one-step verifier.
+/// @notice linear: y[n] = saturate(round_half_up(2^fy * sum_k w[n,k] * x[k] * 2^-fx), width): x (K,) at fx, W a
+/// GGUF matrix committed raw as (N, bytes per row) and decoded by its GGML type id `wtype`; one rounding of the
 /// exact dot product (Quant.qlinearRow). Fan-in of y[n]: all K elements of x and the bytes of row n of W.
+/// linear_swiglu (x, W_gate, W_up): g = saturate(qlinear_row(x, W_gate, n, fx, fh), width), u likewise with W_up,
+/// y[n] = saturate(mul_round_shift(silu(g), u, 16 + fh - fy), width) (ElementwiseOp.swiglu); fan-in: x, row n of
+/// each matrix. linear_add (x, W, h): y[n] = saturate(checked_add(h[n], saturate(qlinear_row(x, W, n, fx, fy),
+/// width)), width) (ElementwiseOp.add); fan-in: x, row n of W, h[n].
 library LinearOp {
     // params of `linear`, ascending names: fx, fy, width, wtype
     uint256 internal constant FX = 0;
     uint256 internal constant FY = 1;
     uint256 internal constant WIDTH = 2;
     uint256 internal constant WTYPE = 3;
+    // params of `linear_add`: the same (fx, fy, width, wtype)
+    // params of `linear_swiglu`, ascending names: fh, fx, fy, width, wtype_gate, wtype_up
+    uint256 internal constant SW_FH = 0;
+    uint256 internal constant SW_FX = 1;
+    uint256 internal constant SW_FY = 2;
+    uint256 internal constant SW_WIDTH = 3;
+    uint256 internal constant SW_WTYPE_GATE = 4;
+    uint256 internal constant SW_WTYPE_UP = 5;
 
     /// Columns of a row of `rowBytes` bytes of GGML type `wtype`: rowBytes / bytes per block * block size
     /// (QuantMatrix.shape[1] from its committed raw shape); 0 for a type the engine does not import.
@@ -23,23 +37,58 @@ library LinearOp {
         return bpb == 0 ? 0 : (rowBytes / bpb) * blk;
     }
 
-    /// Linear.shape: (N,), the rows of W (committed (N, bytes per row)).
+    /// Linear.shape (also LinearSwiGLU's and LinearAdd's): (N,), the rows of W (committed (N, bytes per row)).
     function linearShape(int256[] memory, uint256[][] memory s) internal pure returns (uint256[] memory) {
         return OneStepIO.shape1(OneStepIO.dim(OneStepIO.shapeOf(s, 1), 0));
     }
 
-    /// Linear.element: saturate(qlinear_row(x, W, j, fx, fy), width), row j of W parsed from its bytes.
+    /// All K elements of x (operand 0).
+    function input(Opened[] memory a) private pure returns (int256[] memory) {
+        return OneStepIO.range(a[0], 0, a[0].numel);
+    }
+
+    /// saturate(qlinear_row(x, W, j, fx, fy), width) with W the raw matrix w of GGML type wtype, row j parsed
+    /// from its bytes.
+    function row(Opened memory w, int256[] memory x, uint256 j, uint256 wtype, int256 fx, int256 fy, int256 width)
+        private
+        pure
+        returns (int256)
+    {
+        uint256 rb = OneStepIO.dim(w.shape, 1);
+        bytes memory r = OneStepIO.rawBytes(w, j * rb, (j + 1) * rb);
+        int256 y = Quant.qlinearRow(r, wtype, x, FixedPoint.clampShift(fx), FixedPoint.clampShift(fy));
+        return FixedPoint.saturate(y, width);
+    }
+
+    /// Linear.element: saturate(qlinear_row(x, W, j, fx, fy), width).
     function linearElement(int256[] memory prm, Opened[] memory a, uint256 j) internal pure returns (int256) {
-        int256[] memory x = OneStepIO.range(a[0], 0, a[0].numel);
-        uint256 rb = OneStepIO.dim(a[1].shape, 1);
-        bytes memory row = OneStepIO.rawBytes(a[1], j * rb, (j + 1) * rb);
-        int256 y = Quant.qlinearRow(
-            row,
-            OneStepIO.u(prm, WTYPE),
-            x,
-            FixedPoint.clampShift(OneStepIO.p(prm, FX)),
-            FixedPoint.clampShift(OneStepIO.p(prm, FY))
-        );
-        return FixedPoint.saturate(y, OneStepIO.p(prm, WIDTH));
+        return linearRow(prm, a, input(a), j);
+    }
+
+    /// saturate(qlinear_row(x, W (operand 1), j, fx, fy), width) with linear's params.
+    function linearRow(int256[] memory prm, Opened[] memory a, int256[] memory x, uint256 j)
+        private
+        pure
+        returns (int256)
+    {
+        return row(a[1], x, j, OneStepIO.u(prm, WTYPE), OneStepIO.p(prm, FX), OneStepIO.p(prm, FY), OneStepIO.p(prm, WIDTH));
+    }
+
+    /// LinearSwiGLU.element: g = saturate(qlinear_row(x, W_gate, j, fx, fh), width), u the same with W_up;
+    /// saturate(mul_round_shift(silu(g), u, 16 + fh - fy), width).
+    function linearSwigluElement(int256[] memory prm, Opened[] memory a, uint256 j) internal pure returns (int256) {
+        int256[] memory x = input(a);
+        int256 fx = OneStepIO.p(prm, SW_FX);
+        int256 fh = OneStepIO.p(prm, SW_FH);
+        int256 width = OneStepIO.p(prm, SW_WIDTH);
+        int256 g = row(a[1], x, j, OneStepIO.u(prm, SW_WTYPE_GATE), fx, fh, width);
+        int256 u = row(a[2], x, j, OneStepIO.u(prm, SW_WTYPE_UP), fx, fh, width);
+        return ElementwiseOp.swiglu(g, u, ElementwiseOp.swigluShift(fh, OneStepIO.p(prm, SW_FY)), width);
+    }
+
+    /// LinearAdd.element: saturate(checked_add(h[j], saturate(qlinear_row(x, W, j, fx, fy), width)), width).
+    function linearAddElement(int256[] memory prm, Opened[] memory a, uint256 j) internal pure returns (int256) {
+        int256 y = linearRow(prm, a, input(a), j);
+        return ElementwiseOp.add(OneStepIO.elem(a[2], j), y, OneStepIO.p(prm, WIDTH));
     }
 }
