@@ -12,6 +12,8 @@ from engine.ops import Ctx
 from engine.ops.attention import Rows
 from engine.program import Program, RUN, TOKEN, L, instr
 
+import fusekit
+
 
 class Capture:
     def __init__(self):
@@ -21,14 +23,23 @@ class Capture:
         self.steps.append((token, ins, list(args), out))
 
 
-@pytest.fixture(scope="module")
-def tiny_run():
+def _tiny_capture(fuse: bool):
+    from engine.models import llama
     from engine.runtime import IntegerLM
 
-    lm = IntegerLM.load("tiny")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(llama, "FUSE", fuse)
+        lm = IntegerLM.load("tiny")
     cap = Capture()
     res = lm.generate([5, 17, 99], GenSettings(max_new_tokens=2), observer=cap)
     return lm, cap, res
+
+
+@pytest.fixture(scope="module", params=["fused", "unfused"])
+def tiny_run(request):
+    """tiny's template as the llama module builds it (fused linear_swiglu / linear_add), and unfused (the
+    linear outputs gate, up, o, down committed, read by swiglu and add)."""
+    return _tiny_capture(request.param == "fused")
 
 
 def _flat(out):
@@ -39,8 +50,9 @@ def test_every_op_family_is_exercised(tiny_run):
     lm, cap, _ = tiny_run
     used = {ins.op for _, ins, _, _ in cap.steps}
     assert used == {i.op for i in lm.program.instrs}
-    assert {"linear", "embed", "rmsnorm", "rope", "kv_append", "attn_scores", "softmax", "attn_mix_partial", "attn_mix", "add",
-            "swiglu", "topk_chunk", "sample"} <= used
+    ew = {"linear_swiglu", "linear_add"} if "linear_add" in used else {"add", "swiglu"}
+    assert {"linear", "embed", "rmsnorm", "rope", "kv_append", "attn_scores", "softmax", "attn_mix_partial", "attn_mix",
+            "topk_chunk", "sample"} | ew <= used
 
 
 def test_run_equals_element_spec_on_tiny(tiny_run):
@@ -94,6 +106,96 @@ def test_greedy_run_is_deterministic(tiny_run):
     lm, _, res = tiny_run
     again = lm.generate([5, 17, 99], GenSettings(max_new_tokens=2))
     assert again.tokens == res.tokens
+
+
+def test_fused_template_equals_unfused():
+    """The fused llama template (act = linear_swiglu, h_attn / h = linear_add) gives the same tokens and, for every
+    instruction name both templates have, the same output at every position as the unfused one."""
+    (lf, cf, rf), (lu, cu, ru) = _tiny_capture(True), _tiny_capture(False)
+    assert rf.tokens == ru.tokens
+    assert lf.program.steps_per_token == lu.program.steps_per_token - 4 * lf.config.n_layers  # o, gate, up, down
+    uf = {(t, ins.name): _flat(out) for t, ins, _, out in cu.steps}
+    common = 0
+    for t, ins, _, out in cf.steps:
+        if ins.op in ("linear_swiglu", "linear_add"):
+            assert (t, ins.name) in uf and {"linear_swiglu": "swiglu", "linear_add": "add"}[ins.op] == \
+                lu.program.instrs[lu.program.index[ins.name]].op
+        if (t, ins.name) in uf:
+            assert np.array_equal(_flat(out), uf[(t, ins.name)]), f"{ins.name} at position {t}"
+            common += 1
+    assert common == len(cf.steps)
+
+
+def _outcome(f):
+    try:
+        return ("ok", f())
+    except Exception as e:  # noqa: BLE001 - the class is what both sides must agree on
+        return ("err", type(e).__name__)
+
+
+@settings(max_examples=120, deadline=None)
+@given(fusekit.cases())
+def test_fused_linear_ops_equal_the_unfused_composition(c):
+    """linear_swiglu == swiglu(linear(gate), linear(up)) and linear_add == add(h, linear(o)), run and element, on
+    random matrices of every type (mixed gate/up types too), activations with i32 extremes (saturating the linear
+    outputs and the result), any formats: equal values, or the same error on both sides (an int64 overflow);
+    the stacked gate|up plan gives the same as the unstacked run."""
+    P = c.program
+    ctx = Ctx(P, 0)
+    lin, sw, add = ops.get("linear"), ops.get("swiglu"), ops.get("add")
+    n = c.wg.shape[0]
+
+    def composed_act():
+        g = lin.run(P.instrs[2], [c.x, c.wg], ctx)
+        u = lin.run(P.instrs[3], [c.x, c.wu], ctx)
+        return sw.run(P.instrs[4], [g, u], ctx).tolist()
+
+    def composed_h():
+        o = lin.run(P.instrs[5], [c.x, c.wo], ctx)
+        return add.run(P.instrs[6], [c.h, o], ctx).tolist()
+
+    for k, args, composed in ((0, [c.x, c.wg, c.wu], composed_act), (1, [c.x, c.wo, c.h], composed_h)):
+        ins = P.instrs[k]
+        op = ops.get(ins.op)
+        want = _outcome(composed)
+        assert _outcome(lambda: op.run(ins, args, ctx).tolist()) == want, ins.op
+        assert _outcome(lambda: [op.element(ins, args, ctx, j) for j in range(n)]) == want, ins.op
+        assert op.shape(ins, [np.shape(args[0]), args[1].shape, np.shape(args[2]) if k else args[2].shape], ctx) == (n,)
+    # the stacked plan (on copies: plan drops the members' own fast forms)
+    from dataclasses import replace
+
+    wg, wu = replace(c.wg), replace(c.wu)
+    plans: dict = {}
+    ops.get("linear_swiglu").plan(P, {"wg": wg, "wu": wu, "wo": c.wo}, plans)
+    assert (("linear_swiglu", "act") in plans) == (c.wg.qm.ggml_type == c.wu.qm.ggml_type)
+    got = _outcome(lambda: ops.get("linear_swiglu").run(P.instrs[0], [c.x, wg, wu], Ctx(P, 0, plans=plans)).tolist())
+    assert got == _outcome(composed_act)
+
+
+def test_fused_fan_in():
+    """Fan-in of element j: all of x, row j of each matrix (bytes), and h[j] for linear_add."""
+    c = fusekit.case(3, ("Q4_1", "Q8_0", "Q4_0"), 4, 2, 12, 16, 12, 32, "mixed", "mixed")
+    ctx = Ctx(c.program, 0)
+    rg, ru, ro = c.wg.row_bytes, c.wu.row_bytes, c.wo.row_bytes
+    for j in range(4):
+        assert ops.get("linear_swiglu").fan_in(c.program.instrs[0], [c.x, c.wg, c.wu], ctx, j) == \
+            [(0, 0, 64), (1, j * rg, (j + 1) * rg), (2, j * ru, (j + 1) * ru)]
+        assert ops.get("linear_add").fan_in(c.program.instrs[1], [c.x, c.wo, c.h], ctx, j) == \
+            [(0, 0, 64), (1, j * ro, (j + 1) * ro), (2, j, j + 1)]
+
+
+def test_fused_checks_weight_types_and_shapes():
+    c = fusekit.case(4, ("Q4_1", "Q8_0", "Q4_0"), 3, 1, 12, 16, 12, 32, "small", "small")
+    ctx = Ctx(c.program, 0)
+    with pytest.raises(ValueError, match="weight type"):
+        ops.get("linear_swiglu").run(c.program.instrs[0], [c.x, c.wu, c.wg], ctx)  # gate/up swapped: types differ
+    with pytest.raises(ValueError):
+        ops.get("linear_add").shape(c.program.instrs[1], [(32,), (3, 32), (4,)], ctx)
+    with pytest.raises(ValueError):
+        ops.get("linear_swiglu").shape(c.program.instrs[0], [(32,), (3, 32), (2, 32)], ctx)
+    bad = instr("a", "linear_swiglu", [TOKEN, TOKEN, TOKEN], fh=16, fx=12, fy=80, width=32, wtype_gate=3, wtype_up=3)
+    with pytest.raises(ValueError, match="16 \\+ fh - fy"):
+        ops.get("linear_swiglu").shape(bad, [(32,), (3, 32), (3, 32)], ctx)
 
 
 def _prog(*instrs_):
