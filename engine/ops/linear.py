@@ -17,6 +17,14 @@ linear_swiglu (x, W_gate, W_up; params fh, fx, fy, width, wtype_gate, wtype_up):
 linear_add    (x, W, h; params fx, fy, width, wtype):
          y[n] = saturate(checked_add(h[n], saturate(qlinear_row(x, W, n, fx, fy), width)), width)
          = linear(fx, fy, width), then add(width) with h. Fan-in of y[n]: all K elements of x, row n of W, h[n].
+linear_rope   (x, W, cos, sin; params fx, fy, head_dim, n_heads, width, wtype):
+         z[m] = saturate(qlinear_row(x, W, m, fx, fy), width); at position p, for n = h*hd + 2i + e (e in {0, 1}),
+         a = z[n - e], b = z[n - e + 1], c = cos[p, i], s = sin[p, i]:
+         y[n] = saturate(round_shift(e == 0 ? a*c - b*s : a*s + b*c, 30), width)
+         = linear(fx, fy, width), then rope(head_dim, n_heads, width) (rope.py). Fan-in of y[n]: all K elements
+         of x, rows n - e and n - e + 1 of W (one byte range), cos[p, i], sin[p, i]. Needs width <= 32 (so
+         rope's vectorized products fit int64, as rope's i32 inputs do). linear_rope instructions
+         share stacked kernel calls with the linear ones that read the same input (q|k|v).
 """
 from __future__ import annotations
 
@@ -25,6 +33,9 @@ import numpy as np
 from fixedpoint import ref, vec
 
 from . import Ctx, Op, register
+from .rope import rotate, rotate_element, table_fan_in
+
+_STACKED = ("linear", "linear_rope")  # ops whose matrix rows Linear.plan stacks with others on the same input
 
 
 class _Group:
@@ -53,10 +64,11 @@ class Linear(Op):
         return (n,)
 
     def plan(self, program, weights, plans):
-        """Group linear instructions by (input, fx, fy, weight type, K) and stack each group's matrices."""
+        """Group linear (and linear_rope) instructions by (input, fx, fy, weight type, K) and stack each group's
+        matrices."""
         groups: dict[tuple, list] = {}
         for ins in program.instrs:
-            if ins.op != self.name or ins.inputs[0].kind != "local":
+            if ins.op not in _STACKED or ins.inputs[0].kind != "local":
                 continue
             w = weights[ins.inputs[1].name]
             key = (ins.inputs[0].name, ins.p("fx"), ins.p("fy"), w.qm.ggml_type, w.shape[1])
@@ -74,19 +86,7 @@ class Linear(Op):
 
     def run(self, ins, args, ctx: Ctx):
         x, w = args
-        w.check_type(ins)
-        g = ctx.plans.get(("linear", ins.name))
-        if g is None:
-            y = vec.qlinear(x, w.prep, int(ins.p("fx")), int(ins.p("fy")))
-        else:
-            key = ("linear", ins.name)
-            y = ctx.scratch.pop(key, None)
-            if y is None:
-                ys = vec.qlinear(x, g.prep, g.fx, g.fy)
-                for k, name in enumerate(g.names):
-                    ctx.scratch[("linear", name)] = ys[..., g.rows[k]:g.rows[k + 1]]
-                y = ctx.scratch.pop(key)
-        return vec.saturate(y, int(ins.p("width")))
+        return vec.saturate(_rows(ins, x, w, ctx), int(ins.p("width")))
 
     def element(self, ins, args, ctx, j):
         x, w = args
@@ -97,6 +97,23 @@ class Linear(Op):
         x, w = args
         rb = w.row_bytes
         return [(0, 0, len(x)), (1, j * rb, (j + 1) * rb)]
+
+
+def _rows(ins, x, w, ctx: Ctx):
+    """qlinear(x, W, fx, fy) of a linear or linear_rope instruction (unsaturated): from its group's stacked call
+    (made by the group's first member, the others' parts left in ctx.scratch), or its own matrix."""
+    w.check_type(ins)
+    g = ctx.plans.get(("linear", ins.name))
+    if g is None:
+        return vec.qlinear(x, w.prep, int(ins.p("fx")), int(ins.p("fy")))
+    key = ("linear", ins.name)
+    y = ctx.scratch.pop(key, None)
+    if y is None:
+        ys = vec.qlinear(x, g.prep, g.fx, g.fy)
+        for k, name in enumerate(g.names):
+            ctx.scratch[("linear", name)] = ys[..., g.rows[k]:g.rows[k + 1]]
+        y = ctx.scratch.pop(key)
+    return y
 
 
 def _row_fan_in(m: int, w, j: int) -> tuple[int, int, int]:
@@ -205,3 +222,41 @@ class LinearAdd(Op):
     def fan_in(self, ins, args, ctx, j):
         x, w, _ = args
         return [(0, 0, len(x)), _row_fan_in(1, w, j), (2, j, j + 1)]
+
+
+@register
+class LinearRope(Op):
+    name = "linear_rope"
+    opcode = 0x13
+    family = "linear"
+
+    def shape(self, ins, in_shapes, ctx):
+        (k,), (n, k2), _, _ = in_shapes
+        if k != k2 or n != int(ins.p("n_heads")) * int(ins.p("head_dim")):
+            raise ValueError(f"{ins.name}: x has {k} elements, W is {n}x{k2}: not K or not n_heads*head_dim rows")
+        if not 1 <= int(ins.p("width")) <= 32:
+            raise ValueError(f"{ins.name}: linear_rope needs width <= 32 (rope's products of i32 values fit int64)")
+        return (n,)
+
+    def run(self, ins, args, ctx: Ctx):
+        x, w, cos, sin = args
+        width = int(ins.p("width"))
+        z = vec.saturate(_rows(ins, x, w, ctx), width)
+        p = ctx.position
+        return rotate(z, cos.data[p], sin.data[p], int(ins.p("head_dim")), width)
+
+    def element(self, ins, args, ctx, j):
+        x, w, cos, sin = args
+        xs = [int(v) for v in x]
+        fx, fy, width, hd = int(ins.p("fx")), int(ins.p("fy")), int(ins.p("width")), int(ins.p("head_dim"))
+        base, i = j - (j % 2), (j % hd) // 2
+        a = ref.saturate(ref.qlinear_row(xs, w.qm, base, fx, fy), width)
+        b = ref.saturate(ref.qlinear_row(xs, w.qm, base + 1, fx, fy), width)
+        c, s = int(cos.data[ctx.position][i]), int(sin.data[ctx.position][i])
+        return rotate_element(a, b, c, s, j % 2 == 1, width)
+
+    def fan_in(self, ins, args, ctx, j):
+        x, w, cos, _ = args
+        base, rb = j - (j % 2), w.row_bytes
+        return [(0, 0, len(x)), (1, base * rb, (base + 2) * rb)] + table_fan_in(2, cos, ctx.position,
+                                                                              int(ins.p("head_dim")), j)
