@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from engine.program import TOKEN, W, Program, instr
-from engine.weights import GGML_TYPE_IDS, qweight
+from engine.weights import GGML_TYPE_IDS, TWeight, qweight
 
 I32 = (-(1 << 31), (1 << 31) - 1)
 EDGES = [I32[0], I32[0] + 1, -(1 << 30), -65536, -4097, -1, 0, 1, 4096, 65536, 1 << 30, I32[1] - 1, I32[1]]
@@ -58,22 +58,43 @@ def random_i32(rng: np.random.Generator, n: int, mode: str) -> np.ndarray:
 class Case:
     """A fused instruction, the unfused instructions it equals, and operand values (x, weights, h)."""
 
-    program: Program          # instrs: 0 linear_swiglu, 1 linear_add, 2 gate, 3 up, 4 swiglu, 5 o, 6 add
-    weight_names: list[str]
+    program: Program          # instrs: 0 linear_swiglu, 1 linear_add, 2 gate, 3 up, 4 swiglu, 5 o, 6 add,
+    weight_names: list[str]   #         7 linear_rope, 8 q (linear), 9 rope
     x: np.ndarray
     wg: object
     wu: object
     wo: object
     h: np.ndarray
+    wq: object = None         # (n_heads * head_dim, K)
+    cos: object = None        # TWeight (context, head_dim / 2)
+    sin: object = None
+    position: int = 0
+
+    def weights(self) -> dict:
+        return {"wg": self.wg, "wu": self.wu, "wo": self.wo, "wq": self.wq, "rope.cos": self.cos, "rope.sin": self.sin}
+
+
+def rope_table(rng: np.random.Generator, context: int, half: int, mode: str) -> np.ndarray:
+    """A (context, half) Q30 table: "real" angles' cos or sin magnitudes (|v| <= 2^30), or i32 "edges"."""
+    if mode == "edges":
+        return rng.choice(np.array(EDGES, np.int64), (context, half))
+    return rng.integers(-(1 << 30), (1 << 30) + 1, (context, half))
 
 
 def case(seed: int, gtypes: tuple[str, str, str], n: int, nb: int, fx: int, fh: int, fy: int, width: int,
-         xmode: str, hmode: str) -> Case:
-    """Gate/up/o matrices n x 32*nb of the given types, x and h of those modes, the given formats."""
+         xmode: str, hmode: str, rope: tuple[int, int] = (2, 4), qtype: str = "Q4_1", tmode: str = "real",
+         context: int = 8) -> Case:
+    """Gate/up/o matrices n x 32*nb of the given types, x and h of those modes, the given formats; a q matrix of
+    rope = (n_heads, head_dim) heads of type qtype and rope tables of tmode for linear_rope, at a random position."""
     rng = np.random.default_rng(seed)
     k = 32 * nb
     wg, wu, wo = (random_qweight(rng, nm, t, n, k) for nm, t in zip(("wg", "wu", "wo"), gtypes))
     tid = {nm: GGML_TYPE_IDS[t] for nm, t in zip(("wg", "wu", "wo"), gtypes)}
+    H, hd = rope
+    wq = random_qweight(rng, "wq", qtype, H * hd, k)
+    cos, sin = (TWeight(nm, rope_table(rng, context, hd // 2, tmode)) for nm in ("rope.cos", "rope.sin"))
+    tabs = [W("rope.cos"), W("rope.sin")]
+    qt = GGML_TYPE_IDS[qtype]
     P = (
         instr("act", "linear_swiglu", [TOKEN, W("wg"), W("wu")], fh=fh, fx=fx, fy=fy, width=width,
               wtype_gate=tid["wg"], wtype_up=tid["wu"]),
@@ -83,9 +104,14 @@ def case(seed: int, gtypes: tuple[str, str, str], n: int, nb: int, fx: int, fh: 
         instr("sw", "swiglu", [TOKEN, TOKEN], fu=fh, fy=fy, width=width),
         instr("o", "linear", [TOKEN, W("wo")], fx=fx, fy=fh, width=width, wtype=tid["wo"]),
         instr("sum", "add", [TOKEN, TOKEN], width=width),
+        instr("q_rope", "linear_rope", [TOKEN, W("wq")] + tabs, fx=fx, fy=fh, head_dim=hd, n_heads=H, width=width,
+              wtype=qt),
+        instr("q", "linear", [TOKEN, W("wq")], fx=fx, fy=fh, width=width, wtype=qt),
+        instr("rot", "rope", [TOKEN] + tabs, head_dim=hd, n_heads=H, width=width),
     )
-    return Case(Program("fused", P, context=8, output="act"), ["wg", "wo", "wu"], random_i32(rng, k, xmode),
-                wg, wu, wo, random_i32(rng, n, hmode))
+    return Case(Program("fused", P, context=context, output="act"), ["rope.cos", "rope.sin", "wg", "wo", "wq", "wu"],
+                random_i32(rng, k, xmode), wg, wu, wo, random_i32(rng, n, hmode), wq, cos, sin,
+                int(rng.integers(0, context)))
 
 
 @st.composite
@@ -96,4 +122,6 @@ def cases(draw) -> Case:
     fy = draw(st.just(12) | st.integers(max(0, fh - 46), fh + 16))
     return case(draw(st.integers(0, 2**32 - 1)), gtypes, draw(st.integers(1, 5)), draw(st.integers(1, 3)), fx, fh, fy,
                 draw(st.sampled_from([32, 32, 16, 40, 64])), draw(st.sampled_from(["small", "mixed", "edges"])),
-                draw(st.sampled_from(["small", "mixed", "edges"])))
+                draw(st.sampled_from(["small", "mixed", "edges"])),
+                (draw(st.integers(1, 3)), draw(st.sampled_from([2, 4, 8]))), draw(st.sampled_from(TYPES)),
+                draw(st.sampled_from(["real", "real", "edges"])))

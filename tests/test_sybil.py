@@ -53,7 +53,7 @@ def test_sybil_challengers_all_lose_to_one_honest_claim(chain, gc, lm, honest_ru
     operator = Agent(gc, lm, 1)
     cid = operator.submit(make_receipt(lm, "tiny", None, False, PROMPT, honest_run), BOND)
     last = honest_run.tracer.step_count - 1
-    wrong = {2: Corruption(0, 0, 1), 3: Corruption(_step(lm, 2, "L1.q"), 3, -1), 4: Corruption(last, 0, 1)}
+    wrong = {2: Corruption(0, 0, 1), 3: Corruption(_step(lm, 2, "L1.q_rope"), 3, -1), 4: Corruption(last, 0, 1)}
     sybils, games = {}, {}
     for who, corr in wrong.items():
         party = EngineParty(lm, traced_generate(lm, PROMPT, SETTINGS, corrupt=corr))
