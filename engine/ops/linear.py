@@ -5,8 +5,8 @@ linear:  y[n] = saturate(round_half_up(2^fy * sum_k w[n,k] * x[k] * 2^-fx), widt
          x: (K,) raw at fx; W: (N, K); y: (N,) raw at fy. One rounding of the exact dot product.
 Fan-in of y[n]: all K elements of x and row n of W (its raw bytes).
 
-Fused forms (a linear output read by exactly one elementwise op is not committed; each equals the composition
-of the unfused ops bit for bit: linear, then elementwise.py's swiglu or add):
+Fused forms (a linear output read by exactly one later op is not committed; each equals the composition of the
+unfused ops bit for bit: linear, then swiglu or add (elementwise.py) or rope (rope.py)):
 
 linear_swiglu (x, W_gate, W_up; params fh, fx, fy, width, wtype_gate, wtype_up):
          g = saturate(qlinear_row(x, W_gate, n, fx, fh), width), u = saturate(qlinear_row(x, W_up, n, fx, fh), width)
