@@ -44,7 +44,7 @@ library LinearOp {
         return bpb == 0 ? 0 : (rowBytes / bpb) * blk;
     }
 
-    /// Linear.shape (also LinearSwiGLU's and LinearAdd's): (N,), the rows of W (committed (N, bytes per row)).
+    /// Linear.shape (also the fused forms'): (N,), the rows of W (committed (N, bytes per row)).
     function linearShape(int256[] memory, uint256[][] memory s) internal pure returns (uint256[] memory) {
         return OneStepIO.shape1(OneStepIO.dim(OneStepIO.shapeOf(s, 1), 0));
     }
