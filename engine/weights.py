@@ -37,9 +37,10 @@ class QWeight:
         """The GGML type id (F32 0, F16 1, Q4_0 2, Q4_1 3, Q8_0 8): what a verifier decodes the raw bytes as."""
         return GGML_TYPE_IDS[self.qm.ggml_type]
 
-    def check_type(self, ins) -> None:
-        if int(ins.p("wtype")) != self.type_id:
-            raise ValueError(f"{ins.name}: the template says weight type {ins.p('wtype')} but {self.name} is "
+    def check_type(self, ins, key: str = "wtype") -> None:
+        """Raise unless the instruction's param ``key`` (default ``wtype``) names this weight's GGML type."""
+        if int(ins.p(key)) != self.type_id:
+            raise ValueError(f"{ins.name}: the template says weight type {ins.p(key)} but {self.name} is "
                              f"{self.qm.ggml_type} ({self.type_id})")
 
 

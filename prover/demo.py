@@ -92,7 +92,7 @@ def run_demo(args) -> int:
     # A dishonest operator changes one element of one step deep in the run, then commits.
     S = lm.program.steps_per_token
     pos = min(len(ids) + 1, run.result.positions - 1)
-    step = pos * S + lm.program.index[f"L{lm.config.n_layers // 2}.gate"]
+    step = pos * S + lm.program.index[f"L{lm.config.n_layers // 2}.act"]
     bad = traced_generate(lm, ids, settings, corrupt=Corruption(step, 5, 1))
     write_run_dir(bad_dir, make_receipt(lm, args.model, prompt, True, ids, bad), bad)
     t2 = time.perf_counter()

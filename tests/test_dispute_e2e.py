@@ -119,7 +119,7 @@ def test_engine_party_matches_the_run(lm, honest):
 
 @pytest.mark.parametrize("where,element", [
     (lambda h: 3 * h.steps_per_token + h.program.index["L0.attn_norm"], 0),
-    (lambda h: 2 * h.steps_per_token + h.program.index["L0.gate"], 5),
+    (lambda h: 2 * h.steps_per_token + h.program.index["L0.act"], 5),
     (lambda h: h.step_count - 1, 0)], ids=["mid-rmsnorm", "linear", "last"])
 def test_dishonest_challenger_loses(lm, gc, honest, where, element):
     step = where(honest)
@@ -146,7 +146,7 @@ DISHONEST = {
     "last": lambda h: Corruption(h.step_count - 1, 0, 1),    # the final sample: only the last token changes
     "middle": lambda h: Corruption(3 * h.steps_per_token + h.program.index["L0.attn_norm"], 7, 1),  # position 3
     "kv-row": lambda h: _kv_corruption(h, 2),
-    "linear": lambda h: Corruption(2 * h.steps_per_token + h.program.index["L0.gate"], 5, 1),  # position 2
+    "linear": lambda h: Corruption(2 * h.steps_per_token + h.program.index["L0.act"], 5, 1),  # position 2
     "sampled-token": lambda h: Corruption(4 * h.steps_per_token - 1, 0, 1),  # the first generated token
 }
 

@@ -33,6 +33,8 @@ from prover.trace import Corruption
 from prover.witness import (build_witness, multiproof, open_operand, operand_source, output_value, to_call_args,
                             tree_depth, verify_multiproof, witness_for)
 
+import fusekit
+
 pytestmark = pytest.mark.chain
 
 PROMPT = [5, 17, 99, 120]
@@ -72,14 +74,17 @@ def tiny() -> Model:
 @pytest.fixture(scope="module")
 def tiny_tree() -> Model:
     """tiny with 64-logit chunks merged in pairs (so topk_merge runs, with a short last group), attention mix
-    partials of 2 positions (up to 3 per row, the last one partial at odd positions counts) and sampling at a
-    temperature over the top 8 (the non-greedy path of `sample`)."""
+    partials of 2 positions (up to 3 per row, the last one partial at odd positions counts), sampling at a
+    temperature over the top 8 (the non-greedy path of `sample`) and the unfused template (q, k, o, gate, up,
+    down linear; rope; swiglu; add), whose ops other models may use."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(llama, "CHUNK", 64)
         mp.setattr(llama, "GROUP", 2)
         mp.setattr(llama, "MIX_CHUNK", 2)
+        mp.setattr(llama, "FUSE", False)
         lm = IntegerLM.load("tiny")
     assert any(i.op == "topk_merge" for i in lm.program.instrs)
+    assert {"add", "swiglu", "rope"} <= {i.op for i in lm.program.instrs}
     assert all(i.p("chunk") == 2 for i in lm.program.instrs if i.op == "attn_mix_partial")
     return Model(lm, GenSettings(max_new_tokens=3, temperature_q16=64 << 16, top_k=8, seed=2))
 
@@ -140,7 +145,7 @@ def test_dishonest_trace_values(chain, onestep):
     """A trace with one element pushed far out (propagated downstream, saturating on the way): OneStep equals
     Python on every later step of that token, and returns a value (no revert) wherever Python does."""
     lm = IntegerLM.load("tiny")
-    k = lm.program.index["L0.q"]
+    k = lm.program.index["L0.q_rope"]
     S = lm.program.steps_per_token
     bad_step = 2 * S + k
     m = Model(lm, GenSettings(max_new_tokens=3), corrupt=Corruption(bad_step, 5, 1 << 30))
@@ -245,7 +250,8 @@ def test_extreme_states_match_python_and_never_revert(chain, onestep, tiny, tiny
     for m in (tiny, tiny_tree):
         prog = m.lm.program
         for k, ins in enumerate(prog.instrs):
-            if m is tiny_tree and ins.op not in ("topk_chunk", "topk_merge", "sample", "attn_mix_partial", "attn_mix"):
+            if m is tiny_tree and ins.op not in ("topk_chunk", "topk_merge", "sample", "attn_mix_partial", "attn_mix",
+                                                 "add", "swiglu", "rope"):
                 continue
             for _ in range(12 if ins.op in ("embed", "sample", "topk_chunk", "topk_merge") else 3):
                 t = rng.randrange(m.T)
@@ -313,6 +319,47 @@ def test_mix_chunks_match_python(chain, onestep, chunk, n, heads, mode, seed):
     assert not bad, bad
     if mode == "softmax":
         assert all(w.expected is not None for w in ws)
+
+
+# -- fused linear ops, on synthetic inputs -----------------------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(c=fusekit.cases(), seed=st.integers(0, 2**32 - 1))
+def test_fused_linear_ops_match_python(chain, onestep, c, seed):
+    """linear_swiglu, linear_add and linear_rope (and the unfused linear, swiglu, add, rope they equal) on
+    hypothesis-drawn matrices of every type, i32-extreme activations and rope tables, formats and positions:
+    EVM == Python bit for bit wherever Python defines the element (a saturated linear output or result included),
+    and never a revert."""
+    rng, nrng = random.Random(seed), np.random.default_rng(seed)
+    n, nq = c.wg.shape[0], c.wq.shape[0]
+    args = {0: [c.x, c.wg, c.wu], 1: [c.x, c.wo, c.h], 2: [c.x, c.wg], 3: [c.x, c.wu],
+            4: [fusekit.random_i32(nrng, n, "mixed"), c.h], 5: [c.x, c.wo], 6: [c.h, fusekit.random_i32(nrng, n, "edges")],
+            7: [c.x, c.wq, c.cos, c.sin], 8: [c.x, c.wq], 9: [fusekit.random_i32(nrng, nq, "mixed"), c.cos, c.sin]}
+    ws = []
+    if int(c.program.instrs[7].p("width")) > 32:
+        del args[7]  # linear_rope needs width <= 32 (its shape() refuses more: no template has it)
+    for k, a in args.items():
+        size = nq if k >= 7 else n
+        for j in sorted({0, size - 1, rng.randrange(size), rng.randrange(size)}):
+            ws.append(witness_for(c.program, c.weight_names, k, c.position, a, j, strict=False))
+    got = chain.call_many([(onestep, "element", to_call_args(w)) for w in ws], chunk=CHUNK, strict=False)
+    bad = [(w.op, w.j, w.expected, g) for w, g in zip(ws, got)
+           if isinstance(g, Reverted) or (w.expected is not None and g != w.expected)]
+    assert not bad, bad
+
+
+def test_fused_linear_ops_saturate_like_python(chain, onestep):
+    """i32 extremes everywhere: the gate/up/o rows and the results saturate at 32 bits; EVM == Python."""
+    c = fusekit.case(11, ("Q4_1", "Q4_1", "Q8_0"), 3, 2, 12, 16, 12, 32, "edges", "edges")
+    ctx = Ctx(c.program, 0)
+    act = ops.get("linear_swiglu").run(c.program.instrs[0], [c.x, c.wg, c.wu], ctx)
+    hs = ops.get("linear_add").run(c.program.instrs[1], [c.x, c.wo, c.h], ctx)
+    o = ops.get("linear").run(c.program.instrs[5], [c.x, c.wo], ctx)
+    assert (np.abs(o) >= (1 << 31) - 1).any() and (np.abs(hs) >= (1 << 31) - 1).any(), (o, hs)  # saturated
+    ws = [witness_for(c.program, c.weight_names, k, 0, a, j) for k, a in ((0, [c.x, c.wg, c.wu]), (1, [c.x, c.wo, c.h]))
+          for j in range(3)]
+    got = chain.call_many([(onestep, "element", to_call_args(w)) for w in ws])
+    assert list(got) == [w.expected for w in ws] == act.tolist() + hs.tolist()
 
 
 # -- bad witnesses ----------------------------------------------------------------------------------
@@ -479,6 +526,6 @@ def test_smollm2_every_family(chain, onestep):
     for w in ws:
         gas[w.op] = max(gas.get(w.op, 0), chain.estimate_gas(onestep, "element", *to_call_args(w)))
     print("\nSmolLM2 one-step gas (estimate, per op): " + ", ".join(f"{k} {v}" for k, v in sorted(gas.items())))
-    assert set(gas) == set(ops.all_ops())
+    assert set(gas) == {i.op for i in lm.program.instrs}
     assert max(gas.values()) < 3_000_000, gas
     assert sorted(gas.values())[len(gas) // 2] < 500_000, gas

@@ -149,7 +149,7 @@ def test_model_lie_is_slashed_by_the_weight_operand_proof(gc, lm, variant):
     assert c.status == ClaimStatus.SLASHED
     (gid,) = watcher._games_of(cid)
     g = gc.game(gid)
-    first_up = lm.program.index["L1.up"]  # the first step that reads the changed weight: position 0's L1.up
+    first_up = lm.program.index["L1.act"]  # the first step that reads blk.1.ffn_up: position 0's L1.act
     assert g.step == first_up
     assert Reason(gc.events("GameResolved", gameId=gid)[0].args["reason"]) == Reason.WRONG_OPERAND
     assert watcher.withdraw() == 2 * BOND
@@ -191,7 +191,7 @@ def test_cli_dishonest_output_and_model(tmp_path, variant_path):
     assert notes["model_id"] == "tiny" and notes["computed_with"] == str(variant_path.resolve())
     assert json.loads(rc2.read_text())["model"]["id"] == "tiny"
     r = _cli("verify", str(rc2))  # replays with the claimed model; names the step where the weight differs
-    assert r.returncode == 1 and "trace.trace_root" in r.stderr and "L1.up" in r.stderr, r.stderr
+    assert r.returncode == 1 and "trace.trace_root" in r.stderr and "L1.act" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("args", [["--dishonest-output", "9", "7"],      # only 3 tokens generated

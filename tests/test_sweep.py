@@ -62,8 +62,8 @@ def liars(lm, honest):
 def test_sweep_is_small_and_whole(lm, honest):
     assert honest.step_count == 2 * lm.program.steps_per_token
     ops = {ins.op for ins in lm.program.instrs}
-    assert {"embed", "linear", "rmsnorm", "rope", "kv_append", "attn_scores", "softmax", "attn_mix", "add",
-            "swiglu", "topk_chunk", "sample"} <= ops  # (tiny has < 1024 logits: no top-k merge)
+    assert {"embed", "linear", "rmsnorm", "linear_rope", "kv_append", "attn_scores", "softmax", "attn_mix", "linear_add",
+            "linear_swiglu", "topk_chunk", "sample"} <= ops  # (tiny has < 1024 logits: no top-k merge)
 
 
 def test_every_step_dishonest_defender_loses(lm, gc, honest):

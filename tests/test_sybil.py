@@ -53,7 +53,7 @@ def test_sybil_challengers_all_lose_to_one_honest_claim(chain, gc, lm, honest_ru
     operator = Agent(gc, lm, 1)
     cid = operator.submit(make_receipt(lm, "tiny", None, False, PROMPT, honest_run), BOND)
     last = honest_run.tracer.step_count - 1
-    wrong = {2: Corruption(0, 0, 1), 3: Corruption(_step(lm, 2, "L1.q"), 3, -1), 4: Corruption(last, 0, 1)}
+    wrong = {2: Corruption(0, 0, 1), 3: Corruption(_step(lm, 2, "L1.q_rope"), 3, -1), 4: Corruption(last, 0, 1)}
     sybils, games = {}, {}
     for who, corr in wrong.items():
         party = EngineParty(lm, traced_generate(lm, PROMPT, SETTINGS, corrupt=corr))
@@ -84,7 +84,7 @@ def test_sybil_challengers_all_lose_to_one_honest_claim(chain, gc, lm, honest_ru
 
 
 def test_a_copier_front_running_the_final_step_gains_nothing(chain, gc, lm, honest_run):
-    corr = Corruption(_step(lm, 1, "L0.gate"), 2, 1)
+    corr = Corruption(_step(lm, 1, "L0.act"), 2, 1)
     liar = EngineParty(lm, traced_generate(lm, PROMPT, SETTINGS, corrupt=corr))
     honest = EngineParty(lm, honest_run)
     OP, CH, COPIER = 5, 6, 7
@@ -135,7 +135,7 @@ def test_a_copier_front_running_the_final_step_gains_nothing(chain, gc, lm, hone
 
 
 def test_watcher_scans_from_its_start_block_and_then_only_new_blocks(chain, gc, lm, honest_run):
-    bad = Corruption(_step(lm, 3, "L1.down"), 1, 1)
+    bad = Corruption(_step(lm, 3, "L1.h"), 1, 1)
     bad_rc = make_receipt(lm, "tiny", None, False, PROMPT, traced_generate(lm, PROMPT, SETTINGS, corrupt=bad))
     ok_rc = make_receipt(lm, "tiny", None, False, PROMPT, honest_run)
     liar = Agent(gc, lm, 8, corrupt=bad)

@@ -420,6 +420,9 @@ library OneStepIO {
 contract OneStep {
     uint256 internal constant EMBED = 0x01;
     uint256 internal constant LINEAR = 0x10;
+    uint256 internal constant LINEAR_SWIGLU = 0x11;
+    uint256 internal constant LINEAR_ADD = 0x12;
+    uint256 internal constant LINEAR_ROPE = 0x13;
     uint256 internal constant RMSNORM = 0x20;
     uint256 internal constant ROPE = 0x30;
     uint256 internal constant KV_APPEND = 0x40;
@@ -511,7 +514,8 @@ contract OneStep {
 
     /// The number of operands of an op (its Python element() unpacks exactly these); 0 for an unknown opcode.
     function arity(uint256 opcode) public pure returns (uint256) {
-        if (opcode == ROPE) return 3;
+        if (opcode == LINEAR_ROPE) return 4;
+        if (opcode == ROPE || opcode == LINEAR_SWIGLU || opcode == LINEAR_ADD) return 3;
         if (opcode == SOFTMAX || opcode == ATTN_MIX || opcode == TOPK_CHUNK || opcode == TOPK_MERGE) return 1;
         if (opcode == EMBED || opcode == LINEAR || opcode == RMSNORM || opcode == KV_APPEND || opcode == ATTN_SCORES) return 2;
         if (opcode == ATTN_MIX_PARTIAL || opcode == ADD || opcode == SWIGLU || opcode == SAMPLE) return 2;
@@ -524,7 +528,9 @@ contract OneStep {
         returns (uint256[] memory)
     {
         if (opcode == EMBED) return EmbeddingOp.embedShape(prm, shapes);
-        if (opcode == LINEAR) return LinearOp.linearShape(prm, shapes);
+        if (opcode == LINEAR || opcode == LINEAR_SWIGLU || opcode == LINEAR_ADD || opcode == LINEAR_ROPE) {
+            return LinearOp.linearShape(prm, shapes);
+        }
         if (opcode == RMSNORM) return NormOp.rmsnormShape(prm, shapes);
         if (opcode == ROPE) return RopeOp.ropeShape(prm, shapes);
         if (opcode == KV_APPEND) return AttentionOp.kvAppendShape(prm, shapes);
@@ -546,6 +552,9 @@ contract OneStep {
     {
         if (opcode == EMBED) return EmbeddingOp.embedElement(prm, a, j);
         if (opcode == LINEAR) return LinearOp.linearElement(prm, a, j);
+        if (opcode == LINEAR_SWIGLU) return LinearOp.linearSwigluElement(prm, a, j);
+        if (opcode == LINEAR_ADD) return LinearOp.linearAddElement(prm, a, j);
+        if (opcode == LINEAR_ROPE) return LinearOp.linearRopeElement(prm, a, position, j);
         if (opcode == RMSNORM) return NormOp.rmsnormElement(prm, a, j);
         if (opcode == ROPE) return RopeOp.ropeElement(prm, a, position, j);
         if (opcode == KV_APPEND) return AttentionOp.kvAppendElement(a, position, j);

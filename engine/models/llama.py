@@ -5,9 +5,28 @@ Formats (value = raw * 2^-F, every activation saturated to 32 bits):
   matmul inputs (norm outputs, attention mix, SwiGLU)  F = 12  (bulk |x| < 8 fits 15 bits: one-limb fast path)
   softmax probabilities                                Q30
   attention mix partials (one per MIX_CHUNK positions) F = 20
-One forward pass per token, top to bottom (shapes for SmolLM2: dim 576, 9 heads x 64, 3 KV heads, ffn 1536):
-  embed -> 30 x [attn_norm, q,k,v, rope q,k, kv append, scores, softmax, mix partials, mix, o,
-                 add, ffn_norm, gate, up, swiglu, down, add] -> out_norm -> logits -> top-k tree -> sample
+One forward pass per token, top to bottom (shapes for SmolLM2: dim 576, 9 heads x 64, 3 KV heads, ffn 1536,
+vocabulary 49152, 1024 positions; n = the position + 1):
+  embed                                    token -> h (576,)                                    F16
+  30 x [ attn_norm   rmsnorm               h -> (576,)                                          F12
+         q_rope      linear_rope           rope(q(x)): (576,)                                   F16
+         k_rope      linear_rope           rope(k(x)): (192,)                                   F16
+         v           linear                (192,)                                               F16
+         k_cache, v_cache  kv_append       (1024, 192) each, row p set                          F16
+         scores      attn_scores           (9, n)                                               F16
+         probs       softmax               (9, n)                                               Q30
+         mix_part    attn_mix_partial      (ceil(n/64), 576)                                    F20
+         mix         attn_mix              (576,)                                               F12
+         h_attn      linear_add            h + o(mix): (576,)                                   F16
+         ffn_norm    rmsnorm               (576,)                                               F12
+         act         linear_swiglu         swiglu(gate(x), up(x)): (1536,)                      F12
+         h           linear_add            h_attn + down(act): (576,)                           F16 ]
+  out_norm rmsnorm (576,) F12 -> logits linear (49152,) F16 -> topk_chunk (48, 64) -> topk_merge tree
+  (6, 64), (1, 64) -> sample (1, 2)
+q_rope, k_rope and v run as one stacked q|k|v kernel call, act as one stacked gate|up call. The fused instructions
+(q_rope, k_rope, h_attn, act, h) equal the unfused composition bit for bit (FUSE = False builds it: q, k linear,
+q_rope, k_rope rope, o linear, h_attn add, gate, up linear, act swiglu, down linear, h add); fusing only saves
+committing the linear outputs that exactly one later op reads.
 """
 from __future__ import annotations
 
@@ -34,6 +53,7 @@ MAX_CONTEXT = 1024
 CHUNK = 1024  # logits per top-k chunk (fan-in bound)
 MIX_CHUNK = 64  # positions per attention mix partial (fan-in bound: a partial opens one V leaf per position)
 GROUP = 8     # candidate lists per merge
+FUSE = True   # fuse q/k into rope, o/down into their residual add, gate/up into swiglu (False: the unfused ops)
 
 
 def _eps_q(bits: int, f: int) -> int:
@@ -60,11 +80,26 @@ def build_program(cfg, context: int | None = None, wtypes: dict[str, int] | None
         att = dict(n_heads=H, n_kv_heads=Hkv, head_dim=hd, width=WIDTH)
         P += [
             instr(n + "attn_norm", "rmsnorm", [L(h), W(b + "attn_norm.weight")], l, fx=F_H, fy=F_X, eps=eps, width=WIDTH),
-            instr(n + "q", "linear", [L(n + "attn_norm"), W(b + "attn_q.weight")], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(b + "attn_q.weight", 3)),
-            instr(n + "k", "linear", [L(n + "attn_norm"), W(b + "attn_k.weight")], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(b + "attn_k.weight", 3)),
-            instr(n + "v", "linear", [L(n + "attn_norm"), W(b + "attn_v.weight")], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(b + "attn_v.weight", 3)),
-            instr(n + "q_rope", "rope", [L(n + "q"), W("rope.cos"), W("rope.sin")], l, n_heads=H, head_dim=hd, width=WIDTH),
-            instr(n + "k_rope", "rope", [L(n + "k"), W("rope.cos"), W("rope.sin")], l, n_heads=Hkv, head_dim=hd, width=WIDTH),
+        ]
+        wq, wk, wv = (b + s for s in ("attn_q.weight", "attn_k.weight", "attn_v.weight"))
+        rope = [W("rope.cos"), W("rope.sin")]
+        if FUSE:
+            P += [
+                instr(n + "q_rope", "linear_rope", [L(n + "attn_norm"), W(wq)] + rope, l, fx=F_X, fy=F_H, head_dim=hd,
+                      n_heads=H, width=WIDTH, wtype=wt.get(wq, 3)),
+                instr(n + "k_rope", "linear_rope", [L(n + "attn_norm"), W(wk)] + rope, l, fx=F_X, fy=F_H, head_dim=hd,
+                      n_heads=Hkv, width=WIDTH, wtype=wt.get(wk, 3)),
+                instr(n + "v", "linear", [L(n + "attn_norm"), W(wv)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wv, 3)),
+            ]
+        else:
+            P += [
+                instr(n + "q", "linear", [L(n + "attn_norm"), W(wq)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wq, 3)),
+                instr(n + "k", "linear", [L(n + "attn_norm"), W(wk)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wk, 3)),
+                instr(n + "v", "linear", [L(n + "attn_norm"), W(wv)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wv, 3)),
+                instr(n + "q_rope", "rope", [L(n + "q")] + rope, l, n_heads=H, head_dim=hd, width=WIDTH),
+                instr(n + "k_rope", "rope", [L(n + "k")] + rope, l, n_heads=Hkv, head_dim=hd, width=WIDTH),
+            ]
+        P += [
             instr(n + "k_cache", "kv_append", [S(n + "k_cache"), L(n + "k_rope")], l, width_elems=Hkv * hd),
             instr(n + "v_cache", "kv_append", [S(n + "v_cache"), L(n + "v")], l, width_elems=Hkv * hd),
             instr(n + "scores", "attn_scores", [L(n + "q_rope"), L(n + "k_cache")], l, fq=F_H, fk=F_H, fy=16, **att),
@@ -72,15 +107,27 @@ def build_program(cfg, context: int | None = None, wtypes: dict[str, int] | None
             instr(n + "mix_part", "attn_mix_partial", [L(n + "probs"), L(n + "v_cache")], l, chunk=MIX_CHUNK, fp=F_P,
                   fv=F_H, **att),
             instr(n + "mix", "attn_mix", [L(n + "mix_part")], l, fp=F_P, fy=F_X, width=WIDTH),
-            instr(n + "o", "linear", [L(n + "mix"), W(b + "attn_output.weight")], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(b + "attn_output.weight", 3)),
-            instr(n + "h_attn", "add", [L(h), L(n + "o")], l, width=WIDTH),
-            instr(n + "ffn_norm", "rmsnorm", [L(n + "h_attn"), W(b + "ffn_norm.weight")], l, fx=F_H, fy=F_X, eps=eps, width=WIDTH),
-            instr(n + "gate", "linear", [L(n + "ffn_norm"), W(b + "ffn_gate.weight")], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(b + "ffn_gate.weight", 3)),
-            instr(n + "up", "linear", [L(n + "ffn_norm"), W(b + "ffn_up.weight")], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(b + "ffn_up.weight", 3)),
-            instr(n + "act", "swiglu", [L(n + "gate"), L(n + "up")], l, fu=F_H, fy=F_X, width=WIDTH),
-            instr(n + "down", "linear", [L(n + "act"), W(b + "ffn_down.weight")], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(b + "ffn_down.weight", 3)),
-            instr(n + "h", "add", [L(n + "h_attn"), L(n + "down")], l, width=WIDTH),
         ]
+        wo, wg, wu, wd = (b + s for s in ("attn_output.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight"))
+        if FUSE:
+            P += [
+                instr(n + "h_attn", "linear_add", [L(n + "mix"), W(wo), L(h)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wo, 3)),
+                instr(n + "ffn_norm", "rmsnorm", [L(n + "h_attn"), W(b + "ffn_norm.weight")], l, fx=F_H, fy=F_X, eps=eps, width=WIDTH),
+                instr(n + "act", "linear_swiglu", [L(n + "ffn_norm"), W(wg), W(wu)], l, fh=F_H, fx=F_X, fy=F_X, width=WIDTH,
+                      wtype_gate=wt.get(wg, 3), wtype_up=wt.get(wu, 3)),
+                instr(n + "h", "linear_add", [L(n + "act"), W(wd), L(n + "h_attn")], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wd, 3)),
+            ]
+        else:
+            P += [
+                instr(n + "o", "linear", [L(n + "mix"), W(wo)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wo, 3)),
+                instr(n + "h_attn", "add", [L(h), L(n + "o")], l, width=WIDTH),
+                instr(n + "ffn_norm", "rmsnorm", [L(n + "h_attn"), W(b + "ffn_norm.weight")], l, fx=F_H, fy=F_X, eps=eps, width=WIDTH),
+                instr(n + "gate", "linear", [L(n + "ffn_norm"), W(wg)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wg, 3)),
+                instr(n + "up", "linear", [L(n + "ffn_norm"), W(wu)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wu, 3)),
+                instr(n + "act", "swiglu", [L(n + "gate"), L(n + "up")], l, fu=F_H, fy=F_X, width=WIDTH),
+                instr(n + "down", "linear", [L(n + "act"), W(wd)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wd, 3)),
+                instr(n + "h", "add", [L(n + "h_attn"), L(n + "down")], l, width=WIDTH),
+            ]
         h = n + "h"
     head = "output.weight" if not cfg.tied_output else "token_embd.weight"
     P += [

@@ -4,6 +4,27 @@ linear:  y[n] = saturate(round_half_up(2^fy * sum_k w[n,k] * x[k] * 2^-fx), widt
          params fx, fy, width, wtype (the GGML type id of W: how its raw bytes decode)
          x: (K,) raw at fx; W: (N, K); y: (N,) raw at fy. One rounding of the exact dot product.
 Fan-in of y[n]: all K elements of x and row n of W (its raw bytes).
+
+Fused forms (a linear output read by exactly one later op is not committed; each equals the composition of the
+unfused ops bit for bit: linear, then swiglu or add (elementwise.py) or rope (rope.py)):
+
+linear_swiglu (x, W_gate, W_up; params fh, fx, fy, width, wtype_gate, wtype_up):
+         g = saturate(qlinear_row(x, W_gate, n, fx, fh), width), u = saturate(qlinear_row(x, W_up, n, fx, fh), width)
+         y[n] = saturate(mul_round_shift(silu(g), u, 16 + fh - fy), width)
+         = linear(fx, fy=fh, width) of each matrix, then swiglu(fu=fh, fy, width); silu reads g as Q16 (the
+         llama template has fh = 16). wtype_gate / wtype_up: the GGML type ids of W_gate / W_up. Needs
+         0 <= 16 + fh - fy <= 62. Fan-in of y[n]: all K elements of x, row n of W_gate, row n of W_up.
+linear_add    (x, W, h; params fx, fy, width, wtype):
+         y[n] = saturate(checked_add(h[n], saturate(qlinear_row(x, W, n, fx, fy), width)), width)
+         = linear(fx, fy, width), then add(width) with h. Fan-in of y[n]: all K elements of x, row n of W, h[n].
+linear_rope   (x, W, cos, sin; params fx, fy, head_dim, n_heads, width, wtype):
+         z[m] = saturate(qlinear_row(x, W, m, fx, fy), width); at position p, for n = h*hd + 2i + e (e in {0, 1}),
+         a = z[n - e], b = z[n - e + 1], c = cos[p, i], s = sin[p, i]:
+         y[n] = saturate(round_shift(e == 0 ? a*c - b*s : a*s + b*c, 30), width)
+         = linear(fx, fy, width), then rope(head_dim, n_heads, width) (rope.py). Fan-in of y[n]: all K elements
+         of x, rows n - e and n - e + 1 of W (one byte range), cos[p, i], sin[p, i]. Needs width <= 32 (so
+         rope's vectorized products fit int64, as rope's i32 inputs do). linear_rope instructions
+         share stacked kernel calls with the linear ones that read the same input (q|k|v).
 """
 from __future__ import annotations
 
@@ -12,6 +33,9 @@ import numpy as np
 from fixedpoint import ref, vec
 
 from . import Ctx, Op, register
+from .rope import rotate, rotate_element, table_fan_in
+
+_STACKED = ("linear", "linear_rope")  # ops whose matrix rows Linear.plan stacks with others on the same input
 
 
 class _Group:
@@ -40,10 +64,11 @@ class Linear(Op):
         return (n,)
 
     def plan(self, program, weights, plans):
-        """Group linear instructions by (input, fx, fy, weight type, K) and stack each group's matrices."""
+        """Group linear (and linear_rope) instructions by (input, fx, fy, weight type, K) and stack each group's
+        matrices."""
         groups: dict[tuple, list] = {}
         for ins in program.instrs:
-            if ins.op != self.name or ins.inputs[0].kind != "local":
+            if ins.op not in _STACKED or ins.inputs[0].kind != "local":
                 continue
             w = weights[ins.inputs[1].name]
             key = (ins.inputs[0].name, ins.p("fx"), ins.p("fy"), w.qm.ggml_type, w.shape[1])
@@ -61,19 +86,7 @@ class Linear(Op):
 
     def run(self, ins, args, ctx: Ctx):
         x, w = args
-        w.check_type(ins)
-        g = ctx.plans.get(("linear", ins.name))
-        if g is None:
-            y = vec.qlinear(x, w.prep, int(ins.p("fx")), int(ins.p("fy")))
-        else:
-            key = ("linear", ins.name)
-            y = ctx.scratch.pop(key, None)
-            if y is None:
-                ys = vec.qlinear(x, g.prep, g.fx, g.fy)
-                for k, name in enumerate(g.names):
-                    ctx.scratch[("linear", name)] = ys[..., g.rows[k]:g.rows[k + 1]]
-                y = ctx.scratch.pop(key)
-        return vec.saturate(y, int(ins.p("width")))
+        return vec.saturate(_rows(ins, x, w, ctx), int(ins.p("width")))
 
     def element(self, ins, args, ctx, j):
         x, w = args
@@ -84,3 +97,166 @@ class Linear(Op):
         x, w = args
         rb = w.row_bytes
         return [(0, 0, len(x)), (1, j * rb, (j + 1) * rb)]
+
+
+def _rows(ins, x, w, ctx: Ctx):
+    """qlinear(x, W, fx, fy) of a linear or linear_rope instruction (unsaturated): from its group's stacked call
+    (made by the group's first member, the others' parts left in ctx.scratch), or its own matrix."""
+    w.check_type(ins)
+    g = ctx.plans.get(("linear", ins.name))
+    if g is None:
+        return vec.qlinear(x, w.prep, int(ins.p("fx")), int(ins.p("fy")))
+    key = ("linear", ins.name)
+    y = ctx.scratch.pop(key, None)
+    if y is None:
+        ys = vec.qlinear(x, g.prep, g.fx, g.fy)
+        for k, name in enumerate(g.names):
+            ctx.scratch[("linear", name)] = ys[..., g.rows[k]:g.rows[k + 1]]
+        y = ctx.scratch.pop(key)
+    return y
+
+
+def _row_fan_in(m: int, w, j: int) -> tuple[int, int, int]:
+    """Operand m's bytes of row j of the raw weight w."""
+    rb = w.row_bytes
+    return (m, j * rb, (j + 1) * rb)
+
+
+class _Stacked:
+    """A linear_swiglu's gate|up matrices stacked into one prepared matrix (one kernel call, as the unfused
+    template's gate|up _Group): rows [0, n) are W_gate's, [n, 2n) W_up's."""
+
+    def __init__(self, prep, n: int):
+        self.prep, self.n = prep, n
+
+
+@register
+class LinearSwiGLU(Op):
+    name = "linear_swiglu"
+    opcode = 0x11
+    family = "linear"
+
+    def _shift(self, ins):
+        return 16 + int(ins.p("fh")) - int(ins.p("fy"))
+
+    def shape(self, ins, in_shapes, ctx):
+        (k,), (n, kg), (nu, ku) = in_shapes
+        if not (k == kg == ku and n == nu):
+            raise ValueError(f"{ins.name}: x has {k} elements, W_gate is {n}x{kg}, W_up is {nu}x{ku}")
+        if not 0 <= self._shift(ins) <= 62:
+            raise ValueError(f"{ins.name}: linear_swiglu needs 0 <= 16 + fh - fy <= 62")
+        return (n,)
+
+    def plan(self, program, weights, plans):
+        """Stack each instruction's W_gate|W_up (same type and K) into one prepared matrix."""
+        uses: dict[str, int] = {}
+        for ins in program.instrs:
+            for r in ins.inputs:
+                if r.kind == "weight":
+                    uses[r.name] = uses.get(r.name, 0) + 1
+        for ins in program.instrs:
+            if ins.op != self.name:
+                continue
+            wg, wu = weights[ins.inputs[1].name], weights[ins.inputs[2].name]
+            if wg.qm.ggml_type != wu.qm.ggml_type or wg.shape[1] != wu.shape[1]:
+                continue
+            raw = np.concatenate([np.asarray(wg.raw).reshape(-1), np.asarray(wu.raw).reshape(-1)])
+            qm = vec.decode_matrix(raw, wg.qm.ggml_type, wg.shape[0] + wu.shape[0], wg.shape[1])
+            plans[(self.name, ins.name)] = _Stacked(vec.prepare(qm), wg.shape[0])
+            for i, w in ((1, wg), (2, wu)):
+                if uses[ins.inputs[i].name] == 1:
+                    w.prep = None  # the stacked form is the one used
+
+    def run(self, ins, args, ctx: Ctx):
+        x, wg, wu = args
+        wg.check_type(ins, "wtype_gate")
+        wu.check_type(ins, "wtype_up")
+        fx, fh, width = int(ins.p("fx")), int(ins.p("fh")), int(ins.p("width"))
+        st = ctx.plans.get((self.name, ins.name))
+        if st is None:
+            g, u = vec.qlinear(x, wg.prep, fx, fh), vec.qlinear(x, wu.prep, fx, fh)
+        else:
+            y = vec.qlinear(x, st.prep, fx, fh)
+            g, u = y[..., :st.n], y[..., st.n:]
+        g, u = vec.saturate(g, width), vec.saturate(u, width)
+        return vec.saturate(vec.mul_round_shift(vec.silu(g), u, self._shift(ins)), width)
+
+    def element(self, ins, args, ctx, j):
+        x, wg, wu = args
+        xs = [int(v) for v in x]
+        fx, fh, width = int(ins.p("fx")), int(ins.p("fh")), int(ins.p("width"))
+        g = ref.saturate(ref.qlinear_row(xs, wg.qm, j, fx, fh), width)
+        u = ref.saturate(ref.qlinear_row(xs, wu.qm, j, fx, fh), width)
+        return ref.saturate(ref.mul_round_shift(ref.silu(g), u, self._shift(ins)), width)
+
+    def fan_in(self, ins, args, ctx, j):
+        x, wg, wu = args
+        return [(0, 0, len(x)), _row_fan_in(1, wg, j), _row_fan_in(2, wu, j)]
+
+
+@register
+class LinearAdd(Op):
+    name = "linear_add"
+    opcode = 0x12
+    family = "linear"
+
+    def shape(self, ins, in_shapes, ctx):
+        (k,), (n, k2), hs = in_shapes
+        if k != k2 or hs != (n,):
+            raise ValueError(f"{ins.name}: x has {k} elements, W is {n}x{k2}, h has shape {hs}")
+        return (n,)
+
+    def run(self, ins, args, ctx: Ctx):
+        x, w, h = args
+        w.check_type(ins)
+        width = int(ins.p("width"))
+        y = vec.saturate(vec.qlinear(x, w.prep, int(ins.p("fx")), int(ins.p("fy"))), width)
+        return vec.saturate(vec.checked_add(h, y), width)
+
+    def element(self, ins, args, ctx, j):
+        x, w, h = args
+        width = int(ins.p("width"))
+        y = ref.saturate(ref.qlinear_row([int(v) for v in x], w.qm, j, int(ins.p("fx")), int(ins.p("fy"))), width)
+        return ref.saturate(ref.checked_add(int(h[j]), y), width)
+
+    def fan_in(self, ins, args, ctx, j):
+        x, w, _ = args
+        return [(0, 0, len(x)), _row_fan_in(1, w, j), (2, j, j + 1)]
+
+
+@register
+class LinearRope(Op):
+    name = "linear_rope"
+    opcode = 0x13
+    family = "linear"
+
+    def shape(self, ins, in_shapes, ctx):
+        (k,), (n, k2), _, _ = in_shapes
+        if k != k2 or n != int(ins.p("n_heads")) * int(ins.p("head_dim")):
+            raise ValueError(f"{ins.name}: x has {k} elements, W is {n}x{k2}: not K or not n_heads*head_dim rows")
+        if not 1 <= int(ins.p("width")) <= 32:
+            raise ValueError(f"{ins.name}: linear_rope needs width <= 32 (rope's products of i32 values fit int64)")
+        return (n,)
+
+    def run(self, ins, args, ctx: Ctx):
+        x, w, cos, sin = args
+        width = int(ins.p("width"))
+        z = vec.saturate(_rows(ins, x, w, ctx), width)
+        p = ctx.position
+        return rotate(z, cos.data[p], sin.data[p], int(ins.p("head_dim")), width)
+
+    def element(self, ins, args, ctx, j):
+        x, w, cos, sin = args
+        xs = [int(v) for v in x]
+        fx, fy, width, hd = int(ins.p("fx")), int(ins.p("fy")), int(ins.p("width")), int(ins.p("head_dim"))
+        base, i = j - (j % 2), (j % hd) // 2
+        a = ref.saturate(ref.qlinear_row(xs, w.qm, base, fx, fy), width)
+        b = ref.saturate(ref.qlinear_row(xs, w.qm, base + 1, fx, fy), width)
+        c, s = int(cos.data[ctx.position][i]), int(sin.data[ctx.position][i])
+        return rotate_element(a, b, c, s, j % 2 == 1, width)
+
+    def fan_in(self, ins, args, ctx, j):
+        x, w, cos, _ = args
+        base, rb = j - (j % 2), w.row_bytes
+        return [(0, 0, len(x)), (1, base * rb, (base + 2) * rb)] + table_fan_in(2, cos, ctx.position,
+                                                                              int(ins.p("head_dim")), j)

@@ -16,6 +16,28 @@ from fixedpoint import ref, vec
 from . import Ctx, Op, register
 
 
+def rotate(x, c, s, hd: int, width: int):
+    """The rope of x (..., H*hd) with one position's angles c, s (hd/2,): pairs (2i, 2i+1) of every head."""
+    xp = x.reshape(-1, hd // 2, 2)                    # (H, hd/2, 2)
+    a, b = xp[..., 0], xp[..., 1]
+    y = np.empty_like(xp)
+    y[..., 0] = vec.round_shift(a * c - b * s, 30)
+    y[..., 1] = vec.round_shift(a * s + b * c, 30)
+    return vec.saturate(y.reshape(-1), width)
+
+
+def rotate_element(a: int, b: int, c: int, s: int, odd: bool, width: int) -> int:
+    """Element 2i (odd False) or 2i+1 (odd True) of the rope of the pair (a, b) = x[2i], x[2i+1] by (c, s)."""
+    v = a * s + b * c if odd else a * c - b * s
+    return ref.saturate(ref.round_shift(v, 30), width)
+
+
+def table_fan_in(m: int, cos, position: int, hd: int, j: int) -> list[tuple[int, int, int]]:
+    """The cos and sin entries (operands m, m + 1) rope element j reads at this position."""
+    t = position * cos.shape[1] + (j % hd) // 2
+    return [(m, t, t + 1), (m + 1, t, t + 1)]
+
+
 @register
 class Rope(Op):
     name = "rope"
@@ -30,30 +52,18 @@ class Rope(Op):
 
     def run(self, ins, args, ctx: Ctx):
         x, cos, sin = args
-        hd = int(ins.p("head_dim"))
         p = ctx.position
-        c, s = cos.data[p], sin.data[p]                 # (hd/2,)
-        xp = x.reshape(-1, hd // 2, 2)                    # (H, hd/2, 2)
-        a, b = xp[..., 0], xp[..., 1]
-        y = np.empty_like(xp)
-        y[..., 0] = vec.round_shift(a * c - b * s, 30)
-        y[..., 1] = vec.round_shift(a * s + b * c, 30)
-        return vec.saturate(y.reshape(-1), int(ins.p("width")))
+        return rotate(x, cos.data[p], sin.data[p], int(ins.p("head_dim")), int(ins.p("width")))
 
     def element(self, ins, args, ctx, j):
         x, cos, sin = args
         hd = int(ins.p("head_dim"))
         i = (j % hd) // 2
         base = j - (j % 2)
-        a, b = int(x[base]), int(x[base + 1])
         c, s = int(cos.data[ctx.position][i]), int(sin.data[ctx.position][i])
-        v = a * c - b * s if j % 2 == 0 else a * s + b * c
-        return ref.saturate(ref.round_shift(v, 30), int(ins.p("width")))
+        return rotate_element(int(x[base]), int(x[base + 1]), c, s, j % 2 == 1, int(ins.p("width")))
 
     def fan_in(self, ins, args, ctx, j):
         x, cos, _ = args
-        hd = int(ins.p("head_dim"))
-        i = (j % hd) // 2
         base = j - (j % 2)
-        t = ctx.position * cos.shape[1] + i
-        return [(0, base, base + 2), (1, t, t + 1), (2, t, t + 1)]
+        return [(0, base, base + 2)] + table_fan_in(1, cos, ctx.position, int(ins.p("head_dim")), j)

@@ -23,18 +23,27 @@ library ElementwiseOp {
 
     /// Add.element: saturate(checked_add(a[j], b[j]), width).
     function addElement(int256[] memory prm, Opened[] memory a, uint256 j) internal pure returns (int256) {
-        int256 v = FixedPoint.checkedAdd(OneStepIO.elem(a[0], j), OneStepIO.elem(a[1], j));
-        return FixedPoint.saturate(v, OneStepIO.p(prm, ADD_WIDTH));
+        return add(OneStepIO.elem(a[0], j), OneStepIO.elem(a[1], j), OneStepIO.p(prm, ADD_WIDTH));
+    }
+
+    /// saturate(checked_add(a, b), width): add's value (also linear_add's).
+    function add(int256 a, int256 b, int256 width) internal pure returns (int256) {
+        return FixedPoint.saturate(FixedPoint.checkedAdd(a, b), width);
     }
 
     /// SwiGLU._shift: 16 + fu - fy.
-    function swigluShift(int256[] memory prm) internal pure returns (int256) {
-        return 16 + FixedPoint.sat64(OneStepIO.p(prm, SW_FU)) - FixedPoint.sat64(OneStepIO.p(prm, SW_FY));
+    function swigluShift(int256 fu, int256 fy) internal pure returns (int256) {
+        return 16 + FixedPoint.sat64(fu) - FixedPoint.sat64(fy);
     }
 
     /// SwiGLU.element: saturate(mul_round_shift(silu(g[j]), u[j], 16 + fu - fy), width).
     function swigluElement(int256[] memory prm, Opened[] memory a, uint256 j) internal pure returns (int256) {
-        int256 v = FixedPoint.mulRoundShift(Nonlinear.silu(OneStepIO.elem(a[0], j)), OneStepIO.elem(a[1], j), swigluShift(prm));
-        return FixedPoint.saturate(v, OneStepIO.p(prm, SW_WIDTH));
+        int256 s = swigluShift(OneStepIO.p(prm, SW_FU), OneStepIO.p(prm, SW_FY));
+        return swiglu(OneStepIO.elem(a[0], j), OneStepIO.elem(a[1], j), s, OneStepIO.p(prm, SW_WIDTH));
+    }
+
+    /// saturate(mul_round_shift(silu(g), u, shift), width): swiglu's value (also linear_swiglu's).
+    function swiglu(int256 g, int256 u, int256 shift, int256 width) internal pure returns (int256) {
+        return FixedPoint.saturate(FixedPoint.mulRoundShift(Nonlinear.silu(g), u, shift), width);
     }
 }

@@ -25,14 +25,25 @@ library RopeOp {
         pure
         returns (int256)
     {
-        uint256 hd = OneStepIO.u(prm, HEAD_DIM);
-        uint256 i = OneStepIO.mod(j, hd) / 2;
         uint256 base = j - (j % 2);
-        int256 x0 = OneStepIO.elem(a[0], base);
-        int256 x1 = OneStepIO.elem(a[0], base + 1);
-        int256 c = OneStepIO.elem(a[1], position * OneStepIO.dim(a[1].shape, 1) + i);
-        int256 s = OneStepIO.elem(a[2], position * OneStepIO.dim(a[2].shape, 1) + i);
-        int256 v = j % 2 == 0 ? x0 * c - x1 * s : x0 * s + x1 * c; // |.| <= 2^127: no overflow
-        return FixedPoint.saturate(FixedPoint.roundShift(v, 30), OneStepIO.p(prm, WIDTH));
+        (int256 c, int256 s) = angles(a[1], a[2], position, OneStepIO.mod(j, OneStepIO.u(prm, HEAD_DIM)) / 2);
+        return rotate(OneStepIO.elem(a[0], base), OneStepIO.elem(a[0], base + 1), c, s, j % 2 == 1, OneStepIO.p(prm, WIDTH));
+    }
+
+    /// (cos[position, i], sin[position, i]) from the opened tables (rope.py table_fan_in).
+    function angles(Opened memory cosT, Opened memory sinT, uint256 position, uint256 i)
+        internal
+        pure
+        returns (int256 c, int256 s)
+    {
+        c = OneStepIO.elem(cosT, position * OneStepIO.dim(cosT.shape, 1) + i);
+        s = OneStepIO.elem(sinT, position * OneStepIO.dim(sinT.shape, 1) + i);
+    }
+
+    /// rope.py rotate_element: saturate(round_shift(odd ? a*s + b*c : a*c - b*s, 30), width) for the pair
+    /// (a, b) = x[2i], x[2i+1]. Every input is at most an i64 (an element or 64-bit saturated): |v| <= 2^127.
+    function rotate(int256 a, int256 b, int256 c, int256 s, bool odd, int256 width) internal pure returns (int256) {
+        int256 v = odd ? a * s + b * c : a * c - b * s;
+        return FixedPoint.saturate(FixedPoint.roundShift(v, 30), width);
     }
 }
