@@ -15,8 +15,8 @@ import pytest
 
 from engine.generate import GenSettings
 from engine.runtime import IntegerLM
-from prover.chain.game import (ClaimStatus, GameClient, HonestPlayer, Phase, Reason, Refused, Result, ceil_log2,
-                               play)
+from gamekit import GAS_CAP, Lenient, dispute
+from prover.chain.game import ClaimStatus, GameClient, HonestPlayer, Phase, Reason, Result
 from prover.party import EngineParty
 from prover.runner import traced_generate
 from prover.trace import Corruption
@@ -29,7 +29,6 @@ BOND = 10**15
 WINDOW = 10**6
 MOVE = 1000
 OP, CH = 1, 2
-GAS_CAP = 2**24
 TABLE: list[tuple] = []
 
 
@@ -60,41 +59,11 @@ def corrupted(lm, c: Corruption) -> EngineParty:
     return p
 
 
-class Lenient:
-    """A player that believes its own (wrong) trace: when a proof it makes is refused, it gives up (stalls)."""
-
-    def __init__(self, player):
-        self.player, self.address = player, player.address
-
-    def move(self, game_id):
-        try:
-            return self.player.move(game_id)
-        except Refused as e:
-            assert e.error == "NotWrong", e
-            return None
-
-
 def game(gc: GameClient, defender: EngineParty, challenger, label: str):
     """Post defender's claim (as OP), challenger (acting as CH) disputes it; play to the end and check bounds."""
-    cid = defender.post(gc, bond=BOND, sender=OP).claim_id
-    gid = gc.challenge(cid, bond=BOND, sender=CH).game_id
-    moves, gas, last = [0], [0], [("", 0)]
-
-    def on_move(g, r):
-        assert r.gas < GAS_CAP, (label, g.phase, r.gas)
-        first = r.events[0]
-        if not (first.name == "GameResolved" and Reason(first.args["reason"]) == Reason.TIMEOUT):
-            moves[0] += 1
-        gas[0] = max(gas[0], r.gas)
-        last[0] = (first.name if first.name != "GameResolved" else g.phase.name, r.gas)
-
-    g = play(gc, gid, [HonestPlayer(gc, defender, OP), challenger], on_move=on_move)
-    why = Reason(gc.events("GameResolved", gameId=gid)[0].args["reason"])
-    rounds = -(-moves[0] // 2)
-    leaves = g.out_leaves if g.out_leaves else 1
-    bound = ceil_log2(g.step_count) + ceil_log2(leaves) + 2
-    assert rounds <= bound, (label, rounds, g.step_count, leaves)
-    TABLE.append((label, g.step, g.out_leaves, rounds, bound, gas[0], last[0], why.name))
+    p = dispute(gc, defender, challenger, op=OP, ch=CH, bond=BOND, label=label)
+    g, why = p.game, p.reason
+    TABLE.append((label, g.step, g.out_leaves, p.rounds, p.bound, p.max_gas, p.last, why.name))
     return g, why
 
 
