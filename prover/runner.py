@@ -90,7 +90,6 @@ def traced_generate(lm, prompt: list[int], settings: GenSettings, corrupt: Optio
             on_prompt_progress(done, total)
 
     res = generate(ex, prompt, settings, stop_ids=(lm.config.eos_id,), on_token=on_token, on_prompt_progress=prog)
-    tracer.close()  # every step committed before the run counts as done
     return TracedRun(res, tracer, settings, snaps, time.perf_counter() - t0, marks.get("prompt", 0.0))
 
 

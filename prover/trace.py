@@ -69,12 +69,6 @@ class Tracer:
         self.values: dict[int, Any] = {}
         self._empty: dict[str, bytes] = {}
 
-    def flush(self) -> None:
-        """Nothing is pending (kept for callers written against a buffered tracer)."""
-
-    def close(self) -> None:
-        """Nothing to release."""
-
     # -- the executor calls this before a step's output is used downstream ------------------------
     def transform(self, step: int, position: int, out: Any) -> Any:
         if self.corrupt is not None and step == self.corrupt.step:
