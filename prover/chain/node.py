@@ -162,7 +162,10 @@ def start_anvil(port: int | None = None, block_time: float | None = None, chain_
     last = ""
     for _ in range(attempts):
         p = port if port is not None else free_port()
-        cmd = cmd0 + ["--host", "127.0.0.1", "--port", str(p), "--chain-id", str(chain_id)]
+        # --max-persisted-states 0: anvil otherwise writes every evicted historical state under
+        # ~/.foundry/anvil/tmp (measured: ~8 GB per test session, never cleaned); recent states stay in memory
+        cmd = cmd0 + ["--host", "127.0.0.1", "--port", str(p), "--chain-id", str(chain_id),
+                      "--max-persisted-states", "0"]
         if block_time is not None:
             cmd += ["--block-time", str(block_time)]
         if tx_gas_limit:
