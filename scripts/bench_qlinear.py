@@ -19,7 +19,7 @@ Columns of the table:
 Then one whole token: all 30 layers' 7 matrices and the output head (token_embd, tied), every call
 on a distinct matrix, timed end to end (median and best of --repeats runs). Timings are of this
 process on this machine; float32 uses whatever threads OpenBLAS picks (2 on a 2-core machine), the
-exact kernel's BLAS calls are small and run on one.
+exact kernel runs on one thread.
 
 --json prints one object {"rows": [...], "summary": {...}}; summary has qlinear_token_ms,
 float32_token_ms and qlinear_vs_float32 = float32 time / qlinear time.
@@ -61,12 +61,8 @@ def realistic_x(k: int, rng: np.random.Generator, outliers: int = 3) -> np.ndarr
 
 def kernel_path(f, x: np.ndarray) -> str:
     """The branch vec.qlinear takes for x (mirrors fixedpoint.vec.quant._fast_rows; display only)."""
-    xmag = int(np.abs(x).max())
-    if xmag <= f.lim:
-        return "1 limb"
-    out = int(np.count_nonzero(np.abs(x) > f.lim))
-    if xmag * f.gmax < 2**63 and out <= f.sparse_max:
-        return f"1 limb+{out} out"
+    if int(np.abs(x).max()) <= f.lim:
+        return "1 pass"
     nl = 2
     while int(np.abs(x >> (f.limb_bits * (nl - 1))).max()) > f.lim:
         nl += 1

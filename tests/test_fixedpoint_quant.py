@@ -2,8 +2,8 @@
 
 Oracles: numpy's float16/float32 (for decoding bit patterns), gguf.quants.dequantize (float32 values of
 synthetic and real SmolLM2 blocks), and Fractions built from the numbers we encode ourselves (the exact
-dot product, rounded half up). vec == ref exactly on every path of the fast kernel (one limb, sparse
-outliers, limbs, Python-int limb combination, slow rows, per-row exponents) and on failure.
+dot product, rounded half up). vec == ref exactly on every path of the fast kernel (one pass, limbs,
+Python-int limb combination, slow rows, per-row exponents) and on failure.
 """
 from __future__ import annotations
 
@@ -106,7 +106,9 @@ fp16_finite = st.one_of(st.sampled_from(FP16_EDGES),
 fp16_real = st.builds(lambda s, e, f: (s << 15) | (e << 10) | f, st.integers(0, 1), st.integers(3, 18),
                       st.integers(0, 1023))
 X_EDGES = [0, 1, -1, 2, (1 << 15) - 1, 1 << 15, (1 << 15) + 1, -(1 << 15) - 1, 4095, 4096, 4097, 4128, 4129,
-           34952, 34953, -34953, (1 << 31) - 1, -(1 << 31), 1 << 40, -(1 << 47), I64_MAX, I64_MIN, I64_MIN + 1]
+           34952, 34953, -34953, 524287, 524288, -524288, 528416, 528417, 4473924, 4473925, -4473925,
+           (1 << 22) - 1, 1 << 22, -(1 << 22) - 1, (1 << 31) - 1, -(1 << 31), 1 << 40, -(1 << 47), I64_MAX, I64_MIN,
+           I64_MIN + 1]
 
 
 @st.composite
@@ -358,11 +360,12 @@ def test_every_fast_path_is_exact():
     raw, w, n, k = build("Q4_1", _q4_1_rows(rng, 6, 4))
     pq = vec.prepare(vec.decode_matrix(raw, "Q4_1", n, k))
     f = pq.fast
-    assert f.lim == (1 << 24) // (32 * 15) and f.e_lo == f.e_hi and f.slow_rows.size == 0
+    assert f.lim == ((1 << 31) - 1) // (32 * 15) and f.e_lo == f.e_hi and f.slow_rows.size == 0
     base = rng.integers(-30000, 30000, (1, k))
     sparse = base.copy()
-    sparse[0, [5, 77]] = [(1 << 31) - 1, -(1 << 31)]
-    many = base * 1000  # every entry an outlier: limbs
+    sparse[0, [5, 77]] = [(1 << 31) - 1, -(1 << 31)]  # two entries past lim: limbs
+    at_lim = np.where(base < 0, -f.lim, f.lim)  # every P at its int32 bound, one pass
+    many = base * 1000  # every entry past lim: limbs
     huge = base.copy()
     huge[0, 3] = I64_MAX  # max|x| * G overflows int64: Python-int limb combination
     # |x| * G just below 2^63 with a 62-bit right shift: rounding must not form s + 2^61 (it would wrap)
@@ -370,6 +373,7 @@ def test_every_fast_path_is_exact():
     edge[0, :2] = I64_MAX // f.gmax
     r62 = 62 + f.e_lo  # fx - fy giving a shift of 62
     for xs, fx, fy in [(base, 12, 16), (sparse, 12, 16), (many, 12, 16), (huge, 40, 0), (huge, 62, 0),
+                       (at_lim, 12, 16), (at_lim + np.sign(at_lim), 12, 16),
                        (np.vstack([base, sparse, many]), 12, 16), (np.vstack([sparse, base, sparse]), 12, 16),
                        (base, 0, 62), (base, 62, 62), (edge, r62, 0), (-edge, r62, 0), (edge, 0, 0)]:
         check_all(raw, "Q4_1", n, k, w, xs.tolist(), fx, fy)
@@ -377,6 +381,28 @@ def test_every_fast_path_is_exact():
                        16).shape == (0, n)
     assert vec.qlinear(base[0].tolist(), vec.decode_matrix(raw, "Q4_1", n, k), 12, 16).tolist() == \
         ref.qlinear(base[0].tolist(), ref.prepare(vec.decode_matrix(raw, "Q4_1", n, k)), 12, 16)
+
+
+@pytest.mark.parametrize("gtype", QTYPES)
+def test_large_matrix_packing_across_prepare_chunks(gtype):
+    # 1025 x 2048: prepare decodes 512 rows per chunk and the 4-bit packing pairs row r with row 513 + r, so
+    # one chunk straddles the pairing boundary and the odd row count needs a padded zero row
+    rng = np.random.default_rng(13)
+    n, k = 1025, 2048
+    _, bpb, qo, has_min = rq.GGML_TYPES[gtype]
+    raw = rng.integers(0, 256, (n, k // 32, bpb), dtype=np.uint8)
+    scale = rng.integers(0x1000, 0x2C00, (n, k // 32, 2 if has_min else 1)).astype("<u2")  # |d|, |m| in [2^-20, 2^-4)
+    scale |= (rng.integers(0, 2, scale.shape) << 15).astype("<u2")
+    raw[..., :qo] = scale.view(np.uint8).reshape(n, k // 32, qo)
+    qm = vec.decode_matrix(raw.reshape(-1), gtype, n, k)
+    pq = vec.prepare(qm)
+    assert pq.fast is not None and pq.fast.slow_rows.size == 0
+    x = np.clip(np.rint(rng.laplace(0, 2.0, (2, k)) * 4096), -(1 << 22), 1 << 22).astype(np.int64)
+    x[1, 7] = 1 << 30  # past lim: limbs
+    y = vec.qlinear(x, pq, 12, 16)
+    for r in (0, 1, 511, 512, 513, 514, 1023, 1024):
+        for t in range(2):
+            assert y[t, r] == ref.qlinear_row(x[t].tolist(), qm, r, 12, 16), (gtype, r, t)
 
 
 def test_slow_rows_and_per_row_exponents():
@@ -387,7 +413,7 @@ def test_slow_rows_and_per_row_exponents():
     raw, w, n, k = build("Q4_1", rows)
     f = vec.prepare(vec.decode_matrix(raw, "Q4_1", n, k)).fast
     assert f.slow_rows.tolist() == [1]
-    assert f.e_lo < f.e_hi  # the tiny row keeps its own exponent: one E would break the 2^53 bound
+    assert f.e_lo < f.e_hi  # the tiny row keeps its own exponent: one E would break the 2^63 bound
     edge = [I64_MAX // f.gmax] * 2 + [0] * (k - 2)  # |s| near 2^63 with per-row shifts up to 62
     check_all(raw, "Q4_1", n, k, w, [edge], 62 + f.e_lo, 0)
     for fx, fy in [(12, 16), (0, 0), (0, 62), (62, 0), (30, 40), (30, 0), (40, 10)]:
@@ -396,7 +422,7 @@ def test_slow_rows_and_per_row_exponents():
 
 
 def test_rows_beyond_the_float64_bound_leave_the_fast_path():
-    # span 23 binades (<= 24, so Dsh fits int64) but lim * G_n ~ 2^57 > 2^53: float64 could round here
+    # span 23 binades (<= 24, so Dsh fits int64) but lim * G_n ~ 2^64 > 2^63 - 1: int64 could wrap here
     rng = np.random.default_rng(4)
     rows = [[(0x0001, 0x8001, rng.integers(0, 16, 32).tolist()), (0x63FF, 0x8001, rng.integers(0, 16, 32).tolist())]
             for _ in range(2)]
@@ -560,7 +586,7 @@ def test_real_smollm2_output_head_rows(smol):
     raw = np.ascontiguousarray(t.data[rows])
     qm = vec.decode_matrix(raw, "Q8_0", len(rows), k)
     pq = vec.prepare(qm)
-    assert pq.fast.lim == (1 << 24) // (32 * 128) or pq.fast.lim == (1 << 24) // (32 * 127)
+    assert pq.fast.lim == ((1 << 31) - 1) // (32 * 128) or pq.fast.lim == ((1 << 31) - 1) // (32 * 127)
     rng = np.random.default_rng(9)
     for x in (realistic_x(k, rng), realistic_x(k, rng, outliers=2), realistic_x(k, rng, scale=0.2)):
         assert vec.qlinear(x, pq, 12, 16).tolist() == ref.qlinear(x.tolist(), qm, 12, 16)

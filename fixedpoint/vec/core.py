@@ -129,8 +129,18 @@ def rescale(x, s):
 def saturate(x, bits: int):
     """min(max(x, -2^(bits-1)), 2^(bits-1) - 1): clamp to the signed bits-wide range, bits in [1, 64]."""
     x = as_int(x, "x")
+    lo, hi = (type(bits) is int and _SAT.get(bits)) or _sat_bounds(bits)  # bool/float never hit the cache
+    return _clip(x, lo, hi)
+
+
+_clip = np._core.umath.clip  # the ufunc itself: np.clip's wrapper costs ~4 us per call in dtype checks
+_SAT: dict = {}
+
+
+def _sat_bounds(bits) -> tuple[np.int64, np.int64]:
     bits = check_width(bits)
-    return np.clip(x, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+    _SAT[bits] = (np.int64(-(1 << (bits - 1))), np.int64((1 << (bits - 1)) - 1))
+    return _SAT[bits]
 
 
 def _check_range(lo: int, hi: int, what: str) -> None:

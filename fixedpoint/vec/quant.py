@@ -8,33 +8,27 @@ The fast kernel (``prepare`` + ``qlinear``), for a Q4_0/Q4_1/Q8_0 matrix W (N x 
     P[b,n] = sum_j q[n, bB+j] * x[bB+j]        X[b] = sum_j x[bB+j]
     Dsh[b,n] = d_mant << (d_exp - E_n)         Msh[b,n] = m_mant << (m_exp - E_n)
 
-with E_n the least scale exponent of row n (or, when the bounds below still hold, one E for the whole
-matrix, so that rounding is a scalar shift). Exactness argument, one step at a time:
+with E_n the least scale exponent of row n (or, when the bound below still holds, one E for the whole
+matrix, so that rounding is a scalar shift). Q4_0 is held as its nibble q + 8 with Msh = -8 Dsh (the same
+sum). All of it is integer arithmetic in compiled loops (``kernels.py``), exact by bounds checked once:
 
-1. P by float32 BLAS (``np.matmul`` of q as float32, layout (nb, N, B), by x as (nb, B, C)): every
-   product q*x and every partial sum, in any order and with or without FMA, is an integer of
-   magnitude <= B * max|q| * max|x| <= 2^24 when max|x| <= lim = floor(2^24 / (B * max|q|)); every such
-   integer is a float32, so each BLAS operation is exact and P is the exact integer. x beyond lim is
-   split into limbs x = sum_i x_i 2^(L*i) (low limbs in [0, 2^L), top limb signed, 2^L - 1 <= lim),
-   each limb one column of the same matmul.
-2. The recombination per limb, sum_b Dsh*P + Msh*X, runs in float64 (einsum and a GEMV): every term and
-   partial sum is an integer bounded by lim * G_n, G_n = sum_b (|Dsh| sum_j |q| + B |Msh|) (exact, at
-   prepare). Rows with lim * G_n > 2^53 are not on the fast path; for the others every value is an
-   integer <= 2^53, a float64, so the recombination is exact.
-3. A few outliers |x[k]| > lim are zeroed in the matmul and added back as exact int64 column terms
-   x[k] * (Dsh*q + Msh)[., k] when max|x| * max G_n fits int64 (checked per call with scalars); more
-   outliers take the limbs, combined in int64 when sum_i max|x_i| 2^(L*i) * max G_n fits, else with
-   Python ints. The exact sum is rounded once per row: round_half_up(S * 2^-(fx - fy - E_n)).
+1. P in int32: |P| <= B * max|q| * max|x| < 2^31 when max|x| <= lim = floor((2^31 - 1) / (B * max|q|))
+   (Q4: 4473924, about 2^22; Q8_0: 524287 for max|q| = 128).
+2. The sum over blocks in int64: every partial sum is bounded by lim * G_n, G_n = sum_b (|Dsh| sum_j |q|
+   + B |Msh|) (exact, at prepare). Rows with lim * G_n > 2^63 - 1 are not on the fast path.
+3. x beyond lim is split into limbs x = sum_i x_i 2^(L*i) (low limbs in [0, 2^L), top limb signed,
+   2^L - 1 <= lim), each limb one more input column of the same kernel call; the limb results are combined
+   in int64 when sum_i max|x_i| 2^(L*i) * max G_n fits, else with Python ints. The exact sum is rounded once
+   per row: round_half_up(S * 2^-(fx - fy - E_n)).
 
-Rows off the fast path (huge exponent spans), and F16/F32 matrices, use an exact Python-int path (slow,
-correct). Memory of the fast form: 4 bytes per weight (q as float32) + 8 (no min) or 16 bytes per block
-(+16 per block for ``dsh2``, made on the first two-limb call). Caches filled lazily (``dsh2``,
-``rounding``) are written idempotently, so concurrent calls are safe.
+Every operation is an integer add or multiply whose result fits its type, so thread splits and vector
+widths cannot change a result. Rows off the fast path (exponent spans over 24 binades, or G_n too large),
+and F16/F32 matrices, use an exact Python-int path (slow, correct). Memory of the fast form: 0.5 (Q4) or 1
+(Q8_0) byte per weight + 16 bytes per block; the (rare) rounding cache is written idempotently, so
+concurrent calls are safe.
 
-Speed (scripts/bench_qlinear.py, SmolLM2, 2-core machine): the float32 matmul is memory-bound and about
-as fast as a float32 GEMV on one core; the recombination adds ~35% and per-call overhead ~20-30 us.
-The kernel's small BLAS calls run on one core while OpenBLAS runs a big GEMV on two, so against the
-two-thread float32 GEMV one token's linear layers run at ~0.6x (about 0.9x against one thread).
+Speed (scripts/bench_qlinear.py, SmolLM2, 2-core machine): see the closing table there; the kernel reads
+about a sixth of the bytes a float32 GEMV of the same matrix reads.
 """
 from __future__ import annotations
 
@@ -43,6 +37,7 @@ import numpy as np
 from ..errors import FixedPointOverflow, FixedPointTypeError, FixedPointValueError
 from ..formats import INT64_MAX, INT64_MIN
 from ..ref.quant import GGML_TYPES, PreparedQuant, QuantMatrix, _parse_x, _qm_of, _row_index
+from . import kernels
 from .core import as_int, check_shift
 
 __all__ = [
@@ -50,8 +45,7 @@ __all__ = [
     "dequant_exact_row", "prepare", "qlinear", "qlinear_row",
 ]
 
-F32_EXACT = 1 << 24   # every integer of magnitude <= 2^24 is a float32
-F64_EXACT = 1 << 53   # every integer of magnitude <= 2^53 is a float64
+I32_MAX = (1 << 31) - 1
 CHUNK = 1 << 20       # elements decoded per chunk when preparing (bounds temporary memory)
 _NO_EXP = 1 << 20     # stands for "no nonzero scale" when taking a row's least exponent
 
@@ -207,26 +201,25 @@ def dequant_exact_row(qm, n: int) -> tuple[np.ndarray, np.ndarray]:
 class _Fast:
     """The fast form (see module doc).
 
-    q32 (nb, N, B) float32: q, block-major; dsh (nb, N) float64;
-    msh (N, nb) float64, None without mins; e (N,) int64 least exponents E_n, e_lo/e_hi their range;
-    gmax = max G_n over fast rows (Python int); lim, limb_bits: the one-limb bound of |x| and the low-limb
-    width L; sparse_max: outliers per input row handled by exact column terms instead of limbs;
-    slow_rows: int64 indices of rows on the exact path; rounding: cache of per-row shift arrays;
-    dsh2: dsh with every column repeated twice (for two-column inputs), built on first use.
+    bits 4 or 8; qp the packed q (kernels.py layouts); dsh, msh (nb, Np) int64 (msh zeros without a min,
+    has_min False); n the real row count (Np = n, or n + 1 padded for 4-bit); e (N,) int64 least exponents
+    E_n, e_lo/e_hi their range; gmax = max G_n over fast rows (Python int); lim, limb_bits: the one-pass
+    bound of |x| and the low-limb width L (2^L - 1 <= lim); slow_rows: int64 indices of rows on the exact
+    path; rounding: cache of per-row shift arrays.
     """
 
-    __slots__ = ("q32", "dsh", "msh", "e", "e_lo", "e_hi", "gmax", "lim", "limb_bits", "sparse_max",
-                 "slow_rows", "rounding", "dsh2")
+    __slots__ = ("bits", "qp", "dsh", "msh", "has_min", "n", "e", "e_lo", "e_hi", "gmax", "lim", "limb_bits",
+                 "slow_rows", "rounding")
 
 
 def prepare(qm) -> PreparedQuant:
     """The form of ``qm`` this twin's ``qlinear`` runs fastest, built once (ref: the QuantMatrix; vec: a PreparedQuant).
 
-    The fast form holds 4 bytes per weight plus 8 (no min) or 16 bytes per block (float64 scales).
+    The fast form holds 0.5 (Q4_0/Q4_1) or 1 (Q8_0) byte per weight plus 16 bytes per block (int64 scales).
     qm: a QuantMatrix (a PreparedQuant is returned as is). F16/F32 matrices get no fast form
     (``fast`` is None: ``qlinear`` uses the exact path), nor does a matrix none of whose rows qualify.
-    Rows whose exponent span makes lim * G_n exceed 2^53 are listed in ``fast.slow_rows`` and computed
-    exactly with Python ints. Decodes CHUNK elements at a time (temporary memory stays ~40 MB).
+    Rows whose scale exponents span more than 24 binades, or whose G_n * lim exceeds 2^63 - 1, are listed
+    in ``fast.slow_rows`` and computed exactly with Python ints. Decodes CHUNK elements at a time.
     """
     if isinstance(qm, PreparedQuant):
         return qm
@@ -236,9 +229,12 @@ def prepare(qm) -> PreparedQuant:
     if b == 1:
         return PreparedQuant(qm, None, 0)
     nb = k // b
-    q32 = np.empty((nb, n, b), np.float32)
-    dsh = np.zeros((nb, n), np.int64)
-    msh = np.zeros((nb, n), np.int64) if qm.has_min else None
+    bits = 8 if qm.ggml_type == "Q8_0" else 4
+    half = (n + 1) // 2
+    npad = 2 * half if bits == 4 else n
+    qp = np.zeros((nb, b, half), np.uint8) if bits == 4 else np.empty((nb, b, n), np.int8)
+    dsh = np.zeros((nb, npad), np.int64)
+    msh = np.zeros((nb, npad), np.int64)
     e = np.zeros(n, np.int64)
     g = [None] * n
     qmax = 1
@@ -246,9 +242,6 @@ def prepare(qm) -> PreparedQuant:
     for lo in range(0, n, step):
         hi = min(n, lo + step)
         q, dm, de, mm, me = qm.fields(qm.raw[lo:hi])
-        q3 = q.reshape(hi - lo, nb, b)
-        q32[:, lo:hi, :] = q3.transpose(1, 0, 2)
-        qmax = max(qmax, int(np.abs(q.astype(np.int16)).max()))
         en = _least_exp(dm, de, mm, me)
         e[lo:hi] = en
         sd = np.where(dm != 0, de - en[:, None], 0)  # >= 0; a zero scale gets no shift
@@ -256,48 +249,53 @@ def prepare(qm) -> PreparedQuant:
         ok = np.maximum(sd.max(axis=1), sm.max(axis=1)) <= 24  # |Dsh|, |Msh| < 2^11 << 24 = 2^35
         dsh_c = np.where(ok[:, None], dm << np.minimum(sd, 24), 0)
         msh_c = np.where(ok[:, None], mm << np.minimum(sm, 24), 0)
-        # G_n = sum_b |Dsh| sum_j |q| + B |Msh|: each term < 2^35 * 2^12 fits int64; the row sum does for
-        # nb < 2^15 blocks, beyond that it is summed with Python ints
+        if qm.ggml_type == "Q4_0":  # stored as the nibble q + 8: d*q = d*nibble - 8d, so Msh = -8 Dsh
+            q = q + np.int8(8)
+            msh_c = -8 * dsh_c
+        q3 = q.reshape(hi - lo, nb, b)
+        qmax = max(qmax, int(np.abs(q.astype(np.int16)).max()))
+        if bits == 8:
+            qp[:, :, lo:hi] = q3.transpose(1, 2, 0)
+        else:  # row r < half in the low nibble of byte r, row half + r in the high nibble
+            for r0, r1, sh in ((lo, min(hi, half), 0), (max(lo, half), hi, 4)):
+                if r0 < r1:
+                    qp[:, :, r0 - half * (sh // 4):r1 - half * (sh // 4)] |= \
+                        (q3[r0 - lo:r1 - lo].astype(np.uint8) << np.uint8(sh)).transpose(1, 2, 0)
+        # G_n = sum_b |Dsh| sum_j |q| + B |Msh| over the stored q: each term < 2^35 * 2^13 fits int64; the
+        # row sum does for nb < 2^15 blocks, beyond that it is summed with Python ints
         qabs = np.abs(q3.astype(np.int64)).sum(axis=2)
         gn = (np.abs(dsh_c) * qabs + b * np.abs(msh_c)).sum(axis=1, dtype=np.int64 if nb < (1 << 15) else object)
         g[lo:hi] = [int(v) if o else None for v, o in zip(gn.tolist(), ok.tolist())]
         dsh[:, lo:hi] = dsh_c.T
-        if msh is not None:
-            msh[:, lo:hi] = msh_c.T
-    lim = F32_EXACT // (b * qmax)
-    slow = [i for i, gi in enumerate(g) if gi is None or gi * lim > F64_EXACT]
+        msh[:, lo:hi] = msh_c.T
+    lim = I32_MAX // (b * qmax)  # |P| <= B * qmax * lim fits int32
+    slow = [i for i, gi in enumerate(g) if gi is None or gi * lim > INT64_MAX]
     if slow:
         dsh[:, slow] = 0  # their fast-path output is discarded; zeros keep every bound of the fast path true
-        if msh is not None:
-            msh[:, slow] = 0
-    fast = [i for i, gi in enumerate(g) if gi is not None and gi * lim <= F64_EXACT]
+        msh[:, slow] = 0
+    fast = [i for i, gi in enumerate(g) if gi is not None and gi * lim <= INT64_MAX]
     if not fast:
         return PreparedQuant(qm, None, 0)
     gmax = max(g[i] for i in fast)
-    # One exponent for the whole matrix when the bounds allow (they do for SmolLM2 by 2^7): rounding
-    # then shifts every row alike, which is cheaper than per-row shifts. Slow rows get no shift.
+    # One exponent for the whole matrix when the bound allows (it does for SmolLM2): rounding then shifts
+    # every row alike, which is cheaper than per-row shifts. Slow rows get no shift.
     e0 = int(e[fast].min())
     g0 = max(g[i] << (int(e[i]) - e0) for i in fast)
-    if g0 * lim <= F64_EXACT:
-        up = np.where(np.isin(np.arange(n), slow), 0, e - e0)[None, :]
-        dsh <<= up  # exact: |Dsh| << up <= G_n << up <= g0 < 2^53
-        if msh is not None:
-            msh <<= up
+    if g0 * lim <= INT64_MAX:
+        up = np.zeros(npad, np.int64)
+        up[:n] = np.where(np.isin(np.arange(n), slow), 0, e - e0)
+        dsh <<= up[None, :]  # exact: |Dsh| << up <= G_n << up <= g0 < 2^63
+        msh <<= up[None, :]
         e[:], gmax = e0, g0
     f = _Fast()
-    f.q32, f.e, f.lim = q32, e, lim
+    f.bits, f.qp, f.dsh, f.msh, f.n, f.e, f.lim = bits, qp, dsh, msh, n, e, lim
+    f.has_min = bool(msh.any())
     f.e_lo, f.e_hi = int(e.min()), int(e.max())
     f.limb_bits = (lim + 1).bit_length() - 1  # the largest L with 2^L - 1 <= lim
     f.gmax = gmax
-    # an outlier costs a strided gather of N floats and a few int64 passes over N: worth it while they
-    # are fewer than about half the blocks (measured); more take the limb path
-    f.sparse_max = max(4, nb // 2)
     f.slow_rows = np.array(slow, np.int64)
     f.rounding = {}
-    f.dsh = dsh.astype(np.float64)  # exact: |Dsh| <= G_n < 2^53; float64 (not float32) einsums ~20% faster
-    f.dsh2 = None  # dsh with each column twice, made on the first two-column call
-    f.msh = None if msh is None else np.ascontiguousarray(msh.T).astype(np.float64)  # (N, nb): one GEMV
-    nbytes = q32.nbytes + f.dsh.nbytes + (f.msh.nbytes if f.msh is not None else 0) + e.nbytes
+    nbytes = qp.nbytes + dsh.nbytes + msh.nbytes + e.nbytes
     return PreparedQuant(qm, f, nbytes)
 
 
@@ -380,43 +378,9 @@ def _limb_plan(xmin: int, xmax: int, lim: int, L: int) -> tuple[int, list[int]]:
     return nl, [(1 << L) - 1] * (nl - 1) + [top]
 
 
-def _partial(f: _Fast, xf: np.ndarray) -> np.ndarray:
-    """(N, C) float64 holding the integers sum_k w[n,k] * 2^-E_n * xf[k, c] for float32 xf (nb, B, C) with
-    |xf| <= lim: exact, every value and partial sum <= lim * G_n <= 2^53 (module doc, steps 1-2)."""
-    p = np.matmul(f.q32, xf)  # (nb, N, C): exact integers (step 1)
-    nb, n, c = p.shape
-    if c == 1:
-        acc = np.einsum("bnc,bn->nc", p, f.dsh)  # exact (step 2)
-    elif c == 2:  # two limbs of one input: a strided einsum is ~3x slower, so pair with dsh repeated
-        if f.dsh2 is None:
-            f.dsh2 = np.repeat(f.dsh, 2, axis=1)
-        acc = np.einsum("bm,bm->m", p.reshape(nb, 2 * n), f.dsh2).reshape(n, 2)
-    else:
-        acc = np.einsum("bnc,bn->nc", p, f.dsh)
-    if f.msh is not None:
-        acc += f.msh @ xf.sum(axis=1, dtype=np.float64)  # (N, nb) @ (nb, C): exact (step 2)
-    return acc
-
-
-def _outlier_cols(f: _Fast, ki: np.ndarray) -> np.ndarray:
-    """(n_out, N) float64: w[n, k] * 2^-E_n = Dsh*q + Msh for the columns ki, exact (|value| <= G_n < 2^53)."""
-    bi, ji = np.divmod(ki, f.q32.shape[2])
-    w = np.multiply(f.q32[bi, :, ji], f.dsh[bi], dtype=np.float64)
-    if f.msh is not None:
-        w += f.msh[:, bi].T
-    return w
-
-
-def _outlier_terms(f: _Fast, x2: np.ndarray, ti: np.ndarray, ki: np.ndarray) -> np.ndarray:
-    """(N, T) int64: sum over the outliers (t_i, k_i) of w[n,k_i] * 2^-E_n * x[t_i,k_i], exactly.
-
-    The caller checked max|x| * gmax <= INT64_MAX, which bounds every product and partial sum here.
-    """
-    w = _outlier_cols(f, ki).astype(np.int64)
-    w *= x2[ti, ki][:, None]
-    out = np.zeros((x2.shape[0], f.q32.shape[1]), np.int64)
-    np.add.at(out, ti, w)
-    return out.T
+def _sums(f: _Fast, xc: np.ndarray) -> np.ndarray:
+    """(N, C) int64 holding sum_k w[n,k] * 2^-E_n * xc[c, k] exactly, for int64 xc (C, K) with |xc| <= lim."""
+    return kernels.partial_sums(f.bits, f.qp, f.dsh, f.msh, f.has_min, xc.astype(np.int32))[:, :f.n].T
 
 
 def _round_fast(f: _Fast, s: np.ndarray, smax: int, d: int) -> np.ndarray:
@@ -445,43 +409,18 @@ def _round_fast(f: _Fast, s: np.ndarray, smax: int, d: int) -> np.ndarray:
 def _fast_rows(f: _Fast, x2: np.ndarray, fx: int, fy: int) -> np.ndarray:
     """(N, T) int64 results on the fast path (rows in f.slow_rows are garbage: the caller replaces them)."""
     t, k = x2.shape
-    nb, n, b = f.q32.shape
     xmin, xmax = int(x2.min()), int(x2.max())
     xmag, lim, d = max(-xmin, xmax), f.lim, fx - fy
     if xmag <= lim:
-        acc = _partial(f, x2.T.astype(np.float32).reshape(nb, b, t))
-        return _round_fast(f, acc.astype(np.int64), xmag * f.gmax, d)
-    smax = xmag * f.gmax  # bounds every partial sum of the exact result (module doc)
-    if smax <= INT64_MAX and t == 1:
-        xr = x2[0]
-        xf = xr.astype(np.float32)
-        # |float32(x)| > lim exactly when |x| > lim: lim < 2^24 is a float32 and rounding is monotonic
-        ki = np.flatnonzero(np.abs(xf) > lim)
-        if ki.size <= f.sparse_max:
-            xf[ki] = 0  # the rest of xf is exact (|x| <= lim < 2^24)
-            acc = _partial(f, xf.reshape(nb, b, 1))[:, 0]
-            w = _outlier_cols(f, ki)
-            if smax <= F64_EXACT:  # every value and partial sum is an integer <= 2^53: float64 is exact
-                acc += xr[ki].astype(np.float64) @ w
-                s = acc.astype(np.int64)
-            else:
-                s = acc.astype(np.int64) + xr[ki] @ w.astype(np.int64)
-            return _round_fast(f, s[:, None], smax, d)
-    elif smax <= INT64_MAX:
-        ti, ki = np.nonzero((x2 > lim) | (x2 < -lim))
-        if ki.size <= f.sparse_max * t:
-            xm = x2.T.astype(np.float32)  # (K, T): exact except at the outliers, which are zeroed
-            xm[ki, ti] = 0
-            s = _partial(f, xm.reshape(nb, b, t)).astype(np.int64) + _outlier_terms(f, x2, ti, ki)
-            return _round_fast(f, s, smax, d)
+        return _round_fast(f, _sums(f, x2), xmag * f.gmax, d)  # |partial sums| <= xmag * G_n (module doc)
     L = f.limb_bits
     nl, bounds = _limb_plan(xmin, xmax, lim, L)
-    xf = np.empty((k, nl * t), np.float32)
+    xl = np.empty((nl * t, k), np.int64)
     mask = (1 << L) - 1
     for i in range(nl):
         limb = x2 >> (L * i)
-        xf[:, i * t:(i + 1) * t] = (limb & mask if i < nl - 1 else limb).T  # exact: |limb| <= lim
-    acc = _partial(f, xf.reshape(nb, b, nl * t)).astype(np.int64)
+        xl[i * t:(i + 1) * t] = limb & mask if i < nl - 1 else limb  # |limb| <= lim
+    acc = _sums(f, xl)
     parts = [acc[:, i * t:(i + 1) * t] for i in range(nl)]
     smax = f.gmax * sum(bd << (L * i) for i, bd in enumerate(bounds))  # bounds every partial sum below
     if smax <= INT64_MAX:
@@ -489,7 +428,7 @@ def _fast_rows(f: _Fast, x2: np.ndarray, fx: int, fy: int) -> np.ndarray:
         for i in range(1, nl):
             s += parts[i] << (L * i)
         return _round_fast(f, s, smax, d)
-    s = [[sum(int(p[r, j]) << (L * i) for i, p in enumerate(parts)) for j in range(t)] for r in range(n)]
+    s = [[sum(int(p[r, j]) << (L * i) for i, p in enumerate(parts)) for j in range(t)] for r in range(f.n)]
     return _round_obj(s, (d - f.e).tolist())
 
 
