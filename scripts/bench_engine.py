@@ -3,12 +3,14 @@
 
     scripts/bench_engine.py [--model smollm2|tiny] [--tokens N] [--json]
 
-Both engines process the same chat prompt token by token, then decode N more positions fed with the
-integer engine's own greedy tokens (eos does not stop the measurement). Columns: prompt tok/s, decode
-tok/s. Peak RSS is measured in a separate process running `obrain run` (traced), so the float model's
-memory does not count against the integer engine. Summary keys: int_decode_tok_s (traced),
-int_untraced_decode_tok_s, float_decode_tok_s, int_vs_float (traced int / float), prompt_tok_s,
-trace_overhead, peak_rss_mb.
+The three engines (integer untraced, integer traced, float32) process the same chat prompt token by token,
+then decode N more positions fed with the integer engine's own greedy tokens (eos does not stop the
+measurement; the traced engine must predict the same tokens). They run in lockstep, one position each in
+turn, so that this VM's drifting speed hits all three alike. Columns: prompt tok/s, decode tok/s. Peak RSS
+is measured in a separate process running `obrain run` (traced), so the float model's memory does not count
+against the integer engine. Summary keys: int_decode_tok_s (traced), int_untraced_decode_tok_s,
+float_decode_tok_s, int_vs_float (traced int / float), int_untraced_vs_float, prompt_tok_s, trace_overhead,
+peak_rss_mb.
 """
 import argparse
 import os
@@ -22,40 +24,59 @@ from _common import emit
 PROMPT = "Write a short story about a robot who learns to paint."
 
 
-def run_int(lm, ids, n, traced: bool):
-    from engine.executor import Executor
-    from engine.generate import GenSettings
-    from prover.runner import model_commitment
-    from prover.trace import Tracer
+class IntEngine:
+    """The integer engine, traced (a Tracer observes every step) or not, stepped one position at a time."""
 
-    settings = GenSettings(max_new_tokens=n)
-    obs = Tracer(lm.program, model_commitment(lm), settings.run_tensor()) if traced else None
-    ex = Executor(lm.program, lm.weights, obs)
-    run = settings.run_tensor()
-    t0 = time.perf_counter()
-    for t in ids:
-        outs = ex.step_token(t, run)
-    t1 = time.perf_counter()
-    tok = int(outs["sample"][0])
-    toks = []
-    for _ in range(n):
-        toks.append(tok)
-        outs = ex.step_token(tok, run)
-        tok = int(outs["sample"][0])
-    t2 = time.perf_counter()
-    return len(ids) / (t1 - t0), n / (t2 - t1), toks
+    def __init__(self, lm, n: int, traced: bool):
+        from engine.executor import Executor
+        from engine.generate import GenSettings
+        from prover.runner import model_commitment
+        from prover.trace import Tracer
+
+        self.run = GenSettings(max_new_tokens=n).run_tensor()
+        obs = Tracer(lm.program, model_commitment(lm), self.run) if traced else None
+        self.ex = Executor(lm.program, lm.weights, obs)
+
+    def step(self, tok: int, pos: int) -> int:
+        return int(self.ex.step_token(tok, self.run)["sample"][0])
 
 
-def run_float(fm, ids, toks):
-    fm.reset()
-    t0 = time.perf_counter()
-    for p, t in enumerate(ids):
-        fm.forward(t, p)
-    t1 = time.perf_counter()
-    for k, t in enumerate(toks):
-        fm.forward(t, len(ids) + k)
-    t2 = time.perf_counter()
-    return len(ids) / (t1 - t0), len(toks) / (t2 - t1)
+class FloatEngine:
+    """The float32 reference, stepped one position at a time."""
+
+    def __init__(self, fm):
+        self.fm = fm
+        fm.reset()
+
+    def step(self, tok: int, pos: int) -> None:
+        self.fm.forward(tok, pos)
+
+
+def lockstep(engines: dict, ids: list[int], n: int) -> tuple[dict, dict, list[int]]:
+    """Run every engine over the prompt, then n decode positions fed with the first engine's greedy tokens,
+    position by position in turn (the order rotating each position), so that the VM's changing speed hits all
+    of them alike. Returns (prompt tok/s, decode tok/s) by engine name, and the decoded tokens."""
+    names = list(engines)
+    spent = {k: [0.0, 0.0] for k in names}
+    outs = {k: [] for k in names}
+    toks, nxt = [], None
+    for pos in range(len(ids) + n):
+        phase = 0 if pos < len(ids) else 1
+        tok = ids[pos] if phase == 0 else nxt
+        if phase:
+            toks.append(tok)
+        k0 = pos % len(names)
+        for name in names[k0:] + names[:k0]:
+            t = time.perf_counter()
+            out = engines[name].step(tok, pos)
+            spent[name][phase] += time.perf_counter() - t
+            outs[name].append(out)
+            if name == names[0]:
+                nxt = out
+    for name in names[1:]:
+        if outs[name][0] is not None and outs[name] != outs[names[0]]:
+            raise AssertionError(f"{name} predicted other tokens than {names[0]}")
+    return ({k: len(ids) / v[0] for k, v in spent.items()}, {k: n / v[1] for k, v in spent.items()}, toks)
 
 
 def child_peak_rss(model: str, n: int) -> float:
@@ -81,14 +102,13 @@ def main() -> int:
     from engine.runtime import IntegerLM
 
     lm = IntegerLM.load(a.model)
-    ids = lm.encode_prompt(PROMPT, chat=True)
-    run_int(lm, ids[:2], 1, traced=True)                        # warm-up (commitments, caches)
-    p_u, d_u, toks = run_int(lm, ids, a.tokens, traced=False)
-    p_t, d_t, toks_t = run_int(lm, ids, a.tokens, traced=True)
-    assert toks == toks_t, "tracing changed the tokens"
     fm = FloatLlama(resolve_model(a.model))
-    run_float(fm, ids[:2], [])
-    p_f, d_f = run_float(fm, ids, toks)
+    ids = lm.encode_prompt(PROMPT, chat=True)
+    lockstep({"u": IntEngine(lm, 1, False), "t": IntEngine(lm, 1, True), "f": FloatEngine(fm)}, ids[:2], 1)
+    engines = {"untraced": IntEngine(lm, a.tokens, False), "traced": IntEngine(lm, a.tokens, True),
+               "float": FloatEngine(fm)}
+    p, d, toks = lockstep(engines, ids, a.tokens)
+    p_u, p_t, p_f, d_u, d_t, d_f = p["untraced"], p["traced"], p["float"], d["untraced"], d["traced"], d["float"]
     rss = child_peak_rss(a.model, a.tokens)
     rows = [
         {"engine": "integer, traced", "prompt_tok_s": p_t, "decode_tok_s": d_t},
@@ -98,6 +118,7 @@ def main() -> int:
     summary = {"model": a.model, "prompt_tokens": len(ids), "decode_tokens": a.tokens,
                "int_decode_tok_s": round(d_t, 2), "int_untraced_decode_tok_s": round(d_u, 2),
                "float_decode_tok_s": round(d_f, 2), "int_vs_float": round(d_t / d_f, 3),
+               "int_untraced_vs_float": round(d_u / d_f, 3),
                "trace_overhead": round(d_u / d_t, 3), "prompt_tok_s": round(p_t, 2),
                "peak_rss_mb": round(rss, 1), "threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")}
     emit(f"decode speed, {a.model}", rows, summary, a.json)

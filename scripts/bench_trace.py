@@ -16,7 +16,7 @@ import time
 
 import _common  # noqa: F401
 from _common import emit
-from bench_engine import PROMPT, run_int
+from bench_engine import PROMPT, IntEngine, lockstep
 
 
 def main() -> int:
@@ -34,9 +34,10 @@ def main() -> int:
 
     lm = IntegerLM.load(a.model)
     ids = lm.encode_prompt(PROMPT, chat=True)
-    run_int(lm, ids[:2], 1, traced=True)
-    _, d_u, _ = run_int(lm, ids, a.tokens, traced=False)
-    _, d_t, _ = run_int(lm, ids, a.tokens, traced=True)
+    lockstep({"u": IntEngine(lm, 1, False), "t": IntEngine(lm, 1, True)}, ids[:2], 1)  # warm-up
+    _, d, _ = lockstep({"untraced": IntEngine(lm, a.tokens, False), "traced": IntEngine(lm, a.tokens, True)},
+                       ids, a.tokens)
+    d_u, d_t = d["untraced"], d["traced"]
 
     t0 = time.perf_counter()
     tr = traced_generate(lm, ids, GenSettings(max_new_tokens=a.tokens))
