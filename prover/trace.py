@@ -16,7 +16,8 @@ from engine.ops.attention import Rows
 from engine.program import Program
 
 from . import merkle
-from .commit import KVTree, ModelCommitment, commit_value, run_root, step_record, token_root
+from . import keccak as _kk
+from .commit import KVTree, ModelCommitment, commit_value, run_root, token_root
 
 
 @dataclass(frozen=True)
@@ -48,26 +49,60 @@ class Corruption:
 class Tracer:
     """A step observer that commits outputs and builds the trace root; ``corrupt`` makes it dishonest.
 
-    Every step is committed in the executor's thread, as it is reported. (A hashing thread was measured
-    slower: keccak of one 256-byte leaf holds the GIL, so the two threads mostly took turns; a worker process
-    gained nothing on this machine's two SMT siblings either. What pays is hashing less per step.)
+    Steps are committed in the executor's thread, one token at a time: on_step keeps the token's outputs, and
+    the token's last step commits all S of them, their records and the trace-tree pushes in one compiled call
+    (prover.keccak.trace_token: keccak is ~0.3 us a block, and the per-step Python glue was the larger cost).
+    KV caches are committed as they are appended (their trees are incremental). A hashing thread was measured
+    slower: a busy hashing thread slowed the engine thread by more than the hashing it took off it (the two
+    vCPUs behave like SMT siblings here). ``out_roots``, ``records`` and ``step_count`` cover whole tokens.
     """
 
     def __init__(self, program: Program, mc: ModelCommitment, run: np.ndarray,
                  corrupt: Optional[Corruption] = None, keep_values: bool = False):
         self.program, self.mc = program, mc
-        self.S = program.steps_per_token
+        self.S = S = program.steps_per_token
         self.run_root = run_root(run)
-        self.builder = merkle.MerkleBuilder()
         self.out_roots: list[bytes] = []
         self.records: list[bytes] = []
-        self.cur: dict[str, bytes] = {}
-        self.prev: dict[str, bytes] = {}
         self.kv: dict[str, KVTree] = {}
         self.corrupt = corrupt
         self.keep_values = keep_values
         self.values: dict[int, Any] = {}
-        self._empty: dict[str, bytes] = {}
+        # where each operand's root comes from (prover.keccak.trace_token's opk/opi), fixed by the template
+        consts: list[bytes] = [self.run_root]
+        maxops = max(len(i.inputs) for i in program.instrs)
+        self._opk = np.zeros((S, maxops), np.int64)
+        self._opi = np.zeros((S, maxops), np.int64)
+        self._first_opk = None  # the first token's table: state operands read the empty states
+        first = {}
+        for j, ins in enumerate(program.instrs):
+            for m, r in enumerate(ins.inputs):
+                if r.kind == "weight":
+                    consts.append(mc.weight_roots[r.name])
+                    self._opk[j, m], self._opi[j, m] = 0, len(consts) - 1
+                elif r.kind == "run":
+                    self._opk[j, m], self._opi[j, m] = 0, 0
+                elif r.kind == "local":
+                    self._opk[j, m], self._opi[j, m] = 1, program.index[r.name]
+                elif r.kind == "token":
+                    self._opk[j, m] = 3
+                else:  # state: the previous token's output of that instruction (the empty state at token 0)
+                    i = program.index[r.name]
+                    empty = ops.get(program.instrs[i].op).empty_state(program.instrs[i], Ctx(program, 0))
+                    consts.append(commit_value(empty))
+                    self._opk[j, m], self._opi[j, m] = 2, i
+                    first[(j, m)] = len(consts) - 1
+        self._first_opk, self._first_opi = self._opk.copy(), self._opi.copy()
+        for (j, m), c in first.items():
+            self._first_opk[j, m], self._first_opi[j, m] = 0, c
+        self._nops = np.array([len(i.inputs) for i in program.instrs], np.int64)
+        self._consts = np.stack([_kk.words(c) for c in consts])
+        self._ihash = np.stack([_kk.words(h) for h in mc.instr_hashes])
+        self._prev = np.zeros((S, 8), np.uint32)
+        self._frontier = np.zeros((64, 8), np.uint32)
+        self._count = np.zeros(1, np.int64)
+        self._outs: list[Any] = [None] * S
+        self._token_root = np.zeros(8, np.uint32)
 
     # -- the executor calls this before a step's output is used downstream ------------------------
     def transform(self, step: int, position: int, out: Any) -> Any:
@@ -75,52 +110,67 @@ class Tracer:
             return self.corrupt.apply(out, position)
         return out
 
-    def _operand_root(self, ref, token: int, arg) -> bytes:
-        k = ref.kind
-        if k == "weight":
-            return self.mc.weight_roots[ref.name]
-        if k == "local":
-            return self.cur[ref.name]
-        if k == "token":
-            return token_root(int(arg[0]))
-        if k == "run":
-            return self.run_root
-        if ref.name in self.prev:
-            return self.prev[ref.name]
-        if ref.name not in self._empty:
-            i = self.program.index[ref.name]
-            empty = ops.get(self.program.instrs[i].op).empty_state(self.program.instrs[i], Ctx(self.program, 0))
-            self._empty[ref.name] = commit_value(empty)
-        return self._empty[ref.name]
-
-    def _commit(self, ins, out) -> bytes:
-        if isinstance(out, Rows):
+    def on_step(self, step: int, token: int, index: int, ins, args, out) -> None:
+        if index == 0 and step != self._count[0]:
+            raise ValueError(f"the tracer has {int(self._count[0])} steps and was given step {step}")
+        if self.keep_values:
+            self.values[step] = out.to_array() if isinstance(out, Rows) else np.array(out, copy=True)
+        if isinstance(out, Rows):  # committed now: its tree follows the appends
             t = self.kv.get(ins.name)
             if t is None or t.rows > out.n:
                 t = self.kv[ins.name] = KVTree(out.capacity, out.buf.shape[1])
             t.sync(out)
-            return t.root()
-        return commit_value(out)
-
-    def on_step(self, step: int, token: int, index: int, ins, args, out) -> None:
-        roots = [self._operand_root(r, token, a) for r, a in zip(ins.inputs, args)]
-        out_root = self._commit(ins, out)
-        rec = step_record(step, self.mc.instr_hashes[index], roots, out_root)
-        self.builder.push(rec)
-        self.records.append(rec)
-        self.out_roots.append(out_root)
-        if self.keep_values:
-            self.values[step] = out.to_array() if isinstance(out, Rows) else np.array(out, copy=True)
-        self.cur[ins.name] = out_root
+            out = t.root()
+        elif not (type(out) is np.ndarray and out.dtype == np.int64 and out.ndim <= 8):
+            out = commit_value(out)
+        self._outs[index] = out
+        for r, a in zip(ins.inputs, args):
+            if r.kind == "token":
+                self._token_root = _kk.words(token_root(int(a[0])))
         if index == self.S - 1:
-            self.prev, self.cur = self.cur, {}
+            self._flush(step - index)
+
+    def _flush(self, step0: int) -> None:
+        S, outs = self.S, self._outs
+        given = np.array([not isinstance(o, np.ndarray) for o in outs])
+        arrays = [o.reshape(-1) for o in outs if isinstance(o, np.ndarray)]
+        vals = np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
+        sizes = np.array([0 if g else o.size for g, o in zip(given, outs)], np.int64)
+        offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        dims = np.zeros((S, 8), np.int64)
+        ndims = np.zeros(S, np.int64)
+        given_roots = np.zeros((S, 8), np.uint32)
+        for j, o in enumerate(outs):
+            if given[j]:
+                given_roots[j] = _kk.words(o)
+            else:
+                ndims[j] = o.ndim
+                dims[j, :o.ndim] = o.shape
+        first = step0 == 0
+        out_roots = np.empty((S, 8), np.uint32)
+        records = np.empty((S, 8), np.uint32)
+        bad = _kk.trace_token(vals, offs, dims, ndims, given, given_roots, step0, self._ihash,
+                              self._first_opk if first else self._opk, self._first_opi if first else self._opi,
+                              self._nops, self._consts, self._prev, self._token_root, merkle.ZERO_WORDS,
+                              self._frontier, self._count, out_roots, records)
+        if bad >= 0:
+            merkle.tensor_root_i32(outs[bad])  # raises the FixedPointOverflow that names the values
+            raise AssertionError("trace_token and tensor_root_i32 disagree on the i32 range")  # pragma: no cover
+        self._prev = out_roots
+        self.out_roots.extend(bytes(r) for r in out_roots)
+        self.records.extend(bytes(r) for r in records)
+        self._outs = [None] * S
 
     @property
     def step_count(self) -> int:
-        return self.builder.count
+        return int(self._count[0])
 
     def root(self) -> bytes:
-        return self.builder.root()
+        """The trace root over the records of every whole token so far (merkle.MerkleBuilder.root)."""
+        b = merkle.MerkleBuilder()
+        b.frontier = [bytes(self._frontier[h]) for h in range(64)]
+        b.count = self.step_count
+        return b.root()
 
 
 @dataclass

@@ -202,7 +202,7 @@ class _KV(_Source):
         return data + bytes(LEAF - len(data))
 
     def node(self, level: int, index: int) -> bytes:
-        return self.tree.tree.node(level, index)
+        return self.tree.node(level, index)
 
 
 def _weight_source(w) -> _Source:

@@ -27,8 +27,9 @@ and F16/F32 matrices, use an exact Python-int path (slow, correct). Memory of th
 (Q8_0) byte per weight + 16 bytes per block; the (rare) rounding cache is written idempotently, so
 concurrent calls are safe.
 
-Speed (scripts/bench_qlinear.py, SmolLM2, 2-core machine): see the closing table there; the kernel reads
-about a sixth of the bytes a float32 GEMV of the same matrix reads.
+Speed (scripts/bench_qlinear.py, SmolLM2, 2-core machine, one thread): a 1536x576 Q4_1 matrix 0.10 ms
+(float32 GEMV on the dequantized matrix: 0.15 ms), one token's 211 matrices ~22 ms (float32: ~28 ms); the
+kernel reads 0.5-1 byte per weight where the GEMV reads 4.
 """
 from __future__ import annotations
 
