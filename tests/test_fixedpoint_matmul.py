@@ -424,7 +424,51 @@ def test_thread_count_independence():
 def test_twins_export_same_names_and_specs():
     from fixedpoint.ref import matmul as rmm
 
-    assert rmm.__all__ == vmm.__all__ == ["matmul_exact", "matmul_bound_ok"]
+    assert rmm.__all__ == vmm.__all__ == ["matmul_exact", "bmm_exact", "matmul_bound_ok"]
     for name in rmm.__all__:
         first = [getattr(m, name).__doc__.strip().splitlines()[0] for m in (rmm, vmm)]
         assert first[0] == first[1], name
+
+
+# ---------------------------------------------------------------- batches
+
+@SETTINGS
+@given(st.integers(0, 4), st.integers(1, 3), st.integers(1, 5), st.integers(1, 3), st.booleans(), st.data())
+def test_bmm_twins_equal_pairwise_matmul(B, m, k, n, small, data):
+    elems = st.integers(-(1 << 20), 1 << 20) if small else entries
+    a = [[[data.draw(elems) for _ in range(k)] for _ in range(m)] for _ in range(B)]
+    b = [[[data.draw(elems) for _ in range(n)] for _ in range(k)] for _ in range(B)]
+    want = outcome(ref.bmm_exact, a, b)
+    pairwise = [outcome(ref.matmul_exact, x, y) for x, y in zip(a, b)]
+    if want[0] == "ok":
+        assert want[1] == [p[1] for p in pairwise] == [exact(x, y) for x, y in zip(a, b)]
+    else:
+        assert want == next(p for p in pairwise if p[0] == "err")
+    assert outcome(vec.bmm_exact, a, b) == want
+    got = outcome(vec.bmm_exact, np.array(a, np.int64).reshape(B, m, k), np.array(b, np.int64).reshape(B, k, n))
+    assert got == (want if B else ("ok", []))
+
+
+@pytest.mark.parametrize("a, b, cls", [
+    ([[[1]]], [[[1]], [[2]]], FixedPointValueError),            # batches of different lengths
+    ([[1, 2]], [[1, 2]], FixedPointValueError),                 # pairs of 1-D operands
+    ([[[1, 2]], [[1, 2, 3]]], [[[1], [2]], [[1], [2], [3]]], FixedPointValueError),  # pairs of other shapes
+    (5, [[[1]]], FixedPointTypeError),                          # not a batch
+    ([[[1.5]]], [[[1]]], FixedPointTypeError),
+])
+def test_bmm_bad_input_same_error_in_both_twins(a, b, cls):
+    r, v = outcome(ref.bmm_exact, a, b), outcome(vec.bmm_exact, a, b)
+    assert r == v and r[0] == "err" and r[1] is cls
+
+
+@pytest.mark.parametrize("abits, bbits, k", [(30, 19, 64), (31, 28, 7), (40, 12, 3), (62, 0, 1), (22, 22, 2000)])
+def test_bmm_batched_limbs_are_exact(abits, bbits, k):
+    """Past the one-GEMM bound but inside int64 (attention's probabilities x values): batched limbs."""
+    rng = np.random.default_rng(abits * 100 + k)
+    a = rng.integers(-(1 << abits), 1 << abits, (3, 2, k), endpoint=True)
+    b = rng.integers(-(1 << bbits), 1 << bbits, (3, k, 4), endpoint=True)
+    a[0, 0, :] = 1 << abits
+    b[0, :, 0] = -(1 << bbits)
+    want = [exact(x, y) for x, y in zip(a, b)]
+    assert not vec.matmul_bound_ok(k, 1 << abits, 1 << bbits)
+    assert vec.bmm_exact(a, b).tolist() == want == ref.bmm_exact(a, b)

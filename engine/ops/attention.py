@@ -26,6 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from fixedpoint import ref, vec
+from fixedpoint.formats import INT64_MAX
 
 from . import Ctx, Op, register
 
@@ -146,11 +147,8 @@ class AttnScores(Op):
         cm, cs = _score_scale(hd)
         n = ctx.position + 1
         G = H // Hkv
-        keys = K.buf[:n].reshape(n, Hkv, hd)
-        qg = q.reshape(Hkv, G, hd)
-        out = np.empty((Hkv, G, n), dtype=np.int64)
-        for g in range(Hkv):                                 # (G, hd) @ (hd, n): all query heads of a group
-            out[g] = vec.matmul_exact(qg[g], np.ascontiguousarray(keys[:, g, :].T))
+        keys = K.buf[:n].reshape(n, Hkv, hd).transpose(1, 2, 0)  # (Hkv, hd, n)
+        out = vec.bmm_exact(q.reshape(Hkv, G, hd), keys)     # per group, (G, hd) @ (hd, n): its query heads
         out = vec.mul_round_shift(out.reshape(H, n), cm, self._shift(ins, cs))
         return vec.saturate(out, int(ins.p("width")))
 
@@ -223,16 +221,13 @@ class AttnMixPartial(Op):
         n = p.shape[1]
         C, G = -(-n // c), H // Hkv
         m = min(n, V.n)                                      # rows past the cache's are 0 (as V.get)
-        vals = np.zeros((n, V.shape[1]), dtype=np.int64)
+        vals = np.zeros((C * c, V.shape[1]), dtype=np.int64)  # zero rows pad the last chunk: they add nothing
         vals[:m] = V.buf[:m]
-        vals = vals.reshape(n, Hkv, hd)
-        pg = p.reshape(Hkv, G, n)
-        out = np.empty((Hkv, C, G, hd), dtype=np.int64)
-        for g in range(Hkv):                                 # per chunk, (G, chunk) @ (chunk, hd): a group's heads
-            vg = np.ascontiguousarray(vals[:, g, :])
-            for b in range(C):
-                r0, r1 = b * c, min(n, (b + 1) * c)
-                out[g, b] = vec.matmul_exact(pg[g][:, r0:r1], vg[r0:r1])
+        pp = np.zeros((H, C * c), dtype=np.int64)
+        pp[:, :n] = p
+        a = pp.reshape(Hkv, G, C, c).transpose(0, 2, 1, 3).reshape(Hkv * C, G, c)
+        b = vals.reshape(C, c, Hkv, hd).transpose(2, 0, 1, 3).reshape(Hkv * C, c, hd)
+        out = vec.bmm_exact(a, b).reshape(Hkv, C, G, hd)     # per group and chunk, (G, chunk) @ (chunk, hd)
         out = vec.round_shift(out.transpose(1, 0, 2, 3).reshape(C, H * hd), self._shift(ins))
         return vec.saturate(out, int(ins.p("width")))
 
@@ -277,7 +272,11 @@ class AttnMix(Op):
 
     def run(self, ins, args, ctx: Ctx):
         part = args[0]
-        acc = vec.matmul_exact(np.ones(part.shape[0], dtype=np.int64), part)   # exact, raises past int64
+        pmax = max(-int(part.min()), int(part.max())) if part.size else 0
+        if part.shape[0] * pmax <= INT64_MAX:                # every partial sum fits: a plain sum is exact
+            acc = part.sum(axis=0)
+        else:
+            acc = vec.matmul_exact(np.ones(part.shape[0], dtype=np.int64), part)   # exact, raises past int64
         return vec.saturate(vec.round_shift(acc, self._shift(ins)), int(ins.p("width")))
 
     def element(self, ins, args, ctx, j):

@@ -13,7 +13,7 @@ from ..errors import FixedPointOverflow, FixedPointTypeError, FixedPointValueErr
 from ..formats import INT64_MAX, INT64_MIN
 from .core import as_int
 
-__all__ = ["matmul_exact", "matmul_bound_ok"]
+__all__ = ["matmul_exact", "bmm_exact", "matmul_bound_ok"]
 
 FLOAT64_EXACT = 1 << 53  # every integer of magnitude <= 2^53 is a float64; 2^53 + 1 is not
 
@@ -126,3 +126,38 @@ def matmul_exact(a, b):
     if len(sb) == 2:
         return rows[0]
     return rows[0][0]
+
+
+def _batch(a, b) -> int:
+    """B, the common length of two batches of operands; errors name what is wrong."""
+    for x, name in ((a, "a"), (b, "b")):
+        if isinstance(x, (str, bytes)) or not hasattr(x, "__len__") or (hasattr(x, "ndim") and x.ndim == 0):
+            raise FixedPointTypeError(f"bmm_exact: {name} must be a batch (sequence or 3-D array) of 2-D operands")
+    if len(a) != len(b):
+        raise FixedPointValueError(f"bmm_exact: batches differ in length, a has {len(a)} and b has {len(b)}")
+    return len(a)
+
+
+def bmm_exact(a, b):
+    """[matmul_exact(a[i], b[i]) for i < B]: B exact 2-D products of the same shapes (a[i]: M x K, b[i]: K x N).
+
+    a, b: sequences (or 3-D integer arrays) of equal length B of 2-D operands, every pair of the same shapes,
+    else FixedPointTypeError / FixedPointValueError; each pair is checked and computed as matmul_exact does,
+    in batch order, so the first failing pair's error is raised. Returns a list of B lists of lists.
+    """
+    out, first = [], None
+    for i in range(_batch(a, b)):
+        shapes = _parse(a[i], f"a[{i}]")[0], _parse(b[i], f"b[{i}]")[0]
+        _check_pair(i, shapes, first)
+        first = first or shapes
+        out.append(matmul_exact(a[i], b[i]))
+    return out
+
+
+def _check_pair(i: int, shapes, first) -> None:
+    """Pair i of a batch: both operands 2-D, and the shapes of pair 0."""
+    if len(shapes[0]) != 2 or len(shapes[1]) != 2:
+        raise FixedPointValueError(f"bmm_exact needs 2-D operands, batch {i} has shapes {shapes[0]} and {shapes[1]}")
+    if first is not None and shapes != first:
+        raise FixedPointValueError(f"bmm_exact: batch {i} has shapes {shapes[0]} and {shapes[1]}, batch 0 has "
+                                   f"{first[0]} and {first[1]}")

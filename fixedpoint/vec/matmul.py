@@ -29,11 +29,11 @@ import numpy as np
 
 from ..errors import FixedPointTypeError, FixedPointValueError
 from ..formats import INT64_MAX, INT64_MIN
-from ..ref.matmul import FLOAT64_EXACT, _check_shapes, _overflow_error, _parse
+from ..ref.matmul import FLOAT64_EXACT, _batch, _check_pair, _check_shapes, _overflow_error, _parse
 from ..ref.matmul import matmul_bound_ok as _bound_ok_ref
 from .core import as_int
 
-__all__ = ["matmul_exact", "matmul_bound_ok"]
+__all__ = ["matmul_exact", "bmm_exact", "matmul_bound_ok"]
 
 MAX_GEMMS = 64  # limb products allowed before the exact object-int fallback
 SCRATCH_MAX = 1 << 20  # float64 elements kept per reused GEMM buffer (8 MB); larger operands allocate fresh
@@ -224,3 +224,45 @@ def matmul_exact(a, b):
     if ndb == 2:
         return c[0].copy()
     return c[0, 0]
+
+
+def bmm_exact(a, b):
+    """[matmul_exact(a[i], b[i]) for i < B]: B exact 2-D products of the same shapes (a[i]: M x K, b[i]: K x N).
+
+    Returns one int64 array (B, M, N) (the ref twin: a list of B lists of lists).
+    Same inputs, checks and errors as the ref twin (the first failing pair's, in batch order). Fast path: for
+    3-D int64 arrays with K * max|a| * max|b| < 2^53 over the whole batch, one batched float64 matmul (exact,
+    see module doc); below 2^63, batched limbs; otherwise pair by pair through matmul_exact.
+    """
+    if (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.ndim == 3 and b.ndim == 3
+            and a.dtype == np.int64 and b.dtype == np.int64 and a.shape[0] == b.shape[0]
+            and a.shape[2] == b.shape[1] and a.size and b.size):
+        alo, ahi, blo, bhi = int(a.min()), int(a.max()), int(b.min()), int(b.max())
+        k, bound = a.shape[2], max(-alo, ahi) * max(-blo, bhi)
+        if k * bound < FLOAT64_EXACT:
+            return np.matmul(a.astype(np.float64), b.astype(np.float64)).astype(np.int64)
+        plan = _limb_plan(k, alo, ahi, blo, bhi)
+        if k * bound <= INT64_MAX and plan is not None:
+            # limbs as in _matmul_limbs, batched: each partial GEMM obeys the 2^53 bound; the sum is taken
+            # modulo 2^64 (uint64), which is the exact result since every entry fits int64
+            (na, La), (nb, Lb) = plan
+            acc = np.zeros((a.shape[0], a.shape[1], b.shape[2]), np.uint64)
+            bs = [bj.astype(np.float64) for bj in _split(b, nb, Lb)]
+            for i, ai in enumerate(_split(a, na, La)):
+                af = ai.astype(np.float64)
+                for j, bf in enumerate(bs):
+                    sh = La * i + Lb * j
+                    if sh < 64:
+                        acc += np.matmul(af, bf).astype(np.int64).view(np.uint64) << np.uint64(sh)
+            return acc.view(np.int64)
+    outs, first = [], None
+    for i in range(_batch(a, b)):
+        x, y = _operand(a[i], f"a[{i}]"), _operand(b[i], f"b[{i}]")
+        _check_pair(i, (x.shape, y.shape), first)
+        first = first or (x.shape, y.shape)
+        outs.append(matmul_exact(x, y))
+    if not outs:
+        m = a.shape[1] if isinstance(a, np.ndarray) and a.ndim == 3 else 0
+        n = b.shape[2] if isinstance(b, np.ndarray) and b.ndim == 3 else 0
+        return np.zeros((0, m, n), np.int64)
+    return np.stack(outs)
