@@ -5,8 +5,8 @@
 
 The three engines (integer untraced, integer traced, float32) process the same chat prompt token by token,
 then decode N more positions fed with the integer engine's own greedy tokens (eos does not stop the
-measurement; the traced engine must predict the same tokens). They run in lockstep, one position each in
-turn, so that this VM's drifting speed hits all three alike. Columns: prompt tok/s, decode tok/s. Peak RSS
+measurement; the traced engine must predict the same tokens). They take turns of 8 positions each
+(lockstep), so that this VM's drifting speed hits all three alike. Columns: prompt tok/s, decode tok/s. Peak RSS
 is measured in a separate process running `obrain run` (traced), so the float model's memory does not count
 against the integer engine. Summary keys: int_decode_tok_s (traced), int_untraced_decode_tok_s,
 float_decode_tok_s, int_vs_float (traced int / float), int_untraced_vs_float, prompt_tok_s, trace_overhead,
@@ -52,31 +52,31 @@ class FloatEngine:
         self.fm.forward(tok, pos)
 
 
-def lockstep(engines: dict, ids: list[int], n: int) -> tuple[dict, dict, list[int]]:
-    """Run every engine over the prompt, then n decode positions fed with the first engine's greedy tokens,
-    position by position in turn (the order rotating each position), so that the VM's changing speed hits all
-    of them alike. Returns (prompt tok/s, decode tok/s) by engine name, and the decoded tokens."""
+def lockstep(engines: dict, ids: list[int], n: int, block: int = 8) -> tuple[dict, dict, list[int]]:
+    """Run every engine over the prompt, then n decode positions fed with the first engine's greedy tokens, in
+    turns of ``block`` positions each (the first engine first, the others' order rotating), so that this VM's
+    drifting speed hits all of them alike. Turns of several positions, not one: OpenBLAS's threads spin for a
+    while after the float engine's GEMVs, and one-position turns charged that spinning to the next engine.
+    Returns (prompt tok/s, decode tok/s) by engine name, and the decoded tokens."""
     names = list(engines)
+    total = len(ids) + n
     spent = {k: [0.0, 0.0] for k in names}
     outs = {k: [] for k in names}
-    toks, nxt = [], None
-    for pos in range(len(ids) + n):
-        phase = 0 if pos < len(ids) else 1
-        tok = ids[pos] if phase == 0 else nxt
-        if phase:
-            toks.append(tok)
-        k0 = pos % len(names)
-        for name in names[k0:] + names[:k0]:
-            t = time.perf_counter()
-            out = engines[name].step(tok, pos)
-            spent[name][phase] += time.perf_counter() - t
-            outs[name].append(out)
-            if name == names[0]:
-                nxt = out
+    feed = list(ids)
+    for t, b0 in enumerate(range(0, total, block)):
+        rest = names[1:]
+        for name in names[:1] + rest[t % max(1, len(rest)):] + rest[:t % max(1, len(rest))]:
+            for pos in range(b0, min(b0 + block, total)):
+                t0 = time.perf_counter()
+                out = engines[name].step(feed[pos], pos)
+                spent[name][pos >= len(ids)] += time.perf_counter() - t0
+                outs[name].append(out)
+                if name == names[0] and pos + 1 == len(feed) and pos + 1 < total:
+                    feed.append(out)
     for name in names[1:]:
         if outs[name][0] is not None and outs[name] != outs[names[0]]:
             raise AssertionError(f"{name} predicted other tokens than {names[0]}")
-    return ({k: len(ids) / v[0] for k, v in spent.items()}, {k: n / v[1] for k, v in spent.items()}, toks)
+    return ({k: len(ids) / v[0] for k, v in spent.items()}, {k: n / v[1] for k, v in spent.items()}, feed[len(ids):])
 
 
 def child_peak_rss(model: str, n: int) -> float:
