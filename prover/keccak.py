@@ -198,10 +198,23 @@ def i32_tensor_root(flat, head, zeros):
         return False, out
     s = np.empty(25, np.uint64)
     msg = np.empty(65, np.uint32)
+    hw = np.empty((max(1, (n + 63) // 64) + 1, 8), np.uint32)
+    nh = head.shape[0]
+    hm = np.empty(nh + 8, np.uint32)
+    hm[:nh] = head
+    _i32_merkle_into(flat, hw, msg, s, zeros, hm[nh:])
+    keccak_words(hm, nh + 8, s, out, 0)
+    return True, out
+
+
+@njit(**_OPTS)
+def _i32_merkle_into(part, hw, msg, s, zeros, dst):
+    """dst[:8] = merkle_root(pack(part, "i32")) (part inside i32); hw is scratch of >= max(1, ceil(len / 64)) + 1
+    rows (the spare row: an odd level's last node pairs with a zero hash)."""
+    n = part.shape[0]
     nl = max(1, (n + 63) // 64)
-    hw = np.empty((nl + 1, 8), np.uint32)  # one spare row: an odd level's last node pairs with a zero hash
     for i in range(nl):
-        i32_leaf_into(flat, n, i, hw[i], 0, msg, s)
+        i32_leaf_into(part, n, i, hw[i], 0, msg, s)
     count, h = nl, 0
     while count > 1:
         if count & 1:
@@ -211,12 +224,7 @@ def i32_tensor_root(flat, head, zeros):
             node_into(hw, 2 * i, 2 * i + 1, i, msg, s)
         count //= 2
         h += 1
-    nh = head.shape[0]
-    hm = np.empty(nh + 8, np.uint32)
-    hm[:nh] = head
-    hm[nh:] = hw[0]
-    keccak_words(hm, nh + 8, s, out, 0)
-    return True, out
+    dst[:] = hw[0]
 
 
 @njit(**_OPTS)
@@ -331,28 +339,14 @@ def trace_token(vals, offs, dims, ndims, given, given_roots, step0, instr_hashes
     for j in range(S):
         if given[j]:
             out_roots[j] = given_roots[j]
-        else:  # the tensor's tree (as i32_tensor_root), then its header
-            n = offs[j + 1] - offs[j]
-            part = vals[offs[j]:offs[j + 1]]
-            nl = max(1, (n + 63) // 64)
-            for i in range(nl):
-                i32_leaf_into(part, n, i, hw[i], 0, msg, s)
-            cnt, h = nl, 0
-            while cnt > 1:
-                if cnt & 1:
-                    hw[cnt] = zeros[h]
-                    cnt += 1
-                for i in range(cnt // 2):
-                    node_into(hw, 2 * i, 2 * i + 1, i, msg, s)
-                cnt //= 2
-                h += 1
+        else:  # the tensor's header, then its tree's root (as i32_tensor_root)
             nd = ndims[j]
             hm[0] = TENS_TAG
             # bytes "or", dtype code 3 (i32), ndim
             hm[1] = np.uint32(0x726F) | (np.uint32(3) << np.uint32(16)) | (np.uint32(nd) << np.uint32(24))
             for d in range(nd):
                 hm[2 + d] = _bswap32(np.uint32(dims[j, d]))
-            hm[2 + nd:10 + nd] = hw[0]
+            _i32_merkle_into(vals[offs[j]:offs[j + 1]], hw, msg, s, zeros, hm[2 + nd:10 + nd])
             keccak_words(hm, 10 + nd, s, out_roots[j], 0)
         # the record: "step" || u64 BE step || instr hash || u8 n || operand roots || output root
         rec[0], rec[1], rec[2], rec[3] = 115, 116, 101, 112

@@ -53,8 +53,8 @@ class Tracer:
     the token's last step commits all S of them, their records and the trace-tree pushes in one compiled call
     (prover.keccak.trace_token: keccak is ~0.3 us a block, and the per-step Python glue was the larger cost).
     KV caches are committed as they are appended (their trees are incremental). A hashing thread was measured
-    slower: a busy hashing thread slowed the engine thread by more than the hashing it took off it (the two
-    vCPUs behave like SMT siblings here). ``out_roots``, ``records`` and ``step_count`` cover whole tokens.
+    slower: a busy hashing thread slowed the engine thread by more than the hashing it took off it (46 -> 67
+    ms a token on this 2-vCPU machine). ``out_roots``, ``records`` and ``step_count`` cover whole tokens.
     """
 
     def __init__(self, program: Program, mc: ModelCommitment, run: np.ndarray,
