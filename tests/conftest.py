@@ -1,4 +1,4 @@
-"""Chain fixtures shared by the differential tests: one anvil and one compile per session.
+"""Fixtures shared across modules: one anvil and one compile per session (chain tests), and the tiny model.
 
 A missing anvil or solcjs FAILS the test (with "run `make setup`"); chain tests are never skipped.
 """
@@ -33,3 +33,11 @@ def anvil():
 def chain(anvil, artifacts) -> Chain:
     """A Chain client on the session's anvil with the session's artifacts."""
     return Chain(anvil.url, artifacts)
+
+
+@pytest.fixture(scope="session")
+def lm():
+    """The tiny model (a GGUF built in code from a fixed seed), loaded once for every module that uses it."""
+    from engine.runtime import IntegerLM
+
+    return IntegerLM.load("tiny")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import pytest
 
 from engine.generate import GenSettings
-from engine.runtime import IntegerLM
 from gamekit import GAS_CAP, Lenient, dispute
 from prover.chain.game import ClaimStatus, GameClient, HonestPlayer, Phase, Reason, Result
 from prover.party import EngineParty
@@ -30,11 +29,6 @@ WINDOW = 10**6
 MOVE = 1000
 OP, CH = 1, 2
 TABLE: list[tuple] = []
-
-
-@pytest.fixture(scope="module")
-def lm():
-    return IntegerLM.load("tiny")
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ from hypothesis import given, settings, strategies as st
 from engine.executor import Executor
 from engine.generate import GenSettings
 from engine.ops.attention import Rows
-from engine.runtime import IntegerLM
 from fixedpoint import FixedPointOverflow
 from prover import keccak as K
 from prover import merkle
@@ -124,8 +123,7 @@ class PlainTracer:
             self.prev, self.cur = self.cur, {}
 
 
-def test_batched_tracer_equals_the_plain_tracer():
-    lm = IntegerLM.load("tiny")
+def test_batched_tracer_equals_the_plain_tracer(lm):
     settings_ = GenSettings(max_new_tokens=4)
     run = settings_.run_tensor()
     mc = model_commitment(lm)
@@ -138,8 +136,7 @@ def test_batched_tracer_equals_the_plain_tracer():
         assert fast.root() == plain.builder.root() and fast.step_count == plain.builder.count
 
 
-def test_an_output_outside_i32_fails_the_run_with_the_packing_error():
-    lm = IntegerLM.load("tiny")
+def test_an_output_outside_i32_fails_the_run_with_the_packing_error(lm):
     S = lm.program.steps_per_token
     step = S + next(i for i, ins in enumerate(lm.program.instrs) if ins.op == "rmsnorm")
     with pytest.raises(FixedPointOverflow, match="outside"):

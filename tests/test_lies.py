@@ -30,11 +30,6 @@ WINDOW, MOVE = 10**6, 1000
 
 
 @pytest.fixture(scope="module")
-def lm():
-    return IntegerLM.load("tiny")
-
-
-@pytest.fixture(scope="module")
 def variant_path(tmp_path_factory) -> Path:
     """The tiny model with one quantized nibble byte of blk.1.ffn_up changed: a 'cheaper' model a liar runs."""
     kv, tensors = tiny_spec()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import pytest
 
 from engine.generate import GenSettings
-from engine.runtime import IntegerLM
 from gamekit import Lenient, dispute
 from prover.chain.game import ClaimStatus, GameClient, HonestPlayer, Reason, Result
 from prover.party import EngineParty
@@ -25,11 +24,6 @@ PROMPT = [5, 17]
 SETTINGS = GenSettings(max_new_tokens=1)
 BOND = 10**15
 OP, CH = 1, 2
-
-
-@pytest.fixture(scope="module")
-def lm():
-    return IntegerLM.load("tiny")
 
 
 @pytest.fixture(scope="module")

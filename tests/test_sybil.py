@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 
 from engine.generate import GenSettings
-from engine.runtime import IntegerLM
 from gamekit import Lenient
 from prover.agent import Agent
 from prover.chain.game import ClaimStatus, GameClient, HonestPlayer, Phase, Reason, Result
@@ -26,11 +25,6 @@ PROMPT = [5, 17, 99, 120]
 SETTINGS = GenSettings(max_new_tokens=3)
 BOND = 10**15
 WINDOW, MOVE = 10**6, 1000
-
-
-@pytest.fixture(scope="module")
-def lm():
-    return IntegerLM.load("tiny")
 
 
 @pytest.fixture(scope="module")

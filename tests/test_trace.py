@@ -27,11 +27,6 @@ GOLDEN = Path(__file__).parent / "data" / "golden_roots.json"
 
 
 @pytest.fixture(scope="module")
-def lm():
-    return IntegerLM.load("tiny")
-
-
-@pytest.fixture(scope="module")
 def honest(lm):
     return traced_generate(lm, PROMPT, SETTINGS)
 
