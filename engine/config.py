@@ -4,12 +4,13 @@ Float hyper-parameters (RoPE base, RMSNorm epsilon) are stored as their IEEE-754
 (ints), so a config is exact and hashes the same everywhere; the integer engine derives its own integer
 constants from these bits. The float properties exist for the float reference only.
 """
+
 from __future__ import annotations
 
 import json
 import struct
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Optional
+from typing import Any
 
 
 def f32_bits(x: float) -> int:
@@ -48,7 +49,7 @@ class LlamaConfig:
     rms_eps_bits: int
     tied_output: bool
     eos_id: int
-    bos_id: Optional[int] = None
+    bos_id: int | None = None
     special_ids: tuple[int, ...] = ()
     architecture: str = "llama"
 
@@ -57,8 +58,7 @@ class LlamaConfig:
             raise ValueError(f"config name must be a string, got {self.name!r}")
         if self.architecture != "llama":
             raise ValueError(f"unsupported architecture {self.architecture!r} (only 'llama')")
-        for f in ("n_layers", "dim", "ffn_dim", "n_heads", "n_kv_heads", "head_dim", "vocab_size",
-                  "context_length"):
+        for f in ("n_layers", "dim", "ffn_dim", "n_heads", "n_kv_heads", "head_dim", "vocab_size", "context_length"):
             v = getattr(self, f)
             if not _is_int(v) or v < 1:
                 raise ValueError(f"config {f} must be a positive integer, got {v!r}")
@@ -82,8 +82,9 @@ class LlamaConfig:
                 continue
             if not _is_int(v) or not 0 <= v < self.vocab_size:
                 raise ValueError(f"config {f} must be a token id in [0, {self.vocab_size}), got {v!r}")
-        if any(not _is_int(i) or not 0 <= i < self.vocab_size for i in self.special_ids) or \
-                list(self.special_ids) != sorted(set(self.special_ids)):
+        if any(not _is_int(i) or not 0 <= i < self.vocab_size for i in self.special_ids) or list(
+            self.special_ids
+        ) != sorted(set(self.special_ids)):
             raise ValueError(f"config special_ids must be sorted unique token ids, got {self.special_ids!r}")
 
     # derived sizes
@@ -121,7 +122,7 @@ class LlamaConfig:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
     @classmethod
-    def from_dict(cls, d: Any) -> "LlamaConfig":
+    def from_dict(cls, d: Any) -> LlamaConfig:
         """Inverse of ``to_dict``; ValueError on missing or unknown keys or bad values."""
         if not isinstance(d, dict):
             raise ValueError(f"config must be a JSON object, got {type(d).__name__}")
@@ -140,7 +141,7 @@ class LlamaConfig:
         return cls(**d)
 
     @classmethod
-    def from_json(cls, s: str | bytes) -> "LlamaConfig":
+    def from_json(cls, s: str | bytes) -> LlamaConfig:
         """Parse ``to_json`` output (any JSON formatting accepted); ValueError on bad input."""
         try:
             d = json.loads(s)

@@ -4,6 +4,7 @@ A step observer (the tracer of prover/) receives ``on_step(step, token, index, i
 instruction in order; ``args`` are the resolved operands (for commitments of inputs it uses the roots it
 already holds). Nothing here stores a trace.
 """
+
 from __future__ import annotations
 
 from typing import Any, Protocol
@@ -27,8 +28,9 @@ class Executor:
         self.weights = weights
         self.observer = observer
         self.ops = [ops.get(i.op) for i in program.instrs]
-        missing = sorted({r.name for i in program.instrs for r in i.inputs
-                          if r.kind == "weight" and r.name not in weights})
+        missing = sorted(
+            {r.name for i in program.instrs for r in i.inputs if r.kind == "weight" and r.name not in weights}
+        )
         if missing:
             raise KeyError(f"program {program.name} needs weights that were not loaded: {missing[:5]}")
         self._transform = getattr(observer, "transform", None)

@@ -4,10 +4,11 @@ Every position runs the same template (the prompt positions too), so step i is a
 (token i // S, instruction i % S). The token fed at position t is prompt[t] while t < len(prompt), else
 the token sampled at position t-1.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -19,7 +20,7 @@ class GenSettings:
     """Generation settings; everything is an integer so the run is reproducible bit for bit."""
 
     max_new_tokens: int = 32
-    temperature_q16: int = 0      # temperature * 2^16; 0 = greedy
+    temperature_q16: int = 0  # temperature * 2^16; 0 = greedy
     top_k: int = 1
     seed: int = 0
 
@@ -31,13 +32,18 @@ class GenSettings:
 class GenResult:
     prompt: list[int]
     tokens: list[int] = field(default_factory=list)
-    positions: int = 0            # positions run (= len(prompt) + len(tokens) - 1 when done)
-    stopped: str = ""             # "eos" or "length"
+    positions: int = 0  # positions run (= len(prompt) + len(tokens) - 1 when done)
+    stopped: str = ""  # "eos" or "length"
 
 
-def generate(ex: Executor, prompt: list[int], settings: GenSettings, stop_ids: tuple[int, ...] = (),
-             on_token: Callable[[int], None] | None = None,
-             on_prompt_progress: Callable[[int, int], None] | None = None) -> GenResult:
+def generate(
+    ex: Executor,
+    prompt: list[int],
+    settings: GenSettings,
+    stop_ids: tuple[int, ...] = (),
+    on_token: Callable[[int], None] | None = None,
+    on_prompt_progress: Callable[[int, int], None] | None = None,
+) -> GenResult:
     if not prompt:
         raise ValueError("empty prompt")
     run = settings.run_tensor()

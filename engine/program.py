@@ -15,12 +15,14 @@ op (a registry key), its operands and static parameters. Operands are references
 Static parameters are ints or strings, fixed by the program and never by data; the position t is known
 to every op from the step index.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Iterable, Union
+from typing import Union
+from collections.abc import Iterable
 
 Param = Union[int, str]
 
@@ -38,7 +40,8 @@ class Ref:
 
     def __str__(self) -> str:
         return {"weight": "W", "token": "TOKEN", "local": "L", "state": "S", "run": "RUN"}[self.kind] + (
-            f"({self.name})" if self.name else "")
+            f"({self.name})" if self.name else ""
+        )
 
 
 def W(name: str) -> Ref:
@@ -74,8 +77,13 @@ class Instr:
         raise KeyError(f"instruction {self.name} ({self.op}) has no parameter {key!r}")
 
     def to_obj(self) -> dict:
-        return {"name": self.name, "op": self.op, "inputs": [[r.kind, r.name] for r in self.inputs],
-                "params": [[k, v] for k, v in self.params], "layer": self.layer}
+        return {
+            "name": self.name,
+            "op": self.op,
+            "inputs": [[r.kind, r.name] for r in self.inputs],
+            "params": [[k, v] for k, v in self.params],
+            "layer": self.layer,
+        }
 
 
 def instr(name: str, op: str, inputs: Iterable[Ref], layer: int = -1, **params: Param) -> Instr:
@@ -89,8 +97,8 @@ class Program:
 
     name: str
     instrs: tuple[Instr, ...]
-    context: int                       # max positions; KV caches have this many rows
-    output: str                        # instruction whose output holds the next token id at [0, 1]
+    context: int  # max positions; KV caches have this many rows
+    output: str  # instruction whose output holds the next token id at [0, 1]
     index: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -121,8 +129,12 @@ class Program:
 
     def to_json(self) -> str:
         """Canonical JSON of the template (sorted keys, no spaces): what the model root commits to."""
-        obj = {"name": self.name, "context": self.context, "output": self.output,
-               "instrs": [i.to_obj() for i in self.instrs]}
+        obj = {
+            "name": self.name,
+            "context": self.context,
+            "output": self.output,
+            "instrs": [i.to_obj() for i in self.instrs],
+        }
         return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
     def digest(self) -> str:

@@ -11,9 +11,10 @@ Conventions (those of llama.cpp on GGUF llama files):
 * query head h attends with KV head h // (n_heads // n_kv_heads);
 * RMSNorm: x / sqrt(mean(x^2) + eps) * w;  FFN: down(silu(gate(x)) * up(x)).
 """
+
 from __future__ import annotations
 
-from typing import Iterable, Optional, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -31,7 +32,7 @@ def _stack(parts: Sequence) -> np.ndarray:
     out = np.empty((rows, parts[0].shape[1]), dtype=np.float32)
     r = 0
     for p in parts:
-        out[r:r + p.shape[0]] = p.to_float32()
+        out[r : r + p.shape[0]] = p.to_float32()
         r += p.shape[0]
     return out
 
@@ -43,19 +44,19 @@ class FloatLlama:
     def __init__(self, model: LoadedModel):
         c = self.config = model.config
         T = model.tensors
-        self.tok_embd = T["token_embd.weight"].to_float32()                      # (vocab, dim)
+        self.tok_embd = T["token_embd.weight"].to_float32()  # (vocab, dim)
         self.output = self.tok_embd if c.tied_output else T["output.weight"].to_float32()
-        self.output_norm = T["output_norm.weight"].to_float32()                  # (dim,)
+        self.output_norm = T["output_norm.weight"].to_float32()  # (dim,)
         self.layers: list[_Layer] = []
         for i in range(c.n_layers):
             b = f"blk.{i}."
             L = _Layer()
-            L.attn_norm = T[b + "attn_norm.weight"].to_float32()                 # (dim,)
+            L.attn_norm = T[b + "attn_norm.weight"].to_float32()  # (dim,)
             L.wqkv = _stack([T[b + "attn_q.weight"], T[b + "attn_k.weight"], T[b + "attn_v.weight"]])
-            L.wo = T[b + "attn_output.weight"].to_float32()                      # (dim, q_dim)
-            L.ffn_norm = T[b + "ffn_norm.weight"].to_float32()                   # (dim,)
+            L.wo = T[b + "attn_output.weight"].to_float32()  # (dim, q_dim)
+            L.ffn_norm = T[b + "ffn_norm.weight"].to_float32()  # (dim,)
             L.w13 = _stack([T[b + "ffn_gate.weight"], T[b + "ffn_up.weight"]])  # (2*ffn, dim)
-            L.w2 = T[b + "ffn_down.weight"].to_float32()                         # (dim, ffn)
+            L.w2 = T[b + "ffn_down.weight"].to_float32()  # (dim, ffn)
             self.layers.append(L)
         half = c.head_dim // 2
         # theta_i = base^(-2i/head_dim), i < head_dim/2 (float64, rounded once per use to float32)
@@ -76,7 +77,7 @@ class FloatLlama:
         cap = min(c.context_length, max(need, 2 * self._cap, 64))
         shape = (c.n_layers, c.n_kv_heads, cap, c.head_dim)
         k, v = np.zeros(shape, np.float32), np.zeros(shape, np.float32)
-        k[:, :, :self._cap], v[:, :, :self._cap] = self.k_cache, self.v_cache
+        k[:, :, : self._cap], v[:, :, : self._cap] = self.k_cache, self.v_cache
         self.k_cache, self.v_cache, self._cap = k, v, cap
 
     def forward(self, token_id: int, pos: int) -> np.ndarray:
@@ -97,40 +98,41 @@ class FloatLlama:
         ang = pos * self._inv_freq
         cos, sin = np.cos(ang).astype(np.float32), np.sin(ang).astype(np.float32)  # (hd/2,)
 
-        x = self.tok_embd[token_id].copy()                              # (dim,)
-        with np.errstate(over="ignore"):                                # exp(-g) may overflow to inf: silu -> 0
+        x = self.tok_embd[token_id].copy()  # (dim,)
+        with np.errstate(over="ignore"):  # exp(-g) may overflow to inf: silu -> 0
             for li, L in enumerate(self.layers):
                 # attention
-                h = x * (1.0 / np.sqrt(np.mean(x * x) + self._eps)) * L.attn_norm   # (dim,)
-                qkv = L.wqkv @ h                                        # (qd + 2*kvd,)
+                h = x * (1.0 / np.sqrt(np.mean(x * x) + self._eps)) * L.attn_norm  # (dim,)
+                qkv = L.wqkv @ h  # (qd + 2*kvd,)
                 q = qkv[:qd].reshape(H, hd // 2, 2)
-                k = qkv[qd:qd + kvd].reshape(KV, hd // 2, 2)
-                v = qkv[qd + kvd:].reshape(KV, hd)
-                q = np.stack((q[..., 0] * cos - q[..., 1] * sin,
-                              q[..., 0] * sin + q[..., 1] * cos), axis=-1)  # (H, hd/2, 2): adjacent pairs
-                k = np.stack((k[..., 0] * cos - k[..., 1] * sin,
-                              k[..., 0] * sin + k[..., 1] * cos), axis=-1)  # (KV, hd/2, 2)
+                k = qkv[qd : qd + kvd].reshape(KV, hd // 2, 2)
+                v = qkv[qd + kvd :].reshape(KV, hd)
+                q = np.stack(
+                    (q[..., 0] * cos - q[..., 1] * sin, q[..., 0] * sin + q[..., 1] * cos), axis=-1
+                )  # (H, hd/2, 2): adjacent pairs
+                k = np.stack(
+                    (k[..., 0] * cos - k[..., 1] * sin, k[..., 0] * sin + k[..., 1] * cos), axis=-1
+                )  # (KV, hd/2, 2)
                 self.k_cache[li, :, pos] = k.reshape(KV, hd)
                 self.v_cache[li, :, pos] = v
-                K = self.k_cache[li, :, :T]                             # (KV, T, hd)
-                V = self.v_cache[li, :, :T]                             # (KV, T, hd)
-                qg = q.reshape(KV, G, hd)                               # (KV, G, hd): heads grouped by KV head
-                s = (qg @ K.transpose(0, 2, 1)) * self._scale           # (KV, G, T)
+                K = self.k_cache[li, :, :T]  # (KV, T, hd)
+                V = self.v_cache[li, :, :T]  # (KV, T, hd)
+                qg = q.reshape(KV, G, hd)  # (KV, G, hd): heads grouped by KV head
+                s = (qg @ K.transpose(0, 2, 1)) * self._scale  # (KV, G, T)
                 s = np.exp(s - s.max(axis=-1, keepdims=True))
                 s /= s.sum(axis=-1, keepdims=True)
-                att = (s @ V).reshape(qd)                               # (KV, G, hd) -> (qd,)
-                x += L.wo @ att                                         # (dim,)
+                att = (s @ V).reshape(qd)  # (KV, G, hd) -> (qd,)
+                x += L.wo @ att  # (dim,)
                 # feed-forward
-                h = x * (1.0 / np.sqrt(np.mean(x * x) + self._eps)) * L.ffn_norm    # (dim,)
-                gu = L.w13 @ h                                          # (2*ffn,)
-                g, u = gu[:c.ffn_dim], gu[c.ffn_dim:]
-                x += L.w2 @ (g / (1.0 + np.exp(-g)) * u)                # (dim,)
-        x = x * (1.0 / np.sqrt(np.mean(x * x) + self._eps)) * self.output_norm       # (dim,)
+                h = x * (1.0 / np.sqrt(np.mean(x * x) + self._eps)) * L.ffn_norm  # (dim,)
+                gu = L.w13 @ h  # (2*ffn,)
+                g, u = gu[: c.ffn_dim], gu[c.ffn_dim :]
+                x += L.w2 @ (g / (1.0 + np.exp(-g)) * u)  # (dim,)
+        x = x * (1.0 / np.sqrt(np.mean(x * x) + self._eps)) * self.output_norm  # (dim,)
         self.n_past = T
-        return self.output @ x                                          # (vocab,)
+        return self.output @ x  # (vocab,)
 
-    def generate(self, prompt_ids: Sequence[int], max_new_tokens: int,
-                 stop_ids: Iterable[int] = ()) -> list[int]:
+    def generate(self, prompt_ids: Sequence[int], max_new_tokens: int, stop_ids: Iterable[int] = ()) -> list[int]:
         """Greedy decoding from a fresh cache: feed ``prompt_ids``, then repeatedly append the
         argmax token (lowest id on ties). Returns the generated ids only; stops after
         ``max_new_tokens``, after emitting a token in ``stop_ids`` (which is included), or when the
@@ -143,7 +145,7 @@ class FloatLlama:
             raise PromptError(f"prompt has {len(prompt)} tokens; the context holds {c.context_length}")
         stops = {int(s) for s in stop_ids}
         self.reset()
-        logits: Optional[np.ndarray] = None
+        logits: np.ndarray | None = None
         for pos, t in enumerate(prompt):
             logits = self.forward(t, pos)
         out: list[int] = []

@@ -3,11 +3,12 @@
 Architectures are plugins: any module in ``engine.models`` that sets ``ARCHITECTURE = "<gguf arch>"`` and
 defines ``build_program(config, context)`` and ``build_weights(loaded, program, progress)``.
 """
+
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Callable
+from collections.abc import Callable
 
 from . import models
 from .errors import ModelLoadError, PromptError
@@ -46,7 +47,7 @@ class IntegerLM:
         self.tokenizer = Tokenizer.from_meta(loaded.tokenizer_meta)
 
     @classmethod
-    def load(cls, name_or_path: str, context: int | None = None, progress=None) -> "IntegerLM":
+    def load(cls, name_or_path: str, context: int | None = None, progress=None) -> IntegerLM:
         from .loaders.gguf import resolve_model
 
         return cls(resolve_model(name_or_path), context, progress)
@@ -60,8 +61,10 @@ class IntegerLM:
             raise PromptError("the prompt encodes to no tokens")
         room = self.program.context - max(max_new_tokens - 1, 0)
         if len(ids) > room:
-            raise PromptError(f"prompt is {len(ids)} tokens; with {max_new_tokens} new tokens the context of "
-                              f"{self.program.context} leaves room for {max(room, 0)}")
+            raise PromptError(
+                f"prompt is {len(ids)} tokens; with {max_new_tokens} new tokens the context of "
+                f"{self.program.context} leaves room for {max(room, 0)}"
+            )
         vocab = self.config.vocab_size
         bad = [t for t in ids if not 0 <= t < vocab]
         if bad:
@@ -71,8 +74,20 @@ class IntegerLM:
     def executor(self, observer: StepObserver | None = None) -> Executor:
         return Executor(self.program, self.weights, observer)
 
-    def generate(self, prompt_ids: list[int], settings: GenSettings, observer: StepObserver | None = None,
-                 on_token=None, on_prompt_progress=None) -> GenResult:
+    def generate(
+        self,
+        prompt_ids: list[int],
+        settings: GenSettings,
+        observer: StepObserver | None = None,
+        on_token=None,
+        on_prompt_progress=None,
+    ) -> GenResult:
         ex = self.executor(observer)
-        return generate(ex, prompt_ids, settings, stop_ids=(self.config.eos_id,), on_token=on_token,
-                        on_prompt_progress=on_prompt_progress)
+        return generate(
+            ex,
+            prompt_ids,
+            settings,
+            stop_ids=(self.config.eos_id,),
+            on_token=on_token,
+            on_prompt_progress=on_prompt_progress,
+        )

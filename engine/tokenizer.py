@@ -9,11 +9,12 @@
   ``decode(encode(s)) == s`` for every string ``s``.
 * ``chat(prompt)`` applies the one chat template we run: ``CHAT_TEMPLATE`` (no system turn).
 """
+
 from __future__ import annotations
 
 import codecs
 import threading
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 from engine.errors import ModelLoadError, PromptError
 
@@ -49,7 +50,7 @@ UNICODE_TO_BYTE: dict[str, int] = {c: b for b, c in BYTE_TO_UNICODE.items()}
 class Tokenizer:
     """Encode/decode for one model. Build with ``from_meta`` (or ``from_model``)."""
 
-    def __init__(self, meta, context_length: Optional[int] = None):
+    def __init__(self, meta, context_length: int | None = None):
         from tokenizers import AddedToken, Regex
         from tokenizers import Tokenizer as HFTokenizer
         from tokenizers import decoders, models, pre_tokenizers
@@ -63,20 +64,22 @@ class Tokenizer:
         self.meta = meta
         self.context_length = context_length
         self.eos_id: int = meta.eos_id
-        self.bos_id: Optional[int] = meta.bos_id
+        self.bos_id: int | None = meta.bos_id
         self.vocab_size = len(meta.tokens)
         self._id = {t: i for i, t in enumerate(meta.tokens)}
         special = [i for i, t in enumerate(meta.token_types) if t in (TOKEN_CONTROL, TOKEN_UNKNOWN)]
         user = [i for i, t in enumerate(meta.token_types) if t == TOKEN_USER_DEFINED]
         self.special_ids = frozenset(special)
 
-        bpe = models.BPE(vocab=self._id, merges=[tuple(m.split(" ")) for m in meta.merges],
-                         fuse_unk=False, byte_fallback=False)
+        bpe = models.BPE(
+            vocab=self._id, merges=[tuple(m.split(" ")) for m in meta.merges], fuse_unk=False, byte_fallback=False
+        )
         tok = HFTokenizer(bpe)
         # llama.cpp's regexes in order, each splitting every piece of the previous; then bytes -> alphabet
         tok.pre_tokenizer = pre_tokenizers.Sequence(
             [pre_tokenizers.Split(Regex(r), behavior="isolated") for r in PRETOKENIZERS[meta.pre]]
-            + [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+            + [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
+        )
         tok.decoder = decoders.ByteLevel()
         tok.add_special_tokens([AddedToken(meta.tokens[i], special=True, normalized=False) for i in special])
         tok.add_tokens([AddedToken(meta.tokens[i], special=False, normalized=False) for i in user])
@@ -95,17 +98,18 @@ class Tokenizer:
             if i in self.special_ids or meta.token_types[i] == TOKEN_USER_DEFINED:
                 self._bytes.append(t.encode("utf-8"))
             else:
-                self._bytes.append(b"".join(bytes([UNICODE_TO_BYTE[c]]) if c in UNICODE_TO_BYTE
-                                            else c.encode("utf-8") for c in t))
+                self._bytes.append(
+                    b"".join(bytes([UNICODE_TO_BYTE[c]]) if c in UNICODE_TO_BYTE else c.encode("utf-8") for c in t)
+                )
 
     @classmethod
-    def from_meta(cls, meta, context_length: Optional[int] = None) -> "Tokenizer":
+    def from_meta(cls, meta, context_length: int | None = None) -> Tokenizer:
         """Build from ``TokenizerMeta``. With ``context_length``, ``chat`` rejects prompts that leave no
         room to generate. ModelLoadError if the metadata is not a vocabulary we support."""
         return cls(meta, context_length)
 
     @classmethod
-    def from_model(cls, model) -> "Tokenizer":
+    def from_model(cls, model) -> Tokenizer:
         """Build from a ``LoadedModel`` (its tokenizer metadata and context length)."""
         return cls(model.tokenizer_meta, model.config.context_length)
 
@@ -131,8 +135,9 @@ class Tokenizer:
             data = text.encode("utf-8")
             if len(data.translate(None, self._missing)) != len(data):
                 ch = next(c for c in text if set(c.encode("utf-8")) & set(self._missing))
-                raise PromptError(f"text contains character {ch!r} (U+{ord(ch):04X}), which this model's "
-                                  "vocabulary cannot represent")
+                raise PromptError(
+                    f"text contains character {ch!r} (U+{ord(ch):04X}), which this model's vocabulary cannot represent"
+                )
 
     def token_bytes(self, token_id: int) -> bytes:
         """The exact bytes token ``token_id`` stands for. ValueError if the id is out of range."""
@@ -161,15 +166,23 @@ class Tokenizer:
         if start not in self.special_ids or end not in self.special_ids:
             raise ModelLoadError(f"model has no {IM_START}/{IM_END} control tokens: it cannot use the chat template")
         ids = [self.bos_id] if self.meta.add_bos and self.bos_id is not None else []
-        ids += [start, *self.encode("user\n" + prompt, special=False), end, *self.encode("\n", special=False),
-                start, *self.encode("assistant\n", special=False)]
+        ids += [
+            start,
+            *self.encode("user\n" + prompt, special=False),
+            end,
+            *self.encode("\n", special=False),
+            start,
+            *self.encode("assistant\n", special=False),
+        ]
         if self.context_length is not None and len(ids) >= self.context_length:
-            raise PromptError(f"prompt is too long: {len(ids)} tokens with the chat template, but the model's "
-                              f"context holds {self.context_length} (at most {self.context_length - 1} "
-                              "leave room for an answer)")
+            raise PromptError(
+                f"prompt is too long: {len(ids)} tokens with the chat template, but the model's "
+                f"context holds {self.context_length} (at most {self.context_length - 1} "
+                "leave room for an answer)"
+            )
         return ids
 
-    def stream(self, *, skip_special: bool = True) -> "StreamDecoder":
+    def stream(self, *, skip_special: bool = True) -> StreamDecoder:
         """A fresh ``StreamDecoder`` over this vocabulary."""
         return StreamDecoder(self, skip_special=skip_special)
 
@@ -201,5 +214,7 @@ def _check_unicode(text: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
-        raise PromptError(f"text is not valid Unicode (unpaired surrogate at character {e.start}); "
-                          "was it passed in an encoding other than UTF-8?") from None
+        raise PromptError(
+            f"text is not valid Unicode (unpaired surrogate at character {e.start}); "
+            "was it passed in an encoding other than UTF-8?"
+        ) from None

@@ -6,6 +6,7 @@
 * ``TWeight``: an integer table derived from the model by integer algorithms (the RoPE cos/sin table),
   committed like any weight.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,9 +21,9 @@ GGML_TYPE_IDS = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 8}
 @dataclass
 class QWeight:
     name: str
-    qm: object            # fixedpoint QuantMatrix
-    prep: object          # fixedpoint.vec PreparedQuant
-    raw: np.ndarray       # uint8, the file's bytes
+    qm: object  # fixedpoint QuantMatrix
+    prep: object  # fixedpoint.vec PreparedQuant
+    raw: np.ndarray  # uint8, the file's bytes
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -40,16 +41,18 @@ class QWeight:
     def check_type(self, ins, key: str = "wtype") -> None:
         """Raise unless the instruction's param ``key`` (default ``wtype``) names this weight's GGML type."""
         if int(ins.p(key)) != self.type_id:
-            raise ValueError(f"{ins.name}: the template says weight type {ins.p(key)} but {self.name} is "
-                             f"{self.qm.ggml_type} ({self.type_id})")
+            raise ValueError(
+                f"{ins.name}: the template says weight type {ins.p(key)} but {self.name} is "
+                f"{self.qm.ggml_type} ({self.type_id})"
+            )
 
 
 @dataclass
 class VWeight:
     name: str
-    mant: np.ndarray      # int64 (n,)
-    exp: np.ndarray       # int64 (n,)
-    raw: np.ndarray       # uint8 (4n,), little-endian float32 bits as in the file
+    mant: np.ndarray  # int64 (n,)
+    exp: np.ndarray  # int64 (n,)
+    raw: np.ndarray  # uint8 (4n,), little-endian float32 bits as in the file
 
     @property
     def shape(self) -> tuple[int]:
@@ -59,7 +62,7 @@ class VWeight:
 @dataclass
 class TWeight:
     name: str
-    data: np.ndarray      # int64, committed as i32
+    data: np.ndarray  # int64, committed as i32
 
     @property
     def shape(self) -> tuple[int, ...]:

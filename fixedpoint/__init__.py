@@ -12,6 +12,7 @@ Rounding has one rule, named in every function: ``round_shift`` = right shift wi
 Every value a twin accepts or returns lies in int64 [-2^63, 2^63-1]; anything that would leave it
 raises ``FixedPointOverflow`` in both twins, so they agree even on failure.
 """
+
 from .errors import FixedPointError, FixedPointOverflow, FixedPointTypeError, FixedPointValueError
 from .formats import INT64_MAX, INT64_MIN, Format
 
@@ -19,6 +20,12 @@ from .formats import INT64_MAX, INT64_MIN, Format
 NUMERICS_VERSION = 1
 
 __all__ = [
-    "NUMERICS_VERSION", "Format", "INT64_MIN", "INT64_MAX",
-    "FixedPointError", "FixedPointOverflow", "FixedPointTypeError", "FixedPointValueError",
+    "NUMERICS_VERSION",
+    "Format",
+    "INT64_MIN",
+    "INT64_MAX",
+    "FixedPointError",
+    "FixedPointOverflow",
+    "FixedPointTypeError",
+    "FixedPointValueError",
 ]

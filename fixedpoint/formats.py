@@ -1,4 +1,5 @@
 """Fixed-point formats: value = raw * 2^-frac_bits, raw saturated to a signed ``width``-bit range."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

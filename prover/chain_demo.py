@@ -1,5 +1,6 @@
 """The on-chain half of the demo: anvil, deploy, an honest and a dishonest claim, a watcher that catches the
 liar through bisection and the one-step, bonds paid out, ledger checked."""
+
 from __future__ import annotations
 
 import time
@@ -7,8 +8,9 @@ import time
 from rich.table import Table
 
 
-def run_chain_demo(lm, model_id: str, receipt, bad_receipt, corrupt, out_receipt=None, out_lie=None,
-                   log=print) -> tuple[Table, bool]:
+def run_chain_demo(
+    lm, model_id: str, receipt, bad_receipt, corrupt, out_receipt=None, out_lie=None, log=print
+) -> tuple[Table, bool]:
     """An honest claim, a claim with a corrupted step (``corrupt``) and optionally one whose claimed output
     differs from its honest trace (``out_lie``, a prover.lies.Lie): the watcher must slash exactly the liars."""
     from prover.agent import Agent
@@ -32,16 +34,22 @@ def run_chain_demo(lm, model_id: str, receipt, bad_receipt, corrupt, out_receipt
     with start_anvil() as node:
         chain = Chain(node.url, compile_contracts())
         one = chain.deploy("OneStep")
-        gc = GameClient.deploy(chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2,
-                               one_step=one.address)
+        gc = GameClient.deploy(
+            chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=one.address
+        )
         row("deploy", True, f"OneStep + ClaimRegistry/DisputeGame on {node.url} ({gc.deploy_gas:,} gas)")
         operator, liar, watcher = Agent(gc, lm, 1), Agent(gc, lm, 2, corrupt=corrupt), Agent(gc, lm, 3)
         ok_cid = operator.submit(receipt, BOND)
         bad_cid = liar.submit(bad_receipt, BOND)
         liar2 = Agent(gc, lm, 4, lie=out_lie) if out_receipt is not None else None
         out_cid = liar2.submit(out_receipt, BOND) if liar2 else None
-        row("submit", True, f"honest claim {ok_cid}, wrong-step claim {bad_cid}"
-            + (f", wrong-answer claim {out_cid}" if liar2 else "") + ", bond 0.1 ETH each")
+        row(
+            "submit",
+            True,
+            f"honest claim {ok_cid}, wrong-step claim {bad_cid}"
+            + (f", wrong-answer claim {out_cid}" if liar2 else "")
+            + ", bond 0.1 ETH each",
+        )
         t1 = time.perf_counter()
         txs, rounds, gas = 0, 0, []
         chain_gas0 = chain.w3.eth.block_number
@@ -62,17 +70,25 @@ def run_chain_demo(lm, model_id: str, receipt, bad_receipt, corrupt, out_receipt
             g1 = gc.game(games[0])
             rounds = len(gc.events("Picked", gameId=games[0])) + 2  # picks + (open, dispute) + (leaf, one-step)
             bound = ceil_log2(g1.step_count) + ceil_log2(max(g1.out_leaves, 1)) + 2
-        row("dispute", slashed, f"watcher challenged the wrong claims only; claim {bad_cid}: {len(games)} game "
+        row(
+            "dispute",
+            slashed,
+            f"watcher challenged the wrong claims only; claim {bad_cid}: {len(games)} game "
             f"narrowed to step {gc.game(games[0]).step if games else '?'}, one leaf, recomputed on chain in "
             f"{rounds} rounds (bound {bound}); {txs} transactions in all, max {max(gas):,} gas per tx, "
-            f"{sum(gas):,} gas, {time.perf_counter() - t1:.1f}s; liar slashed")
+            f"{sum(gas):,} gas, {time.perf_counter() - t1:.1f}s; liar slashed",
+        )
         if liar2:
             g2 = watcher._games_of(out_cid)
             ev = gc.events("GameResolved", gameId=g2[0]) if g2 else []
             why = Reason(ev[0].args["reason"]).name if ev else "?"
             slashed2 = gc.claim(out_cid).status == ClaimStatus.SLASHED and why == "WRONG_OUTPUT_TOKEN"
-            row("wrong answer", slashed2, f"claim {out_cid} committed the honest trace but claimed another token: "
-                f"{len(g2)} game, settled by a proof of the wrong output token ({why}); liar slashed")
+            row(
+                "wrong answer",
+                slashed2,
+                f"claim {out_cid} committed the honest trace but claimed another token: "
+                f"{len(g2)} game, settled by a proof of the wrong output token ({why}); liar slashed",
+            )
         disputed = {e.args["claimId"] for e in gc.events("GameOpened")}
         row("no false alarm", ok_cid not in disputed, f"nobody challenged the honest claim {ok_cid}")
         chain.increase_time(WINDOW + 1)
@@ -82,9 +98,12 @@ def run_chain_demo(lm, model_id: str, receipt, bad_receipt, corrupt, out_receipt
         n_liars = 2 if liar2 else 1
         paid = (watcher.withdraw(), operator.withdraw(), liar.withdraw() + (liar2.withdraw() if liar2 else 0))
         ledger = gc.ledger()
-        row("payouts", paid == (2 * n_liars * BOND, BOND, 0) and ledger == (0, 0, 0),
+        row(
+            "payouts",
+            paid == (2 * n_liars * BOND, BOND, 0) and ledger == (0, 0, 0),
             f"watcher {paid[0] / 1e18:.1f} ETH (its bonds + the liars'), operator {paid[1] / 1e18:.1f} (its bond "
-            f"back), liars {paid[2] / 1e18:.1f}; registry holds {ledger[0] / 1e18:.1f} ETH")
+            f"back), liars {paid[2] / 1e18:.1f}; registry holds {ledger[0] / 1e18:.1f} ETH",
+        )
     row("on-chain total", ok, f"{time.perf_counter() - t0:.1f}s")
     return t, ok
 
@@ -121,8 +140,13 @@ def play_dispute(gc, lm, prompt, settings, corrupt, *, operator=1, challenger=3,
             txs.append((name, int(chain.w3.eth.get_transaction_receipt(h)["gasUsed"])))
     games = watcher._games_of(cid)
     status = gc.claim(cid).status
-    out = {"claim": cid, "status": status.name, "games": len(games), "txs": txs,
-           "honest_won": (status == ClaimStatus.SLASHED) if corrupt is not None else not games}
+    out = {
+        "claim": cid,
+        "status": status.name,
+        "games": len(games),
+        "txs": txs,
+        "honest_won": (status == ClaimStatus.SLASHED) if corrupt is not None else not games,
+    }
     if games:
         g = gc.game(games[-1])
         picks = sum(1 for n, _ in txs if n == "pick")
@@ -134,6 +158,10 @@ def play_dispute(gc, lm, prompt, settings, corrupt, *, operator=1, challenger=3,
             _, _, y = Replayer(lm, run).step(corrupt.step)
             size = y.size if hasattr(y, "size") else 1
             n_leaves = max(1, -(-size * 4 // 256))
-        out.update(rounds=picks + 2, bound=math.ceil(math.log2(max(steps, 1))) + math.ceil(math.log2(n_leaves)) + 2,
-                   game=games[-1], result=g.result.name if hasattr(g, "result") else "")
+        out.update(
+            rounds=picks + 2,
+            bound=math.ceil(math.log2(max(steps, 1))) + math.ceil(math.log2(n_leaves)) + 2,
+            game=games[-1],
+            result=g.result.name if hasattr(g, "result") else "",
+        )
     return out

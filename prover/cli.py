@@ -3,6 +3,7 @@
 Exit codes: 0 success; 1 a verification found a mismatch; 2 bad input (unreadable or unknown model, empty
 or too-long prompt, bad arguments).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,8 +73,14 @@ def load_model(name: str, context: int | None = None, quiet: bool = False):
 
     if quiet:
         return IntegerLM.load(name, context)
-    with Progress(TextColumn("[dim]importing weights"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=_console(), transient=True) as prog:
+    with Progress(
+        TextColumn("[dim]importing weights"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=_console(),
+        transient=True,
+    ) as prog:
         task = prog.add_task("load", total=None)
 
         def cb(done, total):
@@ -90,8 +97,7 @@ def cmd_run(a) -> int:
     t0 = time.perf_counter()
     lm = load_model(a.model, a.context, a.quiet)
     ids = lm.encode_prompt(a.prompt, chat=a.chat, max_new_tokens=a.max_new_tokens)
-    settings = GenSettings(max_new_tokens=a.max_new_tokens, temperature_q16=a.temperature,
-                           top_k=a.top_k, seed=a.seed)
+    settings = GenSettings(max_new_tokens=a.max_new_tokens, temperature_q16=a.temperature, top_k=a.top_k, seed=a.seed)
     t_load = time.perf_counter() - t0
     from engine.tokenizer import StreamDecoder
 
@@ -108,8 +114,15 @@ def cmd_run(a) -> int:
             out.flush()
 
     traced = None
-    with Progress(TextColumn("[dim]prompt"), BarColumn(), TextColumn("{task.completed}/{task.total} tokens"),
-                  TimeElapsedColumn(), console=_console(), transient=True, disable=a.quiet) as prog:
+    with Progress(
+        TextColumn("[dim]prompt"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} tokens"),
+        TimeElapsedColumn(),
+        console=_console(),
+        transient=True,
+        disable=a.quiet,
+    ) as prog:
         task = prog.add_task("prompt", total=len(ids))
         t1 = time.perf_counter()
 
@@ -126,8 +139,9 @@ def cmd_run(a) -> int:
             from prover.trace import Corruption
 
             corrupt = Corruption(*a.dishonest) if a.dishonest else None
-            traced = traced_generate(lm, ids, settings, corrupt=corrupt, on_token=on_token,
-                                     on_prompt_progress=on_prompt)
+            traced = traced_generate(
+                lm, ids, settings, corrupt=corrupt, on_token=on_token, on_prompt_progress=on_prompt
+            )
             res = traced.result
     tail = stream.flush()
     if tail:
@@ -162,14 +176,18 @@ def cmd_run(a) -> int:
         if path.name != "receipt.json":
             receipt.save(path)
         if not a.quiet:
-            _console().print(f"[dim]receipt {path}  trace root {receipt.trace.trace_root[:18]}..  "
-                             f"{receipt.trace.step_count} steps[/dim]")
+            _console().print(
+                f"[dim]receipt {path}  trace root {receipt.trace.trace_root[:18]}..  "
+                f"{receipt.trace.step_count} steps[/dim]"
+            )
     if not a.quiet:
         n_dec = max(len(res.tokens) - 1, 0)
         dec = t_all - times.get("prompt", 0.0)
-        _console().print(f"[dim]{len(ids)} prompt tokens, {len(res.tokens)} generated ({res.stopped}); "
-                         f"load {t_load:.1f}s, prompt {times.get('prompt', 0):.1f}s, "
-                         f"decode {n_dec / dec if dec > 0 and n_dec else 0:.1f} tok/s[/dim]")
+        _console().print(
+            f"[dim]{len(ids)} prompt tokens, {len(res.tokens)} generated ({res.stopped}); "
+            f"load {t_load:.1f}s, prompt {times.get('prompt', 0):.1f}s, "
+            f"decode {n_dec / dec if dec > 0 and n_dec else 0:.1f} tok/s[/dim]"
+        )
     return EXIT_OK
 
 
@@ -188,8 +206,13 @@ def _lie_of_run(a, lm, traced):
     if root == model_commitment(lm).model_root:
         raise UsageError(f"--dishonest-model {a.dishonest_model} is the model that ran: that is no lie")
     here = Path(a.model)
-    return Lie(corruption=traced.tracer.corrupt, output=out, model_root=root, model_id=a.dishonest_model,
-               computed_with=str(here.resolve()) if here.exists() else a.model)
+    return Lie(
+        corruption=traced.tracer.corrupt,
+        output=out,
+        model_root=root,
+        model_id=a.dishonest_model,
+        computed_with=str(here.resolve()) if here.exists() else a.model,
+    )
 
 
 def _describe_lie(lie) -> str:
@@ -200,7 +223,9 @@ def _describe_lie(lie) -> str:
     if lie.output is not None:
         parts.append(f"generated token {lie.output[0]} claimed to be {lie.output[1]}")
     if lie.model_root is not None:
-        parts.append(f"claims model {lie.model_id} (0x{lie.model_root.hex()[:12]}..), computed with {lie.computed_with}")
+        parts.append(
+            f"claims model {lie.model_id} (0x{lie.model_root.hex()[:12]}..), computed with {lie.computed_with}"
+        )
     return "; ".join(parts)
 
 
@@ -214,26 +239,41 @@ def cmd_verify(a) -> int:
 
     r = Receipt.load(a.receipt)
     if r.numerics_version != NUMERICS_VERSION:
-        _console().print(f"[red]error:[/red] receipt uses numerics version {r.numerics_version}; this obrain "
-                         f"implements {NUMERICS_VERSION} and cannot replay it")
+        _console().print(
+            f"[red]error:[/red] receipt uses numerics version {r.numerics_version}; this obrain "
+            f"implements {NUMERICS_VERSION} and cannot replay it"
+        )
         return EXIT_BAD_INPUT
     lm = load_model(a.model or r.model.id, r.model.context, a.quiet)
     run_dir = Path(a.receipt).parent
     rep = verify(r, lm, run_dir=run_dir if (run_dir / "steps.bin").exists() else None)
     if a.json:
-        print(json.dumps({"ok": rep.ok, "mismatches": [vars(m) for m in rep.mismatches],
-                          "first_step": rep.first_step, "seconds": round(rep.seconds, 3)}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "ok": rep.ok,
+                    "mismatches": [vars(m) for m in rep.mismatches],
+                    "first_step": rep.first_step,
+                    "seconds": round(rep.seconds, 3),
+                },
+                indent=2,
+            )
+        )
     else:
         con = _console()
         if rep.ok:
-            con.print(f"[green]valid[/green]: model, input, output, {r.trace.step_count} steps and the trace "
-                      f"root all replay exactly ({rep.seconds:.1f}s)")
+            con.print(
+                f"[green]valid[/green]: model, input, output, {r.trace.step_count} steps and the trace "
+                f"root all replay exactly ({rep.seconds:.1f}s)"
+            )
         for m in rep.mismatches:
             con.print(f"[red]mismatch[/red] {m.field}: {m.detail}")
         if rep.first_step:
             fs = rep.first_step
-            con.print(f"[red]first differing step[/red] {fs['step']}: token {fs['token']}, layer {fs['layer']}, "
-                      f"op {fs['op']} ({fs['instr']}), leaf {fs.get('leaf')}, element {fs.get('element')}")
+            con.print(
+                f"[red]first differing step[/red] {fs['step']}: token {fs['token']}, layer {fs['layer']}, "
+                f"op {fs['op']} ({fs['instr']}), leaf {fs.get('leaf')}, element {fs.get('element')}"
+            )
     if a.challenge and not rep.ok:
         if r.chain is None:
             raise UsageError("the receipt has no chain fields (it was never submitted): nothing to challenge")
@@ -250,8 +290,10 @@ def cmd_verify(a) -> int:
             if not open_games:
                 break
             time.sleep(a.poll)
-        _console().print(f"claim {r.chain.claim_id}: {gc.claim(r.chain.claim_id).status.name}; "
-                         f"withdrew {agent.withdraw() / 1e18} ETH")
+        _console().print(
+            f"claim {r.chain.claim_id}: {gc.claim(r.chain.claim_id).status.name}; "
+            f"withdrew {agent.withdraw() / 1e18} ETH"
+        )
     return EXIT_OK if rep.ok else EXIT_MISMATCH
 
 
@@ -277,8 +319,9 @@ def cmd_node(a) -> int:
     node = start_anvil(port=a.port or None, block_time=a.block_time)
     try:
         print(node.url, flush=True)
-        _console().print(f"[green]anvil[/green] on {node.url} (chain id {node.chain_id}); log {node.log_path}; "
-                         "Ctrl-C stops it")
+        _console().print(
+            f"[green]anvil[/green] on {node.url} (chain id {node.chain_id}); log {node.log_path}; Ctrl-C stops it"
+        )
         signal.sigwait(stop)
     finally:
         node.stop()
@@ -318,21 +361,40 @@ def cmd_deploy(a) -> int:
     sender = _sender(chain, a.key)
     first_block = int(chain.w3.eth.block_number) + 1  # no event of these contracts can be older
     one = chain.deploy("OneStep", sender=sender)
-    gc = GameClient.deploy(chain, min_bond=a.min_bond, challenge_window=a.challenge_window,
-                           move_window=a.move_window, k=a.k, one_step=one.address, sender=sender)
+    gc = GameClient.deploy(
+        chain,
+        min_bond=a.min_bond,
+        challenge_window=a.challenge_window,
+        move_window=a.move_window,
+        k=a.k,
+        one_step=one.address,
+        sender=sender,
+    )
     models = {}
     for name in a.model or []:
         lm = load_model(name, None, a.quiet)
         mc = model_commitment(lm)
         gc.register_model(mc, uri=f"openbrains:{name}", sender=sender)
         models[name] = "0x" + mc.model_root.hex()
-    out = {"chain_id": chain.chain_id, "rpc_url": a.rpc_url, "one_step": one.address, "registry": gc.address,
-           "game": gc.game_contract.address, "min_bond_wei": a.min_bond, "challenge_window_s": a.challenge_window,
-           "move_window_s": a.move_window, "k": a.k, "deploy_block": first_block, "models": models}
+    out = {
+        "chain_id": chain.chain_id,
+        "rpc_url": a.rpc_url,
+        "one_step": one.address,
+        "registry": gc.address,
+        "game": gc.game_contract.address,
+        "min_bond_wei": a.min_bond,
+        "challenge_window_s": a.challenge_window,
+        "move_window_s": a.move_window,
+        "k": a.k,
+        "deploy_block": first_block,
+        "models": models,
+    }
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
-    _console().print(f"[green]deployed[/green] registry {gc.address}, game {gc.game_contract.address}, "
-                     f"one-step {one.address} on chain {chain.chain_id} -> {a.out}")
+    _console().print(
+        f"[green]deployed[/green] registry {gc.address}, game {gc.game_contract.address}, "
+        f"one-step {one.address} on chain {chain.chain_id} -> {a.out}"
+    )
     return EXIT_OK
 
 
@@ -360,8 +422,9 @@ def _agent(a, gc, lm, lie=None):
 
     sender = _sender(gc.chain, a.key) if a.key else a.account
     con = _console()
-    return Agent(gc, lm, sender, lie=lie, log=lambda m: con.print(f"[dim]{m}[/dim]"),
-                 from_block=getattr(gc, "first_block", 0))
+    return Agent(
+        gc, lm, sender, lie=lie, log=lambda m: con.print(f"[dim]{m}[/dim]"), from_block=getattr(gc, "first_block", 0)
+    )
 
 
 def cmd_submit(a) -> int:
@@ -418,8 +481,14 @@ def cmd_claims(a) -> int:
         cid = e.args["claimId"]
         c = gc.claim(cid)
         games = len(gc.events("GameOpened", claimId=cid))
-        t.add_row(str(cid), c.operator[:10] + "..", c.status.name, str(c.step_count), "0x" + c.trace_root.hex()[:12] + "..",
-                  str(games))
+        t.add_row(
+            str(cid),
+            c.operator[:10] + "..",
+            c.status.name,
+            str(c.step_count),
+            "0x" + c.trace_root.hex()[:12] + "..",
+            str(games),
+        )
     _console().print(t)
     return EXIT_OK
 
@@ -443,58 +512,109 @@ def _chain_args(p) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="obrain", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="Exit codes: 0 ok, 1 mismatch found, 2 bad input.")
+    p = argparse.ArgumentParser(
+        prog="obrain",
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Exit codes: 0 ok, 1 mismatch found, 2 bad input.",
+    )
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
-    r = sub.add_parser("run", help="run a model in pure integers and print the answer",
-                       description="Run MODEL on PROMPT with the integer engine; streams the text to stdout.")
+    r = sub.add_parser(
+        "run",
+        help="run a model in pure integers and print the answer",
+        description="Run MODEL on PROMPT with the integer engine; streams the text to stdout.",
+    )
     r.add_argument("model", help="'tiny', 'smollm2', a .gguf path, or a native model directory")
     r.add_argument("prompt", help="the prompt text")
     r.add_argument("--max-new-tokens", type=_positive, default=32, metavar="N", help="tokens to generate (default 32)")
     r.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
-    r.add_argument("--temperature", type=_q16, default=0, metavar="T",
-                   help="sampling temperature (decimal, parsed exactly to Q16); 0 = greedy (default)")
-    r.add_argument("--top-k", type=_topk, default=32, metavar="K", help="with --temperature: sample among the K best, 1..32 (default 32)")
+    r.add_argument(
+        "--temperature",
+        type=_q16,
+        default=0,
+        metavar="T",
+        help="sampling temperature (decimal, parsed exactly to Q16); 0 = greedy (default)",
+    )
+    r.add_argument(
+        "--top-k",
+        type=_topk,
+        default=32,
+        metavar="K",
+        help="with --temperature: sample among the K best, 1..32 (default 32)",
+    )
     r.add_argument("--seed", type=_nonneg, default=0, metavar="S", help="sampling seed (default 0)")
-    r.add_argument("--context", type=_positive, default=None, metavar="C",
-                   help="cap the context length (positions); default: the model's, up to 8192")
-    r.add_argument("--receipt", metavar="PATH", help="write the receipt here (its folder becomes the run "
-                   "directory); default runs/<time>-<model>/receipt.json")
+    r.add_argument(
+        "--context",
+        type=_positive,
+        default=None,
+        metavar="C",
+        help="cap the context length (positions); default: the model's, up to 8192",
+    )
+    r.add_argument(
+        "--receipt",
+        metavar="PATH",
+        help="write the receipt here (its folder becomes the run directory); default runs/<time>-<model>/receipt.json",
+    )
     r.add_argument("--runs-dir", default="runs", metavar="DIR", help="where default run directories go")
     r.add_argument("--no-receipt", action="store_true", help="do not trace or write a receipt (faster)")
-    r.add_argument("--dishonest", nargs=3, type=int, metavar=("STEP", "ELEMENT", "DELTA"),
-                   help="demo/test only: add DELTA to element ELEMENT of step STEP's output before committing")
-    r.add_argument("--dishonest-output", nargs=2, type=_nonneg, metavar=("INDEX", "TOKEN"),
-                   help="demo/test only: claim generated token INDEX is TOKEN (the trace stays honest)")
-    r.add_argument("--dishonest-model", metavar="MODEL",
-                   help="demo/test only: claim the run was made by MODEL (its root goes into the receipt)")
+    r.add_argument(
+        "--dishonest",
+        nargs=3,
+        type=int,
+        metavar=("STEP", "ELEMENT", "DELTA"),
+        help="demo/test only: add DELTA to element ELEMENT of step STEP's output before committing",
+    )
+    r.add_argument(
+        "--dishonest-output",
+        nargs=2,
+        type=_nonneg,
+        metavar=("INDEX", "TOKEN"),
+        help="demo/test only: claim generated token INDEX is TOKEN (the trace stays honest)",
+    )
+    r.add_argument(
+        "--dishonest-model",
+        metavar="MODEL",
+        help="demo/test only: claim the run was made by MODEL (its root goes into the receipt)",
+    )
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bars or timing line")
     r.set_defaults(func=cmd_run)
 
-    v = sub.add_parser("verify", help="replay a receipt and check every commitment",
-                       description="Replay the run a receipt describes and compare model root, input, output, "
-                       "step count and trace root. Exit 0 valid, 1 mismatch (names the first differing step "
-                       "when the run directory is at hand), 2 bad input.")
+    v = sub.add_parser(
+        "verify",
+        help="replay a receipt and check every commitment",
+        description="Replay the run a receipt describes and compare model root, input, output, "
+        "step count and trace root. Exit 0 valid, 1 mismatch (names the first differing step "
+        "when the run directory is at hand), 2 bad input.",
+    )
     v.add_argument("receipt", help="path to a receipt.json")
     v.add_argument("--model", help="model to replay with (default: the receipt's model id)")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
-    v.add_argument("--challenge", action="store_true", help="if the receipt's claim is wrong, challenge it on chain "
-                   "(its chain fields say where) and play the game to the end")
+    v.add_argument(
+        "--challenge",
+        action="store_true",
+        help="if the receipt's claim is wrong, challenge it on chain "
+        "(its chain fields say where) and play the game to the end",
+    )
     v.add_argument("-q", "--quiet", action="store_true")
     _chain_args(v)
     v.set_defaults(func=cmd_verify)
 
-    n = sub.add_parser("node", help="start a local testnet (anvil) and keep it running",
-                       description="Start anvil from node_modules (or PATH); prints its URL; Ctrl-C stops it.")
+    n = sub.add_parser(
+        "node",
+        help="start a local testnet (anvil) and keep it running",
+        description="Start anvil from node_modules (or PATH); prints its URL; Ctrl-C stops it.",
+    )
     n.add_argument("--port", type=int, default=8545, help="port (default 8545; 0 picks a free one)")
     n.add_argument("--block-time", type=float, default=None, help="seconds per block (default: automine)")
     n.set_defaults(func=cmd_node)
 
-    dp = sub.add_parser("deploy", help="deploy the contracts and write a deployment JSON",
-                        description="Deploy OneStep and the ClaimRegistry (which deploys its DisputeGame) to any "
-                        "EVM chain (anvil by default), optionally register models, and write a deployment JSON.")
+    dp = sub.add_parser(
+        "deploy",
+        help="deploy the contracts and write a deployment JSON",
+        description="Deploy OneStep and the ClaimRegistry (which deploys its DisputeGame) to any "
+        "EVM chain (anvil by default), optionally register models, and write a deployment JSON.",
+    )
     dp.add_argument("--rpc-url", default="http://127.0.0.1:8545", help="JSON-RPC URL (default: local anvil)")
     dp.add_argument("--key", default=None, help="deployer private key (default: anvil's first dev account)")
     dp.add_argument("--out", default="deployment.json", help="where to write the deployment JSON")
@@ -522,9 +642,13 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("watch", help="honest challenger: replay every claim, dispute the wrong ones")
     w.add_argument("--model", default="smollm2")
     w.add_argument("--bond", type=_wei, default=None, metavar="ETH", help="challenge bond (default: the claim's)")
-    w.add_argument("--from-block", type=_nonneg, default=None, metavar="B",
-                   help="scan claims from block B (default: the deployment file's deploy_block); later polls "
-                   "read only new blocks")
+    w.add_argument(
+        "--from-block",
+        type=_nonneg,
+        default=None,
+        metavar="B",
+        help="scan claims from block B (default: the deployment file's deploy_block); later polls read only new blocks",
+    )
     _chain_args(w)
     w.set_defaults(func=cmd_watch)
 

@@ -2,10 +2,12 @@
 
 Everything here is a pure function of integers and bytes (keccak via prover.merkle); contracts mirror it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 from eth_abi import encode as abi_encode
@@ -20,7 +22,7 @@ from . import keccak as _kk
 from . import merkle
 
 KIND_CODE = {"weight": 0, "token": 1, "local": 2, "state": 3, "run": 4}
-ACT_DTYPE = "i32"   # every activation is saturated to <= 32 bits
+ACT_DTYPE = "i32"  # every activation is saturated to <= 32 bits
 RUN_DTYPE = "i64"
 
 
@@ -87,7 +89,7 @@ class ModelCommitment:
     empty_state_roots: dict[str, bytes] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, program: Program, weights: dict[str, Any]) -> "ModelCommitment":
+    def build(cls, program: Program, weights: dict[str, Any]) -> ModelCommitment:
         names = weight_names(program)
         widx = {n: i for i, n in enumerate(names)}
         ih = [merkle.keccak(b"instr" + instr_bytes(program, i, widx)) for i in range(len(program.instrs))]
@@ -95,8 +97,9 @@ class ModelCommitment:
         wroots = {n: weight_root(weights[n]) for n in names}
         wroot = merkle.hash_tree_root([wroots[n] for n in names])
         S, C = program.steps_per_token, program.context
-        mroot = merkle.keccak(b"model" + NUMERICS_VERSION.to_bytes(4, "big") + S.to_bytes(4, "big")
-                              + C.to_bytes(4, "big") + troot + wroot)
+        mroot = merkle.keccak(
+            b"model" + NUMERICS_VERSION.to_bytes(4, "big") + S.to_bytes(4, "big") + C.to_bytes(4, "big") + troot + wroot
+        )
         return cls(ih, troot, names, wroots, wroot, mroot, S, C)
 
 
@@ -121,8 +124,9 @@ def token_root(tok: int) -> bytes:
 
 def step_record(i: int, instr_hash: bytes, operand_roots: Sequence[bytes], out_root: bytes) -> bytes:
     """keccak256("step" || u64 i || instr_hash || u8 n || operand roots || output root)."""
-    return merkle.keccak(b"step" + i.to_bytes(8, "big") + instr_hash + bytes([len(operand_roots)])
-                         + b"".join(operand_roots) + out_root)
+    return merkle.keccak(
+        b"step" + i.to_bytes(8, "big") + instr_hash + bytes([len(operand_roots)]) + b"".join(operand_roots) + out_root
+    )
 
 
 class KVTree:
@@ -143,12 +147,12 @@ class KVTree:
         self.offs = np.cumsum([0] + sizes[:-1]).astype(np.int64)  # level l's nodes are rows offs[l] + index
         self.nodes = np.empty((sum(sizes), 8), np.uint32)
         for lvl, n in enumerate(sizes):
-            self.nodes[self.offs[lvl]:self.offs[lvl] + n] = merkle.ZERO_WORDS[lvl]  # all empty
+            self.nodes[self.offs[lvl] : self.offs[lvl] + n] = merkle.ZERO_WORDS[lvl]  # all empty
         self.rows = 0
         self._head = merkle.tensor_header(ACT_DTYPE, (capacity, width))
 
     @classmethod
-    def of(cls, rows: Rows) -> "KVTree":
+    def of(cls, rows: Rows) -> KVTree:
         t = cls(rows.capacity, rows.buf.shape[1])
         t.sync(rows)
         return t
@@ -162,7 +166,7 @@ class KVTree:
         rb = self.width * self.ELEM
         lo = (self.rows * rb) // merkle.LEAF_BYTES
         hi = -(-(rows.n * rb) // merkle.LEAF_BYTES)  # leaves [lo, hi) hold bytes of the new rows
-        flat = np.ascontiguousarray(rows.buf[:rows.n], dtype=np.int64).reshape(-1)
+        flat = np.ascontiguousarray(rows.buf[: rows.n], dtype=np.int64).reshape(-1)
         if not _kk.dense_set_leaves(self.nodes, self.offs, self.depth, flat, flat.size, lo, hi):
             mn, mx = int(flat.min()), int(flat.max())
             raise FixedPointOverflow(f"pack(i32): values [{mn}, {mx}] outside [{-(1 << 31)}, {(1 << 31) - 1}]")

@@ -6,6 +6,7 @@ Then on chain: start anvil, deploy, submit the three receipts; a watcher replays
 wrong ones, wins one through bisection and the one-step and the other through a proof of the wrong output
 token, and takes both liars' bonds; the honest claim finalizes.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -82,8 +83,11 @@ def run_demo(args) -> int:
     honest_dir, bad_dir = work / "honest", work / "dishonest"
     r = make_receipt(lm, args.model, prompt, True, ids, run, load_s=0.0)
     write_run_dir(honest_dir, r, run)
-    row("run with receipt", True, f"{answer!r}, {run.tracer.step_count} steps, {time.perf_counter() - t0:.1f}s, "
-        f"root {r.trace.trace_root[:14]}..")
+    row(
+        "run with receipt",
+        True,
+        f"{answer!r}, {run.tracer.step_count} steps, {time.perf_counter() - t0:.1f}s, root {r.trace.trace_root[:14]}..",
+    )
 
     t1 = time.perf_counter()
     rep = verify(Receipt.load(honest_dir / "receipt.json"), lm, run_dir=honest_dir)
@@ -99,23 +103,38 @@ def run_demo(args) -> int:
     rep = verify(Receipt.load(bad_dir / "receipt.json"), lm, run_dir=bad_dir)
     fs = rep.first_step or {}
     caught = (not rep.ok) and fs.get("step") == step and fs.get("element") == 5
-    row("catch dishonest receipt", caught,
+    row(
+        "catch dishonest receipt",
+        caught,
         f"first differing step {fs.get('step')} (token {fs.get('token')}, layer {fs.get('layer')}, "
         f"{fs.get('op')} {fs.get('instr')}), leaf {fs.get('leaf')}, element {fs.get('element')} "
-        f"in {time.perf_counter() - t2:.1f}s")
+        f"in {time.perf_counter() - t2:.1f}s",
+    )
     # Another liar keeps the honest trace but claims a different answer.
     out_lie = _output_lie(lm, run.result.tokens)
     lie_rc = apply_to_receipt(r, out_lie, lm)
     rep = verify(lie_rc, lm)
-    row("catch a wrong answer", not rep.ok and [m.field for m in rep.mismatches] == ["output.tokens"],
-        f"claims {lie_rc.output.text!r} with the honest trace: the replay's output differs")
+    row(
+        "catch a wrong answer",
+        not rep.ok and [m.field for m in rep.mismatches] == ["output.tokens"],
+        f"claims {lie_rc.output.text!r} with the honest trace: the replay's output differs",
+    )
     con.print(summary)
     if not args.offline:
         from prover.chain_demo import run_chain_demo
 
-        con.print("[bold]on chain[/bold]: deploy to anvil, submit the three receipts, a watcher disputes the wrong ones")
-        t, ok = run_chain_demo(lm, args.model, Receipt.load(honest_dir / "receipt.json"),
-                               Receipt.load(bad_dir / "receipt.json"), Corruption(step, 5, 1), lie_rc, out_lie)
+        con.print(
+            "[bold]on chain[/bold]: deploy to anvil, submit the three receipts, a watcher disputes the wrong ones"
+        )
+        t, ok = run_chain_demo(
+            lm,
+            args.model,
+            Receipt.load(honest_dir / "receipt.json"),
+            Receipt.load(bad_dir / "receipt.json"),
+            Corruption(step, 5, 1),
+            lie_rc,
+            out_lie,
+        )
         failed |= not ok
         con.print(t)
     con.print(f"[dim]run directories in {work}[/dim]")

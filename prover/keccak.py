@@ -7,6 +7,7 @@ NIST SHA3 0x06). Lanes are little-endian 64-bit words. Why compiled: a tensor's 
 hashed in one call instead of one Python-level keccak call per 256-byte leaf or node (the tracer commits
 ~10,000 of them per SmolLM2 token, and the per-call overhead cost more than the hashing).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,12 +17,35 @@ _OPTS = dict(cache=True, nogil=True, boundscheck=False)
 
 RATE = 136
 
-RC = np.array([  # iota's round constants
-    0x0000000000000001, 0x0000000000008082, 0x800000000000808A, 0x8000000080008000, 0x000000000000808B,
-    0x0000000080000001, 0x8000000080008081, 0x8000000000008009, 0x000000000000008A, 0x0000000000000088,
-    0x0000000080008009, 0x000000008000000A, 0x000000008000808B, 0x800000000000008B, 0x8000000000008089,
-    0x8000000000008003, 0x8000000000008002, 0x8000000000000080, 0x000000000000800A, 0x800000008000000A,
-    0x8000000080008081, 0x8000000000008080, 0x0000000080000001, 0x8000000080008008], dtype=np.uint64)
+RC = np.array(
+    [  # iota's round constants
+        0x0000000000000001,
+        0x0000000000008082,
+        0x800000000000808A,
+        0x8000000080008000,
+        0x000000000000808B,
+        0x0000000080000001,
+        0x8000000080008081,
+        0x8000000000008009,
+        0x000000000000008A,
+        0x0000000000000088,
+        0x0000000080008009,
+        0x000000008000000A,
+        0x000000008000808B,
+        0x800000000000008B,
+        0x8000000000008089,
+        0x8000000000008003,
+        0x8000000000008002,
+        0x8000000000000080,
+        0x000000000000800A,
+        0x800000008000000A,
+        0x8000000080008081,
+        0x8000000000008080,
+        0x0000000080000001,
+        0x8000000080008008,
+    ],
+    dtype=np.uint64,
+)
 
 
 @njit(**_OPTS)
@@ -118,10 +142,15 @@ def keccak_f(s, rc):
 # b"tensor" + code + ndim + u32 dims + 32. A hash is kept as its 8 little-endian u32 words (its bytes, in order);
 # a big-endian i32 element v is the word bswap32(v).
 
+
 @njit(**_OPTS)
 def _bswap32(v):
-    return ((v & np.uint32(0xFF)) << np.uint32(24)) | ((v & np.uint32(0xFF00)) << np.uint32(8)) \
-        | ((v >> np.uint32(8)) & np.uint32(0xFF00)) | (v >> np.uint32(24))
+    return (
+        ((v & np.uint32(0xFF)) << np.uint32(24))
+        | ((v & np.uint32(0xFF00)) << np.uint32(8))
+        | ((v >> np.uint32(8)) & np.uint32(0xFF00))
+        | (v >> np.uint32(24))
+    )
 
 
 @njit(**_OPTS)
@@ -182,7 +211,7 @@ def i32_leaf_into(flat, nvalid, leaf, out, oo, msg, s):
 
 @njit(**_OPTS)
 def _fits_i32(flat, lo, hi):
-    for j in range(lo, hi):
+    for j in range(lo, hi):  # noqa: SIM110 (numba compiles loops, not generators)
         if flat[j] < -2147483648 or flat[j] > 2147483647:
             return False
     return True
@@ -275,11 +304,12 @@ def words(b: bytes) -> np.ndarray:
 
 # -- one token's steps at once (the tracer) -----------------------------------------------------------------------
 
+
 @njit(**_OPTS)
 def keccak_bytes(buf, n, s, out, oo):
     """out[oo:oo+8] = keccak256(buf[:n]) as words; buf is scratch past n (>= (n // 136 + 1) * 136 bytes)."""
     nb = n // RATE + 1
-    buf[n:nb * RATE] = 0
+    buf[n : nb * RATE] = 0
     buf[n] ^= np.uint8(0x01)
     buf[nb * RATE - 1] ^= np.uint8(0x80)
     s[:] = 0
@@ -311,8 +341,27 @@ TENS_TAG = np.frombuffer(b"tens", "<u4")[0]
 
 
 @njit(**_OPTS)
-def trace_token(vals, offs, dims, ndims, given, given_roots, step0, instr_hashes, opk, opi, nops, consts,
-                prev_roots, token_root, zeros, frontier, count, out_roots, records):
+def trace_token(
+    vals,
+    offs,
+    dims,
+    ndims,
+    given,
+    given_roots,
+    step0,
+    instr_hashes,
+    opk,
+    opi,
+    nops,
+    consts,
+    prev_roots,
+    token_root,
+    zeros,
+    frontier,
+    count,
+    out_roots,
+    records,
+):
     """Commit the S steps of one token and push their records into the trace builder; returns -1, or the first
     step (within the token) whose output has an element outside i32 (nothing is pushed then).
 
@@ -346,7 +395,7 @@ def trace_token(vals, offs, dims, ndims, given, given_roots, step0, instr_hashes
             hm[1] = np.uint32(0x726F) | (np.uint32(3) << np.uint32(16)) | (np.uint32(nd) << np.uint32(24))
             for d in range(nd):
                 hm[2 + d] = _bswap32(np.uint32(dims[j, d]))
-            _i32_merkle_into(vals[offs[j]:offs[j + 1]], hw, msg, s, zeros, hm[2 + nd:10 + nd])
+            _i32_merkle_into(vals[offs[j] : offs[j + 1]], hw, msg, s, zeros, hm[2 + nd : 10 + nd])
             keccak_words(hm, 10 + nd, s, out_roots[j], 0)
         # the record: "step" || u64 BE step || instr hash || u8 n || operand roots || output root
         rec[0], rec[1], rec[2], rec[3] = 115, 116, 101, 112

@@ -8,10 +8,12 @@
 A liar's run directory records its lie in operator.json (``to_json``), so `obrain submit` can replay the run
 it committed and defend it as far as the game lets it. An honest player never needs this module.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from .trace import Corruption
 
@@ -20,11 +22,11 @@ from .trace import Corruption
 class Lie:
     """At most one of each kind; an empty Lie is an honest operator."""
 
-    corruption: Optional[Corruption] = None
-    output: Optional[tuple[int, int]] = None     # (generated token index, claimed token id)
-    model_root: Optional[bytes] = None           # claimed model root (32 bytes)
-    model_id: Optional[str] = None               # the claimed model's id in the receipt
-    computed_with: Optional[str] = None          # the model the run really used (model lies)
+    corruption: Corruption | None = None
+    output: tuple[int, int] | None = None  # (generated token index, claimed token id)
+    model_root: bytes | None = None  # claimed model root (32 bytes)
+    model_id: str | None = None  # the claimed model's id in the receipt
+    computed_with: str | None = None  # the model the run really used (model lies)
 
     def __post_init__(self):
         if self.output is not None:
@@ -65,16 +67,19 @@ class Lie:
         }
 
     @classmethod
-    def from_json(cls, d: Optional[dict]) -> "Lie":
+    def from_json(cls, d: dict | None) -> Lie:
         """Inverse of to_json; {} or None (an honest operator's notes) give the empty Lie."""
         d = d or {}
         c = d.get("corruption")
         out = d.get("output")
         root = d.get("model_root")
-        return cls(corruption=Corruption(**c) if c else None,
-                   output=(int(out[0]), int(out[1])) if out else None,
-                   model_root=bytes.fromhex(root[2:]) if root else None,
-                   model_id=d.get("model_id"), computed_with=d.get("computed_with"))
+        return cls(
+            corruption=Corruption(**c) if c else None,
+            output=(int(out[0]), int(out[1])) if out else None,
+            model_root=bytes.fromhex(root[2:]) if root else None,
+            model_id=d.get("model_id"),
+            computed_with=d.get("computed_with"),
+        )
 
 
 def apply_to_receipt(receipt, lie: Lie, lm, claimed_lm=None):
@@ -88,15 +93,20 @@ def apply_to_receipt(receipt, lie: Lie, lm, claimed_lm=None):
     upd: dict[str, Any] = {}
     if lie.output is not None:
         toks = lie.claimed_output(receipt.output.tokens)
-        upd["output"] = receipt.output.model_copy(update={
-            "tokens": toks, "output_hash": hex32(output_hash(toks)), "text": output_text(lm, toks)})
+        upd["output"] = receipt.output.model_copy(
+            update={"tokens": toks, "output_hash": hex32(output_hash(toks)), "text": output_text(lm, toks)}
+        )
     if lie.model_root is not None:
         m: dict[str, Any] = {"model_root": hex32(lie.model_root)}
         if lie.model_id is not None:
             m["id"] = lie.model_id
         if claimed_lm is not None:
             mc = model_commitment(claimed_lm)
-            m.update(name=claimed_lm.config.name, file_sha256=claimed_lm.loaded.source.sha256(),
-                     steps_per_token=mc.steps_per_token, context=mc.context)
+            m.update(
+                name=claimed_lm.config.name,
+                file_sha256=claimed_lm.loaded.source.sha256(),
+                steps_per_token=mc.steps_per_token,
+                context=mc.context,
+            )
         upd["model"] = receipt.model.model_copy(update=m)
     return receipt.model_copy(update=upd) if upd else receipt

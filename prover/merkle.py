@@ -19,9 +19,10 @@ Speed: hashing costs one keccak per leaf and per node (sha3.keccak_256, ~1 us ea
 about 9 ms per MB of packed tensor on this machine. The tracer's hot paths (tensor_root_i32, KV trees, a
 token's records) run the same hashes compiled in prover.keccak: ~0.34 us per 136-byte keccak block.
 """
+
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import sha3
@@ -74,6 +75,7 @@ def zero_hash(h: int) -> bytes:
 
 
 # -- packing -----------------------------------------------------------------------------------
+
 
 def dtype_code(dtype: str) -> int:
     """The u8 code of an element type name (raw=0, i8=1, i16=2, i32=3, i64=4); ValueError otherwise."""
@@ -129,7 +131,7 @@ def n_leaves(packed_len: int) -> int:
 
 def leaf_bytes(packed: bytes, i: int) -> bytes:
     """Leaf i of a packed buffer: bytes [256 i, 256 (i+1)), zero-padded at the end."""
-    chunk = bytes(packed[i * LEAF_BYTES:(i + 1) * LEAF_BYTES])
+    chunk = bytes(packed[i * LEAF_BYTES : (i + 1) * LEAF_BYTES])
     return chunk + bytes(LEAF_BYTES - len(chunk))
 
 
@@ -139,7 +141,7 @@ def leaf_hashes(packed: bytes) -> list[bytes]:
     if not packed:
         return [ZERO[0]]
     k = _keccak
-    return [k(b"leaf" + packed[o:o + LEAF_BYTES]).digest() for o in range(0, len(packed), LEAF_BYTES)]
+    return [k(b"leaf" + packed[o : o + LEAF_BYTES]).digest() for o in range(0, len(packed), LEAF_BYTES)]
 
 
 def read_element(leaf: bytes, dtype: str, i: int) -> int:
@@ -147,10 +149,11 @@ def read_element(leaf: bytes, dtype: str, i: int) -> int:
     w = DTYPE_WIDTH[dtype]
     if i < 0 or i >= len(leaf) // w:
         return 0
-    return int.from_bytes(leaf[i * w:(i + 1) * w], "big", signed=(dtype != "raw"))
+    return int.from_bytes(leaf[i * w : (i + 1) * w], "big", signed=(dtype != "raw"))
 
 
 # -- trees over leaf hashes --------------------------------------------------------------------
+
 
 def _parents(level: list[bytes], zero: bytes) -> list[bytes]:
     """The level above: pairs hashed, an odd last node paired with the empty subtree `zero`."""
@@ -200,7 +203,7 @@ def tree_node(hashes: Sequence[bytes], level: int, index: int, zeros: Sequence[b
     """Node `index` at height `level` (0 = leaves) of the tree over these leaf hashes: covers leaves
     [index 2^level, (index+1) 2^level); costs one keccak per node below it, Z_level if all empty."""
     lo = index << level
-    part = list(hashes[lo:lo + (1 << level)])
+    part = list(hashes[lo : lo + (1 << level)])
     if not part:
         return zeros[level]
     for h in range(level):
@@ -221,6 +224,7 @@ def verify_hash_proof(root: bytes, leaf_h: bytes, index: int, proof: Sequence[by
 
 
 # -- tensors -----------------------------------------------------------------------------------
+
 
 def merkle_root(packed: bytes) -> bytes:
     """Root of the tree over the 256-byte leaves of packed (zero-padded), padded to a power of two with Z_h."""
@@ -268,10 +272,11 @@ def tensor_root(arr_or_packed, dtype: str, shape: Sequence[int] | None = None) -
                 raise ValueError("tensor_root of packed bytes needs the shape")
             shape = (len(packed),)
         need = int(np.prod(shape, dtype=object)) * DTYPE_WIDTH[dtype]
-        if dtype != "raw" and (not need <= len(packed) <= -(-need // LEAF_BYTES) * LEAF_BYTES
-                               or any(packed[need:])):
-            raise ValueError(f"{len(packed)} packed bytes do not hold shape {tuple(shape)} of {dtype} "
-                             f"({need} bytes, then only zero padding)")
+        if dtype != "raw" and (not need <= len(packed) <= -(-need // LEAF_BYTES) * LEAF_BYTES or any(packed[need:])):
+            raise ValueError(
+                f"{len(packed)} packed bytes do not hold shape {tuple(shape)} of {dtype} "
+                f"({need} bytes, then only zero padding)"
+            )
     else:
         a = arr_or_packed
         if not isinstance(a, np.ndarray):  # a list: raw bytes as they are, integers as exact Python ints
@@ -304,6 +309,7 @@ _I32_HEADS: dict[tuple, np.ndarray] = {}
 
 
 # -- incremental trees -------------------------------------------------------------------------
+
 
 class MerkleBuilder:
     """Root of a stream of leaf hashes pushed one at a time, keeping only the O(log n) frontier.
@@ -400,7 +406,7 @@ class FixedCapacityTree:
         hi = lo + len(hashes)
         if not hashes:
             return self.root()
-        if not (0 <= lo and hi <= self.capacity):
+        if not (lo >= 0 and hi <= self.capacity):
             raise IndexError(f"leaves [{lo}, {hi}) outside [0, {self.capacity})")
         self.size = max(self.size, hi)
         nodes = self.levels[0]

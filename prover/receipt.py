@@ -4,11 +4,12 @@ A receipt commits to the model (model_root), the input (prompt tokens + every ge
 input_hash), the output (output_hash) and the trace (trace_root, step_count). Timings are information
 only; chain fields are filled by ``obrain submit``.
 """
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -37,7 +38,7 @@ class ModelInfo(_Strict):
 
 
 class InputInfo(_Strict):
-    prompt_text: Optional[str] = None
+    prompt_text: str | None = None
     chat: bool = False
     prompt_tokens: list[int]
     input_hash: Hex32
@@ -88,7 +89,7 @@ class Receipt(_Strict):
     trace: TraceInfo
     settings: Settings
     timings: Timings = Timings()
-    chain: Optional[ChainInfo] = None
+    chain: ChainInfo | None = None
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"
@@ -101,7 +102,7 @@ class Receipt(_Strict):
         tmp.replace(p)  # atomic: a crash never leaves half a receipt
 
     @classmethod
-    def load(cls, path: str | Path) -> "Receipt":
+    def load(cls, path: str | Path) -> Receipt:
         p = Path(path)
         try:
             text = p.read_text()
@@ -112,13 +113,17 @@ class Receipt(_Strict):
         except json.JSONDecodeError as e:
             raise ReceiptError(f"{p} is not JSON (truncated?): {e}") from None
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-            raise ReceiptError(f"{p} is not an openbrains receipt (format field is {obj.get('format') if isinstance(obj, dict) else None!r})")
+            raise ReceiptError(
+                f"{p} is not an openbrains receipt (format field is {obj.get('format') if isinstance(obj, dict) else None!r})"
+            )
         v = obj.get("format_version")
         if not isinstance(v, int):
             raise ReceiptError(f"{p}: format_version is missing or not an integer")
         if v > FORMAT_VERSION:
-            raise ReceiptError(f"{p} has receipt format version {v}, newer than this obrain supports "
-                               f"({FORMAT_VERSION}); upgrade openbrains")
+            raise ReceiptError(
+                f"{p} has receipt format version {v}, newer than this obrain supports "
+                f"({FORMAT_VERSION}); upgrade openbrains"
+            )
         if v < 1:
             raise ReceiptError(f"{p}: unknown receipt format version {v}")
         try:

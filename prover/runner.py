@@ -4,27 +4,25 @@ A run directory holds ``receipt.json``, ``steps.bin`` (the output root of every 
 step order), ``records.bin`` (every step record, the leaves of the trace tree) and ``operator.json`` (the operator's own notes: how to regenerate its run, including a
 dishonest-mode corruption when one was used, so the operator can serve any leaf of its claimed trace).
 """
+
 from __future__ import annotations
 
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 
-from engine import ops
 from engine.executor import Executor
 from engine.generate import GenResult, GenSettings, generate
-from engine.ops import Ctx
 from engine.ops.attention import Rows
 from fixedpoint import NUMERICS_VERSION
 
 from . import merkle
-from .commit import ModelCommitment, commit_value, hex32, input_hash, output_hash
-from .receipt import (ChainInfo, InputInfo, ModelInfo, OutputInfo, Receipt, ReceiptError, Settings, Timings,
-                      TraceInfo)
+from .commit import ModelCommitment, hex32, input_hash, output_hash
+from .receipt import InputInfo, ModelInfo, OutputInfo, Receipt, Settings, Timings, TraceInfo
 from .trace import Corruption, Tracer
 
 ENGINE_VERSION = "0.1.0"
@@ -72,8 +70,15 @@ class TracedRun:
     prompt_seconds: float = 0.0
 
 
-def traced_generate(lm, prompt: list[int], settings: GenSettings, corrupt: Optional[Corruption] = None,
-                    on_token=None, on_prompt_progress=None, keep_values: bool = False) -> TracedRun:
+def traced_generate(
+    lm,
+    prompt: list[int],
+    settings: GenSettings,
+    corrupt: Corruption | None = None,
+    on_token=None,
+    on_prompt_progress=None,
+    keep_values: bool = False,
+) -> TracedRun:
     """Generate with every step committed (and, if ``corrupt``, one element altered: dishonest mode)."""
     mc = model_commitment(lm)
     tracer = Tracer(lm.program, mc, settings.run_tensor(), corrupt=corrupt, keep_values=keep_values)
@@ -140,25 +145,42 @@ def output_text(lm, tokens) -> str:
     return "".join(lm.tokenizer.decode([t]) if 0 <= t < vocab else "\ufffd" for t in toks)
 
 
-def make_receipt(lm, model_id: str, prompt_text: Optional[str], chat: bool, prompt: list[int],
-                 run: TracedRun, load_s: float = 0.0) -> Receipt:
+def make_receipt(
+    lm, model_id: str, prompt_text: str | None, chat: bool, prompt: list[int], run: TracedRun, load_s: float = 0.0
+) -> Receipt:
     mc = model_commitment(lm)
     res = run.result
     text = output_text(lm, res.tokens)
     s = run.settings
     return Receipt(
-        numerics_version=NUMERICS_VERSION, engine_version=ENGINE_VERSION,
-        model=ModelInfo(id=model_id, name=lm.config.name, file_sha256=lm.loaded.source.sha256(),
-                        model_root=hex32(mc.model_root), steps_per_token=mc.steps_per_token, context=mc.context),
-        input=InputInfo(prompt_text=prompt_text, chat=chat, prompt_tokens=list(prompt),
-                        input_hash=hex32(input_hash(prompt, s.run_tensor()))),
-        output=OutputInfo(tokens=list(res.tokens), text=text, output_hash=hex32(output_hash(res.tokens)),
-                          stopped=res.stopped),
+        numerics_version=NUMERICS_VERSION,
+        engine_version=ENGINE_VERSION,
+        model=ModelInfo(
+            id=model_id,
+            name=lm.config.name,
+            file_sha256=lm.loaded.source.sha256(),
+            model_root=hex32(mc.model_root),
+            steps_per_token=mc.steps_per_token,
+            context=mc.context,
+        ),
+        input=InputInfo(
+            prompt_text=prompt_text,
+            chat=chat,
+            prompt_tokens=list(prompt),
+            input_hash=hex32(input_hash(prompt, s.run_tensor())),
+        ),
+        output=OutputInfo(
+            tokens=list(res.tokens), text=text, output_hash=hex32(output_hash(res.tokens)), stopped=res.stopped
+        ),
         trace=TraceInfo(trace_root=hex32(run.tracer.root()), step_count=run.tracer.step_count),
-        settings=Settings(max_new_tokens=s.max_new_tokens, temperature_q16=s.temperature_q16, top_k=s.top_k,
-                          seed=s.seed),
-        timings=Timings(load_s=round(load_s, 3), prompt_s=round(run.prompt_seconds, 3),
-                        decode_s=round(run.seconds - run.prompt_seconds, 3)),
+        settings=Settings(
+            max_new_tokens=s.max_new_tokens, temperature_q16=s.temperature_q16, top_k=s.top_k, seed=s.seed
+        ),
+        timings=Timings(
+            load_s=round(load_s, 3),
+            prompt_s=round(run.prompt_seconds, 3),
+            decode_s=round(run.seconds - run.prompt_seconds, 3),
+        ),
     )
 
 
@@ -178,6 +200,7 @@ def write_run_dir(path: Path, receipt: Receipt, run: TracedRun, lie=None) -> Non
 
 # -- verification -----------------------------------------------------------------------------------
 
+
 @dataclass
 class Mismatch:
     field: str
@@ -187,7 +210,7 @@ class Mismatch:
 @dataclass
 class VerifyReport:
     mismatches: list[Mismatch] = field(default_factory=list)
-    first_step: Optional[dict] = None
+    first_step: dict | None = None
     seconds: float = 0.0
 
     @property
@@ -200,22 +223,39 @@ def describe_step(lm, i: int) -> dict:
     return {"step": i, "token": t, "layer": ins.layer, "op": ins.op, "instr": ins.name}
 
 
-def verify(receipt: Receipt, lm, model_id_check: bool = True, run_dir: Optional[Path] = None,
-           on_prompt_progress=None, on_token=None) -> VerifyReport:
+def verify(
+    receipt: Receipt,
+    lm,
+    model_id_check: bool = True,
+    run_dir: Path | None = None,
+    on_prompt_progress=None,
+    on_token=None,
+) -> VerifyReport:
     """Replay the receipt's run and compare every committed field; localize a trace difference if possible."""
     t0 = time.perf_counter()
     rep = VerifyReport()
     mc = model_commitment(lm)
     bad = rep.mismatches.append
     if receipt.model.model_root != hex32(mc.model_root):
-        bad(Mismatch("model.model_root", f"receipt {receipt.model.model_root} != replayed model {hex32(mc.model_root)}"))
+        bad(
+            Mismatch("model.model_root", f"receipt {receipt.model.model_root} != replayed model {hex32(mc.model_root)}")
+        )
     if receipt.model.steps_per_token != mc.steps_per_token or receipt.model.context != mc.context:
-        bad(Mismatch("model.template", f"receipt has {receipt.model.steps_per_token} steps/token, context "
-                     f"{receipt.model.context}; the model has {mc.steps_per_token}, {mc.context}"))
+        bad(
+            Mismatch(
+                "model.template",
+                f"receipt has {receipt.model.steps_per_token} steps/token, context "
+                f"{receipt.model.context}; the model has {mc.steps_per_token}, {mc.context}",
+            )
+        )
     settings = settings_of(receipt)
     prompt = list(receipt.input.prompt_tokens)
     if receipt.input.prompt_text is not None:
-        enc = lm.tokenizer.chat(receipt.input.prompt_text) if receipt.input.chat else lm.tokenizer.encode(receipt.input.prompt_text)
+        enc = (
+            lm.tokenizer.chat(receipt.input.prompt_text)
+            if receipt.input.chat
+            else lm.tokenizer.encode(receipt.input.prompt_text)
+        )
         if enc != prompt:
             bad(Mismatch("input.prompt_tokens", "the prompt text does not encode to the receipt's prompt tokens"))
     ih = hex32(input_hash(prompt, settings.run_tensor()))
@@ -228,10 +268,17 @@ def verify(receipt: Receipt, lm, model_id_check: bool = True, run_dir: Optional[
     run = traced_generate(lm, prompt, settings, on_token=on_token, on_prompt_progress=on_prompt_progress)
     res = run.result
     if res.tokens != list(receipt.output.tokens):
-        k = next((i for i, (a, b) in enumerate(zip(res.tokens, receipt.output.tokens)) if a != b),
-                 min(len(res.tokens), len(receipt.output.tokens)))
-        bad(Mismatch("output.tokens", f"first difference at generated token {k}: replay "
-                     f"{res.tokens[k:k + 1]} vs receipt {list(receipt.output.tokens[k:k + 1])}"))
+        k = next(
+            (i for i, (a, b) in enumerate(zip(res.tokens, receipt.output.tokens)) if a != b),
+            min(len(res.tokens), len(receipt.output.tokens)),
+        )
+        bad(
+            Mismatch(
+                "output.tokens",
+                f"first difference at generated token {k}: replay "
+                f"{res.tokens[k : k + 1]} vs receipt {list(receipt.output.tokens[k : k + 1])}",
+            )
+        )
     text = output_text(lm, receipt.output.tokens)
     if text != receipt.output.text:
         bad(Mismatch("output.text", "the text does not decode from the receipt's output tokens"))
@@ -239,7 +286,11 @@ def verify(receipt: Receipt, lm, model_id_check: bool = True, run_dir: Optional[
     if oh != receipt.output.output_hash:
         bad(Mismatch("output.output_hash", f"receipt {receipt.output.output_hash} != hash of its tokens {oh}"))
     if run.tracer.step_count != receipt.trace.step_count:
-        bad(Mismatch("trace.step_count", f"replay has {run.tracer.step_count} steps, receipt {receipt.trace.step_count}"))
+        bad(
+            Mismatch(
+                "trace.step_count", f"replay has {run.tracer.step_count} steps, receipt {receipt.trace.step_count}"
+            )
+        )
     troot = hex32(run.tracer.root())
     if troot != receipt.trace.trace_root:
         bad(Mismatch("trace.trace_root", f"replay {troot} != receipt {receipt.trace.trace_root}"))
@@ -249,13 +300,13 @@ def verify(receipt: Receipt, lm, model_id_check: bool = True, run_dir: Optional[
     return rep
 
 
-def localize(lm, honest: TracedRun, run_dir: Path) -> Optional[dict]:
+def localize(lm, honest: TracedRun, run_dir: Path) -> dict | None:
     """First step whose output root differs from the claimed run's, and the first differing leaf in it."""
     p = run_dir / "steps.bin"
     if not p.exists():
         return None
     data = p.read_bytes()
-    claimed = [data[i:i + 32] for i in range(0, len(data), 32)]
+    claimed = [data[i : i + 32] for i in range(0, len(data), 32)]
     mine = honest.tracer.out_roots
     i = next((k for k, (a, b) in enumerate(zip(mine, claimed)) if a != b), None)
     if i is None:

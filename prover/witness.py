@@ -18,10 +18,12 @@ Operand values: activations (int arrays) are committed i32, RUN i64, KV caches (
 weights (``QWeight``/``VWeight``) as their raw file bytes with shape (rows, bytes per row) or (bytes,), derived
 tables (``TWeight``) as i32. Whole-tensor trees of weights are cached on the weight object.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -77,6 +79,7 @@ def to_call_args(w: Witness) -> tuple:
 
 # -- multiproofs --------------------------------------------------------------------------------------
 
+
 def tree_depth(nbytes: int) -> int:
     """ceil(log2(max(1, ceil(nbytes / 256)))): the depth of a tensor's tree (OneStepIO.depthOf)."""
     return (merkle.n_leaves(nbytes) - 1).bit_length()
@@ -114,7 +117,7 @@ def verify_multiproof(root: bytes, depth: int, indices: Sequence[int], leaves: b
         return not proof
     if any(b <= a for a, b in zip(indices, indices[1:])):
         return False
-    nodes = [(int(i), merkle.leaf_hash(leaves[t * LEAF:(t + 1) * LEAF])) for t, i in enumerate(indices)]
+    nodes = [(int(i), merkle.leaf_hash(leaves[t * LEAF : (t + 1) * LEAF])) for t, i in enumerate(indices)]
     sibs = iter(proof)
     used = 0
 
@@ -138,6 +141,7 @@ def verify_multiproof(root: bytes, depth: int, indices: Sequence[int], leaves: b
 
 
 # -- operand sources ----------------------------------------------------------------------------------
+
 
 class _Source:
     """A committed tensor: header, leaf bytes and tree nodes on demand."""
@@ -198,7 +202,7 @@ class _KV(_Source):
         r0, r1 = lo // rb, min(self.rows.n, -(-hi // rb))
         if r0 >= r1:
             return bytes(LEAF)
-        data = merkle.pack(self.rows.buf[r0:r1].astype(np.int64), "i32")[lo - r0 * rb:hi - r0 * rb]
+        data = merkle.pack(self.rows.buf[r0:r1].astype(np.int64), "i32")[lo - r0 * rb : hi - r0 * rb]
         return data + bytes(LEAF - len(data))
 
     def node(self, level: int, index: int) -> bytes:
@@ -231,8 +235,13 @@ def open_operand(src: _Source, leaf_ids: Sequence[int]) -> OperandWitness:
     """The header of src and the given leaves (sorted, deduplicated here) with their multiproof."""
     ids = sorted(set(int(i) for i in leaf_ids))
     return OperandWitness(
-        dtype=merkle.DTYPE_CODES[src.dtype], shape=tuple(src.shape), merkle_root=src.root(), indices=ids,
-        leaves=b"".join(src.leaf(i) for i in ids), proof=multiproof(src.node, src.depth, ids))
+        dtype=merkle.DTYPE_CODES[src.dtype],
+        shape=tuple(src.shape),
+        merkle_root=src.root(),
+        indices=ids,
+        leaves=b"".join(src.leaf(i) for i in ids),
+        proof=multiproof(src.node, src.depth, ids),
+    )
 
 
 def fan_in_leaves(fan_in: list[tuple[int, int, int]], widths: list[int], n: int) -> list[set[int]]:
@@ -254,6 +263,7 @@ def logical_shape(value: Any) -> tuple[int, ...]:
 
 
 # -- the witness ---------------------------------------------------------------------------------------
+
 
 def operand_roots(lm, run, mc, step: int) -> list[bytes]:
     """The operand roots step ``step``'s record commits to, from the trace (as prover.trace.Tracer computes them)."""
@@ -281,8 +291,17 @@ def operand_roots(lm, run, mc, step: int) -> list[bytes]:
     return roots
 
 
-def witness_for(program, weight_names: Sequence[str], k: int, position: int, args: list, j: int,
-                roots: Sequence[bytes] | None = None, step: int | None = None, strict: bool = True) -> Witness:
+def witness_for(
+    program,
+    weight_names: Sequence[str],
+    k: int,
+    position: int,
+    args: list,
+    j: int,
+    roots: Sequence[bytes] | None = None,
+    step: int | None = None,
+    strict: bool = True,
+) -> Witness:
     """The witness of element j of instruction k run at ``position`` on operand values ``args`` (any values, not
     only a trace's: tests use it for states a trace rarely holds); operand roots default to the headers' roots.
     strict=False: where Python's element() raises (no engine run reaches that state), ``expected`` is None."""
@@ -296,7 +315,9 @@ def witness_for(program, weight_names: Sequence[str], k: int, position: int, arg
         roots = [o.tensor_root for o in opened]
     for m, (o, r) in enumerate(zip(opened, roots)):
         if o.tensor_root != r:
-            raise AssertionError(f"{ins.name} at position {position}, operand {m}: its header does not hash to its root")
+            raise AssertionError(
+                f"{ins.name} at position {position}, operand {m}: its header does not hash to its root"
+            )
     widx = {n: i for i, n in enumerate(weight_names)}
     try:
         expected = int(op.element(ins, args, ctx, j))
@@ -304,11 +325,18 @@ def witness_for(program, weight_names: Sequence[str], k: int, position: int, arg
         if strict:
             raise
         expected = None
-    return Witness(step=position * program.steps_per_token + k if step is None else step, op=ins.op,
-                   instr_bytes=instr_bytes(program, k, widx), position=position, operand_roots=list(roots),
-                   operands=opened, j=j, expected=expected,
-                   out_shape=tuple(op.shape(ins, [logical_shape(a) for a in args], ctx)),
-                   meta={"instr": ins.name, "kinds": [KIND_CODE[r.kind] for r in ins.inputs]})
+    return Witness(
+        step=position * program.steps_per_token + k if step is None else step,
+        op=ins.op,
+        instr_bytes=instr_bytes(program, k, widx),
+        position=position,
+        operand_roots=list(roots),
+        operands=opened,
+        j=j,
+        expected=expected,
+        out_shape=tuple(op.shape(ins, [logical_shape(a) for a in args], ctx)),
+        meta={"instr": ins.name, "kinds": [KIND_CODE[r.kind] for r in ins.inputs]},
+    )
 
 
 def build_witness(lm, replayer, mc, step: int, j: int) -> Witness:

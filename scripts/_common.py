@@ -3,6 +3,7 @@
 Every benchmark takes --json and then prints exactly one JSON object {"rows": [...], "summary": {...}}
 with its headline figures in ``summary`` under stable snake_case keys.
 """
+
 from __future__ import annotations
 
 import json

@@ -9,6 +9,7 @@ the KL divergence KL(p_float || p_int) of the softmaxed logits is taken (float m
 Summary keys: top1_agreement, greedy_text_equal (fraction of prompts), mean_kl; rows: per prompt its
 integer and float greedy texts.
 """
+
 import argparse
 import sys
 import time
@@ -79,12 +80,21 @@ def main() -> int:
         ftext = lm.tokenizer.decode([t for t in ftoks if t != eos])
         equal += itext == ftext
         rows.append({"prompt": prompt, "int_text": itext, "float_text": ftext, "equal": itext == ftext})
-    summary = {"model": a.model, "prompts": len(prompts), "positions": total,
-               "top1_agreement": round(agree / max(total, 1), 4),
-               "greedy_text_equal": round(equal / max(len(prompts), 1), 4),
-               "mean_kl": float(np.mean(kls)) if kls else 0.0, "seconds": round(time.perf_counter() - t0, 1)}
-    emit("integer vs float greedy text", rows if a.json else [{k: r[k] for k in ("prompt", "equal", "int_text")} for r in rows],
-         summary, a.json)
+    summary = {
+        "model": a.model,
+        "prompts": len(prompts),
+        "positions": total,
+        "top1_agreement": round(agree / max(total, 1), 4),
+        "greedy_text_equal": round(equal / max(len(prompts), 1), 4),
+        "mean_kl": float(np.mean(kls)) if kls else 0.0,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    emit(
+        "integer vs float greedy text",
+        rows if a.json else [{k: r[k] for k in ("prompt", "equal", "int_text")} for r in rows],
+        summary,
+        a.json,
+    )
     return 0
 
 

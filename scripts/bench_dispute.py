@@ -9,6 +9,7 @@ honest_wins, max_rounds, rounds_bound (the largest ceil(log2 steps) + ceil(log2 
 rounds_within_bound, max_tx_gas, max_move_gas (largest game move), mean_dispute_gas (all transactions of
 a game), seconds.
 """
+
 import argparse
 import random
 import sys
@@ -54,33 +55,62 @@ def main() -> int:
         gc = None
         for g in range(a.games):
             if g % 20 == 0:  # a fresh registry every 20 games keeps the agents' event scans short
-                gc = GameClient.deploy(chain, min_bond=10**15, challenge_window=10**6, move_window=10**6, k=a.k,
-                                       one_step=one.address)
+                gc = GameClient.deploy(
+                    chain, min_bond=10**15, challenge_window=10**6, move_window=10**6, k=a.k, one_step=one.address
+                )
             step = rng.randrange(steps)
             _, _, y = rp.step(step)
             t = step // lm.program.steps_per_token
-            if hasattr(y, "buf"):                      # a KV cache: only the appended row is new
+            if hasattr(y, "buf"):  # a KV cache: only the appended row is new
                 w = y.buf.shape[1]
                 elem = t * w + rng.randrange(w)
             else:
                 elem = rng.randrange(int(np.asarray(y).size))
-            r = play_dispute(gc, lm, prompt, settings, Corruption(step, elem, rng.choice([1, -1, 1 << 20])),
-                             bond=10**15, operator=1 + g % 3, challenger=5 + g % 3)
+            r = play_dispute(
+                gc,
+                lm,
+                prompt,
+                settings,
+                Corruption(step, elem, rng.choice([1, -1, 1 << 20])),
+                bond=10**15,
+                operator=1 + g % 3,
+                challenger=5 + g % 3,
+            )
             moves = [gas for n, gas in r["txs"] if n not in ("postClaim", "registerModel")]
-            rows.append({"game": g, "step": step, "op": lm.program.locate(step)[1].name, "element": elem,
-                         "honest_won": r["honest_won"], "rounds": r.get("rounds"), "bound": r.get("bound"),
-                         "txs": len(r["txs"]), "max_move_gas": max(moves) if moves else 0,
-                         "dispute_gas": sum(moves)})
-            print(f"game {g}: step {step} {rows[-1]['op']} honest_won={r['honest_won']} rounds={r.get('rounds')}"
-                  f"/{r.get('bound')} {time.perf_counter() - t0:.0f}s", file=sys.stderr, flush=True)
-    summary = {"model": a.model, "k": a.k, "steps": steps, "games": len(rows),
-               "honest_wins": sum(r["honest_won"] for r in rows),
-               "max_rounds": max((r["rounds"] or 0) for r in rows),
-               "rounds_bound": max((r["bound"] or 0) for r in rows),
-               "rounds_within_bound": all((r["rounds"] or 0) <= (r["bound"] or 0) for r in rows),
-               "max_tx_gas": max(r["max_move_gas"] for r in rows), "max_move_gas": max(r["max_move_gas"] for r in rows),
-               "mean_dispute_gas": int(np.mean([r["dispute_gas"] for r in rows])),
-               "seconds": round(time.perf_counter() - t0, 1)}
+            rows.append(
+                {
+                    "game": g,
+                    "step": step,
+                    "op": lm.program.locate(step)[1].name,
+                    "element": elem,
+                    "honest_won": r["honest_won"],
+                    "rounds": r.get("rounds"),
+                    "bound": r.get("bound"),
+                    "txs": len(r["txs"]),
+                    "max_move_gas": max(moves) if moves else 0,
+                    "dispute_gas": sum(moves),
+                }
+            )
+            print(
+                f"game {g}: step {step} {rows[-1]['op']} honest_won={r['honest_won']} rounds={r.get('rounds')}"
+                f"/{r.get('bound')} {time.perf_counter() - t0:.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+    summary = {
+        "model": a.model,
+        "k": a.k,
+        "steps": steps,
+        "games": len(rows),
+        "honest_wins": sum(r["honest_won"] for r in rows),
+        "max_rounds": max((r["rounds"] or 0) for r in rows),
+        "rounds_bound": max((r["bound"] or 0) for r in rows),
+        "rounds_within_bound": all((r["rounds"] or 0) <= (r["bound"] or 0) for r in rows),
+        "max_tx_gas": max(r["max_move_gas"] for r in rows),
+        "max_move_gas": max(r["max_move_gas"] for r in rows),
+        "mean_dispute_gas": int(np.mean([r["dispute_gas"] for r in rows])),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
     emit(f"dispute games, {a.model}", rows, summary, a.json)
     return 0 if summary["honest_wins"] == summary["games"] else 1
 

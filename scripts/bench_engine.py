@@ -12,13 +12,14 @@ against the integer engine. Summary keys: int_decode_tok_s (traced), int_untrace
 float_decode_tok_s, int_vs_float (traced int / float), int_untraced_vs_float, prompt_tok_s, trace_overhead,
 peak_rss_mb.
 """
+
 import argparse
 import os
 import subprocess
 import sys
 import time
 
-import _common  # noqa: F401  (sys.path)
+import _common
 from _common import emit
 
 PROMPT = "Write a short story about a robot who learns to paint."
@@ -65,7 +66,7 @@ def lockstep(engines: dict, ids: list[int], n: int, block: int = 8) -> tuple[dic
     feed = list(ids)
     for t, b0 in enumerate(range(0, total, block)):
         rest = names[1:]
-        for name in names[:1] + rest[t % max(1, len(rest)):] + rest[:t % max(1, len(rest))]:
+        for name in names[:1] + rest[t % max(1, len(rest)) :] + rest[: t % max(1, len(rest))]:
             for pos in range(b0, min(b0 + block, total)):
                 t0 = time.perf_counter()
                 out = engines[name].step(feed[pos], pos)
@@ -76,16 +77,18 @@ def lockstep(engines: dict, ids: list[int], n: int, block: int = 8) -> tuple[dic
     for name in names[1:]:
         if outs[name][0] is not None and outs[name] != outs[names[0]]:
             raise AssertionError(f"{name} predicted other tokens than {names[0]}")
-    return ({k: len(ids) / v[0] for k, v in spent.items()}, {k: n / v[1] for k, v in spent.items()}, feed[len(ids):])
+    return ({k: len(ids) / v[0] for k, v in spent.items()}, {k: n / v[1] for k, v in spent.items()}, feed[len(ids) :])
 
 
 def child_peak_rss(model: str, n: int) -> float:
     # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork+exec, so a child would report the
     # parent's (two models') footprint; VmHWM belongs to the child's own address space.
-    code = ("from prover.cli import main; "
-            f"rc = main(['run', {model!r}, {PROMPT!r}, '--chat', '--max-new-tokens', '{n}', '-q', "
-            "'--runs-dir', '/tmp/obrain-bench-runs']); "
-            "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])")
+    code = (
+        "from prover.cli import main; "
+        f"rc = main(['run', {model!r}, {PROMPT!r}, '--chat', '--max-new-tokens', '{n}', '-q', "
+        "'--runs-dir', '/tmp/obrain-bench-runs']); "
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=_common.ROOT, check=True)
     return int(out.stdout.strip().splitlines()[-1]) / 1024.0
 
@@ -105,8 +108,11 @@ def main() -> int:
     fm = FloatLlama(resolve_model(a.model))
     ids = lm.encode_prompt(PROMPT, chat=True)
     lockstep({"u": IntEngine(lm, 1, False), "t": IntEngine(lm, 1, True), "f": FloatEngine(fm)}, ids[:2], 1)
-    engines = {"untraced": IntEngine(lm, a.tokens, False), "traced": IntEngine(lm, a.tokens, True),
-               "float": FloatEngine(fm)}
+    engines = {
+        "untraced": IntEngine(lm, a.tokens, False),
+        "traced": IntEngine(lm, a.tokens, True),
+        "float": FloatEngine(fm),
+    }
     p, d, toks = lockstep(engines, ids, a.tokens)
     p_u, p_t, p_f, d_u, d_t, d_f = p["untraced"], p["traced"], p["float"], d["untraced"], d["traced"], d["float"]
     rss = child_peak_rss(a.model, a.tokens)
@@ -115,12 +121,20 @@ def main() -> int:
         {"engine": "integer, untraced", "prompt_tok_s": p_u, "decode_tok_s": d_u},
         {"engine": "float32 reference", "prompt_tok_s": p_f, "decode_tok_s": d_f},
     ]
-    summary = {"model": a.model, "prompt_tokens": len(ids), "decode_tokens": a.tokens,
-               "int_decode_tok_s": round(d_t, 2), "int_untraced_decode_tok_s": round(d_u, 2),
-               "float_decode_tok_s": round(d_f, 2), "int_vs_float": round(d_t / d_f, 3),
-               "int_untraced_vs_float": round(d_u / d_f, 3),
-               "trace_overhead": round(d_u / d_t, 3), "prompt_tok_s": round(p_t, 2),
-               "peak_rss_mb": round(rss, 1), "threads": os.environ.get("OPENBLAS_NUM_THREADS", "default")}
+    summary = {
+        "model": a.model,
+        "prompt_tokens": len(ids),
+        "decode_tokens": a.tokens,
+        "int_decode_tok_s": round(d_t, 2),
+        "int_untraced_decode_tok_s": round(d_u, 2),
+        "float_decode_tok_s": round(d_f, 2),
+        "int_vs_float": round(d_t / d_f, 3),
+        "int_untraced_vs_float": round(d_u / d_f, 3),
+        "trace_overhead": round(d_u / d_t, 3),
+        "prompt_tok_s": round(p_t, 2),
+        "peak_rss_mb": round(rss, 1),
+        "threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+    }
     emit(f"decode speed, {a.model}", rows, summary, a.json)
     return 0
 

@@ -3,6 +3,7 @@
 
 Run from the repo root:  .venv/bin/python scripts/bench_fixedpoint.py [--json] [--repeat N]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,10 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from fixedpoint import vec  # noqa: E402
-from fixedpoint.vec import matmul as vmm  # noqa: E402
+from fixedpoint import vec
+from fixedpoint.vec import matmul as vmm
 
 # (name, n, k, m, activation bound, weight bound): a is n x k, the weight b is k x m; names give k x m.
 # Realistic magnitudes for the engine (|a| < 2^20, |b| < 2^15, so K*|a|*|b| < 2^53: one float64 GEMM);
@@ -29,7 +30,7 @@ MATMULS = [
     ("576x1536 wide", 576, 576, 1536, 1 << 36, 1 << 15),
 ]
 
-N_ELEMS = 1 << 16   # elements per nonlinear kernel call
+N_ELEMS = 1 << 16  # elements per nonlinear kernel call
 SOFTMAX_ROW = 512
 Q16, Q32 = 1 << 16, 1 << 32
 
@@ -94,10 +95,23 @@ def bench_matmul(repeat: int, int64_repeat: int, seed: int) -> list[dict]:
         exact = vec.matmul_exact(a, b)  # warm-up, and the value checked below
         np.matmul(af, bf)
         t_exact, t_blas = best_of_each([lambda: vec.matmul_exact(a, b), lambda: np.matmul(af, bf)], repeat)
-        row = {"kind": "matmul", "name": name, "n": n, "k": k, "m": m,
-               "a_bits": abound.bit_length() - 1, "b_bits": bbound.bit_length() - 1, "path": path_of(a, b),
-               "exact_ms": t_exact * 1e3, "blas_f64_ms": t_blas * 1e3, "vs_blas": t_blas / t_exact,
-               "exact_ns_per_out": t_exact * 1e9 / (n * m), "int64_ms": None, "vs_int64": None, "check": None}
+        row = {
+            "kind": "matmul",
+            "name": name,
+            "n": n,
+            "k": k,
+            "m": m,
+            "a_bits": abound.bit_length() - 1,
+            "b_bits": bbound.bit_length() - 1,
+            "path": path_of(a, b),
+            "exact_ms": t_exact * 1e3,
+            "blas_f64_ms": t_blas * 1e3,
+            "vs_blas": t_blas / t_exact,
+            "exact_ns_per_out": t_exact * 1e9 / (n * m),
+            "int64_ms": None,
+            "vs_int64": None,
+            "check": None,
+        }
         if int64_repeat > 0:
             ref64 = np.matmul(a, b)  # no wraparound here: |entries| <= K*|a|*|b| < 2^63 for every row above
             row["check"] = bool(np.array_equal(exact, ref64))
@@ -111,8 +125,15 @@ def bench_kernels(repeat: int, seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
     rows = []
     for name, desc, count, call in _kernels(rng):
-        row = {"kind": "kernel", "name": name, "input": desc, "elements": count, "ms": None,
-               "ns_per_element": None, "note": ""}
+        row = {
+            "kind": "kernel",
+            "name": name,
+            "input": desc,
+            "elements": count,
+            "ms": None,
+            "ns_per_element": None,
+            "note": "",
+        }
         f = getattr(vec, name, None)
         if f is None:
             row["note"] = "n/a: not in fixedpoint.vec"
@@ -121,7 +142,7 @@ def bench_kernels(repeat: int, seed: int) -> list[dict]:
                 call(f)  # warm-up; also proves the call signature and input range are accepted
                 t = best_of(lambda: call(f), repeat)
                 row["ms"], row["ns_per_element"] = t * 1e3, t * 1e9 / count
-            except Exception as e:  # noqa: BLE001 - a kernel still being written must not stop the bench
+            except Exception as e:
                 row["note"] = f"n/a: {type(e).__name__}: {str(e)[:60]}"
         rows.append(row)
     return rows
@@ -137,27 +158,52 @@ def print_tables(mrows: list[dict], krows: list[dict], summary: dict) -> None:
 
     con = Console(width=None if sys.stdout.isatty() else 150)  # pipes default to 80 columns
     t = Table(title="Exact integer matmul (fixedpoint.vec.matmul_exact) vs float64 BLAS and int64 numpy")
-    for col, just in [("name", "left"), ("n,k,m", "right"), ("|a|,|b| <", "right"), ("path", "left"),
-                      ("exact ms", "right"), ("f64 BLAS ms", "right"), ("vs BLAS", "right"),
-                      ("int64 ms", "right"), ("vs int64", "right"), ("ns/out", "right"), ("== int64", "center")]:
+    for col, just in [
+        ("name", "left"),
+        ("n,k,m", "right"),
+        ("|a|,|b| <", "right"),
+        ("path", "left"),
+        ("exact ms", "right"),
+        ("f64 BLAS ms", "right"),
+        ("vs BLAS", "right"),
+        ("int64 ms", "right"),
+        ("vs int64", "right"),
+        ("ns/out", "right"),
+        ("== int64", "center"),
+    ]:
         t.add_column(col, justify=just)
     for r in mrows:
-        t.add_row(r["name"], f'{r["n"]},{r["k"]},{r["m"]}', f'2^{r["a_bits"]},2^{r["b_bits"]}', r["path"],
-                  _fmt(r["exact_ms"], ".2f"), _fmt(r["blas_f64_ms"], ".2f"), _fmt(r["vs_blas"], ".2f") + "x",
-                  _fmt(r["int64_ms"], ".0f"), _fmt(r["vs_int64"], ".0f") + ("x" if r["vs_int64"] else ""),
-                  _fmt(r["exact_ns_per_out"], ".1f"),
-                  "n/a" if r["check"] is None else ("ok" if r["check"] else "[red]MISMATCH[/red]"))
+        t.add_row(
+            r["name"],
+            f"{r['n']},{r['k']},{r['m']}",
+            f"2^{r['a_bits']},2^{r['b_bits']}",
+            r["path"],
+            _fmt(r["exact_ms"], ".2f"),
+            _fmt(r["blas_f64_ms"], ".2f"),
+            _fmt(r["vs_blas"], ".2f") + "x",
+            _fmt(r["int64_ms"], ".0f"),
+            _fmt(r["vs_int64"], ".0f") + ("x" if r["vs_int64"] else ""),
+            _fmt(r["exact_ns_per_out"], ".1f"),
+            "n/a" if r["check"] is None else ("ok" if r["check"] else "[red]MISMATCH[/red]"),
+        )
     con.print(t)
     k = Table(title=f"Nonlinear kernels in fixedpoint.vec ({N_ELEMS} elements per call)")
-    for col, just in [("kernel", "left"), ("input", "left"), ("ms", "right"), ("ns/element", "right"),
-                      ("note", "left")]:
+    for col, just in [
+        ("kernel", "left"),
+        ("input", "left"),
+        ("ms", "right"),
+        ("ns/element", "right"),
+        ("note", "left"),
+    ]:
         k.add_column(col, justify=just)
     for r in krows:
         k.add_row(r["name"], r["input"], _fmt(r["ms"], ".3f"), _fmt(r["ns_per_element"], ".2f"), r["note"])
     con.print(k)
-    con.print(f'target: matmul_576x1536_vs_blas >= 0.5, measured {summary["matmul_576x1536_vs_blas"]:.2f} '
-              f'(numpy {np.__version__}, OPENBLAS_NUM_THREADS={os.environ.get("OPENBLAS_NUM_THREADS", "unset")}, '
-              f'best of {summary["repeat"]})')
+    con.print(
+        f"target: matmul_576x1536_vs_blas >= 0.5, measured {summary['matmul_576x1536_vs_blas']:.2f} "
+        f"(numpy {np.__version__}, OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}, "
+        f"best of {summary['repeat']})"
+    )
 
 
 HELP_EPILOG = """\
@@ -189,12 +235,19 @@ holds matmul_<name>_vs_blas for 576x576, 576x1536, 1536x576 and the wide row.
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description="Benchmark exact integer matmul and the nonlinear integer kernels.",
-                                epilog=HELP_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description="Benchmark exact integer matmul and the nonlinear integer kernels.",
+        epilog=HELP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--repeat", type=int, default=7, help="best-of-N repetitions per timing (default 7)")
-    p.add_argument("--int64-repeat", type=int, default=1,
-                   help="repetitions of the slow int64 numpy matmul (about 2 s each at 576x1536); 0 skips it")
+    p.add_argument(
+        "--int64-repeat",
+        type=int,
+        default=1,
+        help="repetitions of the slow int64 numpy matmul (about 2 s each at 576x1536); 0 skips it",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random operands (default 0)")
     args = p.parse_args(argv)
     if args.repeat < 1 or args.int64_repeat < 0:
@@ -203,9 +256,12 @@ def main(argv=None) -> int:
     mrows = bench_matmul(args.repeat, args.int64_repeat, args.seed)
     krows = bench_kernels(args.repeat, args.seed)
     summary = {f"matmul_{r['name'].replace(' ', '_')}_vs_blas": r["vs_blas"] for r in mrows}
-    summary.update(repeat=args.repeat, numpy=np.__version__,
-                   blas_threads=os.environ.get("OPENBLAS_NUM_THREADS"),
-                   all_checks_ok=all(r["check"] is not False for r in mrows))
+    summary.update(
+        repeat=args.repeat,
+        numpy=np.__version__,
+        blas_threads=os.environ.get("OPENBLAS_NUM_THREADS"),
+        all_checks_ok=all(r["check"] is not False for r in mrows),
+    )
     if args.json:
         print(json.dumps({"rows": mrows + krows, "summary": summary}))
     else:

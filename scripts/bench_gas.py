@@ -31,6 +31,7 @@ Then one whole dispute on the same run (a claim altered in a middle layer's line
 agents with the real OneStep): max_move_gas (largest game transaction), move_gas (largest per function),
 dispute_gas (all game transactions), dispute_rounds and its bound, dispute_honest_won.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -97,8 +98,7 @@ def attention_inputs(lm, rp, t_run: int, P: int, rng: np.random.Generator) -> tu
     k_of = {i.op: k for k, i in enumerate(prog.instrs) if i.layer == last and i.op in ATTN_OPS}
     _, (q_run, K_run), _ = rp.step(t_run * S + k_of["attn_scores"])
     _, (_, V_run), _ = rp.step(t_run * S + k_of["attn_mix_partial"])
-    ranges = {"q": int(np.abs(q_run).max()), "k": int(np.abs(K_run.valid).max()),
-              "v": int(np.abs(V_run.valid).max())}
+    ranges = {"q": int(np.abs(q_run).max()), "k": int(np.abs(K_run.valid).max()), "v": int(np.abs(V_run.valid).max())}
     n, kvd = P + 1, K_run.shape[1]
 
     def cache(m: int) -> Rows:
@@ -139,8 +139,10 @@ def measure_args(chain, onestep, lm, mc, k: int, P: int, args: list) -> tuple[in
         cargs = to_call_args(w)
         got = chain.call(onestep, "element", *cargs)
         if not got == w.expected == output_value(y, j):
-            raise SystemExit(f"OneStep disagrees with Python: {ins.name} at position {P} j {j}: {got} != "
-                             f"{w.expected} (run: {output_value(y, j)})")
+            raise SystemExit(
+                f"OneStep disagrees with Python: {ins.name} at position {P} j {j}: {got} != "
+                f"{w.expected} (run: {output_value(y, j)})"
+            )
         g = chain.estimate_gas(onestep, "element", *cargs)
         if best is None or g > best[0]:
             best = (g, j, len(chain.calldata(onestep, "element", *cargs)), sum(len(o.indices) for o in w.operands))
@@ -153,8 +155,12 @@ def main(argv=None) -> int:
     ap.add_argument("--prompt", default="What is the capital of France?")
     ap.add_argument("--raw", action="store_true", help="no chat template")
     ap.add_argument("--tokens", type=int, default=2, help="generated tokens (the last position is measured)")
-    ap.add_argument("--position", type=int, default=None,
-                    help="position of the attention section (default: the program's context - 1)")
+    ap.add_argument(
+        "--position",
+        type=int,
+        default=None,
+        help="position of the attention section (default: the program's context - 1)",
+    )
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
 
@@ -188,7 +194,7 @@ def main(argv=None) -> int:
             groups.setdefault(signature(ins, w), []).append(k)
         per_instr: dict[int, int] = {}
         rows: dict[str, dict] = {}
-        for sig, ks in groups.items():
+        for _sig, ks in groups.items():
             k = ks[-1]  # the last layer's instance
             ins = lm.program.instrs[k]
             _, _, y = rp.step(t * S + k)
@@ -196,8 +202,16 @@ def main(argv=None) -> int:
             for kk in ks:
                 per_instr[kk] = gas
             if ins.op not in rows or gas > rows[ins.op]["gas"]:
-                rows[ins.op] = {"op": ins.op, "family": ops.get(ins.op).family, "instr": ins.name, "position": t,
-                                "j": j, "gas": gas, "calldata": cd, "leaves": leaves}
+                rows[ins.op] = {
+                    "op": ins.op,
+                    "family": ops.get(ins.op).family,
+                    "instr": ins.name,
+                    "position": t,
+                    "j": j,
+                    "gas": gas,
+                    "calldata": cd,
+                    "leaves": leaves,
+                }
         # top-k cost depends on the data: a chunk in ascending order makes every entry enter the kept list
         k = next((kk for kk, ins in enumerate(lm.program.instrs) if ins.op == "topk_chunk"), None)
         if k is not None:
@@ -211,10 +225,15 @@ def main(argv=None) -> int:
                 raise SystemExit("OneStep disagrees with Python on the ascending top-k chunk")
             g = chain.estimate_gas(onestep, "element", *cargs)
             rows["topk_chunk (ascending logits)"] = {
-                "op": "topk_chunk", "family": "sampling", "instr": "topk, ascending logits", "position": t, "j": w.j,
+                "op": "topk_chunk",
+                "family": "sampling",
+                "instr": "topk, ascending logits",
+                "position": t,
+                "j": w.j,
                 "gas": g,
                 "calldata": len(chain.calldata(onestep, "element", *cargs)),
-                "leaves": sum(len(o.indices) for o in w.operands)}
+                "leaves": sum(len(o.indices) for o in w.operands),
+            }
         # the attention ops at the worst position (and a few below it), on synthetic inputs
         P = lm.program.context - 1 if a.position is None else a.position
         if not 0 <= P < lm.program.context:
@@ -231,19 +250,29 @@ def main(argv=None) -> int:
                 gas, j, cd, leaves = measure_args(chain, onestep, lm, mc, k, pos, args)
                 by_pos[pos][label] = gas
                 if pos == P:
-                    rows[f"{label} @{P}"] = {"op": ins.op, "family": ops.get(ins.op).family,
-                                             "instr": f"{ins.name}, {label}, synthetic" if label != ins.op
-                                             else f"{ins.name}, synthetic", "position": P, "j": j,
-                                             "gas": gas, "calldata": cd, "leaves": leaves}
+                    rows[f"{label} @{P}"] = {
+                        "op": ins.op,
+                        "family": ops.get(ins.op).family,
+                        "instr": f"{ins.name}, {label}, synthetic" if label != ins.op else f"{ins.name}, synthetic",
+                        "position": P,
+                        "j": j,
+                        "gas": gas,
+                        "calldata": cd,
+                        "leaves": leaves,
+                    }
         # a whole dispute on the same run: a claim altered in the middle of the last position's layers
         from prover.chain.game import GameClient
         from prover.chain_demo import play_dispute
         from prover.trace import Corruption
 
-        gc = GameClient.deploy(chain, min_bond=10**15, challenge_window=10**6, move_window=10**6, k=2,
-                               one_step=onestep.address)
-        mid = t * S + next(kk for kk, ins in enumerate(lm.program.instrs)
-                           if ins.op == "linear" and ins.layer == lm.config.n_layers // 2)
+        gc = GameClient.deploy(
+            chain, min_bond=10**15, challenge_window=10**6, move_window=10**6, k=2, one_step=onestep.address
+        )
+        mid = t * S + next(
+            kk
+            for kk, ins in enumerate(lm.program.instrs)
+            if ins.op == "linear" and ins.layer == lm.config.n_layers // 2
+        )
         game = play_dispute(gc, lm, ids, settings, Corruption(mid, 3, 1), bond=10**15)
         moves = {}
         for name, gas in game["txs"]:
@@ -256,8 +285,11 @@ def main(argv=None) -> int:
             op = label.split(" ")[0]
             if g > att_max.get(op, {"gas": -1})["gas"]:
                 att_max[op] = {"gas": g, "position": pos}
-    worst = max([{"op": r["op"], "gas": r["gas"], "position": r["position"]} for r in out_rows]
-                + [{"op": op, **v} for op, v in att_max.items()], key=lambda r: r["gas"])
+    worst = max(
+        [{"op": r["op"], "gas": r["gas"], "position": r["position"]} for r in out_rows]
+        + [{"op": op, **v} for op, v in att_max.items()],
+        key=lambda r: r["gas"],
+    )
     typical = int(statistics.median(per_instr.values()))
     summary = {
         "model": a.model,
@@ -277,7 +309,8 @@ def main(argv=None) -> int:
         "max_move_gas": max(g for n, g in moves.items() if n not in ("postClaim", "registerModel")),
         "move_gas": moves,
         "dispute_gas": sum(g for n, g in game["txs"] if n not in ("postClaim", "registerModel")),
-        "dispute_rounds": game.get("rounds"), "dispute_rounds_bound": game.get("bound"),
+        "dispute_rounds": game.get("rounds"),
+        "dispute_rounds_bound": game.get("bound"),
         "dispute_honest_won": game["honest_won"],
         "tx_gas_cap": TX_CAP,
         "meets_targets": worst["gas"] < TARGET_WORST and typical < TARGET_TYPICAL,

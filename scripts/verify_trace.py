@@ -5,12 +5,13 @@
 
 Exit 0 valid, 1 a mismatch (names the first differing step: token, layer, op, leaf), 2 bad input.
 """
+
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from prover.cli import main  # noqa: E402
+from prover.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["verify", *sys.argv[1:]]))

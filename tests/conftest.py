@@ -2,6 +2,7 @@
 
 A missing anvil or solcjs FAILS the test (with "run `make setup`"); chain tests are never skipped.
 """
+
 from __future__ import annotations
 
 import pytest

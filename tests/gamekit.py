@@ -1,4 +1,5 @@
 """Shared drivers for the chain tests: players that give up, and one whole game with its bound checked."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,12 +26,12 @@ class Lenient:
 
 @dataclass
 class Played:
-    game: object          # prover.chain.game.Game at the end
+    game: object  # prover.chain.game.Game at the end
     reason: Reason
-    rounds: int           # ceil(moves / 2), a timeout not counted
-    bound: int            # ceil(log2 steps) + ceil(log2 leaves) + 2
+    rounds: int  # ceil(moves / 2), a timeout not counted
+    bound: int  # ceil(log2 steps) + ceil(log2 leaves) + 2
     max_gas: int
-    last: tuple           # (final move or phase name, its gas)
+    last: tuple  # (final move or phase name, its gas)
 
 
 def dispute(gc: GameClient, defender, challenger, *, op, ch, bond: int, label: str = "") -> Played:

@@ -1,4 +1,5 @@
 """The `obrain` command line: runs, receipts, reproducible sampling, and exit code 2 (never a traceback) on bad input."""
+
 from __future__ import annotations
 
 import subprocess
@@ -14,8 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def obrain(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "prover.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "prover.cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=300
+    )
 
 
 def test_help_works():
@@ -34,19 +36,40 @@ def test_run_writes_receipt_that_verifies(tmp_path, capsys):
 def test_sampling_is_reproducible_from_the_seed(capsys):
     outs = []
     for seed in ("3", "3", "4"):
-        assert cli(["run", "tiny", "hello", "--max-new-tokens", "12", "--temperature", "1000", "--top-k", "20",
-                    "--seed", seed, "--no-receipt", "-q"]) == 0
+        assert (
+            cli(
+                [
+                    "run",
+                    "tiny",
+                    "hello",
+                    "--max-new-tokens",
+                    "12",
+                    "--temperature",
+                    "1000",
+                    "--top-k",
+                    "20",
+                    "--seed",
+                    seed,
+                    "--no-receipt",
+                    "-q",
+                ]
+            )
+            == 0
+        )
         outs.append(capsys.readouterr().out)
     assert outs[0] == outs[1]
     assert outs[0] != outs[2]
 
 
-@pytest.mark.parametrize("args", [
-    ["run", "tiny", ""],
-    ["run", "tiny", "   "],
-    ["run", "no-such-model", "hi"],
-    ["run", "tiny", "a long prompt " * 40, "--context", "16"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "tiny", ""],
+        ["run", "tiny", "   "],
+        ["run", "no-such-model", "hi"],
+        ["run", "tiny", "a long prompt " * 40, "--context", "16"],
+    ],
+)
 def test_bad_input_exit_2(args):
     r = obrain(*args, "--no-receipt", "-q")
     assert r.returncode == 2, r.stderr

@@ -1,4 +1,5 @@
 """`obrain node` starts a testnet that `obrain deploy` deploys to; both stop and fail cleanly."""
+
 import json
 import signal
 import subprocess
@@ -9,14 +10,36 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_node_then_deploy_registers_a_model(tmp_path):
-    node = subprocess.Popen([sys.executable, "-m", "prover.cli", "node", "--port", "0"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    node = subprocess.Popen(
+        [sys.executable, "-m", "prover.cli", "node", "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = node.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:"), node.stderr.read()
         out = tmp_path / "deployment.json"
-        r = subprocess.run([sys.executable, "-m", "prover.cli", "deploy", "--rpc-url", url, "--model", "tiny",
-                            "--out", str(out), "-q"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "prover.cli",
+                "deploy",
+                "--rpc-url",
+                url,
+                "--model",
+                "tiny",
+                "--out",
+                str(out),
+                "-q",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert r.returncode == 0, r.stderr
         dep = json.loads(out.read_text())
         assert dep["chain_id"] == 31337 and dep["registry"].startswith("0x") and set(dep["models"]) == {"tiny"}
@@ -27,35 +50,74 @@ def test_node_then_deploy_registers_a_model(tmp_path):
 
 
 def test_deploy_to_nothing_exits_2():
-    r = subprocess.run([sys.executable, "-m", "prover.cli", "deploy", "--rpc-url", "http://127.0.0.1:9", "-q"],
-                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "prover.cli", "deploy", "--rpc-url", "http://127.0.0.1:9", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr
 
 
 def _cli(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "prover.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "prover.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_submit_claims_and_challenge_from_the_command_line(tmp_path):
     """A dishonest receipt submitted from the CLI is caught by `verify --challenge` (the silent liar times out).
 
     The node mines a block a second so chain time moves while the challenger waits for the liar's deadline."""
-    node = subprocess.Popen([sys.executable, "-m", "prover.cli", "node", "--port", "0", "--block-time", "1"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    node = subprocess.Popen(
+        [sys.executable, "-m", "prover.cli", "node", "--port", "0", "--block-time", "1"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         url = node.stdout.readline().strip()
         dep = tmp_path / "deployment.json"
         assert _cli("deploy", "--rpc-url", url, "--out", str(dep), "--move-window", "3", "-q").returncode == 0
         rc = tmp_path / "bad" / "receipt.json"
-        assert _cli("run", "tiny", "hello", "--max-new-tokens", "3", "--receipt", str(rc), "-q",
-                    "--dishonest", "100", "3", "1").returncode == 0
+        assert (
+            _cli(
+                "run",
+                "tiny",
+                "hello",
+                "--max-new-tokens",
+                "3",
+                "--receipt",
+                str(rc),
+                "-q",
+                "--dishonest",
+                "100",
+                "3",
+                "1",
+            ).returncode
+            == 0
+        )
         r = _cli("submit", str(rc), "--deployment", str(dep), "--account", "1", "-q")
         assert r.returncode == 0, r.stderr
         assert json.loads(rc.read_text())["chain"]["claim_id"] == 1
         r = _cli("claims", "--deployment", str(dep))
         assert r.returncode == 0 and "PENDING" in r.stderr + r.stdout
-        r = _cli("verify", str(rc), "--challenge", "--deployment", str(dep), "--account", "2", "--poll", "0.5", "--max-polls", "120", "-q")
+        r = _cli(
+            "verify",
+            str(rc),
+            "--challenge",
+            "--deployment",
+            str(dep),
+            "--account",
+            "2",
+            "--poll",
+            "0.5",
+            "--max-polls",
+            "120",
+            "-q",
+        )
         assert r.returncode == 1, r.stderr
         assert "SLASHED" in r.stderr, r.stderr
     finally:
@@ -71,13 +133,23 @@ def test_watcher_process_killed_mid_game_resumes_and_wins(tmp_path):
     from prover.chain import Chain, compile_contracts
     from prover.chain.game import ClaimStatus, GameClient
 
-    node = subprocess.Popen([sys.executable, "-m", "prover.cli", "node", "--port", "0"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    node = subprocess.Popen(
+        [sys.executable, "-m", "prover.cli", "node", "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     procs = []
 
     def start(*args):
-        p = subprocess.Popen([sys.executable, "-m", "prover.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [sys.executable, "-m", "prover.cli", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         procs.append(p)
         return p
 
@@ -92,8 +164,23 @@ def test_watcher_process_killed_mid_game_resumes_and_wins(tmp_path):
         dep = tmp_path / "deployment.json"
         assert _cli("deploy", "--rpc-url", url, "--out", str(dep), "--model", "tiny", "-q").returncode == 0
         rc = tmp_path / "bad" / "receipt.json"
-        assert _cli("run", "tiny", "hello there", "--max-new-tokens", "4", "--receipt", str(rc), "-q",
-                    "--dishonest", "200", "1", "1").returncode == 0
+        assert (
+            _cli(
+                "run",
+                "tiny",
+                "hello there",
+                "--max-new-tokens",
+                "4",
+                "--receipt",
+                str(rc),
+                "-q",
+                "--dishonest",
+                "200",
+                "1",
+                "1",
+            ).returncode
+            == 0
+        )
         liar = start("submit", str(rc), "--serve", "--deployment", str(dep), "--account", "1", "--poll", "0.2", "-q")
         gc = GameClient(Chain(url, compile_contracts()), json.loads(dep.read_text())["registry"])
         wait_for(lambda: gc.events("ClaimPosted"), "the claim")

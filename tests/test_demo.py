@@ -1,4 +1,5 @@
 """The README's main job runs end to end (the demo), on SmolLM2."""
+
 import pytest
 
 from prover.cli import main as cli

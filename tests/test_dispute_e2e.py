@@ -9,6 +9,7 @@ The tiny model, prompt [5, 17, 99, 120], 3 new tokens (6 positions x steps_per_t
 * every game within ceil(log2 steps) + ceil(log2 leaves) + 2 rounds, every transaction under 2^24 gas; after
   the withdrawals the registry holds exactly the bonds still locked (a table of rounds and gas: pytest -s).
 """
+
 from __future__ import annotations
 
 import pytest
@@ -39,8 +40,9 @@ def honest(lm) -> EngineParty:
 @pytest.fixture(scope="module")
 def gc(chain, honest) -> GameClient:
     onestep = chain.deploy("OneStep")
-    g = GameClient.deploy(chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=4,
-                          one_step=onestep.address)
+    g = GameClient.deploy(
+        chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=4, one_step=onestep.address
+    )
     assert g.deploy_gas < GAS_CAP
     assert honest.register(g).gas < GAS_CAP
     assert g.model(honest.model_root).registered
@@ -80,10 +82,15 @@ def test_engine_party_matches_the_run(lm, honest):
     assert liar.trace_root != honest.trace_root
 
 
-@pytest.mark.parametrize("where,element", [
-    (lambda h: 3 * h.steps_per_token + h.program.index["L0.attn_norm"], 0),
-    (lambda h: 2 * h.steps_per_token + h.program.index["L0.act"], 5),
-    (lambda h: h.step_count - 1, 0)], ids=["mid-rmsnorm", "linear", "last"])
+@pytest.mark.parametrize(
+    "where,element",
+    [
+        (lambda h: 3 * h.steps_per_token + h.program.index["L0.attn_norm"], 0),
+        (lambda h: 2 * h.steps_per_token + h.program.index["L0.act"], 5),
+        (lambda h: h.step_count - 1, 0),
+    ],
+    ids=["mid-rmsnorm", "linear", "last"],
+)
 def test_dishonest_challenger_loses(lm, gc, honest, where, element):
     step = where(honest)
     liar = corrupted(lm, Corruption(step, element, 1))
@@ -106,7 +113,7 @@ def _kv_corruption(honest: EngineParty, t: int) -> Corruption:
 
 DISHONEST = {
     "first": lambda h: Corruption(0, 0, 1),
-    "last": lambda h: Corruption(h.step_count - 1, 0, 1),    # the final sample: only the last token changes
+    "last": lambda h: Corruption(h.step_count - 1, 0, 1),  # the final sample: only the last token changes
     "middle": lambda h: Corruption(3 * h.steps_per_token + h.program.index["L0.attn_norm"], 7, 1),  # position 3
     "kv-row": lambda h: _kv_corruption(h, 2),
     "linear": lambda h: Corruption(2 * h.steps_per_token + h.program.index["L0.act"], 5, 1),  # position 2
@@ -144,21 +151,25 @@ def test_withdrawals_leave_exactly_the_locked_bonds(gc):
 
 def test_table():
     assert len(TABLE) == 3 + len(DISHONEST)
-    print(f"\n{'game':34s} {'step':>5s} {'leaves':>6s} {'rounds':>6s} {'bound':>5s} {'max gas':>10s} "
-          f"{'final move (phase)':>20s} {'its gas':>9s}  reason")
+    print(
+        f"\n{'game':34s} {'step':>5s} {'leaves':>6s} {'rounds':>6s} {'bound':>5s} {'max gas':>10s} "
+        f"{'final move (phase)':>20s} {'its gas':>9s}  reason"
+    )
     for label, step, leaves, rounds, bound, gas, (fin, fgas), why in TABLE:
         print(f"{label:34s} {step:5d} {leaves:6d} {rounds:6d} {bound:5d} {gas:10,d} {fin:>20s} {fgas:9,d}  {why}")
 
 
 # -- the agent (prover/agent.py): submit / defend / watch, resumable from chain state ----------------------
 
+
 def test_agents_submit_defend_watch(chain, lm):
     from prover.agent import Agent
     from prover.runner import make_receipt
 
     onestep = chain.deploy("OneStep")
-    g2 = GameClient.deploy(chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2,
-                           one_step=onestep.address)
+    g2 = GameClient.deploy(
+        chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=onestep.address
+    )
     OP2, CH2 = 3, 4
     bad = Corruption(2 * lm.program.steps_per_token + lm.program.index["L1.scores"], 1, 1)  # L1.scores at position 2
     honest_rc = make_receipt(lm, "tiny", None, False, PROMPT, traced_generate(lm, PROMPT, SETTINGS))
@@ -203,18 +214,19 @@ def test_agent_claims_a_timeout_from_a_stalling_liar(chain, lm):
     from prover.runner import make_receipt
 
     onestep = chain.deploy("OneStep")
-    g2 = GameClient.deploy(chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=4,
-                           one_step=onestep.address)
+    g2 = GameClient.deploy(
+        chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=4, one_step=onestep.address
+    )
     bad = Corruption(5, 0, 1)
     rc = make_receipt(lm, "tiny", None, False, PROMPT, traced_generate(lm, PROMPT, SETTINGS, corrupt=bad))
     liar, watcher = Agent(g2, lm, 5, corrupt=bad), Agent(g2, lm, 6)
     cid = liar.submit(rc, BOND)
     assert watcher.watch_once() == 1
-    liar.defend_once(cid)                  # one answer, then the liar goes quiet
-    assert watcher.watch_once() == 1       # the watcher's pick
-    assert watcher.watch_once() == 0       # waiting for the liar
+    liar.defend_once(cid)  # one answer, then the liar goes quiet
+    assert watcher.watch_once() == 1  # the watcher's pick
+    assert watcher.watch_once() == 0  # waiting for the liar
     chain.increase_time(MOVE)
-    assert watcher.watch_once() == 1       # the timeout
+    assert watcher.watch_once() == 1  # the timeout
     g = g2.game(watcher._games_of(cid)[0])
     assert g.result == Result.CHALLENGER_WON and g2.claim(cid).status == ClaimStatus.SLASHED
     assert watcher.withdraw() == 2 * BOND and g2.ledger() == (0, 0, 0)

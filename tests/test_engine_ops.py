@@ -1,5 +1,6 @@
 """Every op's vectorized run() equals its pure-int element() spec, on real tiny-model steps and on edge values;
 and element() reads nothing outside its declared fan-in."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -12,7 +13,7 @@ from engine import ops
 from engine.generate import GenSettings
 from engine.ops import Ctx
 from engine.ops.attention import Rows
-from engine.program import Program, RUN, TOKEN, L, W, instr
+from engine.program import Program, TOKEN, L, W, instr
 
 import fusekit
 
@@ -53,8 +54,18 @@ def test_every_op_family_is_exercised(tiny_run):
     used = {ins.op for _, ins, _, _ in cap.steps}
     assert used == {i.op for i in lm.program.instrs}
     ew = {"linear_swiglu", "linear_add", "linear_rope"} if "linear_add" in used else {"add", "swiglu", "rope"}
-    assert {"linear", "embed", "rmsnorm", "kv_append", "attn_scores", "softmax", "attn_mix_partial", "attn_mix",
-            "topk_chunk", "sample"} | ew <= used
+    assert {
+        "linear",
+        "embed",
+        "rmsnorm",
+        "kv_append",
+        "attn_scores",
+        "softmax",
+        "attn_mix_partial",
+        "attn_mix",
+        "topk_chunk",
+        "sample",
+    } | ew <= used
 
 
 def test_run_equals_element_spec_on_tiny(tiny_run):
@@ -82,7 +93,7 @@ def test_element_reads_only_its_fan_in(tiny_run):
         flat = _flat(out)
         for j in sorted(set(rng.integers(0, flat.size, 4).tolist())):
             keep = {}
-            for (i, a, b) in op.fan_in(ins, args, ctx, j):
+            for i, a, b in op.fan_in(ins, args, ctx, j):
                 keep.setdefault(i, []).append((a, b))
             scrambled = []
             for i, arg in enumerate(args):
@@ -121,8 +132,9 @@ def test_fused_template_equals_unfused():
     common = 0
     for t, ins, _, out in cf.steps:
         if ins.op in ("linear_swiglu", "linear_add", "linear_rope"):
-            assert (t, ins.name) in uf and {"linear_swiglu": "swiglu", "linear_add": "add", "linear_rope": "rope"}[ins.op] == \
-                lu.program.instrs[lu.program.index[ins.name]].op
+            assert (t, ins.name) in uf and {"linear_swiglu": "swiglu", "linear_add": "add", "linear_rope": "rope"}[
+                ins.op
+            ] == lu.program.instrs[lu.program.index[ins.name]].op
         if (t, ins.name) in uf:
             assert np.array_equal(_flat(out), uf[(t, ins.name)]), f"{ins.name} at position {t}"
             common += 1
@@ -132,7 +144,7 @@ def test_fused_template_equals_unfused():
 def _outcome(f):
     try:
         return ("ok", f())
-    except Exception as e:  # noqa: BLE001 - the class is what both sides must agree on
+    except Exception as e:
         return ("err", type(e).__name__)
 
 
@@ -162,8 +174,11 @@ def test_fused_linear_ops_equal_the_unfused_composition(c):
         q = lin.run(P.instrs[8], [c.x, c.wq], ctx)
         return ops.get("rope").run(P.instrs[9], [q, c.cos, c.sin], ctx).tolist()
 
-    for k, args, composed in ((0, [c.x, c.wg, c.wu], composed_act), (1, [c.x, c.wo, c.h], composed_h),
-                              (7, [c.x, c.wq, c.cos, c.sin], composed_q)):
+    for k, args, composed in (
+        (0, [c.x, c.wg, c.wu], composed_act),
+        (1, [c.x, c.wo, c.h], composed_h),
+        (7, [c.x, c.wq, c.cos, c.sin], composed_q),
+    ):
         ins = P.instrs[k]
         op = ops.get(ins.op)
         n = args[1].shape[0]
@@ -184,9 +199,18 @@ def test_fused_linear_ops_equal_the_unfused_composition(c):
     assert got == _outcome(composed_act)
     # linear_rope stacked with a linear reading the same input (as q|k|v): the group's call serves both
     if c.wq.qm.ggml_type == c.wo.qm.ggml_type and int(P.instrs[7].p("width")) <= 32:
-        G = Program("g", (instr("x", "softmax", [TOKEN]),
-                          instr("q_rope", "linear_rope", [L("x"), W("wq"), W("rope.cos"), W("rope.sin")], **dict(P.instrs[7].params)),
-                          instr("o", "linear", [L("x"), W("wo")], **dict(P.instrs[5].params))), context=P.context, output="o")
+        G = Program(
+            "g",
+            (
+                instr("x", "softmax", [TOKEN]),
+                instr(
+                    "q_rope", "linear_rope", [L("x"), W("wq"), W("rope.cos"), W("rope.sin")], **dict(P.instrs[7].params)
+                ),
+                instr("o", "linear", [L("x"), W("wo")], **dict(P.instrs[5].params)),
+            ),
+            context=P.context,
+            output="o",
+        )
         ws = {"wq": replace(c.wq), "wo": replace(c.wo)}
         plans = {}
         lin.plan(G, ws, plans)
@@ -205,15 +229,25 @@ def test_fused_fan_in():
     ctx = Ctx(c.program, 0)
     rg, ru, ro = c.wg.row_bytes, c.wu.row_bytes, c.wo.row_bytes
     for j in range(4):
-        assert ops.get("linear_swiglu").fan_in(c.program.instrs[0], [c.x, c.wg, c.wu], ctx, j) == \
-            [(0, 0, 64), (1, j * rg, (j + 1) * rg), (2, j * ru, (j + 1) * ru)]
-        assert ops.get("linear_add").fan_in(c.program.instrs[1], [c.x, c.wo, c.h], ctx, j) == \
-            [(0, 0, 64), (1, j * ro, (j + 1) * ro), (2, j, j + 1)]
+        assert ops.get("linear_swiglu").fan_in(c.program.instrs[0], [c.x, c.wg, c.wu], ctx, j) == [
+            (0, 0, 64),
+            (1, j * rg, (j + 1) * rg),
+            (2, j * ru, (j + 1) * ru),
+        ]
+        assert ops.get("linear_add").fan_in(c.program.instrs[1], [c.x, c.wo, c.h], ctx, j) == [
+            (0, 0, 64),
+            (1, j * ro, (j + 1) * ro),
+            (2, j, j + 1),
+        ]
     rq, half = c.wq.row_bytes, c.cos.shape[1]
     for j in range(c.wq.shape[0]):  # 2 heads of 4: rows 2i and 2i+1 (bytes), cos/sin at (position, (j % 4) // 2)
         t = c.position * half + (j % 4) // 2
-        assert ops.get("linear_rope").fan_in(c.program.instrs[7], [c.x, c.wq, c.cos, c.sin], ctx, j) == \
-            [(0, 0, 64), (1, (j - j % 2) * rq, (j - j % 2 + 2) * rq), (2, t, t + 1), (3, t, t + 1)]
+        assert ops.get("linear_rope").fan_in(c.program.instrs[7], [c.x, c.wq, c.cos, c.sin], ctx, j) == [
+            (0, 0, 64),
+            (1, (j - j % 2) * rq, (j - j % 2 + 2) * rq),
+            (2, t, t + 1),
+            (3, t, t + 1),
+        ]
 
 
 def test_fused_checks_weight_types_and_shapes():
@@ -238,8 +272,23 @@ def _prog(*instrs_):
     return Program("t", tuple(instrs_), context=64, output=instrs_[-1].name)
 
 
-edge = st.sampled_from([0, 1, -1, 2, -2, (1 << 15) - 1, -(1 << 15), (1 << 20) + 1, -(1 << 20) - 1,
-                        (1 << 30), -(1 << 30), (1 << 31) - 1, -(1 << 31)])
+edge = st.sampled_from(
+    [
+        0,
+        1,
+        -1,
+        2,
+        -2,
+        (1 << 15) - 1,
+        -(1 << 15),
+        (1 << 20) + 1,
+        -(1 << 20) - 1,
+        (1 << 30),
+        -(1 << 30),
+        (1 << 31) - 1,
+        -(1 << 31),
+    ]
+)
 vals = st.one_of(edge, st.integers(-(1 << 31), (1 << 31) - 1))
 
 
@@ -248,8 +297,10 @@ vals = st.one_of(edge, st.integers(-(1 << 31), (1 << 31) - 1))
 def test_add_and_swiglu_edges(pairs, fy):
     a = np.array([p[0] for p in pairs], dtype=np.int64)
     b = np.array([p[1] for p in pairs], dtype=np.int64)
-    for ins in (instr("y", "add", [L("a"), L("b")], width=32),
-                instr("y", "swiglu", [L("a"), L("b")], fu=16, fy=fy, width=32)):
+    for ins in (
+        instr("y", "add", [L("a"), L("b")], width=32),
+        instr("y", "swiglu", [L("a"), L("b")], fu=16, fy=fy, width=32),
+    ):
         op = ops.get(ins.op)
         ctx = Ctx(None, 0)
         try:
@@ -274,17 +325,33 @@ def test_softmax_rows_edges(row):
 
 # -- attention mix in chunks: attn_mix_partial then attn_mix ----------------------------------------------
 
+
 def mix_program(H=4, Hkv=2, hd=8, chunk=5, context=64, fp=20, fv=16, fy=12, width=32, ywidth=32):
     """A template holding just the two mix ops (operand values are given directly)."""
     from engine.program import S
 
-    return Program("mix", (
-        instr("v_cache", "kv_append", [S("v_cache"), TOKEN], width_elems=Hkv * hd),
-        instr("probs", "softmax", [TOKEN]),
-        instr("part", "attn_mix_partial", [L("probs"), L("v_cache")], chunk=chunk, fp=fp, fv=fv, head_dim=hd,
-              n_heads=H, n_kv_heads=Hkv, width=width),
-        instr("mix", "attn_mix", [L("part")], fp=fp, fy=fy, width=ywidth),
-    ), context=context, output="mix")
+    return Program(
+        "mix",
+        (
+            instr("v_cache", "kv_append", [S("v_cache"), TOKEN], width_elems=Hkv * hd),
+            instr("probs", "softmax", [TOKEN]),
+            instr(
+                "part",
+                "attn_mix_partial",
+                [L("probs"), L("v_cache")],
+                chunk=chunk,
+                fp=fp,
+                fv=fv,
+                head_dim=hd,
+                n_heads=H,
+                n_kv_heads=Hkv,
+                width=width,
+            ),
+            instr("mix", "attn_mix", [L("part")], fp=fp, fy=fy, width=ywidth),
+        ),
+        context=context,
+        output="mix",
+    )
 
 
 def mix_inputs(rng, H, Hkv, hd, n, context, vmax=1 << 20, score_span=8 << 16):
@@ -334,23 +401,32 @@ def test_mix_many_chunks_matches_element_and_fan_in():
     H, Hkv, hd, chunk, n = 4, 2, 8, 5, 13
     prog = mix_program(H, Hkv, hd, chunk)
     p, V = mix_inputs(rng, H, Hkv, hd, n, prog.context)
-    part, y = _mix_check(prog, p, V, fan_in_js=rng.integers(0, 3 * H * hd, 12).tolist() + [0, 3 * H * hd - 1],
-                         rng=rng)
+    part, y = _mix_check(prog, p, V, fan_in_js=rng.integers(0, 3 * H * hd, 12).tolist() + [0, 3 * H * hd - 1], rng=rng)
     assert part.shape == (3, H * hd)
     ins = prog.instrs[2]
-    assert ops.get("attn_mix_partial").fan_in(ins, [p, V], Ctx(prog, n - 1), 2 * H * hd + 5)[0] == \
-        (0, 0 * n + 10, 0 * n + 13)  # the last, partial chunk of head 0
+    assert ops.get("attn_mix_partial").fan_in(ins, [p, V], Ctx(prog, n - 1), 2 * H * hd + 5)[0] == (
+        0,
+        0 * n + 10,
+        0 * n + 13,
+    )  # the last, partial chunk of head 0
     # the direct weighted sum, rounded once at F = 12 (what attn_mix computed before the split)
     vals = V.to_array()[:n].reshape(n, Hkv, hd)
-    direct = np.array([[int(sum(int(p[h, r]) * int(vals[r, h // 2, d]) for r in range(n))) for d in range(hd)]
-                       for h in range(H)], dtype=object).reshape(-1)
+    direct = np.array(
+        [[int(sum(int(p[h, r]) * int(vals[r, h // 2, d]) for r in range(n))) for d in range(hd)] for h in range(H)],
+        dtype=object,
+    ).reshape(-1)
     exact = [(int(x) + (1 << 33)) >> 34 for x in direct]
     assert max(abs(int(a) - b) for a, b in zip(y, exact)) <= 1
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.integers(1, 6), st.integers(1, 30), st.sampled_from([(2, 1, 4), (4, 2, 2), (3, 3, 4)]),
-       st.integers(0, 2**32 - 1), st.sampled_from([1 << 12, 1 << 20, 1 << 27]))
+@given(
+    st.integers(1, 6),
+    st.integers(1, 30),
+    st.sampled_from([(2, 1, 4), (4, 2, 2), (3, 3, 4)]),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([1 << 12, 1 << 20, 1 << 27]),
+)
 def test_mix_chunks_hypothesis(chunk, n, heads, seed, vmax):
     H, Hkv, hd = heads
     rng = np.random.default_rng(seed)
@@ -376,13 +452,15 @@ def test_mix_edges_saturate_or_raise_together():
         V = V.appended(np.array([I32MAX, I32MIN, 0, -1], dtype=np.int64), r)
     part, y = _mix_check(prog, p, V)
     W = H * hd
-    assert part[0, :4].tolist() == [I32MAX, I32MIN, 0, -16]    # 2^30 * V >> 26: saturates, or -2^4
-    assert part[2, W - 4:].tolist() == [I32MAX, I32MIN, 0, -16]
+    assert part[0, :4].tolist() == [I32MAX, I32MIN, 0, -16]  # 2^30 * V >> 26: saturates, or -2^4
+    assert part[2, W - 4 :].tolist() == [I32MAX, I32MIN, 0, -16]
     assert y[:4].tolist() == [(I32MAX + 128) >> 8, I32MIN >> 8, 0, 0]
     # every partial saturated the same way: their sum still fits, then saturates at the output width
     part_max = np.full((3, W), I32MAX, dtype=np.int64)
-    assert ops.get("attn_mix").run(prog.instrs[3], [part_max], Ctx(prog, n - 1)).tolist() == \
-        [((3 * I32MAX) + 128) >> 8] * W
+    assert (
+        ops.get("attn_mix").run(prog.instrs[3], [part_max], Ctx(prog, n - 1)).tolist()
+        == [((3 * I32MAX) + 128) >> 8] * W
+    )
     narrow = mix_program(H, Hkv, hd, chunk, context=16, ywidth=8)
     _, y8 = _mix_check(narrow, p, V)
     assert y8[:4].tolist() == [127, -128, 0, 0]

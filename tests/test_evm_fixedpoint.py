@@ -1,5 +1,6 @@
 """FixedPoint.sol == fixedpoint.ref bit for bit on anvil: shared vectors, the documented EVM results where
 Python raises, a hypothesis property on random int64 inputs, the spec lines, and a gas budget."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -24,8 +25,10 @@ _spec.loader.exec_module(gen)
 
 FUNCTIONS = VECTORS["functions"]  # python name -> {"sol": name, "arity": n}
 I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
-EXCEPTIONS = {"ZeroDivisionError": ZeroDivisionError, **{
-    n: getattr(fp_errors, n) for n in ("FixedPointOverflow", "FixedPointValueError", "FixedPointTypeError")}}
+EXCEPTIONS = {
+    "ZeroDivisionError": ZeroDivisionError,
+    **{n: getattr(fp_errors, n) for n in ("FixedPointOverflow", "FixedPointValueError", "FixedPointTypeError")},
+}
 
 
 def cases_of(fn: str) -> list[dict]:
@@ -83,9 +86,15 @@ i64 = st.integers(I64_MIN, I64_MAX) | st.sampled_from([0, 1, -1, I64_MIN, I64_MA
 def test_evm_equals_ref_on_random_int64(chain, harness, a, b, s, bits):
     """EVM == fixedpoint.ref wherever ref answers; == the documented EVM value where it raises."""
     calls = [
-        ("round_shift", (a, s)), ("floor_shift", (a, s)), ("shift_left", (a, s)),
-        ("rescale", (a, s - 31)), ("saturate", (a, bits)), ("checked_add", (a, b)),
-        ("checked_mul", (a, b)), ("floor_div", (a, b)), ("round_div", (a, b)),
+        ("round_shift", (a, s)),
+        ("floor_shift", (a, s)),
+        ("shift_left", (a, s)),
+        ("rescale", (a, s - 31)),
+        ("saturate", (a, bits)),
+        ("checked_add", (a, b)),
+        ("checked_mul", (a, b)),
+        ("floor_div", (a, b)),
+        ("round_div", (a, b)),
         ("mul_round_shift", (a, b, s)),
     ]
     got = chain.call_many([(harness, FUNCTIONS[fn]["sol"], args) for fn, args in calls])
@@ -115,6 +124,6 @@ def test_gas_per_function_within_budget(chain, harness):
     for args in ((-123456789, 7, 3), (I64_MIN, -1, 62), (1 << 200, 0, 99)):
         for fn, meta in FUNCTIONS.items():
             r, g = chain.call(harness, "gasOf", meta["sol"], *args)
-            assert r == _expected(fn, args[:meta["arity"]])
+            assert r == _expected(fn, args[: meta["arity"]])
             gas[meta["sol"], args] = g
-    assert 0 < min(gas.values()) and max(gas.values()) < 700, gas
+    assert min(gas.values()) > 0 and max(gas.values()) < 700, gas

@@ -1,5 +1,6 @@
 """Merkle.sol == prover.merkle on anvil: shared vectors, random tensors, malformed input gives false
 (never a revert), and the gas of leafHash and of verifyProof per level."""
+
 from __future__ import annotations
 
 import json
@@ -59,19 +60,22 @@ def test_vector_tensor_on_evm(chain, mh, t):
     for p in t["proofs"]:
         sib = [h2b(s) for s in p["siblings"]]
         i = p["index"]
-        calls += [(mh, "verifyLeaf", (root, leaves[i], i, sib)),
-                  (mh, "verifyProof", (root, h2b(t["leaf_hashes"][i]), i, sib))]
+        calls += [
+            (mh, "verifyLeaf", (root, leaves[i], i, sib)),
+            (mh, "verifyProof", (root, h2b(t["leaf_hashes"][i]), i, sib)),
+        ]
     got = chain.call_many(calls)
     assert got[0] == root
     assert got[1] == h2b(t["tensor_root"])
-    assert got[2:2 + n] == [h2b(h) for h in t["leaf_hashes"]]
-    assert all(v is True for v in got[2 + n:])
+    assert got[2 : 2 + n] == [h2b(h) for h in t["leaf_hashes"]]
+    assert all(v is True for v in got[2 + n :])
     # every element reads back through readElement from its leaf
     w = mk.DTYPE_WIDTH[t["dtype"]]
     per_leaf = 256 // w
     vals = [int(v) for v in t["values"]]
-    reads = chain.call_many([(mh, "readElement", (leaves[j // per_leaf], t["dtype_code"], j % per_leaf))
-                             for j in range(len(vals))])
+    reads = chain.call_many(
+        [(mh, "readElement", (leaves[j // per_leaf], t["dtype_code"], j % per_leaf)) for j in range(len(vals))]
+    )
     assert reads == vals
 
 
@@ -82,7 +86,7 @@ def test_malformed_proofs_return_false_without_reverting(chain, mh):
     i, sib = p["index"], [h2b(s) for s in p["siblings"]]
     leaf = mk.leaf_bytes(packed, i)
     depth = len(sib)
-    flip = lambda b, k=0: b[:k] + bytes([b[k] ^ 1]) + b[k + 1:]  # noqa: E731
+    flip = lambda b, k=0: b[:k] + bytes([b[k] ^ 1]) + b[k + 1 :]  # noqa: E731
     cases = {
         "good": ((root, leaf, i, sib), True),
         "wrong index": ((root, leaf, i ^ 1, sib), False),
@@ -120,8 +124,7 @@ def test_degenerate_inputs_are_defined(chain, mh):
     assert chain.call(mh, "verifyProof", root, mk.leaf_hash(one), 1, []) is False
     assert chain.call(mh, "merkleRoot", b"") == mk.merkle_root(b"") == mk.zero_hash(0)
     leaf = mk.pack([1, -2, 3], "i16")
-    assert [chain.call(mh, "readElement", leaf, 2, i) for i in (0, 1, 2, 127, 128, 2**256 - 1)] == \
-        [1, -2, 3, 0, 0, 0]
+    assert [chain.call(mh, "readElement", leaf, 2, i) for i in (0, 1, 2, 127, 128, 2**256 - 1)] == [1, -2, 3, 0, 0, 0]
     assert [chain.call(mh, "readElement", leaf, code, 0) for code in (5, 255)] == [0, 0]
     assert chain.call(mh, "readElement", b"\xff", 0, 0) == 255  # raw bytes are unsigned
     assert chain.call(mh, "readElement", b"\xff", 1, 0) == -1
@@ -141,8 +144,7 @@ def tensors(draw):
     if dtype == "raw":
         return dtype, rng.integers(0, 256, size=shape, dtype=np.uint8)
     bits = 8 * mk.DTYPE_WIDTH[dtype]
-    return dtype, rng.integers(-(1 << (bits - 1)), (1 << (bits - 1)) - 1, size=shape, dtype=np.int64,
-                               endpoint=True)
+    return dtype, rng.integers(-(1 << (bits - 1)), (1 << (bits - 1)) - 1, size=shape, dtype=np.int64, endpoint=True)
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -157,13 +159,15 @@ def test_random_tensors_evm_equals_python(chain, mh, t, data):
     proof = mk.leaf_proof(packed, i)
     w = mk.DTYPE_WIDTH[dtype]
     j = data.draw(st.integers(0, arr.size - 1))
-    got = chain.call_many([
-        (mh, "merkleRoot", (packed,)),
-        (mh, "tensorRoot", (mk.DTYPE_CODES[dtype], list(arr.shape), root)),
-        (mh, "verifyLeaf", (root, leaf, i, proof)),
-        (mh, "verifyLeaf", (root, leaf, i ^ 1, proof)),
-        (mh, "readElement", (mk.leaf_bytes(packed, j * w // 256), mk.DTYPE_CODES[dtype], j % (256 // w))),
-    ])
+    got = chain.call_many(
+        [
+            (mh, "merkleRoot", (packed,)),
+            (mh, "tensorRoot", (mk.DTYPE_CODES[dtype], list(arr.shape), root)),
+            (mh, "verifyLeaf", (root, leaf, i, proof)),
+            (mh, "verifyLeaf", (root, leaf, i ^ 1, proof)),
+            (mh, "readElement", (mk.leaf_bytes(packed, j * w // 256), mk.DTYPE_CODES[dtype], j % (256 // w))),
+        ]
+    )
     assert got[0] == root
     assert got[1] == mk.tensor_root(arr, dtype)
     assert got[2] is True

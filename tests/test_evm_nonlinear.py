@@ -1,6 +1,7 @@
 """Nonlinear.sol == fixedpoint.ref.nonlinear bit for bit on anvil: shared vectors (tests/vectors/nonlinear.json),
 the documented EVM results where Python raises, hypothesis properties on random inputs, the spec lines,
 the constants, and a gas budget per function."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -93,17 +94,31 @@ def test_evm_softmax_equals_vectors(chain, harness):
 
 i64 = st.integers(I64_MIN, I64_MAX)
 wide = st.integers(-(1 << 255), (1 << 255) - 1)
-near = st.integers(-3 * C.EXP_ZERO_Z, 3 * C.EXP_ZERO_Z)   # where exp/sigmoid are not flat
+near = st.integers(-3 * C.EXP_ZERO_Z, 3 * C.EXP_ZERO_Z)  # where exp/sigmoid are not flat
 trig = st.integers(-(1 << 52), 1 << 52)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(a=i64, b=near, w=wide, t=trig, v=st.integers(-5, I64_MAX), fv=st.integers(0, 70), fr=st.integers(0, 70))
 def test_evm_equals_ref_on_random_inputs(chain, harness, a, b, w, t, v, fv, fr):
-    calls = [("exp_neg", (-abs(a),)), ("exp_neg", (-abs(b),)), ("exp_neg", (w,)),
-             ("sigmoid", (a,)), ("sigmoid", (b,)), ("sigmoid", (w,)), ("silu", (a,)), ("silu", (b,)),
-             ("silu", (w,)), ("sin_cos", (t,)), ("sin_cos", (a,)), ("isqrt", (a,)), ("isqrt", (abs(a),)),
-             ("isqrt_u", (abs(w),)), ("rsqrt_floor", (v, fv, fr)), ("rsqrt_floor", (v, 2 * (fv % 31), 30))]
+    calls = [
+        ("exp_neg", (-abs(a),)),
+        ("exp_neg", (-abs(b),)),
+        ("exp_neg", (w,)),
+        ("sigmoid", (a,)),
+        ("sigmoid", (b,)),
+        ("sigmoid", (w,)),
+        ("silu", (a,)),
+        ("silu", (b,)),
+        ("silu", (w,)),
+        ("sin_cos", (t,)),
+        ("sin_cos", (a,)),
+        ("isqrt", (a,)),
+        ("isqrt", (abs(a),)),
+        ("isqrt_u", (abs(w),)),
+        ("rsqrt_floor", (v, fv, fr)),
+        ("rsqrt_floor", (v, 2 * (fv % 31), 30)),
+    ]
     got = chain.call_many([(harness, FUNCTIONS[fn], args) for fn, args in calls])
     for (fn, args), g in zip(calls, got):
         assert g == gen.expected(gen.NONLINEAR, fn, args)[0], (fn, args, g)
@@ -119,13 +134,22 @@ def test_evm_softmax_equals_ref_on_random_rows(chain, harness, row, data):
 
 # -- the text: spec lines and constants --------------------------------------------------------------
 
+
 def _camel(text: str) -> str:
     return re.sub(r"_([a-z])", lambda m: m[1].upper(), text)
 
 
-SPEC_OF = {"isqrt": "isqrt", "rsqrt_floor": "rsqrtFloor", "exp_neg": "expNeg", "sigmoid": "sigmoid",
-           "silu": "silu", "softmax": "softmaxElement", "sin_cos": "sinCos", "_exp_poly": "expPoly",
-           "_sin_cos_q30": "sinCosQ30"}
+SPEC_OF = {
+    "isqrt": "isqrt",
+    "rsqrt_floor": "rsqrtFloor",
+    "exp_neg": "expNeg",
+    "sigmoid": "sigmoid",
+    "silu": "silu",
+    "softmax": "softmaxElement",
+    "sin_cos": "sinCos",
+    "_exp_poly": "expPoly",
+    "_sin_cos_q30": "sinCosQ30",
+}
 
 
 def _doc_lines(sol: str, name: str) -> list[str]:
@@ -174,8 +198,16 @@ def test_constants_match_python():
 
 # -- gas ----------------------------------------------------------------------------------------------
 
-BUDGET = {"expNeg": 1500, "sigmoid": 2000, "silu": 2000, "sinCos": 2000, "rsqrtFloor": 5000, "isqrt": 4000,
-          "softmaxElement/64": 60_000, "softmaxElement/512": 450_000}
+BUDGET = {
+    "expNeg": 1500,
+    "sigmoid": 2000,
+    "silu": 2000,
+    "sinCos": 2000,
+    "rsqrtFloor": 5000,
+    "isqrt": 4000,
+    "softmaxElement/64": 60_000,
+    "softmaxElement/512": 450_000,
+}
 
 
 def gas_table(chain, harness) -> dict[str, int]:

@@ -8,6 +8,7 @@ witnesses (leaf byte, sibling, header, missing leaf, order, counts) revert with 
 the empty KV state match Python; elements past the output are 0. SmolLM2: one check per family with its gas
 (marked slow).
 """
+
 from __future__ import annotations
 
 import random
@@ -30,8 +31,17 @@ from prover.chain import Reverted
 from prover.commit import commit_value, instr_bytes
 from prover.runner import Replayer, model_commitment, traced_generate
 from prover.trace import Corruption
-from prover.witness import (build_witness, multiproof, open_operand, operand_source, output_value, to_call_args,
-                            tree_depth, verify_multiproof, witness_for)
+from prover.witness import (
+    build_witness,
+    multiproof,
+    open_operand,
+    operand_source,
+    output_value,
+    to_call_args,
+    tree_depth,
+    verify_multiproof,
+    witness_for,
+)
 
 import fusekit
 
@@ -195,8 +205,9 @@ def test_empty_state(chain, onestep, tiny):
             empty = ops.get(ins.op).empty_state(ins, Ctx(prog, 0))
             assert root == commit_value(empty) and list(shape) == list(empty.shape)
             # the trace's state operand at position 0 is this root
-            user = next(i for i, x in enumerate(prog.instrs) if any(r.kind == "state" and r.name == ins.name
-                                                                  for r in x.inputs))
+            user = next(
+                i for i, x in enumerate(prog.instrs) if any(r.kind == "state" and r.name == ins.name for r in x.inputs)
+            )
             assert tiny.witness(user, 0).operand_roots[0] == root
         else:
             assert root == bytes(32) and list(shape) == []
@@ -215,8 +226,14 @@ def _perturb(rng: random.Random, kind: str, ins, a, vocab: int):
     if kind == "token":
         return np.array([rng.choice([-1, 0, vocab - 1, vocab, vocab + 7, I32[0], I32[1], rng.randrange(vocab)])])
     if kind == "run":
-        return np.array([rng.choice([-5, 0, 1, 1 << 16, 7 << 16, 1 << 40]), rng.choice([0, 1, 2, 8, 32, 100, 1 << 40]),
-                         rng.choice([0, -1, -(1 << 63), (1 << 63) - 1, rng.randrange(1 << 62)]), 3])
+        return np.array(
+            [
+                rng.choice([-5, 0, 1, 1 << 16, 7 << 16, 1 << 40]),
+                rng.choice([0, 1, 2, 8, 32, 100, 1 << 40]),
+                rng.choice([0, -1, -(1 << 63), (1 << 63) - 1, rng.randrange(1 << 62)]),
+                3,
+            ]
+        )
     if isinstance(a, Rows):
         buf = a.buf.copy()
         n = a.n
@@ -250,8 +267,16 @@ def test_extreme_states_match_python_and_never_revert(chain, onestep, tiny, tiny
     for m in (tiny, tiny_tree):
         prog = m.lm.program
         for k, ins in enumerate(prog.instrs):
-            if m is tiny_tree and ins.op not in ("topk_chunk", "topk_merge", "sample", "attn_mix_partial", "attn_mix",
-                                                 "add", "swiglu", "rope"):
+            if m is tiny_tree and ins.op not in (
+                "topk_chunk",
+                "topk_merge",
+                "sample",
+                "attn_mix_partial",
+                "attn_mix",
+                "add",
+                "swiglu",
+                "rope",
+            ):
                 continue
             for _ in range(12 if ins.op in ("embed", "sample", "topk_chunk", "topk_merge") else 3):
                 t = rng.randrange(m.T)
@@ -262,22 +287,40 @@ def test_extreme_states_match_python_and_never_revert(chain, onestep, tiny, tiny
     got = chain.call_many([(onestep, "element", to_call_args(w)) for w in ws], chunk=CHUNK, strict=False)
     reverted = [(w.meta["instr"], w.j) for w, g in zip(ws, got) if isinstance(g, Reverted)]
     assert not reverted, reverted[:10]
-    wrong = [(w.meta["instr"], w.j, w.expected, g) for w, g in zip(ws, got) if w.expected is not None and g != w.expected]
+    wrong = [
+        (w.meta["instr"], w.j, w.expected, g) for w, g in zip(ws, got) if w.expected is not None and g != w.expected
+    ]
     assert not wrong, wrong[:10]
     assert sum(w.expected is not None for w in ws) > 0.8 * len(ws)
 
 
 # -- attention mix in chunks, on synthetic inputs ---------------------------------------------------------
 
+
 def _mix_program(H: int, Hkv: int, hd: int, chunk: int, context: int) -> Program:
     """The template's two mix instructions with the llama formats, alone (operand values are given directly)."""
-    return Program("mix", (
-        instr("v_cache", "kv_append", [S("v_cache"), TOKEN], width_elems=Hkv * hd),
-        instr("probs", "softmax", [TOKEN]),
-        instr("part", "attn_mix_partial", [L("probs"), L("v_cache")], chunk=chunk, fp=llama.F_P, fv=llama.F_H,
-              head_dim=hd, n_heads=H, n_kv_heads=Hkv, width=llama.WIDTH),
-        instr("mix", "attn_mix", [L("part")], fp=llama.F_P, fy=llama.F_X, width=llama.WIDTH),
-    ), context=context, output="mix")
+    return Program(
+        "mix",
+        (
+            instr("v_cache", "kv_append", [S("v_cache"), TOKEN], width_elems=Hkv * hd),
+            instr("probs", "softmax", [TOKEN]),
+            instr(
+                "part",
+                "attn_mix_partial",
+                [L("probs"), L("v_cache")],
+                chunk=chunk,
+                fp=llama.F_P,
+                fv=llama.F_H,
+                head_dim=hd,
+                n_heads=H,
+                n_kv_heads=Hkv,
+                width=llama.WIDTH,
+            ),
+            instr("mix", "attn_mix", [L("part")], fp=llama.F_P, fy=llama.F_X, width=llama.WIDTH),
+        ),
+        context=context,
+        output="mix",
+    )
 
 
 def _i32(rng: np.random.Generator, shape, mode: str) -> np.ndarray:
@@ -287,8 +330,13 @@ def _i32(rng: np.random.Generator, shape, mode: str) -> np.ndarray:
 
 
 @settings(max_examples=100, deadline=None)
-@given(chunk=st.integers(1, 9), n=st.integers(1, 40), heads=st.sampled_from([(2, 1, 4), (4, 2, 8), (3, 3, 4)]),
-       mode=st.sampled_from(["softmax", "softmax", "extreme", "uniform"]), seed=st.integers(0, 2**32 - 1))
+@given(
+    chunk=st.integers(1, 9),
+    n=st.integers(1, 40),
+    heads=st.sampled_from([(2, 1, 4), (4, 2, 8), (3, 3, 4)]),
+    mode=st.sampled_from(["softmax", "softmax", "extreme", "uniform"]),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_mix_chunks_match_python(chain, onestep, chunk, n, heads, mode, seed):
     """attn_mix_partial and attn_mix on hypothesis-drawn shapes (many chunks, a partial last chunk) and values
     (softmax rows with V in the Q16 range of real runs, or i32 extremes): EVM == Python wherever Python defines
@@ -307,21 +355,28 @@ def test_mix_chunks_match_python(chain, onestep, chunk, n, heads, mode, seed):
     for r in range(n):
         V = V.appended(vrows[r], r)
     C = -(-n // chunk)
-    part = (ops.get("attn_mix_partial").run(prog.instrs[2], [p, V], ctx) if mode == "softmax"
-            else _i32(rng, (C, H * hd), mode))
+    part = (
+        ops.get("attn_mix_partial").run(prog.instrs[2], [p, V], ctx)
+        if mode == "softmax"
+        else _i32(rng, (C, H * hd), mode)
+    )
     ws = []
     for k, args, size in ((2, [p, V], C * H * hd), (3, [part], H * hd)):
         for j in sorted({0, size - 1, int(rng.integers(size)), int(rng.integers(size))}):
             ws.append(witness_for(prog, [], k, n - 1, args, j, strict=False))
     got = chain.call_many([(onestep, "element", to_call_args(w)) for w in ws], chunk=CHUNK, strict=False)
-    bad = [(w.op, w.j, w.expected, g) for w, g in zip(ws, got)
-           if isinstance(g, Reverted) or (w.expected is not None and g != w.expected)]
+    bad = [
+        (w.op, w.j, w.expected, g)
+        for w, g in zip(ws, got)
+        if isinstance(g, Reverted) or (w.expected is not None and g != w.expected)
+    ]
     assert not bad, bad
     if mode == "softmax":
         assert all(w.expected is not None for w in ws)
 
 
 # -- fused linear ops, on synthetic inputs -----------------------------------------------------------------
+
 
 @settings(max_examples=40, deadline=None)
 @given(c=fusekit.cases(), seed=st.integers(0, 2**32 - 1))
@@ -332,9 +387,18 @@ def test_fused_linear_ops_match_python(chain, onestep, c, seed):
     and never a revert."""
     rng, nrng = random.Random(seed), np.random.default_rng(seed)
     n, nq = c.wg.shape[0], c.wq.shape[0]
-    args = {0: [c.x, c.wg, c.wu], 1: [c.x, c.wo, c.h], 2: [c.x, c.wg], 3: [c.x, c.wu],
-            4: [fusekit.random_i32(nrng, n, "mixed"), c.h], 5: [c.x, c.wo], 6: [c.h, fusekit.random_i32(nrng, n, "edges")],
-            7: [c.x, c.wq, c.cos, c.sin], 8: [c.x, c.wq], 9: [fusekit.random_i32(nrng, nq, "mixed"), c.cos, c.sin]}
+    args = {
+        0: [c.x, c.wg, c.wu],
+        1: [c.x, c.wo, c.h],
+        2: [c.x, c.wg],
+        3: [c.x, c.wu],
+        4: [fusekit.random_i32(nrng, n, "mixed"), c.h],
+        5: [c.x, c.wo],
+        6: [c.h, fusekit.random_i32(nrng, n, "edges")],
+        7: [c.x, c.wq, c.cos, c.sin],
+        8: [c.x, c.wq],
+        9: [fusekit.random_i32(nrng, nq, "mixed"), c.cos, c.sin],
+    }
     ws = []
     if int(c.program.instrs[7].p("width")) > 32:
         del args[7]  # linear_rope needs width <= 32 (its shape() refuses more: no template has it)
@@ -343,8 +407,11 @@ def test_fused_linear_ops_match_python(chain, onestep, c, seed):
         for j in sorted({0, size - 1, rng.randrange(size), rng.randrange(size)}):
             ws.append(witness_for(c.program, c.weight_names, k, c.position, a, j, strict=False))
     got = chain.call_many([(onestep, "element", to_call_args(w)) for w in ws], chunk=CHUNK, strict=False)
-    bad = [(w.op, w.j, w.expected, g) for w, g in zip(ws, got)
-           if isinstance(g, Reverted) or (w.expected is not None and g != w.expected)]
+    bad = [
+        (w.op, w.j, w.expected, g)
+        for w, g in zip(ws, got)
+        if isinstance(g, Reverted) or (w.expected is not None and g != w.expected)
+    ]
     assert not bad, bad
 
 
@@ -356,16 +423,20 @@ def test_fused_linear_ops_saturate_like_python(chain, onestep):
     hs = ops.get("linear_add").run(c.program.instrs[1], [c.x, c.wo, c.h], ctx)
     o = ops.get("linear").run(c.program.instrs[5], [c.x, c.wo], ctx)
     assert (np.abs(o) >= (1 << 31) - 1).any() and (np.abs(hs) >= (1 << 31) - 1).any(), (o, hs)  # saturated
-    ws = [witness_for(c.program, c.weight_names, k, 0, a, j) for k, a in ((0, [c.x, c.wg, c.wu]), (1, [c.x, c.wo, c.h]))
-          for j in range(3)]
+    ws = [
+        witness_for(c.program, c.weight_names, k, 0, a, j)
+        for k, a in ((0, [c.x, c.wg, c.wu]), (1, [c.x, c.wo, c.h]))
+        for j in range(3)
+    ]
     got = chain.call_many([(onestep, "element", to_call_args(w)) for w in ws])
     assert list(got) == [w.expected for w in ws] == act.tolist() + hs.tolist()
 
 
 # -- bad witnesses ----------------------------------------------------------------------------------
 
+
 def _flip(b: bytes, i: int) -> bytes:
-    return b[:i] + bytes([b[i] ^ 0x5A]) + b[i + 1:]
+    return b[:i] + bytes([b[i] ^ 0x5A]) + b[i + 1 :]
 
 
 def _with_operand(w, m: int, **changes):
@@ -385,8 +456,13 @@ def bad_witnesses(model: Model, w):
             src = operand_source(ins.inputs[m].kind, args[m])
             drop = o.indices[len(o.indices) // 2]
             less = open_operand(src, [i for i in o.indices if i != drop])
-            out.append((f"op{m} missing leaf", _with_operand(w, m, indices=less.indices, leaves=less.leaves,
-                                                                proof=less.proof), MISSING))
+            out.append(
+                (
+                    f"op{m} missing leaf",
+                    _with_operand(w, m, indices=less.indices, leaves=less.leaves, proof=less.proof),
+                    MISSING,
+                )
+            )
         if o.proof:
             p = list(o.proof)
             p[0] = _flip(p[0], 7)
@@ -394,8 +470,15 @@ def bad_witnesses(model: Model, w):
             out.append((f"op{m} extra sibling", _with_operand(w, m, proof=list(o.proof) + [bytes(32)]), BAD_PROOF))
         if len(o.indices) >= 2:
             a, b = o.leaves[:256], o.leaves[256:512]
-            out.append((f"op{m} unsorted", _with_operand(w, m, indices=[o.indices[1], o.indices[0]] + o.indices[2:],
-                                                         leaves=b + a + o.leaves[512:]), BAD_PROOF))
+            out.append(
+                (
+                    f"op{m} unsorted",
+                    _with_operand(
+                        w, m, indices=[o.indices[1], o.indices[0]] + o.indices[2:], leaves=b + a + o.leaves[512:]
+                    ),
+                    BAD_PROOF,
+                )
+            )
         out.append((f"op{m} shape", _with_operand(w, m, shape=o.shape[:-1] + (o.shape[-1] + 1,)), BAD_HEADER))
         out.append((f"op{m} dtype", _with_operand(w, m, dtype=(o.dtype + 1) % 5), BAD_HEADER))
         out.append((f"op{m} root", _with_operand(w, m, merkle_root=_flip(o.merkle_root, 0)), BAD_HEADER))
@@ -403,8 +486,9 @@ def bad_witnesses(model: Model, w):
         roots[m] = _flip(roots[m], 31)
         out.append((f"op{m} operand root", replace(w, operand_roots=roots), BAD_HEADER))
     out.append(("operand dropped", replace(w, operands=w.operands[:-1]), sel("OperandCount(uint256,uint256,uint256)")))
-    out.append(("root dropped", replace(w, operand_roots=w.operand_roots[:-1]),
-                sel("OperandCount(uint256,uint256,uint256)")))
+    out.append(
+        ("root dropped", replace(w, operand_roots=w.operand_roots[:-1]), sel("OperandCount(uint256,uint256,uint256)"))
+    )
     return out
 
 
@@ -424,8 +508,7 @@ def test_bad_witnesses_revert(chain, onestep, tiny, tiny_tree):
             w = m.witness(step, j)
             per_op[ins.op] = w
             cases_ += [(ins.op, name, bw, want) for name, bw, want in bad_witnesses(m, w)]
-    got = chain.call_many([(onestep, "element", to_call_args(bw)) for _, _, bw, _ in cases_], chunk=CHUNK,
-                          strict=False)
+    got = chain.call_many([(onestep, "element", to_call_args(bw)) for _, _, bw, _ in cases_], chunk=CHUNK, strict=False)
     wrong = []
     for (op, name, _, want), g in zip(cases_, got):
         if not isinstance(g, Reverted) or (want is not None and g.data[:4] != want):
@@ -439,16 +522,20 @@ def test_bad_witnesses_revert(chain, onestep, tiny, tiny_tree):
 def test_unknown_opcode_and_position(chain, onestep, tiny):
     w = tiny.witness(tiny.step_of(1, tiny.lm.program.index["L0.h"]), 3)
     from eth_abi import decode, encode
+
     opcode, kinds, params = decode(["uint256", "uint256[]", "int256[]"], w.instr_bytes)
     bad = encode(["uint256", "uint256[]", "int256[]"], [0x77, kinds, params])
-    for ww, want in ((replace(w, instr_bytes=bad), sel("UnknownOpcode(uint256)")),
-                     (replace(w, position=2**64), sel("BadPosition(uint256)"))):
+    for ww, want in (
+        (replace(w, instr_bytes=bad), sel("UnknownOpcode(uint256)")),
+        (replace(w, position=2**64), sel("BadPosition(uint256)")),
+    ):
         with pytest.raises(Reverted) as e:
             chain.call(onestep, "element", *to_call_args(ww))
         assert e.value.data[:4] == want
 
 
 # -- multiproofs in Python ----------------------------------------------------------------------------
+
 
 def test_multiproof_python_twin():
     rng = random.Random(3)
@@ -478,6 +565,7 @@ def test_multiproof_python_twin():
 
 
 # -- gas ------------------------------------------------------------------------------------------------
+
 
 def family_gas(chain, onestep, m: Model, t: int) -> dict[str, tuple[int, str, int]]:
     """Worst estimate_gas per op over its instructions at position t and j in {0, middle, last} (and the last

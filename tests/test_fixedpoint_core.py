@@ -1,4 +1,5 @@
 """Core rules: ref and vec twins agree bit for bit (including which exception) on edge and random values."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,10 @@ from hypothesis import given, settings, strategies as st
 from fixedpoint import Format, INT64_MAX, INT64_MIN, ref, vec
 from fixedpoint.errors import FixedPointError, FixedPointOverflow, FixedPointTypeError, FixedPointValueError
 
-EDGE = sorted({v for k in range(63) for d in (-2, -1, 0, 1, 2) for v in ((1 << k) + d, -(1 << k) + d)}
-              | {INT64_MIN, INT64_MIN + 1, INT64_MAX, INT64_MAX - 1, 0})
+EDGE = sorted(
+    {v for k in range(63) for d in (-2, -1, 0, 1, 2) for v in ((1 << k) + d, -(1 << k) + d)}
+    | {INT64_MIN, INT64_MIN + 1, INT64_MAX, INT64_MAX - 1, 0}
+)
 EDGE = [v for v in EDGE if INT64_MIN <= v <= INT64_MAX]
 ints = st.one_of(st.sampled_from(EDGE), st.integers(INT64_MIN, INT64_MAX))
 shifts = st.integers(0, 62)
@@ -78,7 +81,7 @@ def test_mul_round_shift_agrees_and_is_exact(a, b, s):
 
 
 def test_known_values():
-    assert [ref.round_shift(x, 1) for x in (5, -5, 3, -3, 1, -1)] == [3, -2, 2, -1, 1, 0]   # half up
+    assert [ref.round_shift(x, 1) for x in (5, -5, 3, -3, 1, -1)] == [3, -2, 2, -1, 1, 0]  # half up
     assert ref.floor_div(-7, 2) == -4 and ref.round_div(-7, 2) == -3 and ref.round_div(7, 2) == 4
     assert ref.saturate(1 << 40, 32) == (1 << 31) - 1 and ref.saturate(-(1 << 40), 32) == -(1 << 31)
     assert ref.rescale(3, -4) == 48 and ref.rescale(49, 4) == 3

@@ -1,4 +1,5 @@
 """Exact integer matmul: vec twin == ref twin == Python-int product, on the fast path, the limb path and failure."""
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,16 @@ REPO = Path(__file__).resolve().parents[1]
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Edge values: extremes of int64, powers of two and their neighbours, small ints.
-EDGES = sorted({v for k in range(0, 63) for d in (-2, -1, 0, 1, 2) for v in ((1 << k) + d, -(1 << k) - d)
-                if I64_MIN <= v <= I64_MAX} | {I64_MIN, I64_MAX, I64_MIN + 1, I64_MAX - 1, 0})
+EDGES = sorted(
+    {
+        v
+        for k in range(0, 63)
+        for d in (-2, -1, 0, 1, 2)
+        for v in ((1 << k) + d, -(1 << k) - d)
+        if I64_MIN <= v <= I64_MAX
+    }
+    | {I64_MIN, I64_MAX, I64_MIN + 1, I64_MAX - 1, 0}
+)
 entries = st.one_of(st.sampled_from(EDGES), st.integers(-1000, 1000), st.integers(I64_MIN, I64_MAX))
 
 
@@ -35,7 +44,7 @@ def outcome(f, *args):
     """('ok', value as Python ints) or ('err', exception class, message): what both twins must agree on."""
     try:
         r = f(*args)
-    except Exception as e:  # noqa: BLE001 - the class itself is what we compare
+    except Exception as e:
         return ("err", type(e), str(e))
     if isinstance(r, np.ndarray):
         assert r.dtype == np.int64
@@ -75,6 +84,7 @@ def plan_gemms(a, b) -> int:
 
 # ---------------------------------------------------------------- twins agree (property)
 
+
 @st.composite
 def operands(draw, elems=entries, max_dim=4):
     m, k, n = (draw(st.integers(0, max_dim)) for _ in range(3))
@@ -99,14 +109,26 @@ def test_twins_agree_on_edge_matrices(ab):
 
 
 @SETTINGS
-@given(st.integers(1, 63), st.integers(1, 63), st.integers(1, 12), st.integers(1, 12), st.integers(1, 12),
-       st.integers(0, 2**32 - 1))
+@given(
+    st.integers(1, 63),
+    st.integers(1, 63),
+    st.integers(1, 12),
+    st.integers(1, 12),
+    st.integers(1, 12),
+    st.integers(0, 2**32 - 1),
+)
 def test_vec_exact_on_random_magnitudes(abits, bbits, m, k, n, seed):
     rng = np.random.default_rng(seed)
-    a = rng.integers(-(1 << abits), 1 << abits, (m, k), dtype=np.int64, endpoint=False) if abits < 63 else \
-        rng.integers(I64_MIN, I64_MAX, (m, k), dtype=np.int64, endpoint=True)
-    b = rng.integers(-(1 << bbits), 1 << bbits, (k, n), dtype=np.int64) if bbits < 63 else \
-        rng.integers(I64_MIN, I64_MAX, (k, n), dtype=np.int64, endpoint=True)
+    a = (
+        rng.integers(-(1 << abits), 1 << abits, (m, k), dtype=np.int64, endpoint=False)
+        if abits < 63
+        else rng.integers(I64_MIN, I64_MAX, (m, k), dtype=np.int64, endpoint=True)
+    )
+    b = (
+        rng.integers(-(1 << bbits), 1 << bbits, (k, n), dtype=np.int64)
+        if bbits < 63
+        else rng.integers(I64_MIN, I64_MAX, (k, n), dtype=np.int64, endpoint=True)
+    )
     want = exact(a, b)
     got = outcome(vec.matmul_exact, a, b)
     if fits(want):
@@ -122,8 +144,12 @@ def test_one_dimensional_shapes_follow_numpy(m, k, dims, data):
     da, db = dims
     sa = (m, k) if da == 2 else (k,)
     sb = (k, m) if db == 2 else (k,)
-    a = np.array(data.draw(st.lists(entries, min_size=int(np.prod(sa)), max_size=int(np.prod(sa)))), dtype=np.int64).reshape(sa)
-    b = np.array(data.draw(st.lists(entries, min_size=int(np.prod(sb)), max_size=int(np.prod(sb)))), dtype=np.int64).reshape(sb)
+    a = np.array(
+        data.draw(st.lists(entries, min_size=int(np.prod(sa)), max_size=int(np.prod(sa)))), dtype=np.int64
+    ).reshape(sa)
+    b = np.array(
+        data.draw(st.lists(entries, min_size=int(np.prod(sb)), max_size=int(np.prod(sb)))), dtype=np.int64
+    ).reshape(sb)
     r = outcome(ref.matmul_exact, a, b)
     v = outcome(vec.matmul_exact, a, b)
     assert r == v
@@ -137,6 +163,7 @@ def test_one_dimensional_shapes_follow_numpy(m, k, dims, data):
 
 # ---------------------------------------------------------------- known values and edges
 
+
 def test_known_values():
     assert ref.matmul_exact([[1, 2], [3, 4]], [[5, 6], [7, 8]]) == [[19, 22], [43, 50]]
     assert vec.matmul_exact([[1, 2], [3, 4]], [[5, 6], [7, 8]]).tolist() == [[19, 22], [43, 50]]
@@ -146,30 +173,36 @@ def test_known_values():
     assert vec.matmul_exact([[1, 2, 3], [4, 5, 6]], [1, -1, 1]).tolist() == [2, 5]
 
 
-@pytest.mark.parametrize("a,b,want", [
-    ([[1 << 62, 1 << 62]], [[-1], [-1]], [[I64_MIN]]),            # exactly -2^63 fits
-    ([[I64_MIN]], [[1]], [[I64_MIN]]),
-    ([[I64_MAX]], [[-1]], [[-I64_MAX]]),
-    ([[1 << 62, 1 << 62, -(1 << 62)]], [[1], [1], [1]], [[1 << 62]]),  # cancellation: partials leave int64
-    ([[I64_MAX, I64_MIN]], [[1], [1]], [[-1]]),
-    ([[I64_MIN, I64_MIN]], [[1], [-1]], [[0]]),
-    ([[(1 << 31) + 1]], [[(1 << 31) - 1]], [[(1 << 62) - 1]]),
-    ([[3037000499]], [[3037000499]], [[3037000499 ** 2]]),           # largest square below 2^63
-])
+@pytest.mark.parametrize(
+    "a,b,want",
+    [
+        ([[1 << 62, 1 << 62]], [[-1], [-1]], [[I64_MIN]]),  # exactly -2^63 fits
+        ([[I64_MIN]], [[1]], [[I64_MIN]]),
+        ([[I64_MAX]], [[-1]], [[-I64_MAX]]),
+        ([[1 << 62, 1 << 62, -(1 << 62)]], [[1], [1], [1]], [[1 << 62]]),  # cancellation: partials leave int64
+        ([[I64_MAX, I64_MIN]], [[1], [1]], [[-1]]),
+        ([[I64_MIN, I64_MIN]], [[1], [-1]], [[0]]),
+        ([[(1 << 31) + 1]], [[(1 << 31) - 1]], [[(1 << 62) - 1]]),
+        ([[3037000499]], [[3037000499]], [[3037000499**2]]),  # largest square below 2^63
+    ],
+)
 def test_edge_values_that_fit(a, b, want):
     assert agree(a, b) == ("ok", want)
 
 
-@pytest.mark.parametrize("a,b,where,value", [
-    ([[1 << 62, 1 << 62]], [[1], [1]], "[0, 0]", 1 << 63),
-    ([[I64_MIN]], [[-1]], "[0, 0]", 1 << 63),
-    ([[I64_MIN, I64_MIN]], [[1], [1]], "[0, 0]", -(1 << 64)),
-    ([[1, 1], [I64_MAX, 1]], [[1, 1], [1, 1]], "[1, 0]", 1 << 63),
-    ([[0, 0], [0, 3037000500]], [[0, 0], [0, 3037000500]], "[1, 1]", 3037000500 ** 2),
-    ([[I64_MAX] * 3], [[I64_MAX], [I64_MAX], [I64_MAX]], "[0, 0]", 3 * I64_MAX ** 2),
-    ([1, I64_MAX], [[5, 0], [0, 2]], "[1]", 2 * I64_MAX),             # 1-D a: entry named by column
-    ([[(1 << 31) - 1] * 3], [[(1 << 31) - 1]] * 3, "[0, 0]", 3 * ((1 << 31) - 1) ** 2),  # 31+31+bits(3) = 64
-])
+@pytest.mark.parametrize(
+    "a,b,where,value",
+    [
+        ([[1 << 62, 1 << 62]], [[1], [1]], "[0, 0]", 1 << 63),
+        ([[I64_MIN]], [[-1]], "[0, 0]", 1 << 63),
+        ([[I64_MIN, I64_MIN]], [[1], [1]], "[0, 0]", -(1 << 64)),
+        ([[1, 1], [I64_MAX, 1]], [[1, 1], [1, 1]], "[1, 0]", 1 << 63),
+        ([[0, 0], [0, 3037000500]], [[0, 0], [0, 3037000500]], "[1, 1]", 3037000500**2),
+        ([[I64_MAX] * 3], [[I64_MAX], [I64_MAX], [I64_MAX]], "[0, 0]", 3 * I64_MAX**2),
+        ([1, I64_MAX], [[5, 0], [0, 2]], "[1]", 2 * I64_MAX),  # 1-D a: entry named by column
+        ([[(1 << 31) - 1] * 3], [[(1 << 31) - 1]] * 3, "[0, 0]", 3 * ((1 << 31) - 1) ** 2),  # 31+31+bits(3) = 64
+    ],
+)
 def test_overflow_names_first_entry(a, b, where, value):
     r = agree(a, b)
     assert r[0] == "err" and r[1] is FixedPointOverflow
@@ -178,26 +211,29 @@ def test_overflow_names_first_entry(a, b, where, value):
 
 def test_overflow_is_first_in_row_major_order():
     a = [[1, 0], [0, 1], [1, 1]]
-    b = [[I64_MAX, 0], [1, I64_MAX]]   # row 0 fits, (1, 1) fits, (2, 0) = 2^63 is the first overflow
+    b = [[I64_MAX, 0], [1, I64_MAX]]  # row 0 fits, (1, 1) fits, (2, 0) = 2^63 is the first overflow
     r = agree(a, b)
     assert r[1] is FixedPointOverflow and "[2, 0]" in r[2]
 
 
-@pytest.mark.parametrize("abits,bbits,k,gemms", [
-    (27, 27, 2, 2),      # |a|,|b| <= 2^26, K=2: K*amax*bmax = 2^53, just over: a second limb
-    (40, 20, 8, 2),
-    (62, 20, 4, 2),
-    (64, 16, 576, 3),    # full int64 activations against 16-bit weights
-    (64, 32, 4, 4),
-    (64, 64, 1, 6),      # full int64 both sides
-    (64, 64, 64, 9),
-    (50, 50, 1000, 6),
-])
+@pytest.mark.parametrize(
+    "abits,bbits,k,gemms",
+    [
+        (27, 27, 2, 2),  # |a|,|b| <= 2^26, K=2: K*amax*bmax = 2^53, just over: a second limb
+        (40, 20, 8, 2),
+        (62, 20, 4, 2),
+        (64, 16, 576, 3),  # full int64 activations against 16-bit weights
+        (64, 32, 4, 4),
+        (64, 64, 1, 6),  # full int64 both sides
+        (64, 64, 64, 9),
+        (50, 50, 1000, 6),
+    ],
+)
 def test_limb_path_counts_and_exactness(abits, bbits, k, gemms):
     rng = np.random.default_rng(abits * 1000 + bbits + k)
     a = rng.integers(-(1 << (abits - 1)), 1 << (abits - 1), (3, k), dtype=np.int64)
     b = rng.integers(-(1 << (bbits - 1)), 1 << (bbits - 1), (k, 4), dtype=np.int64)
-    a[0, 0], a[1, 0] = -(1 << (abits - 1)), (1 << (abits - 1)) - 1   # pin the extremes
+    a[0, 0], a[1, 0] = -(1 << (abits - 1)), (1 << (abits - 1)) - 1  # pin the extremes
     b[0, 0], b[0, 1] = -(1 << (bbits - 1)), (1 << (bbits - 1)) - 1
     assert plan_gemms(a, b) == gemms
     want = exact(a, b)
@@ -216,8 +252,12 @@ def test_limb_plan_is_valid_for_every_bit_width():
                 bounds = []
                 for lo, hi, n, L in ((alo, ahi, na, La), (blo, bhi, nb, Lb)):
                     bound = {o[0]: o[2] for o in vmm._limb_options(lo, hi)}[n]
-                    xs = np.concatenate([np.array([lo, hi, -1, 0, 1, lo + 1, hi - 1], dtype=np.int64),
-                                         rng.integers(lo, hi, 50, dtype=np.int64, endpoint=True)])
+                    xs = np.concatenate(
+                        [
+                            np.array([lo, hi, -1, 0, 1, lo + 1, hi - 1], dtype=np.int64),
+                            rng.integers(lo, hi, 50, dtype=np.int64, endpoint=True),
+                        ]
+                    )
                     assert max(abs(int(v)) for limb in vmm._split(xs, n, L) for v in limb) <= bound
                     bounds.append(bound)
                 assert k * bounds[0] * bounds[1] < 1 << 53
@@ -232,7 +272,7 @@ def _selection_case(draw_full, draw_pick, m, k, n):
     """
     A = [[max(draw_full(), -I64_MAX) for _ in range(k)] for _ in range(m)]
     W = [[draw_full() for _ in range(n)] for _ in range(k)]
-    picks = [draw_pick() for _ in range(n)]   # -1: the column selects nothing
+    picks = [draw_pick() for _ in range(n)]  # -1: the column selects nothing
     S = [[int(p == t) for p in picks] for t in range(k)]
     a = [row + [-v for v in row] + row for row in A]
     return a, W + W + S, [[row[p] if p >= 0 else 0 for p in picks] for row in A]
@@ -246,11 +286,14 @@ def test_full_range_operands_whose_product_fits(m, k, n, data):
     assert agree(a, b) == ("ok", want)
 
 
-@pytest.mark.parametrize("k", [1, 2, 20, 200, 1700])   # K=3k: plans 2x4 (a 2^64 term), 3x3 (a 2^63 term), 3x4
+@pytest.mark.parametrize("k", [1, 2, 20, 200, 1700])  # K=3k: plans 2x4 (a 2^64 term), 3x3 (a 2^63 term), 3x4
 def test_full_range_selection_across_limb_plans(k):
     rng = np.random.default_rng(k)
     edges = [I64_MIN, I64_MAX, I64_MIN + 1, -1, 1 << 62, -(1 << 62) - 1]
-    draw_full = lambda: int(rng.choice(edges)) if rng.random() < 0.3 else int(rng.integers(I64_MIN, I64_MAX, endpoint=True))
+    def draw_full():
+        return (
+            int(rng.choice(edges)) if rng.random() < 0.3 else int(rng.integers(I64_MIN, I64_MAX, endpoint=True))
+        )
     a, b, want = _selection_case(draw_full, lambda: int(rng.integers(-1, k)), 4, k, 8)
     assert plan_gemms(a, b) >= 6
     assert agree(a, b) == ("ok", want)
@@ -276,8 +319,14 @@ def test_object_fallback_when_limbs_are_capped(monkeypatch):
 
 
 def test_empty_dims_give_zeros():
-    for sa, sb, shape in [((2, 0), (0, 3), (2, 3)), ((0, 4), (4, 3), (0, 3)), ((2, 4), (4, 0), (2, 0)),
-                          ((0,), (0, 3), (3,)), ((2, 0), (0,), (2,)), ((0,), (0,), ())]:
+    for sa, sb, shape in [
+        ((2, 0), (0, 3), (2, 3)),
+        ((0, 4), (4, 3), (0, 3)),
+        ((2, 4), (4, 0), (2, 0)),
+        ((0,), (0, 3), (3,)),
+        ((2, 0), (0,), (2,)),
+        ((0,), (0,), ()),
+    ]:
         a, b = np.zeros(sa, dtype=np.int64), np.zeros(sb, dtype=np.int64)
         got = vec.matmul_exact(a, b)
         assert np.shape(got) == shape and not np.any(got)
@@ -301,7 +350,7 @@ def test_accepts_integer_dtypes_and_views_without_aliasing():
     want = exact(a.astype(np.int64), b.astype(np.int64))
     assert vec.matmul_exact(a, b).tolist() == want
     big = rng.integers(-(1 << 29), 1 << 29, (12, 16), dtype=np.int64)
-    va, vb = big[::2, ::2], big[1::2, ::2].T[:, :5]   # non-contiguous views, limb path
+    va, vb = big[::2, ::2], big[1::2, ::2].T[:, :5]  # non-contiguous views, limb path
     assert vec.matmul_exact(va, vb).tolist() == exact(va, vb)
     x = np.eye(3, dtype=np.int64)
     y = vec.matmul_exact(x, x)
@@ -311,27 +360,31 @@ def test_accepts_integer_dtypes_and_views_without_aliasing():
 
 # ---------------------------------------------------------------- bad input: both twins raise the same class
 
-@pytest.mark.parametrize("a,b,cls", [
-    (np.ones((2, 2)), np.ones((2, 2), dtype=np.int64), FixedPointTypeError),            # float array
-    (np.ones((2, 2), dtype=bool), np.ones((2, 2), dtype=np.int64), FixedPointTypeError),
-    (np.ones((2, 2), dtype=object), np.ones((2, 2), dtype=np.int64), FixedPointTypeError),
-    (np.zeros((0, 2)), np.zeros((2, 2), dtype=np.int64), FixedPointTypeError),           # empty float still refused
-    ([[1, 2.0]], [[1], [2]], FixedPointTypeError),
-    ([[1, True]], [[1], [2]], FixedPointTypeError),
-    ([True, 2], [1, 2], FixedPointTypeError),
-    ([[1, "2"]], [[1], [2]], FixedPointTypeError),
-    (1.5, [[1]], FixedPointTypeError),
-    ([[1 << 63]], [[1]], FixedPointOverflow),
-    ([[1]], [[I64_MIN - 1]], FixedPointOverflow),
-    (np.array([[1 << 63]], dtype=np.uint64), np.ones((1, 1), dtype=np.int64), FixedPointOverflow),
-    ([[1, 2]], [[1, 2]], FixedPointValueError),                                          # inner dims 2 vs 1
-    ([1, 2, 3], [1, 2], FixedPointValueError),
-    ([[1, 2], [3]], [[1], [2]], FixedPointValueError),                                   # ragged
-    ([[[1]]], [[1]], FixedPointValueError),                                              # 3-D list
-    (np.ones((1, 1, 1), dtype=np.int64), np.ones((1, 1), dtype=np.int64), FixedPointValueError),
-    (5, [[1]], FixedPointValueError),                                                    # scalar operand
-    (np.int64(5), [1], FixedPointValueError),
-])
+
+@pytest.mark.parametrize(
+    "a,b,cls",
+    [
+        (np.ones((2, 2)), np.ones((2, 2), dtype=np.int64), FixedPointTypeError),  # float array
+        (np.ones((2, 2), dtype=bool), np.ones((2, 2), dtype=np.int64), FixedPointTypeError),
+        (np.ones((2, 2), dtype=object), np.ones((2, 2), dtype=np.int64), FixedPointTypeError),
+        (np.zeros((0, 2)), np.zeros((2, 2), dtype=np.int64), FixedPointTypeError),  # empty float still refused
+        ([[1, 2.0]], [[1], [2]], FixedPointTypeError),
+        ([[1, True]], [[1], [2]], FixedPointTypeError),
+        ([True, 2], [1, 2], FixedPointTypeError),
+        ([[1, "2"]], [[1], [2]], FixedPointTypeError),
+        (1.5, [[1]], FixedPointTypeError),
+        ([[1 << 63]], [[1]], FixedPointOverflow),
+        ([[1]], [[I64_MIN - 1]], FixedPointOverflow),
+        (np.array([[1 << 63]], dtype=np.uint64), np.ones((1, 1), dtype=np.int64), FixedPointOverflow),
+        ([[1, 2]], [[1, 2]], FixedPointValueError),  # inner dims 2 vs 1
+        ([1, 2, 3], [1, 2], FixedPointValueError),
+        ([[1, 2], [3]], [[1], [2]], FixedPointValueError),  # ragged
+        ([[[1]]], [[1]], FixedPointValueError),  # 3-D list
+        (np.ones((1, 1, 1), dtype=np.int64), np.ones((1, 1), dtype=np.int64), FixedPointValueError),
+        (5, [[1]], FixedPointValueError),  # scalar operand
+        (np.int64(5), [1], FixedPointValueError),
+    ],
+)
 def test_bad_input_same_class_in_both_twins(a, b, cls):
     for f in (ref.matmul_exact, vec.matmul_exact):
         with pytest.raises(cls):
@@ -341,18 +394,35 @@ def test_bad_input_same_class_in_both_twins(a, b, cls):
 
 # ---------------------------------------------------------------- matmul_bound_ok
 
-@pytest.mark.parametrize("k,amax,bmax,ok", [
-    (1, (1 << 53) - 1, 1, True), (1, 1 << 53, 1, False), (0, 1 << 63, 1 << 63, True),
-    (576, 1 << 20, 1 << 15, True), (1 << 10, 1 << 21, 1 << 22, False), (3, 3002399751580330, 1, True),
-    (3, 3002399751580331, 1, False), (2, 1 << 26, 1 << 26, False), (2, 1 << 26, (1 << 26) - 1, True),
-])
+
+@pytest.mark.parametrize(
+    "k,amax,bmax,ok",
+    [
+        (1, (1 << 53) - 1, 1, True),
+        (1, 1 << 53, 1, False),
+        (0, 1 << 63, 1 << 63, True),
+        (576, 1 << 20, 1 << 15, True),
+        (1 << 10, 1 << 21, 1 << 22, False),
+        (3, 3002399751580330, 1, True),
+        (3, 3002399751580331, 1, False),
+        (2, 1 << 26, 1 << 26, False),
+        (2, 1 << 26, (1 << 26) - 1, True),
+    ],
+)
 def test_bound_ok_known_values(k, amax, bmax, ok):
     assert ref.matmul_bound_ok(k, amax, bmax) is ok
     assert vec.matmul_bound_ok(np.int64(k), amax, bmax) is ok
 
 
-@pytest.mark.parametrize("args,cls", [((-1, 1, 1), FixedPointValueError), ((1, -1, 1), FixedPointValueError),
-                                      ((1, 1.0, 1), FixedPointTypeError), ((True, 1, 1), FixedPointTypeError)])
+@pytest.mark.parametrize(
+    "args,cls",
+    [
+        ((-1, 1, 1), FixedPointValueError),
+        ((1, -1, 1), FixedPointValueError),
+        ((1, 1.0, 1), FixedPointTypeError),
+        ((True, 1, 1), FixedPointTypeError),
+    ],
+)
 def test_bound_ok_bad_input(args, cls):
     for f in (ref.matmul_bound_ok, vec.matmul_bound_ok):
         with pytest.raises(cls):
@@ -361,6 +431,7 @@ def test_bound_ok_bad_input(args, cls):
 
 # ---------------------------------------------------------------- fast path on realistic sizes
 
+
 def _just(bound_ok: bool, seed: int):
     """200x300 @ 300x100 with K*amax*bmax just under (or just over) 2^53, extremes attained."""
     rng = np.random.default_rng(seed)
@@ -368,7 +439,7 @@ def _just(bound_ok: bool, seed: int):
     amax = ((1 << 53) - 1) // (k * bmax) + (0 if bound_ok else 1)
     a = rng.integers(-amax, amax, (200, k), dtype=np.int64, endpoint=True)
     b = rng.integers(-bmax, bmax, (k, 100), dtype=np.int64, endpoint=True)
-    a[0, :] = amax            # one entry at k*amax*bmax: every partial sum at the edge of exactness
+    a[0, :] = amax  # one entry at k*amax*bmax: every partial sum at the edge of exactness
     b[:, 0] = bmax
     a[1, :], b[:, 1] = -amax, bmax
     assert vec.matmul_bound_ok(k, amax, bmax) is bound_ok
@@ -411,13 +482,20 @@ def test_thread_count_independence():
     digests = set()
     for threads in ("1", "2"):
         env = dict(os.environ, OPENBLAS_NUM_THREADS=threads, OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
-        res = subprocess.run([sys.executable, "-c", _THREAD_SCRIPT, str(REPO)], env=env, capture_output=True,
-                             text=True, check=True, timeout=120)
+        res = subprocess.run(
+            [sys.executable, "-c", _THREAD_SCRIPT, str(REPO)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
         digests.add(res.stdout.strip())
     assert len(digests) == 1
     # and the same bytes in this process (whatever its default thread count)
-    res = subprocess.run([sys.executable, "-c", _THREAD_SCRIPT, str(REPO)], capture_output=True, text=True,
-                         check=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-c", _THREAD_SCRIPT, str(REPO)], capture_output=True, text=True, check=True, timeout=120
+    )
     assert res.stdout.strip() in digests
 
 
@@ -431,6 +509,7 @@ def test_twins_export_same_names_and_specs():
 
 
 # ---------------------------------------------------------------- batches
+
 
 @SETTINGS
 @given(st.integers(0, 4), st.integers(1, 3), st.integers(1, 5), st.integers(1, 3), st.booleans(), st.data())
@@ -449,13 +528,16 @@ def test_bmm_twins_equal_pairwise_matmul(B, m, k, n, small, data):
     assert got == (want if B else ("ok", []))
 
 
-@pytest.mark.parametrize("a, b, cls", [
-    ([[[1]]], [[[1]], [[2]]], FixedPointValueError),            # batches of different lengths
-    ([[1, 2]], [[1, 2]], FixedPointValueError),                 # pairs of 1-D operands
-    ([[[1, 2]], [[1, 2, 3]]], [[[1], [2]], [[1], [2], [3]]], FixedPointValueError),  # pairs of other shapes
-    (5, [[[1]]], FixedPointTypeError),                          # not a batch
-    ([[[1.5]]], [[[1]]], FixedPointTypeError),
-])
+@pytest.mark.parametrize(
+    "a, b, cls",
+    [
+        ([[[1]]], [[[1]], [[2]]], FixedPointValueError),  # batches of different lengths
+        ([[1, 2]], [[1, 2]], FixedPointValueError),  # pairs of 1-D operands
+        ([[[1, 2]], [[1, 2, 3]]], [[[1], [2]], [[1], [2], [3]]], FixedPointValueError),  # pairs of other shapes
+        (5, [[[1]]], FixedPointTypeError),  # not a batch
+        ([[[1.5]]], [[[1]]], FixedPointTypeError),
+    ],
+)
 def test_bmm_bad_input_same_error_in_both_twins(a, b, cls):
     r, v = outcome(ref.bmm_exact, a, b), outcome(vec.bmm_exact, a, b)
     assert r == v and r[0] == "err" and r[1] is cls

@@ -1,5 +1,6 @@
 """Nonlinear kernels: ref == vec bit for bit, stated error bounds against the real functions, constants
 checked against the real values they encode, bad input raises."""
+
 from __future__ import annotations
 
 import math
@@ -28,11 +29,11 @@ def edges(lo: int, hi: int) -> list[int]:
 
 
 def test_constants_encode_their_real_values():
-    assert C.LN2_Q48 == int(mp.nint(mp.log(2) * 2**48))
-    assert C.HALF_PI_Q32 == int(mp.nint(mp.pi / 2 * 2**32))
-    assert C.HALF_PI_Q60 == int(mp.nint(mp.pi / 2 * 2**60))
+    assert int(mp.nint(mp.log(2) * 2**48)) == C.LN2_Q48
+    assert int(mp.nint(mp.pi / 2 * 2**32)) == C.HALF_PI_Q32
+    assert int(mp.nint(mp.pi / 2 * 2**60)) == C.HALF_PI_Q60
     assert C.HALF_PI_LOW_Q60 == C.HALF_PI_Q60 - (C.HALF_PI_Q32 << 28)
-    assert C.ISQRT_MAX_ROOT == math.isqrt(2**63 - 1)
+    assert math.isqrt(2**63 - 1) == C.ISQRT_MAX_ROOT
     assert C.EXP_ZERO_Z * 2**32 >= 32 * C.LN2_Q48 > (C.EXP_ZERO_Z - 1) * 2**32
     # truncation of the nested Taylor series stays far below 1 LSB of Q30 on the reduced ranges
     assert mp.log(2) ** (C.EXP_TERMS + 1) / mp.factorial(C.EXP_TERMS + 1) < mp.mpf(2) ** -33
@@ -73,6 +74,7 @@ def test_rsqrt_floor_is_exact_floor(v, fv, fr):
 
 # -- exp / sigmoid / silu ----------------------------------------------------------------------------
 
+
 def _lsb_err(got: int, real) -> float:
     return float(abs(mp.mpf(got) - real))
 
@@ -106,7 +108,7 @@ def test_exp_neg_monotone_dense():
 def test_exp_neg_max_error_measured():
     x = np.arange(-(1 << 21), 1, 97, dtype=np.int64)
     e = vec.exp_neg(x)
-    real = np.exp(x / 65536.0) * 2**30          # float64 is 2^-22 LSB accurate here: fine for a bound of 2
+    real = np.exp(x / 65536.0) * 2**30  # float64 is 2^-22 LSB accurate here: fine for a bound of 2
     assert np.abs(e - real).max() <= 1.5
 
 
@@ -140,10 +142,11 @@ def test_known_values():
     assert ref.silu(0) == 0
     assert ref.sin_cos(0) == (ONE, 0)
     assert ref.isqrt(2**62) == 2**31
-    assert ref.rsqrt_floor(64, 0, 30) == 2**27          # 1/sqrt(64) = 1/8 exactly
+    assert ref.rsqrt_floor(64, 0, 30) == 2**27  # 1/sqrt(64) = 1/8 exactly
 
 
 # -- softmax ---------------------------------------------------------------------------------------
+
 
 @settings(max_examples=120, deadline=None)
 @given(st.lists(st.integers(-(2**31), 2**31 - 1), min_size=1, max_size=40))
@@ -156,7 +159,7 @@ def test_softmax_twins_and_bounds(row):
     den = sum(mp.exp(v - m) for v in xs)
     n = len(row)
     for v, g in zip(xs, p):
-        real = mp.exp(v - m) / den          # the stated bound: 2.5 + 2 n p_j LSB (exp errors add up in the sum)
+        real = mp.exp(v - m) / den  # the stated bound: 2.5 + 2 n p_j LSB (exp errors add up in the sum)
         assert _lsb_err(g, real * 2**30) <= 2.5 + 2 * n * real
 
 
@@ -201,6 +204,7 @@ def test_rope_inv_freq_exact_and_table():
 
 
 # -- bad input --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("tw", [ref, vec])
 def test_bad_input_raises(tw):

@@ -5,6 +5,7 @@ synthetic and real SmolLM2 blocks), and Fractions built from the numbers we enco
 dot product, rounded half up). vec == ref exactly on every path of the fast kernel (one pass, limbs,
 Python-int limb combination, slow rows, per-row exponents) and on failure.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -28,6 +29,7 @@ ALL_TYPES = QTYPES + ("F16", "F32")
 
 
 # ------------------------------------------------------------------------------------------- helpers
+
 
 def f16_value(bits: int) -> Fraction:
     return Fraction(float(np.array(bits, np.uint16).view(np.float16)))
@@ -93,22 +95,54 @@ def oracle(w: list[list[Fraction]], xs: list[list[int]], fx: int, fy: int):
 def outcome(fn, *args):
     try:
         r = fn(*args)
-    except Exception as e:  # noqa: BLE001 - the class is what the twins must agree on
+    except Exception as e:
         return ("err", type(e))
     r = r.tolist() if isinstance(r, np.ndarray) else r
     return ("ok", r if isinstance(r, list) and r and isinstance(r[0], list) else [r] if isinstance(r, list) else r)
 
 
 FP16_EDGES = [0x0000, 0x8000, 0x0001, 0x8001, 0x03FF, 0x0400, 0x3C00, 0xBC00, 0x7BFF, 0xFBFF, 0x3555, 0x1400]
-fp16_finite = st.one_of(st.sampled_from(FP16_EDGES),
-                        st.integers(0, 0xFFFF).filter(lambda b: (b >> 10) & 31 != 31))
+fp16_finite = st.one_of(st.sampled_from(FP16_EDGES), st.integers(0, 0xFFFF).filter(lambda b: (b >> 10) & 31 != 31))
 # realistic scales: exponent field in [3, 18] (2^-12 .. 2^3), like SmolLM2's; keeps rows on the fast path
-fp16_real = st.builds(lambda s, e, f: (s << 15) | (e << 10) | f, st.integers(0, 1), st.integers(3, 18),
-                      st.integers(0, 1023))
-X_EDGES = [0, 1, -1, 2, (1 << 15) - 1, 1 << 15, (1 << 15) + 1, -(1 << 15) - 1, 4095, 4096, 4097, 4128, 4129,
-           34952, 34953, -34953, 524287, 524288, -524288, 528416, 528417, 4473924, 4473925, -4473925,
-           (1 << 22) - 1, 1 << 22, -(1 << 22) - 1, (1 << 31) - 1, -(1 << 31), 1 << 40, -(1 << 47), I64_MAX, I64_MIN,
-           I64_MIN + 1]
+fp16_real = st.builds(
+    lambda s, e, f: (s << 15) | (e << 10) | f, st.integers(0, 1), st.integers(3, 18), st.integers(0, 1023)
+)
+X_EDGES = [
+    0,
+    1,
+    -1,
+    2,
+    (1 << 15) - 1,
+    1 << 15,
+    (1 << 15) + 1,
+    -(1 << 15) - 1,
+    4095,
+    4096,
+    4097,
+    4128,
+    4129,
+    34952,
+    34953,
+    -34953,
+    524287,
+    524288,
+    -524288,
+    528416,
+    528417,
+    4473924,
+    4473925,
+    -4473925,
+    (1 << 22) - 1,
+    1 << 22,
+    -(1 << 22) - 1,
+    (1 << 31) - 1,
+    -(1 << 31),
+    1 << 40,
+    -(1 << 47),
+    I64_MAX,
+    I64_MIN,
+    I64_MIN + 1,
+]
 
 
 @st.composite
@@ -136,8 +170,9 @@ def x_rows(k: int, t: int):
     small = st.integers(-30000, 30000)
     elem = st.one_of(small, small, small, st.sampled_from(X_EDGES), st.integers(I64_MIN, I64_MAX))
     mode = st.sampled_from(["small", "mixed"])
-    return mode.flatmap(lambda m: st.lists(st.lists(small if m == "small" else elem, min_size=k, max_size=k),
-                                           min_size=t, max_size=t))
+    return mode.flatmap(
+        lambda m: st.lists(st.lists(small if m == "small" else elem, min_size=k, max_size=k), min_size=t, max_size=t)
+    )
 
 
 shifts = st.one_of(st.just((12, 16)), st.tuples(st.integers(0, 62), st.integers(0, 62)))
@@ -186,6 +221,7 @@ def gguf_values(raw: np.ndarray, gtype: str, n: int) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------- fp16 / fp32
 
+
 def test_fp16_decode_all_patterns():
     bits = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
     finite = ((bits.astype(np.int64) >> 10) & 31) != 31
@@ -213,8 +249,19 @@ def test_fp16_inf_nan_raise_naming_bits(bits):
         vec.fp16_decode(np.array([0x3C00, bits], np.uint16))
 
 
-FP32_EDGES = [0, 0x80000000, 1, 0x80000001, 0x007FFFFF, 0x00800000, 0x3F800000, 0x7F7FFFFF, 0xFF7FFFFF,
-              0x3EAAAAAB, 0x4B800000]
+FP32_EDGES = [
+    0,
+    0x80000000,
+    1,
+    0x80000001,
+    0x007FFFFF,
+    0x00800000,
+    0x3F800000,
+    0x7F7FFFFF,
+    0xFF7FFFFF,
+    0x3EAAAAAB,
+    0x4B800000,
+]
 
 
 @SETTINGS
@@ -237,8 +284,15 @@ def test_fp32_inf_nan_raise(bits):
         vec.fp32_decode(np.array([bits], np.uint32))
 
 
-@pytest.mark.parametrize("bad, exc", [(1.0, FixedPointTypeError), (True, FixedPointTypeError),
-                                      (-1, FixedPointValueError), (1 << 16, FixedPointValueError)])
+@pytest.mark.parametrize(
+    "bad, exc",
+    [
+        (1.0, FixedPointTypeError),
+        (True, FixedPointTypeError),
+        (-1, FixedPointValueError),
+        (1 << 16, FixedPointValueError),
+    ],
+)
 def test_fp16_decode_bad_input(bad, exc):
     with pytest.raises(exc):
         ref.fp16_decode(bad)
@@ -249,6 +303,7 @@ def test_fp16_decode_bad_input(bad, exc):
 
 
 # ------------------------------------------------------------------------------------------- decode
+
 
 @SETTINGS
 @given(matrices())
@@ -284,17 +339,20 @@ def test_inf_nan_scales_raise_on_decode(gtype, where):
             twin.decode_matrix(raw, gtype, n, k)
 
 
-@pytest.mark.parametrize("args, exc", [
-    ((np.zeros(40, np.int8), "Q4_1", 1, 64), FixedPointTypeError),
-    ((np.zeros(40, np.uint8).tolist(), "Q4_1", 1, 64), FixedPointTypeError),
-    ((np.zeros(40, np.uint8), "Q4_1", 1, 60), FixedPointValueError),
-    ((np.zeros(39, np.uint8), "Q4_1", 1, 64), FixedPointValueError),
-    ((np.zeros(40, np.uint8), "Q5_0", 1, 64), FixedPointValueError),
-    ((np.zeros(40, np.uint8), 2, 1, 64), FixedPointTypeError),
-    ((np.zeros(40, np.uint8), "Q4_1", 0, 64), FixedPointValueError),
-    ((np.zeros(40, np.uint8), "Q4_1", True, 64), FixedPointTypeError),
-    ((np.zeros(40, np.uint8), "Q4_1", 1.0, 64), FixedPointTypeError),
-])
+@pytest.mark.parametrize(
+    "args, exc",
+    [
+        ((np.zeros(40, np.int8), "Q4_1", 1, 64), FixedPointTypeError),
+        ((np.zeros(40, np.uint8).tolist(), "Q4_1", 1, 64), FixedPointTypeError),
+        ((np.zeros(40, np.uint8), "Q4_1", 1, 60), FixedPointValueError),
+        ((np.zeros(39, np.uint8), "Q4_1", 1, 64), FixedPointValueError),
+        ((np.zeros(40, np.uint8), "Q5_0", 1, 64), FixedPointValueError),
+        ((np.zeros(40, np.uint8), 2, 1, 64), FixedPointTypeError),
+        ((np.zeros(40, np.uint8), "Q4_1", 0, 64), FixedPointValueError),
+        ((np.zeros(40, np.uint8), "Q4_1", True, 64), FixedPointTypeError),
+        ((np.zeros(40, np.uint8), "Q4_1", 1.0, 64), FixedPointTypeError),
+    ],
+)
 def test_decode_matrix_bad_input(args, exc):
     for twin in (ref, vec):
         with pytest.raises(exc):
@@ -321,6 +379,7 @@ def test_fields_decode_rows_on_access_and_raw_is_the_files_bytes():
 
 
 # ------------------------------------------------------------------------------------------ qlinear
+
 
 def check_all(raw, gtype, n, k, w, xs, fx, fy):
     """vec (prepared and raw QuantMatrix), ref, and the Fraction oracle agree; returns the outcome."""
@@ -350,9 +409,17 @@ def test_qlinear_twins_equal_exact_oracle(mat, t, data, fxy):
 
 
 def _q4_1_rows(rng, n, nb, d_exp_field=(8, 14)):
-    return [[(int(rng.integers(*d_exp_field)) << 10 | int(rng.integers(0, 1024)),
-              0x8000 | int(rng.integers(*d_exp_field)) << 10 | int(rng.integers(0, 1024)),
-              rng.integers(0, 16, 32).tolist()) for _ in range(nb)] for _ in range(n)]
+    return [
+        [
+            (
+                int(rng.integers(*d_exp_field)) << 10 | int(rng.integers(0, 1024)),
+                0x8000 | int(rng.integers(*d_exp_field)) << 10 | int(rng.integers(0, 1024)),
+                rng.integers(0, 16, 32).tolist(),
+            )
+            for _ in range(nb)
+        ]
+        for _ in range(n)
+    ]
 
 
 def test_every_fast_path_is_exact():
@@ -372,15 +439,30 @@ def test_every_fast_path_is_exact():
     edge = np.zeros((1, k), np.int64)
     edge[0, :2] = I64_MAX // f.gmax
     r62 = 62 + f.e_lo  # fx - fy giving a shift of 62
-    for xs, fx, fy in [(base, 12, 16), (sparse, 12, 16), (many, 12, 16), (huge, 40, 0), (huge, 62, 0),
-                       (at_lim, 12, 16), (at_lim + np.sign(at_lim), 12, 16),
-                       (np.vstack([base, sparse, many]), 12, 16), (np.vstack([sparse, base, sparse]), 12, 16),
-                       (base, 0, 62), (base, 62, 62), (edge, r62, 0), (-edge, r62, 0), (edge, 0, 0)]:
+    for xs, fx, fy in [
+        (base, 12, 16),
+        (sparse, 12, 16),
+        (many, 12, 16),
+        (huge, 40, 0),
+        (huge, 62, 0),
+        (at_lim, 12, 16),
+        (at_lim + np.sign(at_lim), 12, 16),
+        (np.vstack([base, sparse, many]), 12, 16),
+        (np.vstack([sparse, base, sparse]), 12, 16),
+        (base, 0, 62),
+        (base, 62, 62),
+        (edge, r62, 0),
+        (-edge, r62, 0),
+        (edge, 0, 0),
+    ]:
         check_all(raw, "Q4_1", n, k, w, xs.tolist(), fx, fy)
-    assert vec.qlinear(np.zeros((0, k), np.int64), vec.prepare(vec.decode_matrix(raw, "Q4_1", n, k)), 12,
-                       16).shape == (0, n)
-    assert vec.qlinear(base[0].tolist(), vec.decode_matrix(raw, "Q4_1", n, k), 12, 16).tolist() == \
-        ref.qlinear(base[0].tolist(), ref.prepare(vec.decode_matrix(raw, "Q4_1", n, k)), 12, 16)
+    assert vec.qlinear(np.zeros((0, k), np.int64), vec.prepare(vec.decode_matrix(raw, "Q4_1", n, k)), 12, 16).shape == (
+        0,
+        n,
+    )
+    assert vec.qlinear(base[0].tolist(), vec.decode_matrix(raw, "Q4_1", n, k), 12, 16).tolist() == ref.qlinear(
+        base[0].tolist(), ref.prepare(vec.decode_matrix(raw, "Q4_1", n, k)), 12, 16
+    )
 
 
 @pytest.mark.parametrize("gtype", QTYPES)
@@ -424,8 +506,10 @@ def test_slow_rows_and_per_row_exponents():
 def test_rows_beyond_the_float64_bound_leave_the_fast_path():
     # span 23 binades (<= 24, so Dsh fits int64) but lim * G_n ~ 2^64 > 2^63 - 1: int64 could wrap here
     rng = np.random.default_rng(4)
-    rows = [[(0x0001, 0x8001, rng.integers(0, 16, 32).tolist()), (0x63FF, 0x8001, rng.integers(0, 16, 32).tolist())]
-            for _ in range(2)]
+    rows = [
+        [(0x0001, 0x8001, rng.integers(0, 16, 32).tolist()), (0x63FF, 0x8001, rng.integers(0, 16, 32).tolist())]
+        for _ in range(2)
+    ]
     raw, w, n, k = build("Q4_1", rows)
     assert vec.prepare(vec.decode_matrix(raw, "Q4_1", n, k)).fast is None  # no row qualifies
     rows.append([(0x3C00, 0x8001, [15] * 32)] * 2)
@@ -505,8 +589,9 @@ def test_qlinear_bad_input_same_exception(make, exc):
                 fn(*make(m))
         x, mm, fx, fy = make(m)
         for fn in (ref.qlinear_row, vec.qlinear_row):
-            with pytest.raises(exc if not (isinstance(x, list) and x and isinstance(x[0], list)) else
-                               FixedPointValueError):
+            with pytest.raises(
+                exc if not (isinstance(x, list) and x and isinstance(x[0], list)) else FixedPointValueError
+            ):
                 fn(x, mm, 0, fx, fy)
     for fn in (ref.qlinear_row, vec.qlinear_row, ref.dequant_exact_row, vec.dequant_exact_row):
         with pytest.raises(FixedPointValueError):
@@ -544,9 +629,13 @@ def test_twins_export_same_names_and_specs():
 
 # ------------------------------------------------------------------------------------- real SmolLM2
 
-REAL = [("token_embd.weight", [0, 1, 2, 49151]), ("blk.0.ffn_down.weight", [0, 1, 575]),
-        ("blk.7.attn_k.weight", [3, 191]), ("blk.29.ffn_up.weight", [0, 1535]),
-        ("blk.15.attn_output.weight", [100, 200])]
+REAL = [
+    ("token_embd.weight", [0, 1, 2, 49151]),
+    ("blk.0.ffn_down.weight", [0, 1, 575]),
+    ("blk.7.attn_k.weight", [3, 191]),
+    ("blk.29.ffn_up.weight", [0, 1535]),
+    ("blk.15.attn_output.weight", [100, 200]),
+]
 
 
 @pytest.mark.parametrize("name, rows", REAL)

@@ -7,6 +7,7 @@
 * every game within ceil(log2 steps) + ceil(log2 leaves) + 2 rounds (a round = one move per side), every
   transaction under the 2^24 gas cap; the gas of each kind of move is printed (pytest -s) and bounded.
 """
+
 from __future__ import annotations
 
 import random
@@ -16,8 +17,18 @@ import pytest
 from gamekit import Lenient
 
 from prover.chain.game import (
-    GameClient, HonestPlayer, Lie, Phase, Reason, Refused, Result, SyntheticRun, TensorTree, ceil_log2,
-    pack_tokens, play,
+    GameClient,
+    HonestPlayer,
+    Lie,
+    Phase,
+    Reason,
+    Refused,
+    Result,
+    SyntheticRun,
+    TensorTree,
+    ceil_log2,
+    pack_tokens,
+    play,
 )
 
 pytestmark = pytest.mark.chain
@@ -79,23 +90,23 @@ def game(gc: GameClient, defender_run, challenger, *, output=None):
 
 LIES_300 = [
     (Lie(0), Reason.WRONG_ELEMENT),
-    (Lie(299), Reason.WRONG_ELEMENT),                 # the last step: the final sample
-    (Lie(3, "element", 399), Reason.WRONG_ELEMENT),   # the last element of a 7-leaf output
+    (Lie(299), Reason.WRONG_ELEMENT),  # the last step: the final sample
+    (Lie(3, "element", 399), Reason.WRONG_ELEMENT),  # the last element of a 7-leaf output
     (Lie(151, "element", 64), Reason.WRONG_ELEMENT),
-    (Lie(256, "element", 2), Reason.WRONG_ELEMENT),   # the first step of the trace's right half
+    (Lie(256, "element", 2), Reason.WRONG_ELEMENT),  # the first step of the trace's right half
     (Lie(255, "element", 0), Reason.WRONG_ELEMENT),
-    (Lie(44, "element", 0), Reason.WRONG_ELEMENT),    # a sampled token: every later token operand follows it
-    (Lie(101, "padding"), Reason.WRONG_ELEMENT),      # a nonzero byte past the last element
+    (Lie(44, "element", 0), Reason.WRONG_ELEMENT),  # a sampled token: every later token operand follows it
+    (Lie(101, "padding"), Reason.WRONG_ELEMENT),  # a nonzero byte past the last element
     (Lie(123, "instr"), Reason.WRONG_INSTRUCTION),
     (Lie(212, "operand_count"), Reason.WRONG_OPERAND_COUNT),
     (Lie(202, "shape"), Reason.WRONG_OUTPUT_HEADER),
-    (Lie(10, "operand", 0), Reason.WRONG_OPERAND),    # token at a prompt position
-    (Lie(100, "operand", 0), Reason.WRONG_OPERAND),   # token at a generated position
-    (Lie(100, "operand", 1), Reason.WRONG_OPERAND),   # weight
-    (Lie(1, "operand", 1), Reason.WRONG_OPERAND),     # state at position 0 (the empty state)
-    (Lie(181, "operand", 1), Reason.WRONG_OPERAND),   # state from the previous position
-    (Lie(182, "operand", 0), Reason.WRONG_OPERAND),   # local
-    (Lie(297, "operand", 2), Reason.WRONG_OPERAND),   # run
+    (Lie(10, "operand", 0), Reason.WRONG_OPERAND),  # token at a prompt position
+    (Lie(100, "operand", 0), Reason.WRONG_OPERAND),  # token at a generated position
+    (Lie(100, "operand", 1), Reason.WRONG_OPERAND),  # weight
+    (Lie(1, "operand", 1), Reason.WRONG_OPERAND),  # state at position 0 (the empty state)
+    (Lie(181, "operand", 1), Reason.WRONG_OPERAND),  # state from the previous position
+    (Lie(182, "operand", 0), Reason.WRONG_OPERAND),  # local
+    (Lie(297, "operand", 2), Reason.WRONG_OPERAND),  # run
 ]
 
 
@@ -117,8 +128,11 @@ def test_false_output_with_a_true_trace_loses(setup):
     assert rounds == 1
 
 
-@pytest.mark.parametrize("lie", [Lie(0), Lie(137, "element", 69), Lie(299), Lie(204, "instr"), Lie(45, "operand", 1)],
-                         ids=lambda l: f"{l.kind}@{l.step}")
+@pytest.mark.parametrize(
+    "lie",
+    [Lie(0), Lie(137, "element", 69), Lie(299), Lie(204, "instr"), Lie(45, "operand", 1)],
+    ids=lambda l: f"{l.kind}@{l.step}",
+)
 def test_challenger_with_a_wrong_trace_loses(setup, lie):
     gc, big, _ = setup
     g, why, rounds = game(gc, big, Lenient(HonestPlayer(gc, big.with_lie(lie), CH)))
@@ -141,13 +155,17 @@ class StubbornChallenger(HonestPlayer):
             t, S = self.truth, self.truth.steps_per_token
             ib = t.instr_bytes(g.step % S)
             tt = t.template_tree()
-            tries = [lambda: self.gc.prove_wrong_instruction(game_id, tt.node(0, g.step % S), tt.proof(g.step % S),
-                                                             sender=self.sender),
-                     lambda: self.gc.prove_wrong_operand_count(game_id, ib, sender=self.sender),
-                     lambda: self.gc.prove_wrong_output_header(game_id, ib, t.operand_headers(g.step),
-                                                               sender=self.sender)]
-            tries += [lambda m=m: self.gc.prove_operand_run(game_id, ib, m, sender=self.sender)
-                      for m in range(len(g.operand_roots))]
+            tries = [
+                lambda: self.gc.prove_wrong_instruction(
+                    game_id, tt.node(0, g.step % S), tt.proof(g.step % S), sender=self.sender
+                ),
+                lambda: self.gc.prove_wrong_operand_count(game_id, ib, sender=self.sender),
+                lambda: self.gc.prove_wrong_output_header(game_id, ib, t.operand_headers(g.step), sender=self.sender),
+            ]
+            tries += [
+                lambda m=m: self.gc.prove_operand_run(game_id, ib, m, sender=self.sender)
+                for m in range(len(g.operand_roots))
+            ]
             for attempt in tries:
                 with pytest.raises(Refused) as ei:
                     attempt()
@@ -161,8 +179,13 @@ class StubbornChallenger(HonestPlayer):
             per = 64
             j = self.rng.randrange(per)
             e = g.index * per + j
-            return self.gc.one_step(game_id, self.truth.instr_bytes(g.step % 5),
-                                    self.truth.one_step_operands(g.step, e), j, sender=self.sender)
+            return self.gc.one_step(
+                game_id,
+                self.truth.instr_bytes(g.step % 5),
+                self.truth.one_step_operands(g.step, e),
+                j,
+                sender=self.sender,
+            )
         return super().attack(game_id, g)
 
 

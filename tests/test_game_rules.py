@@ -5,14 +5,31 @@ Every refusal is asserted by its custom error's NAME, and `refused()` also asser
 the registry's balance, locked and credited totals, every party's credit and ETH balance, and the game
 and claim state are the same before and after. Each test runs on a snapshot of the chain (reverted after).
 """
+
 from __future__ import annotations
 
 import pytest
 
 from prover.chain import Chain, Reverted, start_anvil
 from prover.chain.game import (
-    ClaimStatus, GameClient, HashTree, HonestPlayer, Lie, Phase, Reason, Refused, Result, StepOpening,
-    SyntheticRun, TensorTree, claim_hash, input_hash, keccak, output_hash, pack_tokens, play,
+    ClaimStatus,
+    GameClient,
+    HashTree,
+    HonestPlayer,
+    Lie,
+    Phase,
+    Reason,
+    Refused,
+    Result,
+    StepOpening,
+    SyntheticRun,
+    TensorTree,
+    claim_hash,
+    input_hash,
+    keccak,
+    output_hash,
+    pack_tokens,
+    play,
 )
 from prover.commit import input_hash as commit_input_hash, output_hash as commit_output_hash
 
@@ -35,8 +52,9 @@ def mock(chain):
 
 @pytest.fixture(scope="module")
 def gc(chain, mock):
-    return GameClient.deploy(chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2,
-                             one_step=mock.address)
+    return GameClient.deploy(
+        chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=mock.address
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,10 +75,16 @@ def fresh(chain, gc, honest, mock):
 
 # -- helpers ---------------------------------------------------------------------------------------
 
+
 def state(gc: GameClient, game_id=None, claim_id=None):
     """Everything a refused move must leave unchanged."""
-    return (gc.ledger(), tuple(gc.credit(a) for a in PARTIES), tuple(gc.chain.balance(a) for a in PARTIES),
-            gc.game(game_id) if game_id else None, gc.claim(claim_id) if claim_id else None)
+    return (
+        gc.ledger(),
+        tuple(gc.credit(a) for a in PARTIES),
+        tuple(gc.chain.balance(a) for a in PARTIES),
+        gc.game(game_id) if game_id else None,
+        gc.claim(claim_id) if claim_id else None,
+    )
 
 
 def refused(gc: GameClient, error: str, call, *args, game_id=None, claim_id=None, **kw):
@@ -105,10 +129,11 @@ def resolved(gc, gid):
 
 
 def flip(b: bytes, i: int = 0) -> bytes:
-    return b[:i] + bytes([b[i] ^ 1]) + b[i + 1:]
+    return b[:i] + bytes([b[i] ^ 1]) + b[i + 1 :]
 
 
 # -- the verifier interface -------------------------------------------------------------------------
+
 
 def test_one_step_interface_matches_the_verifier(artifacts):
     """Every IOneStep function exists in OneStep.sol with the same argument and result types (same selector)."""
@@ -116,6 +141,7 @@ def test_one_step_interface_matches_the_verifier(artifacts):
 
     def fns(name):
         return {f["name"]: f for f in artifacts[name]["abi"] if f["type"] == "function"}
+
     iface, real = fns("IOneStep"), fns("OneStep")
     assert set(iface) == {"element", "outShape", "emptyStateRoot"}
     for name, f in iface.items():
@@ -128,10 +154,16 @@ def test_one_step_interface_matches_the_verifier(artifacts):
 def test_constructor_parameters(chain, mock):
     """Zero bond floor or windows, an arity that is not a power of two in [2, 64], a verifier with no code."""
     sel = keccak(b"BadParams()")[:4]
-    bad = [(0, WINDOW, MOVE, 2, mock.address), (BOND, 0, MOVE, 2, mock.address), (BOND, WINDOW, 0, 2, mock.address),
-           (BOND, WINDOW, MOVE, 3, mock.address), (BOND, WINDOW, MOVE, 1, mock.address),
-           (BOND, WINDOW, MOVE, 128, mock.address), (BOND, WINDOW, MOVE, 0, mock.address),
-           (BOND, WINDOW, MOVE, 2, chain.address(OTHER))]
+    bad = [
+        (0, WINDOW, MOVE, 2, mock.address),
+        (BOND, 0, MOVE, 2, mock.address),
+        (BOND, WINDOW, 0, 2, mock.address),
+        (BOND, WINDOW, MOVE, 3, mock.address),
+        (BOND, WINDOW, MOVE, 1, mock.address),
+        (BOND, WINDOW, MOVE, 128, mock.address),
+        (BOND, WINDOW, MOVE, 0, mock.address),
+        (BOND, WINDOW, MOVE, 2, chain.address(OTHER)),
+    ]
     for args in bad:
         with pytest.raises(Reverted) as ei:
             chain.deploy("ClaimRegistry", *args)
@@ -142,6 +174,7 @@ def test_constructor_parameters(chain, mock):
 
 
 # -- models -------------------------------------------------------------------------------------------
+
 
 def test_register_model_checks_its_root(gc, honest):
     tr, wr = honest.template_tree().root, honest.weights_tree().root
@@ -160,16 +193,23 @@ def test_register_model_checks_its_root(gc, honest):
 
 # -- claims -------------------------------------------------------------------------------------------
 
+
 def test_post_claim_binds_input_output_chain_and_registry(gc, honest):
     r = honest.post(gc, bond=BOND, sender=OP)
     cid = r.claim_id
     c = gc.claim(cid)
     assert c.input_hash == commit_input_hash(PROMPT, RUN) == input_hash(PROMPT, RUN)
     assert c.output_hash == commit_output_hash(honest.output) == output_hash(honest.output)
-    assert c.claim_hash == claim_hash(gc.chain.chain_id, gc.address, cid, honest.model_root, c.input_hash,
-                                      c.output_hash, N_STEPS, honest.trace_root)
-    assert (c.status, c.operator, c.bond, c.prompt_len, c.output_len) == (ClaimStatus.PENDING, gc.chain.address(OP),
-                                                                         BOND, 3, 2)
+    assert c.claim_hash == claim_hash(
+        gc.chain.chain_id, gc.address, cid, honest.model_root, c.input_hash, c.output_hash, N_STEPS, honest.trace_root
+    )
+    assert (c.status, c.operator, c.bond, c.prompt_len, c.output_len) == (
+        ClaimStatus.PENDING,
+        gc.chain.address(OP),
+        BOND,
+        3,
+        2,
+    )
     assert gc.claim_id_of(c.claim_hash) == cid
     ev = r.event("ClaimPosted").args  # everything a stranger needs to replay
     assert bytes(ev["promptPacked"]) == pack_tokens(PROMPT) and list(ev["run"]) == RUN
@@ -211,12 +251,14 @@ def test_claim_is_bound_to_its_chain_and_registry(gc, honest, artifacts):
         for node in (n1, n2):
             ch = Chain(node.url, artifacts)
             mock = ch.deploy("MockOneStep")
-            g = GameClient.deploy(ch, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2,
-                                  one_step=mock.address)
+            g = GameClient.deploy(
+                ch, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=mock.address
+            )
             honest.register(g)
             c = g.claim(honest.post(g, bond=BOND, sender=OP).claim_id)
-            assert c.claim_hash == claim_hash(node.chain_id, g.address, 1, honest.model_root, c.input_hash,
-                                              c.output_hash, N_STEPS, honest.trace_root)
+            assert c.claim_hash == claim_hash(
+                node.chain_id, g.address, 1, honest.model_root, c.input_hash, c.output_hash, N_STEPS, honest.trace_root
+            )
             clients[node.chain_id] = (g, c.claim_hash)
         (g1, h1), (g2, h2) = clients[31337], clients[31338]
         assert g1.address == g2.address and h1 != h2  # same registry address: only the chain id differs
@@ -224,8 +266,14 @@ def test_claim_is_bound_to_its_chain_and_registry(gc, honest, artifacts):
         assert g2.dry_run("claimIdOf", h1) == "UnknownClaimHash"
         assert g1.dry_run("claimIdOf", h2) == "UnknownClaimHash"
     # another registry on the same chain: different address, different hash, foreign hash rejected
-    g2 = GameClient.deploy(gc.chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2,
-                           one_step=gc.chain.call(gc.game_contract, "oneStepVerifier"))
+    g2 = GameClient.deploy(
+        gc.chain,
+        min_bond=BOND,
+        challenge_window=WINDOW,
+        move_window=MOVE,
+        k=2,
+        one_step=gc.chain.call(gc.game_contract, "oneStepVerifier"),
+    )
     honest.register(g2)
     c1 = gc.claim(honest.post(gc, bond=BOND, sender=OP).claim_id)
     c2 = g2.claim(honest.post(g2, bond=BOND, sender=OP).claim_id)
@@ -272,8 +320,21 @@ def test_finalize_and_challenge_windows(gc, honest):
 
 def test_only_the_game_settles_and_only_the_registry_opens(gc, honest):
     cid, gid = open_game(gc, honest)
-    refused(gc, "NotGame", gc._tx, gc.registry, "settle", gid, cid, gc.chain.address(STRANGER), BOND, 1,
-            sender=STRANGER, game_id=gid, claim_id=cid)
+    refused(
+        gc,
+        "NotGame",
+        gc._tx,
+        gc.registry,
+        "settle",
+        gid,
+        cid,
+        gc.chain.address(STRANGER),
+        BOND,
+        1,
+        sender=STRANGER,
+        game_id=gid,
+        claim_id=cid,
+    )
     gclaim = (cid, gc.chain.address(STRANGER), gc.chain.address(STRANGER), BOND, honest.trace_root, N_STEPS, 5)
     refused(gc, "NotRegistry", gc._tx, gc.game_contract, "open", gclaim, sender=STRANGER, game_id=gid)
     refused(gc, "NothingToWithdraw", gc.withdraw, sender=STRANGER)
@@ -305,6 +366,7 @@ def test_a_real_tiny_model_run_registers_and_posts(gc):
 
 # -- turns and deadlines --------------------------------------------------------------------------------
 
+
 def test_strangers_and_moves_out_of_turn(gc, honest):
     liar = honest.with_lie(Lie(9))
     cid, gid = open_game(gc, liar)
@@ -315,13 +377,13 @@ def test_strangers_and_moves_out_of_turn(gc, honest):
     refused(gc, "NotAParty", gc.pick, gid, 0, sender=STRANGER, game_id=gid)
     refused(gc, "NotAParty", gc.open_step, gid, liar.opening(0), sender=STRANGER, game_id=gid)
     refused(gc, "NotYourTurn", gc.reveal, gid, kids, sender=CH, game_id=gid)  # the challenger as defender
-    refused(gc, "NotYourTurn", gc.pick, gid, 0, sender=CH, game_id=gid)       # before anything was revealed
+    refused(gc, "NotYourTurn", gc.pick, gid, 0, sender=CH, game_id=gid)  # before anything was revealed
     refused(gc, "NotYourTurn", gc.pick, gid, 0, sender=OP, game_id=gid)
     d.move(gid)
     refused(gc, "NotYourTurn", gc.reveal, gid, kids, sender=OP, game_id=gid)  # the same move twice
     refused(gc, "NotAParty", gc.pick, gid, 0, sender=STRANGER, game_id=gid)
     c.move(gid)
-    refused(gc, "NotYourTurn", gc.pick, gid, 0, sender=CH, game_id=gid)       # the same move twice
+    refused(gc, "NotYourTurn", gc.pick, gid, 0, sender=CH, game_id=gid)  # the same move twice
     assert gc.turn(gid) == (gc.chain.address(OP), gc.game(gid).deadline)
 
 
@@ -376,6 +438,7 @@ def test_timeout_in_every_phase_makes_the_mover_lose(gc, honest, phase):
 
 # -- structure of the descent ---------------------------------------------------------------------------
 
+
 def test_moves_deeper_than_the_tree_and_step_actions_before_the_leaf(gc, honest):
     liar = honest.with_lie(Lie(13, "element", 399))
     cid, gid = open_game(gc, liar)
@@ -387,9 +450,13 @@ def test_moves_deeper_than_the_tree_and_step_actions_before_the_leaf(gc, honest)
     refused(gc, "WrongPhase", gc.open_step, gid, op, sender=OP, game_id=gid)
     refused(gc, "WrongPhase", gc.reveal_leaf, gid, bytes(256), sender=OP, game_id=gid)
     g = advance(gc, gid, (d, c), Phase.TRACE_PICK)
-    for call, args in ((gc.dispute_output, ()), (gc.one_step, (ib, ops, 0)),
-                       (gc.prove_wrong_instruction, (tmpl.node(0, 3), tmpl.proof(3))),
-                       (gc.prove_operand_run, (ib, 2)), (gc.prove_wrong_operand_count, (ib,))):
+    for call, args in (
+        (gc.dispute_output, ()),
+        (gc.one_step, (ib, ops, 0)),
+        (gc.prove_wrong_instruction, (tmpl.node(0, 3), tmpl.proof(3))),
+        (gc.prove_operand_run, (ib, 2)),
+        (gc.prove_wrong_operand_count, (ib,)),
+    ):
         refused(gc, "WrongPhase", call, gid, *args, sender=CH, game_id=gid)
     g = advance(gc, gid, (d, c), Phase.STEP_OPEN)
     assert g.height == 0 and g.index == 13
@@ -421,8 +488,7 @@ def test_children_past_the_end_must_be_empty(gc, honest):
     """A trace tree with nonzero padding past step_count cannot be revealed: the defender loses on time."""
     recs = [honest.opening(i).record(i) for i in range(N_STEPS)]
     bad = HashTree(recs + [keccak(b"garbage")] * (32 - N_STEPS))
-    cid = gc.post_claim(honest.model_root, PROMPT, RUN, honest.output, bad.root, N_STEPS, bond=BOND,
-                        sender=OP).claim_id
+    cid = gc.post_claim(honest.model_root, PROMPT, RUN, honest.output, bad.root, N_STEPS, bond=BOND, sender=OP).claim_id
     gid = gc.challenge(cid, bond=BOND, sender=CH).game_id
     gc.reveal(gid, bad.children(5, 0, 2), sender=OP)  # (4,1) covers steps 16..31: it holds real steps
     gc.pick(gid, 1, sender=CH)
@@ -446,7 +512,7 @@ def test_pick_rules(gc, honest):
     # phase 2: the output of step 13 is (4, 100) i32 = 7 leaves; leaf 7 is padding
     liar = honest.with_lie(Lie(13, "element", 0))
     cid, gid = open_game(gc, liar)
-    g = advance(gc, gid, players(gc, liar, honest), Phase.STEP_OPENED)
+    advance(gc, gid, players(gc, liar, honest), Phase.STEP_OPENED)
     gc.dispute_output(gid, sender=CH)
     ot = liar.output_tree(13)
     assert gc.game(gid).out_leaves == 7 and gc.game(gid).height == 3
@@ -475,9 +541,11 @@ def test_open_step_checks_the_record(gc, honest):
     ]
     for b in bad:
         refused(gc, "BadRecord", gc.open_step, gid, b, sender=OP, game_id=gid)
-    for b in (StepOpening(op.instr_hash, op.operand_roots, 5, op.shape, op.merkle_root),
-              StepOpening(op.instr_hash, op.operand_roots, op.dtype, (2**32,), op.merkle_root),
-              StepOpening(op.instr_hash, op.operand_roots, op.dtype, (2**32 + 2, 40), op.merkle_root)):
+    for b in (
+        StepOpening(op.instr_hash, op.operand_roots, 5, op.shape, op.merkle_root),
+        StepOpening(op.instr_hash, op.operand_roots, op.dtype, (2**32,), op.merkle_root),
+        StepOpening(op.instr_hash, op.operand_roots, op.dtype, (2**32 + 2, 40), op.merkle_root),
+    ):
         refused(gc, "BadHeader", gc.open_step, gid, b, sender=OP, game_id=gid)
     r = gc.open_step(gid, op, sender=OP)
     assert r.event("StepOpened").args["step"] == 7
@@ -536,7 +604,7 @@ def test_one_step_past_the_last_element_is_zero_padding(gc, honest):
     liar = honest.with_lie(Lie(6, "padding"))
     cid, gid = open_game(gc, liar)
     d, c = players(gc, liar, honest)
-    g = advance(gc, gid, (d, c), Phase.LEAF_REVEALED)
+    advance(gc, gid, (d, c), Phase.LEAF_REVEALED)
     refused(gc, "BadIndex", gc.one_step, gid, honest.instr_bytes(1), [], 64, sender=CH, game_id=gid)
     r = gc.one_step(gid, honest.instr_bytes(1), [], 63, sender=CH)  # element 127 >= 70: no witness needed
     assert r.event("OneStepChecked").args["recomputed"] == 0 and r.event("OneStepChecked").args["claimed"] == 1
@@ -544,6 +612,7 @@ def test_one_step_past_the_last_element_is_zero_padding(gc, honest):
 
 
 # -- proofs against the opened step --------------------------------------------------------------------
+
 
 def at_step_opened(gc, liar, honest):
     cid, gid = open_game(gc, liar)
@@ -557,8 +626,14 @@ def test_wrong_instruction_proof(gc, honest):
     cid, gid, g, c = at_step_opened(gc, liar, honest)
     tt = honest.template_tree()
     leaf, proof = tt.node(0, 3), tt.proof(3)
-    for bad_leaf, bad_proof in ((leaf, [flip(proof[0])] + proof[1:]), (leaf, proof[:-1]), (leaf, proof + [bytes(32)]),
-                                (tt.node(0, 2), tt.proof(2)), (flip(leaf), proof), (leaf, [])):
+    for bad_leaf, bad_proof in (
+        (leaf, [flip(proof[0])] + proof[1:]),
+        (leaf, proof[:-1]),
+        (leaf, proof + [bytes(32)]),
+        (tt.node(0, 2), tt.proof(2)),
+        (flip(leaf), proof),
+        (leaf, []),
+    ):
         refused(gc, "BadProof", gc.prove_wrong_instruction, gid, bad_leaf, bad_proof, sender=CH, game_id=gid)
     gc.prove_wrong_instruction(gid, leaf, proof, sender=CH)
     assert resolved(gc, gid) == (Result.CHALLENGER_WON, Reason.WRONG_INSTRUCTION)
@@ -586,15 +661,23 @@ def test_operand_from_step_proof(gc, honest):
     assert proof != honest.trace_tree().proof(13)  # the path runs through the defender's (different) step 16
     call = gc.prove_operand_from_step
     bad_src = StepOpening(src.instr_hash, src.operand_roots[::-1], src.dtype, src.shape, src.merkle_root)
-    for bp, bs in (([flip(proof[0])] + proof[1:], src), (proof[:-1], src), (proof + [bytes(32)], src), (proof, bad_src),
-                   (c.defender_proof(gid, g, 12), src), (honest.trace_tree().proof(13), src)):
+    for bp, bs in (
+        ([flip(proof[0])] + proof[1:], src),
+        (proof[:-1], src),
+        (proof + [bytes(32)], src),
+        (proof, bad_src),
+        (c.defender_proof(gid, g, 12), src),
+        (honest.trace_tree().proof(13), src),
+    ):
         refused(gc, "BadProof", call, gid, ib, 1, bs, bp, sender=CH, game_id=gid)
     refused(gc, "BadInstr", call, gid, honest.instr_bytes(2), 1, src, proof, sender=CH, game_id=gid)
     refused(gc, "BadOperand", call, gid, ib, 2, src, proof, sender=CH, game_id=gid)  # no operand 2
-    for route, args in ((gc.prove_operand_run, (ib, 1)),
-                        (gc.prove_operand_weight, (ib, 1, honest.weight_header(0), [])),
-                        (gc.prove_operand_empty_state, (ib, 1, honest.instr_bytes(3), honest.template_tree().proof(3))),
-                        (gc.prove_operand_prompt_token, (ib, 1, bytes(256), []))):
+    for route, args in (
+        (gc.prove_operand_run, (ib, 1)),
+        (gc.prove_operand_weight, (ib, 1, honest.weight_header(0), [])),
+        (gc.prove_operand_empty_state, (ib, 1, honest.instr_bytes(3), honest.template_tree().proof(3))),
+        (gc.prove_operand_prompt_token, (ib, 1, bytes(256), [])),
+    ):
         refused(gc, "BadOperand", route, gid, *args, sender=CH, game_id=gid)  # not this operand's kind
     # operand 0 (L(0), step 15) is right: its true source proves nothing
     refused(gc, "NotWrong", call, gid, ib, 0, honest.opening(15), c.defender_proof(gid, g, 15), sender=CH, game_id=gid)
@@ -607,8 +690,18 @@ def test_operand_from_step_other_sources(gc, honest, step, m, source):
     liar = honest.with_lie(Lie(step, "operand", m))
     cid, gid, g, c = at_step_opened(gc, liar, honest)
     ib = honest.instr_bytes(step % 5)
-    refused(gc, "BadProof", gc.prove_operand_from_step, gid, ib, m, honest.opening(source - 1),
-            c.defender_proof(gid, g, source - 1), sender=CH, game_id=gid)
+    refused(
+        gc,
+        "BadProof",
+        gc.prove_operand_from_step,
+        gid,
+        ib,
+        m,
+        honest.opening(source - 1),
+        c.defender_proof(gid, g, source - 1),
+        sender=CH,
+        game_id=gid,
+    )
     gc.prove_operand_from_step(gid, ib, m, honest.opening(source), c.defender_proof(gid, g, source), sender=CH)
     assert resolved(gc, gid) == (Result.CHALLENGER_WON, Reason.WRONG_OPERAND)
 
@@ -618,8 +711,12 @@ def test_empty_state_proof(gc, honest):
     cid, gid, g, c = at_step_opened(gc, liar, honest)
     ib, tt = honest.instr_bytes(1), honest.template_tree()
     call = gc.prove_operand_empty_state
-    for sib, proof in ((honest.instr_bytes(2), tt.proof(3)), (honest.instr_bytes(3), tt.proof(2)),
-                       (honest.instr_bytes(3), tt.proof(3)[:-1]), (honest.instr_bytes(3), tt.proof(3) + [bytes(32)])):
+    for sib, proof in (
+        (honest.instr_bytes(2), tt.proof(3)),
+        (honest.instr_bytes(3), tt.proof(2)),
+        (honest.instr_bytes(3), tt.proof(3)[:-1]),
+        (honest.instr_bytes(3), tt.proof(3) + [bytes(32)]),
+    ):
         refused(gc, "BadProof", call, gid, ib, 1, sib, proof, sender=CH, game_id=gid)
     refused(gc, "BadOperand", gc.prove_operand_from_step, gid, ib, 1, honest.opening(0), [], sender=CH, game_id=gid)
     call(gid, ib, 1, honest.instr_bytes(3), tt.proof(3), sender=CH)
@@ -631,12 +728,26 @@ def test_weight_proof(gc, honest):
     cid, gid, g, c = at_step_opened(gc, liar, honest)
     ib, wt = honest.instr_bytes(0), honest.weights_tree()
     h0, h1 = honest.weight_header(0), honest.weight_header(1)
-    for hdr, proof in ((h1, wt.proof(1)), ((h0[0], (32,), h0[2]), wt.proof(0)),
-                       ((h0[0], h0[1], flip(h0[2])), wt.proof(0)),
-                       (h0, wt.proof(0)[:-1] if wt.proof(0) else [bytes(32)]), (h0, [flip(x) for x in wt.proof(0)])):
+    for hdr, proof in (
+        (h1, wt.proof(1)),
+        ((h0[0], (32,), h0[2]), wt.proof(0)),
+        ((h0[0], h0[1], flip(h0[2])), wt.proof(0)),
+        (h0, wt.proof(0)[:-1] if wt.proof(0) else [bytes(32)]),
+        (h0, [flip(x) for x in wt.proof(0)]),
+    ):
         refused(gc, "BadProof", gc.prove_operand_weight, gid, ib, 1, hdr, proof, sender=CH, game_id=gid)
-    refused(gc, "BadHeader", gc.prove_operand_weight, gid, ib, 1, (h0[0], (2**32, 8), h0[2]), wt.proof(0),
-            sender=CH, game_id=gid)
+    refused(
+        gc,
+        "BadHeader",
+        gc.prove_operand_weight,
+        gid,
+        ib,
+        1,
+        (h0[0], (2**32, 8), h0[2]),
+        wt.proof(0),
+        sender=CH,
+        game_id=gid,
+    )
     gc.prove_operand_weight(gid, ib, 1, h0, wt.proof(0), sender=CH)
     assert resolved(gc, gid) == (Result.CHALLENGER_WON, Reason.WRONG_OPERAND)
 
@@ -647,8 +758,13 @@ def test_prompt_token_proof(gc, honest):
     ib = honest.instr_bytes(0)
     pt = TensorTree(pack_tokens(PROMPT))
     leaf = pt.leaf(0)
-    for bad_leaf, proof in ((flip(leaf, 5), []), (leaf[:255], []), (leaf + b"\x00", []), (leaf, [bytes(32)]),
-                            (pack_tokens([7, 9, 9]) + bytes(244), [])):
+    for bad_leaf, proof in (
+        (flip(leaf, 5), []),
+        (leaf[:255], []),
+        (leaf + b"\x00", []),
+        (leaf, [bytes(32)]),
+        (pack_tokens([7, 9, 9]) + bytes(244), []),
+    ):
         refused(gc, "BadProof", gc.prove_operand_prompt_token, gid, ib, 0, bad_leaf, proof, sender=CH, game_id=gid)
     gc.prove_operand_prompt_token(gid, ib, 0, leaf, [], sender=CH)
     assert resolved(gc, gid) == (Result.CHALLENGER_WON, Reason.WRONG_OPERAND)
@@ -703,6 +819,7 @@ def test_output_token_proof(gc, honest):
 
 # -- divergence at the ends -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("step", [0, N_STEPS - 1], ids=["first", "last"])
 def test_first_and_last_step_divergence(gc, honest, step):
     liar = honest.with_lie(Lie(step))
@@ -717,6 +834,7 @@ def test_first_and_last_step_divergence(gc, honest, step):
 
 
 # -- resolution, slashing and payouts -------------------------------------------------------------------
+
 
 def test_a_slash_closes_the_other_games(gc, honest):
     liar = honest.with_lie(Lie(3))
@@ -757,15 +875,24 @@ def test_reverting_bond_receiver_does_not_brick_resolution(gc, honest, chain):
     gc.chain.increase_time(MOVE)
     gc.timeout(gid, sender=STRANGER)  # the defender stalled: the (reverting) challenger wins
     assert gc.credit(rev.address) == 2 * BOND
-    refused(gc, "TransferFailed", gc._tx, rev, "exec", gc.address, chain.calldata(gc.registry, "withdraw"),
-            sender=STRANGER)
+    refused(
+        gc, "TransferFailed", gc._tx, rev, "exec", gc.address, chain.calldata(gc.registry, "withdraw"), sender=STRANGER
+    )
     assert gc.credit(rev.address) == 2 * BOND
     before = chain.balance(OTHER)
     gc._tx(rev, "exec", gc.address, chain.calldata(gc.registry, "withdrawTo", chain.address(OTHER)), sender=STRANGER)
     assert chain.balance(OTHER) == before + 2 * BOND and gc.credit(rev.address) == 0
     # a reverting operator: its claim finalizes and its bond is credited all the same
-    pdata = chain.calldata(gc.registry, "postClaim", honest.model_root, pack_tokens(PROMPT), RUN,
-                           pack_tokens(honest.output), honest.trace_root, N_STEPS)
+    pdata = chain.calldata(
+        gc.registry,
+        "postClaim",
+        honest.model_root,
+        pack_tokens(PROMPT),
+        RUN,
+        pack_tokens(honest.output),
+        honest.trace_root,
+        N_STEPS,
+    )
     chain.transact(rev, "exec", gc.address, pdata, value=BOND)
     cid2 = gc.events("ClaimPosted", operator=rev.address)[0].args["claimId"]
     gc.chain.increase_time(WINDOW)

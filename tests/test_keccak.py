@@ -1,6 +1,7 @@
 """The compiled commitment code (prover.keccak) against its references: pysha3 for keccak256, prover.merkle for
 tensor roots and trees, and a plain-Python tracer (prover.commit.step_record + merkle.MerkleBuilder, one step
 at a time) for the batched Tracer."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -51,7 +52,7 @@ def test_i32_tensor_root_equals_merkle_tensor_root(shape, seed, edges):
     shape = tuple(shape) + (int(rng.integers(0, 200)),)
     a = rng.integers(*I32, shape, endpoint=True)
     if edges and a.size:
-        a.reshape(-1)[:2] = I32[:a.reshape(-1)[:2].size]
+        a.reshape(-1)[:2] = I32[: a.reshape(-1)[:2].size]
     assert merkle.tensor_root_i32(a) == merkle.tensor_root(a, "i32", a.shape)
 
 
@@ -67,8 +68,12 @@ def test_i32_tensor_root_refuses_values_outside_i32_like_pack(bad):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(1, 70), st.integers(1, 40), st.lists(st.integers(1, 9), min_size=1, max_size=8),
-       st.integers(0, 2**32 - 1))
+@given(
+    st.integers(1, 70),
+    st.integers(1, 40),
+    st.lists(st.integers(1, 9), min_size=1, max_size=8),
+    st.integers(0, 2**32 - 1),
+)
 def test_dense_kv_tree_equals_the_reference_tree(width, capacity, steps, seed):
     """Rows appended in bursts (a sync may cover several rows, and rows straddle leaves): every node of the dense
     tree equals merkle.FixedCapacityTree's over the same leaves, and the root is the one-shot commitment."""
@@ -110,9 +115,17 @@ class PlainTracer:
     def on_step(self, step, token, index, ins, args, out):
         roots = []
         for r, a in zip(ins.inputs, args):
-            roots.append(self.mc.weight_roots[r.name] if r.kind == "weight" else self.cur[r.name] if r.kind == "local"
-                         else token_root(int(a[0])) if r.kind == "token" else self.run_root if r.kind == "run"
-                         else self.prev.get(r.name) or commit_value(a))
+            roots.append(
+                self.mc.weight_roots[r.name]
+                if r.kind == "weight"
+                else self.cur[r.name]
+                if r.kind == "local"
+                else token_root(int(a[0]))
+                if r.kind == "token"
+                else self.run_root
+                if r.kind == "run"
+                else self.prev.get(r.name) or commit_value(a)
+            )
         out_root = commit_value(out)
         rec = step_record(step, self.mc.instr_hashes[index], roots, out_root)
         self.builder.push(rec)

@@ -2,6 +2,7 @@
 one model claimed under another's root. Each is caught by `obrain verify` and slashed on chain by an honest
 watcher (through the proof of a wrong output token, and the proof of a wrong weight operand); a claim on an
 unregistered model cannot even be posted."""
+
 from __future__ import annotations
 
 import json
@@ -48,13 +49,19 @@ def variant(variant_path):
     return IntegerLM.load(str(variant_path))
 
 
-@given(st.one_of(st.none(), st.builds(Corruption, st.integers(0, 10**6), st.integers(0, 10**6),
-                                      st.integers(-5, 5))),
-       st.one_of(st.none(), st.tuples(st.integers(0, 100), st.integers(0, 2**31 - 1))),
-       st.one_of(st.none(), st.binary(min_size=32, max_size=32)))
+@given(
+    st.one_of(st.none(), st.builds(Corruption, st.integers(0, 10**6), st.integers(0, 10**6), st.integers(-5, 5))),
+    st.one_of(st.none(), st.tuples(st.integers(0, 100), st.integers(0, 2**31 - 1))),
+    st.one_of(st.none(), st.binary(min_size=32, max_size=32)),
+)
 def test_lie_notes_round_trip(corr, out, root):
-    lie = Lie(corruption=corr, output=out, model_root=root, model_id="x" if root else None,
-              computed_with="/m.gguf" if root else None)
+    lie = Lie(
+        corruption=corr,
+        output=out,
+        model_root=root,
+        model_id="x" if root else None,
+        computed_with="/m.gguf" if root else None,
+    )
     back = Lie.from_json(json.loads(json.dumps(lie.to_json())))
     assert back == lie and back.honest == (corr is None and out is None and root is None)
 
@@ -97,8 +104,9 @@ def test_a_model_lie_fails_verify_at_the_changed_weight(lm, variant):
 @pytest.fixture(scope="module")
 def gc(chain, lm):
     onestep = chain.deploy("OneStep")
-    g = GameClient.deploy(chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2,
-                          one_step=onestep.address)
+    g = GameClient.deploy(
+        chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=onestep.address
+    )
     return g
 
 
@@ -165,8 +173,9 @@ def test_a_claim_on_an_unregistered_model_cannot_be_posted(gc, lm, variant):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "prover.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "prover.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_cli_dishonest_output_and_model(tmp_path, variant_path):
@@ -179,8 +188,18 @@ def test_cli_dishonest_output_and_model(tmp_path, variant_path):
     assert r.returncode == 1 and "output.tokens" in r.stderr, r.stderr
 
     rc2 = tmp_path / "model" / "receipt.json"
-    r = _cli("run", str(variant_path), "hello", "--max-new-tokens", "3", "--receipt", str(rc2), "-q",
-             "--dishonest-model", "tiny")
+    r = _cli(
+        "run",
+        str(variant_path),
+        "hello",
+        "--max-new-tokens",
+        "3",
+        "--receipt",
+        str(rc2),
+        "-q",
+        "--dishonest-model",
+        "tiny",
+    )
     assert r.returncode == 0, r.stderr
     notes = json.loads((rc2.parent / "operator.json").read_text())
     assert notes["model_id"] == "tiny" and notes["computed_with"] == str(variant_path.resolve())
@@ -189,9 +208,14 @@ def test_cli_dishonest_output_and_model(tmp_path, variant_path):
     assert r.returncode == 1 and "trace.trace_root" in r.stderr and "L1.act" in r.stderr, r.stderr
 
 
-@pytest.mark.parametrize("args", [["--dishonest-output", "9", "7"],      # only 3 tokens generated
-                                  ["--dishonest-model", "tiny"],         # the model that ran: no lie
-                                  ["--dishonest-model", "no-such-model"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--dishonest-output", "9", "7"],  # only 3 tokens generated
+        ["--dishonest-model", "tiny"],  # the model that ran: no lie
+        ["--dishonest-model", "no-such-model"],
+    ],
+)
 def test_cli_impossible_lies_exit_2(tmp_path, args):
     r = _cli("run", "tiny", "hello", "--max-new-tokens", "3", "--receipt", str(tmp_path / "r.json"), "-q", *args)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr

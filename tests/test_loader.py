@@ -1,5 +1,6 @@
 """Model loading: the GGUF parser (against gguf.GGUFReader), validation of bad files, the native
 format round trip, the pinned tiny model and name resolution."""
+
 from __future__ import annotations
 
 import copy
@@ -77,8 +78,15 @@ def test_tiny_path_unwritable_cache_is_a_clear_error(monkeypatch, tmp_path):
 
 def test_tiny_config(tiny_model):
     c = tiny_model.config
-    assert (c.name, c.n_layers, c.dim, c.ffn_dim, c.n_heads, c.n_kv_heads, c.head_dim) == \
-        ("openbrains-tiny-v1", 2, 64, 128, 4, 2, 16)
+    assert (c.name, c.n_layers, c.dim, c.ffn_dim, c.n_heads, c.n_kv_heads, c.head_dim) == (
+        "openbrains-tiny-v1",
+        2,
+        64,
+        128,
+        4,
+        2,
+        16,
+    )
     assert (c.vocab_size, c.context_length, c.eos_id, c.bos_id, c.special_ids) == (300, 256, 2, 1, (0, 1, 2))
     assert c.rope_base_bits == f32_bits(10000.0) and c.rms_eps_bits == f32_bits(1e-5) and c.tied_output
     assert tiny_model.tokenizer_meta.tokens[2] == "<|im_end|>"
@@ -96,7 +104,7 @@ def test_tiny_tensor_types_shapes_and_views(tiny_model, tiny_file):
     raw = t["blk.0.ffn_gate.weight"]
     assert raw.data.dtype == np.uint8 and raw.data.ndim == 1 and raw.nbytes == 128 * 2 * 20
     assert not raw.data.flags.writeable and not raw.data.flags.owndata  # a view, not a copy ...
-    assert np.shares_memory(raw.data, tiny_model._keepalive)            # ... of the mapped file
+    assert np.shares_memory(raw.data, tiny_model._keepalive)  # ... of the mapped file
     with pytest.raises(ValueError):
         raw.data[0] = 1
     assert raw.rows.shape == (128, 40)
@@ -106,12 +114,12 @@ def test_tiny_edge_blocks_dequantize_as_documented(tiny_model):
     q = tiny_model.tensors["blk.0.attn_q.weight"].to_float32()
     assert q.dtype == np.float32 and q.shape == (64, 64)
     sub = q[0, :32]  # d = 2^-24, m = -7 * 2^-24: (n - 7) * 2^-24 for nibbles n
-    assert np.array_equal(sub * 2.0 ** 24, np.round(sub * 2.0 ** 24)) and (np.abs(sub) <= 8 * 2.0 ** -24).all()
+    assert np.array_equal(sub * 2.0**24, np.round(sub * 2.0**24)) and (np.abs(sub) <= 8 * 2.0**-24).all()
     assert (q[0, 32:64] == np.float32(5 / 256)).all()  # d = 0: constant block
     down = tiny_model.tensors["blk.1.ffn_down.weight"].to_float32()
     assert (down[0, :32] == 0).all() and (down[0, 32:] != 0).any()
     w = tiny_model.tensors["token_embd.weight"].to_float32()
-    assert 0.5 < w.std() < 2 and (np.abs(w[0, :32]) <= 127 * 3 * 2.0 ** -24).all()
+    assert 0.5 < w.std() < 2 and (np.abs(w[0, :32]) <= 127 * 3 * 2.0**-24).all()
 
 
 def test_source_sha256_is_file_hash_and_cached(tiny_model, tiny_file):
@@ -202,7 +210,7 @@ def test_absurd_counts_fail_fast(tiny_file, tmp_path):
     data = bytearray(tiny_file.read_bytes())
     for off in (8, 16):  # tensor count, then metadata count
         d = bytearray(data)
-        d[off:off + 8] = struct.pack("<Q", 1 << 62)
+        d[off : off + 8] = struct.pack("<Q", 1 << 62)
         (tmp_path / "c.gguf").write_bytes(bytes(d))
         _load_expect_error(tmp_path / "c.gguf", "truncated or corrupt")
 
@@ -237,35 +245,60 @@ def test_random_header_corruption_never_raises_anything_else(tiny_file, tmp_path
     assert outcomes["error"] > 50  # the corruption mostly lands somewhere that matters
 
 
-@pytest.mark.parametrize("mutate, match", [
-    (lambda kv, t: kv.__setitem__("general.architecture", ("gpt2", GGUFValueType.STRING, None)),
-     "architecture 'gpt2' is not supported"),
-    (lambda kv, t: t.pop("blk.1.ffn_up.weight"), "missing tensor blk.1.ffn_up.weight"),
-    (lambda kv, t: t.__setitem__("blk.0.attn_q.bias", (np.zeros(64, np.float32), "F32")),
-     "unexpected tensor blk.0.attn_q.bias"),
-    (lambda kv, t: t.__setitem__("blk.0.attn_k.weight", t["blk.0.attn_q.weight"]),
-     r"blk.0.attn_k.weight has shape \(64, 64\), expected \(32, 64\)"),
-    (lambda kv, t: t.__setitem__("blk.0.ffn_up.weight", (
-        quantize(np.ones((128, 64), np.float32), GGMLQuantizationType.Q5_0), "Q5_0")),
-     "blk.0.ffn_up.weight has unsupported type Q5_0"),
-    (lambda kv, t: t.__setitem__("output_norm.weight", (t["output_norm.weight"][0].astype(np.float16), "F16")),
-     "norm vector output_norm.weight is F16"),
-    (lambda kv, t: kv.pop("llama.block_count"), "missing metadata key 'llama.block_count'"),
-    (lambda kv, t: kv.__setitem__("llama.block_count", ("2", GGUFValueType.STRING, None)), "expected int"),
-    (lambda kv, t: kv.__setitem__("tokenizer.ggml.model", ("llama", GGUFValueType.STRING, None)),
-     "unsupported tokenizer model 'llama'"),
-    (lambda kv, t: kv.__setitem__("tokenizer.ggml.pre", ("qwen2", GGUFValueType.STRING, None)),
-     "unsupported pre-tokenizer 'qwen2'"),
-    (lambda kv, t: kv.__setitem__("llama.vocab_size", (301, GGUFValueType.UINT32, None)), "vocab_size 301"),
-    (lambda kv, t: kv.__setitem__("llama.rope.scaling.type", ("linear", GGUFValueType.STRING, None)),
-     "RoPE scaling 'linear'"),
-    (lambda kv, t: kv.__setitem__("llama.attention.head_count_kv", (3, GGUFValueType.UINT32, None)),
-     "multiple of n_kv_heads"),
-    (lambda kv, t: kv.__setitem__("tokenizer.ggml.merges", (["Ġ t", "x yz"], GGUFValueType.ARRAY,
-                                                            GGUFValueType.STRING)), "merge 1 'x yz'"),
-    (lambda kv, t: kv.__setitem__("tokenizer.ggml.eos_token_id", (300, GGUFValueType.UINT32, None)),
-     "eos_id 300"),
-])
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (
+            lambda kv, t: kv.__setitem__("general.architecture", ("gpt2", GGUFValueType.STRING, None)),
+            "architecture 'gpt2' is not supported",
+        ),
+        (lambda kv, t: t.pop("blk.1.ffn_up.weight"), "missing tensor blk.1.ffn_up.weight"),
+        (
+            lambda kv, t: t.__setitem__("blk.0.attn_q.bias", (np.zeros(64, np.float32), "F32")),
+            "unexpected tensor blk.0.attn_q.bias",
+        ),
+        (
+            lambda kv, t: t.__setitem__("blk.0.attn_k.weight", t["blk.0.attn_q.weight"]),
+            r"blk.0.attn_k.weight has shape \(64, 64\), expected \(32, 64\)",
+        ),
+        (
+            lambda kv, t: t.__setitem__(
+                "blk.0.ffn_up.weight", (quantize(np.ones((128, 64), np.float32), GGMLQuantizationType.Q5_0), "Q5_0")
+            ),
+            "blk.0.ffn_up.weight has unsupported type Q5_0",
+        ),
+        (
+            lambda kv, t: t.__setitem__("output_norm.weight", (t["output_norm.weight"][0].astype(np.float16), "F16")),
+            "norm vector output_norm.weight is F16",
+        ),
+        (lambda kv, t: kv.pop("llama.block_count"), "missing metadata key 'llama.block_count'"),
+        (lambda kv, t: kv.__setitem__("llama.block_count", ("2", GGUFValueType.STRING, None)), "expected int"),
+        (
+            lambda kv, t: kv.__setitem__("tokenizer.ggml.model", ("llama", GGUFValueType.STRING, None)),
+            "unsupported tokenizer model 'llama'",
+        ),
+        (
+            lambda kv, t: kv.__setitem__("tokenizer.ggml.pre", ("qwen2", GGUFValueType.STRING, None)),
+            "unsupported pre-tokenizer 'qwen2'",
+        ),
+        (lambda kv, t: kv.__setitem__("llama.vocab_size", (301, GGUFValueType.UINT32, None)), "vocab_size 301"),
+        (
+            lambda kv, t: kv.__setitem__("llama.rope.scaling.type", ("linear", GGUFValueType.STRING, None)),
+            "RoPE scaling 'linear'",
+        ),
+        (
+            lambda kv, t: kv.__setitem__("llama.attention.head_count_kv", (3, GGUFValueType.UINT32, None)),
+            "multiple of n_kv_heads",
+        ),
+        (
+            lambda kv, t: kv.__setitem__(
+                "tokenizer.ggml.merges", (["Ġ t", "x yz"], GGUFValueType.ARRAY, GGUFValueType.STRING)
+            ),
+            "merge 1 'x yz'",
+        ),
+        (lambda kv, t: kv.__setitem__("tokenizer.ggml.eos_token_id", (300, GGUFValueType.UINT32, None)), "eos_id 300"),
+    ],
+)
 def test_unsupported_or_inconsistent_models_are_named(tmp_path, mutate, match):
     _load_expect_error(_write_variant(tmp_path, mutate), match)
 
@@ -306,19 +339,22 @@ def test_native_detects_modified_tensor_bytes(tiny_model, tmp_path):
         load_native(d)
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda m: m.__setitem__("version", 2), "format version 2"),
-    (lambda m: m.__setitem__("format", "other"), "not an openbrains-native manifest"),
-    (lambda m: m["tensors"][0].__setitem__("nbytes", 1), "nbytes 1"),
-    (lambda m: m["tensors"][1].__setitem__("offset", 3), "bad offset 3"),
-    (lambda m: m["tensors"][0].pop("sha256"), "exactly the keys"),
-    (lambda m: m["tensors"][0].__setitem__("type", "Q4_K"), "unsupported type 'Q4_K'"),
-    (lambda m: m["config"].__setitem__("dim", 32), "shape"),
-    (lambda m: m["config"].__setitem__("n_layers", True), "n_layers must be a positive integer"),
-    (lambda m: m["config"].pop("eos_id"), "missing config keys"),
-    (lambda m: m["tokenizer"].__setitem__("eos_id", 1), "disagree"),
-    (lambda m: m["tensors"].pop(), "missing tensor output_norm.weight"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda m: m.__setitem__("version", 2), "format version 2"),
+        (lambda m: m.__setitem__("format", "other"), "not an openbrains-native manifest"),
+        (lambda m: m["tensors"][0].__setitem__("nbytes", 1), "nbytes 1"),
+        (lambda m: m["tensors"][1].__setitem__("offset", 3), "bad offset 3"),
+        (lambda m: m["tensors"][0].pop("sha256"), "exactly the keys"),
+        (lambda m: m["tensors"][0].__setitem__("type", "Q4_K"), "unsupported type 'Q4_K'"),
+        (lambda m: m["config"].__setitem__("dim", 32), "shape"),
+        (lambda m: m["config"].__setitem__("n_layers", True), "n_layers must be a positive integer"),
+        (lambda m: m["config"].pop("eos_id"), "missing config keys"),
+        (lambda m: m["tokenizer"].__setitem__("eos_id", 1), "disagree"),
+        (lambda m: m["tensors"].pop(), "missing tensor output_norm.weight"),
+    ],
+)
 def test_native_manifest_errors(tiny_model, tmp_path, edit, match):
     d = _native_copy(tiny_model, tmp_path)
     m = json.loads((d / "manifest.json").read_text())
@@ -384,24 +420,28 @@ def test_missing_smollm2_package_gives_install_hint(monkeypatch):
 def test_config_json_is_canonical_and_round_trips(tiny_model):
     c = tiny_model.config
     s = c.to_json()
-    assert " " not in s.replace("openbrains-tiny-v1", "") and s == json.dumps(json.loads(s), sort_keys=True,
-                                                                               separators=(",", ":"))
+    assert " " not in s.replace("openbrains-tiny-v1", "") and s == json.dumps(
+        json.loads(s), sort_keys=True, separators=(",", ":")
+    )
     assert LlamaConfig.from_json(s) == c
     assert LlamaConfig.from_json(json.dumps(json.loads(s), indent=2)).to_json() == s
     assert c.rms_eps == np.float32(1e-5) and c.q_dim == 64 and c.kv_dim == 32 and c.group_size == 2
 
 
-@pytest.mark.parametrize("edit, match", [
-    (lambda d: d.__setitem__("extra", 1), "unknown config keys"),
-    (lambda d: d.pop("dim"), "missing config keys"),
-    (lambda d: d.__setitem__("n_heads", 3), "multiple of n_kv_heads"),
-    (lambda d: d.__setitem__("head_dim", 15), "even"),
-    (lambda d: d.__setitem__("rope_base_bits", f32_bits(float("nan"))), "RoPE base"),
-    (lambda d: d.__setitem__("rms_eps_bits", -1), "bit pattern"),
-    (lambda d: d.__setitem__("eos_id", 300), "eos_id"),
-    (lambda d: d.__setitem__("special_ids", [2, 1]), "sorted unique"),
-    (lambda d: d.__setitem__("architecture", "gpt2"), "unsupported architecture"),
-])
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda d: d.__setitem__("extra", 1), "unknown config keys"),
+        (lambda d: d.pop("dim"), "missing config keys"),
+        (lambda d: d.__setitem__("n_heads", 3), "multiple of n_kv_heads"),
+        (lambda d: d.__setitem__("head_dim", 15), "even"),
+        (lambda d: d.__setitem__("rope_base_bits", f32_bits(float("nan"))), "RoPE base"),
+        (lambda d: d.__setitem__("rms_eps_bits", -1), "bit pattern"),
+        (lambda d: d.__setitem__("eos_id", 300), "eos_id"),
+        (lambda d: d.__setitem__("special_ids", [2, 1]), "sorted unique"),
+        (lambda d: d.__setitem__("architecture", "gpt2"), "unsupported architecture"),
+    ],
+)
 def test_config_rejects_bad_values(tiny_model, edit, match):
     d = json.loads(tiny_model.config.to_json())
     edit(d)

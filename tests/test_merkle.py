@@ -1,4 +1,5 @@
 """prover.merkle: the byte encoding of docs/encoding.md and the tree properties, in Python alone."""
+
 from __future__ import annotations
 
 import os
@@ -32,6 +33,7 @@ def naive_root(leaves: list[bytes]) -> bytes:
 
 # -- encoding -------------------------------------------------------------------------------------
 
+
 def test_hashes_are_tagged_keccak256():
     leaf = os.urandom(256)
     assert mk.leaf_hash(leaf) == k256(b"leaf" + leaf)
@@ -59,8 +61,9 @@ def test_pack_is_big_endian_twos_complement_row_major_zero_padded():
     assert mk.pack(np.zeros((0, 4), np.int64), "i32") == b""
 
 
-@pytest.mark.parametrize("dtype,bad", [("i8", 128), ("i8", -129), ("i16", 1 << 15), ("i32", -(1 << 31) - 1),
-                                       ("i64", 1 << 63)])
+@pytest.mark.parametrize(
+    "dtype,bad", [("i8", 128), ("i8", -129), ("i16", 1 << 15), ("i32", -(1 << 31) - 1), ("i64", 1 << 63)]
+)
 def test_pack_refuses_values_outside_the_width(dtype, bad):
     with pytest.raises(FixedPointOverflow):
         mk.pack([0, bad], dtype)
@@ -79,7 +82,7 @@ def test_merkle_root_matches_the_literal_definition():
     for n_bytes in (0, 1, 255, 256, 257, 3 * 256, 5 * 256 - 7, 17 * 256):
         data = os.urandom(n_bytes)
         padded = mk.pad_to_leaves(data)
-        leaves = [padded[i:i + 256] for i in range(0, len(padded), 256)] or [bytes(256)]
+        leaves = [padded[i : i + 256] for i in range(0, len(padded), 256)] or [bytes(256)]
         assert mk.merkle_root(data) == mk.merkle_root(padded) == naive_root(leaves), n_bytes
 
 
@@ -149,7 +152,7 @@ def test_every_proof_verifies_and_any_corruption_fails(t, data):
     root = mk.merkle_root(packed)
     n = len(packed) // 256
     i = data.draw(st.integers(0, n - 1))
-    leaf = packed[256 * i:256 * (i + 1)]
+    leaf = packed[256 * i : 256 * (i + 1)]
     proof = mk.leaf_proof(packed, i)
     assert len(proof) == (n - 1).bit_length()
     assert mk.verify_proof(root, leaf, i, proof)
@@ -166,7 +169,7 @@ def test_every_proof_verifies_and_any_corruption_fails(t, data):
         assert not mk.verify_proof(root, leaf, i, bad)
     # wrong leaf byte, truncated, extended, dropped or extra proof level
     pos = data.draw(st.integers(0, 255))
-    assert not mk.verify_proof(root, leaf[:pos] + bytes([leaf[pos] ^ 0x80]) + leaf[pos + 1:], i, proof)
+    assert not mk.verify_proof(root, leaf[:pos] + bytes([leaf[pos] ^ 0x80]) + leaf[pos + 1 :], i, proof)
     assert not mk.verify_proof(root, leaf[:255], i, proof)
     assert not mk.verify_proof(root, leaf + b"\0", i, proof)
     if proof:
@@ -195,7 +198,7 @@ def test_builder_of_leaf_bytes_equals_merkle_root_and_empty_is_z0():
     data = os.urandom(256 * 13)
     b = mk.MerkleBuilder()
     for i in range(13):
-        b.push_leaf(data[256 * i:256 * (i + 1)])
+        b.push_leaf(data[256 * i : 256 * (i + 1)])
     assert b.root() == mk.merkle_root(data)
     assert mk.MerkleBuilder().root() == mk.zero_hash(0) == mk.merkle_root(b"")
     with pytest.raises(ValueError):
@@ -219,27 +222,33 @@ def test_tree_node_and_hash_proofs_agree_with_the_levels():
 
 
 @settings(max_examples=20, deadline=None)
-@given(depth=st.integers(0, 7), ops=st.lists(st.tuples(st.integers(0, 127), st.integers(0, 2**32 - 1)),
-                                             min_size=1, max_size=40))
+@given(
+    depth=st.integers(0, 7),
+    ops=st.lists(st.tuples(st.integers(0, 127), st.integers(0, 2**32 - 1)), min_size=1, max_size=40),
+)
 def test_fixed_capacity_updates_equal_recompute(depth, ops):
     t = mk.FixedCapacityTree(depth)
     buf = bytearray(256 << depth)
     for i, seed in ops:
         i %= t.capacity
         leaf = random.Random(seed).randbytes(256)
-        buf[256 * i:256 * (i + 1)] = leaf
+        buf[256 * i : 256 * (i + 1)] = leaf
         assert t.set_leaf(i, leaf) == t.root() == mk.merkle_root(bytes(buf))
     for i in range(t.capacity):
-        assert mk.verify_proof(t.root(), bytes(buf[256 * i:256 * (i + 1)]), i, t.proof(i))
+        assert mk.verify_proof(t.root(), bytes(buf[256 * i : 256 * (i + 1)]), i, t.proof(i))
     for n in range(t.size, t.capacity + 1):  # any prefix covering every set leaf
-        assert t.prefix_root(n) == mk.merkle_root(bytes(buf[:256 * n])), n
+        assert t.prefix_root(n) == mk.merkle_root(bytes(buf[: 256 * n])), n
     with pytest.raises(ValueError):
         t.prefix_root(t.size - 1)
 
 
 @settings(max_examples=30, deadline=None)
-@given(depth=st.integers(0, 7), runs=st.lists(st.tuples(st.integers(0, 127), st.integers(1, 9),
-                                                         st.integers(0, 2**32 - 1)), min_size=1, max_size=12))
+@given(
+    depth=st.integers(0, 7),
+    runs=st.lists(
+        st.tuples(st.integers(0, 127), st.integers(1, 9), st.integers(0, 2**32 - 1)), min_size=1, max_size=12
+    ),
+)
 def test_fixed_capacity_range_updates_equal_recompute(depth, runs):
     """set_leaf_hashes(lo, [...]) == the same leaves set one by one == a one-shot root, with fewer hashes."""
     t, ref = mk.FixedCapacityTree(depth), mk.FixedCapacityTree(depth)
@@ -250,7 +259,7 @@ def test_fixed_capacity_range_updates_equal_recompute(depth, runs):
         rnd = random.Random(seed)
         leaves = [rnd.randbytes(256) for _ in range(n)]
         for k, leaf in enumerate(leaves):
-            buf[256 * (lo + k):256 * (lo + k + 1)] = leaf
+            buf[256 * (lo + k) : 256 * (lo + k + 1)] = leaf
             ref.set_leaf(lo + k, leaf)
         assert t.set_leaf_hashes(lo, [mk.leaf_hash(x) for x in leaves]) == ref.root() == mk.merkle_root(bytes(buf))
         assert t.size == ref.size
@@ -266,7 +275,7 @@ def test_fixed_capacity_append_rows_like_a_kv_cache():
     cache = np.zeros((ctx, width), np.int64)
     rng = np.random.default_rng(3)
     for pos in range(ctx):
-        cache[pos] = rng.integers(-2**31, 2**31, size=width)
+        cache[pos] = rng.integers(-(2**31), 2**31, size=width)
         t.set_leaf(pos, mk.pack(cache[pos], "i32"))
         assert t.root() == mk.merkle_root(mk.pack(cache, "i32"))
 
@@ -281,19 +290,22 @@ def test_one_megabyte_costs_one_keccak_per_leaf_and_node(monkeypatch):
         return real(data)
 
     monkeypatch.setattr(mk, "_keccak", counting)
-    data = np.random.default_rng(0).integers(-2**31, 2**31, size=1 << 18)
+    data = np.random.default_rng(0).integers(-(2**31), 2**31, size=1 << 18)
     mk.merkle_root(mk.pack(data, "i32"))
     assert len(calls) == 4096 + 4095
     assert calls.count(260) == 4096 and calls.count(68) == 4095
 
 
 @settings(max_examples=60, deadline=None)
-@given(shape=st.lists(st.integers(0, 70), min_size=0, max_size=3),
-       edge=st.sampled_from([0, 2**31 - 1, -2**31, 2**31, -2**31 - 1, 12345]), seed=st.integers(0, 2**32 - 1))
+@given(
+    shape=st.lists(st.integers(0, 70), min_size=0, max_size=3),
+    edge=st.sampled_from([0, 2**31 - 1, -(2**31), 2**31, -(2**31) - 1, 12345]),
+    seed=st.integers(0, 2**32 - 1),
+)
 def test_short_i32_root_equals_the_general_path(shape, edge, seed):
     """The tracer's short path (tensor_root_i32) gives tensor_root's value, or raises the same error."""
     rng = np.random.default_rng(seed)
-    a = rng.integers(-2**31, 2**31, size=shape, dtype=np.int64)
+    a = rng.integers(-(2**31), 2**31, size=shape, dtype=np.int64)
     if a.size:
         a.reshape(-1)[rng.integers(a.size)] = edge
     try:

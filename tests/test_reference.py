@@ -1,5 +1,6 @@
 """FloatLlama, the float32 reference: SmolLM2 answers the France prompt; on the tiny model the cached,
 fused implementation agrees with a naive full-sequence float64 one, and the API behaves as documented."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -79,7 +80,7 @@ def test_tiny_is_deterministic_and_rewindable(tiny_model, tiny_ref):
     b = [other.forward(t, p) for p, t in enumerate(TOKENS[:8])]
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     tiny_ref.forward(7, 5)  # rewind: overwrite position 5 with another token ...
-    tiny_ref.reset()        # ... then start again: same numbers as the first time
+    tiny_ref.reset()  # ... then start again: same numbers as the first time
     assert all(np.array_equal(x, tiny_ref.forward(t, p)) for p, (t, x) in enumerate(zip(TOKENS[:8], a)))
     assert np.array_equal(tiny_ref.forward(TOKENS[5], 5), a[5])
     assert tiny_ref.generate(TOKENS, 10) == other.generate(TOKENS, 10)

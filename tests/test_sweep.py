@@ -7,6 +7,7 @@ one element of s's output changed by +1 (for a KV-cache append, an element of th
 Every game stays within ceil(log2 steps) + ceil(log2 leaves) + 2 rounds and every transaction under 2^24 gas;
 afterwards the registry holds exactly the bonds of the claims still pending.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -34,8 +35,7 @@ def honest(lm) -> EngineParty:
 @pytest.fixture(scope="module")
 def gc(chain, honest) -> GameClient:
     onestep = chain.deploy("OneStep")
-    g = GameClient.deploy(chain, min_bond=BOND, challenge_window=10**6, move_window=1000, k=2,
-                          one_step=onestep.address)
+    g = GameClient.deploy(chain, min_bond=BOND, challenge_window=10**6, move_window=1000, k=2, one_step=onestep.address)
     honest.register(g)
     return g
 
@@ -56,8 +56,20 @@ def liars(lm, honest):
 def test_sweep_is_small_and_whole(lm, honest):
     assert honest.step_count == 2 * lm.program.steps_per_token
     ops = {ins.op for ins in lm.program.instrs}
-    assert {"embed", "linear", "rmsnorm", "linear_rope", "kv_append", "attn_scores", "softmax", "attn_mix", "linear_add",
-            "linear_swiglu", "topk_chunk", "sample"} <= ops  # (tiny has < 1024 logits: no top-k merge)
+    assert {
+        "embed",
+        "linear",
+        "rmsnorm",
+        "linear_rope",
+        "kv_append",
+        "attn_scores",
+        "softmax",
+        "attn_mix",
+        "linear_add",
+        "linear_swiglu",
+        "topk_chunk",
+        "sample",
+    } <= ops  # (tiny has < 1024 logits: no top-k merge)
 
 
 def test_every_step_dishonest_defender_loses(lm, gc, honest):
@@ -67,8 +79,11 @@ def test_every_step_dishonest_defender_loses(lm, gc, honest):
         before = gc.credit(CH)
         p = dispute(gc, liar, HonestPlayer(gc, honest, CH), op=OP, ch=CH, bond=BOND, label=f"liar defender @{s}")
         worst = max(worst, p.rounds)
-        if (p.game.result, p.game.step) != (Result.CHALLENGER_WON, s) or gc.credit(CH) - before != 2 * BOND \
-                or gc.claim(p.game.claim_id).status != ClaimStatus.SLASHED:
+        if (
+            (p.game.result, p.game.step) != (Result.CHALLENGER_WON, s)
+            or gc.credit(CH) - before != 2 * BOND
+            or gc.claim(p.game.claim_id).status != ClaimStatus.SLASHED
+        ):
             bad.append((s, p.game.result, p.game.step, p.reason))
     assert not bad, bad
     print(f"\n{honest.step_count} dishonest defenders: all lost; max rounds {worst}")
@@ -78,10 +93,14 @@ def test_every_step_dishonest_challenger_loses(lm, gc, honest):
     bad = []
     for s, liar in liars(lm, honest):
         before = gc.credit(OP)
-        p = dispute(gc, honest, Lenient(HonestPlayer(gc, liar, CH)), op=OP, ch=CH, bond=BOND,
-                    label=f"liar challenger @{s}")
-        if (p.game.result, p.game.step) != (Result.DEFENDER_WON, s) or gc.credit(OP) - before != BOND \
-                or p.reason not in (Reason.ELEMENT_CORRECT, Reason.TIMEOUT):
+        p = dispute(
+            gc, honest, Lenient(HonestPlayer(gc, liar, CH)), op=OP, ch=CH, bond=BOND, label=f"liar challenger @{s}"
+        )
+        if (
+            (p.game.result, p.game.step) != (Result.DEFENDER_WON, s)
+            or gc.credit(OP) - before != BOND
+            or p.reason not in (Reason.ELEMENT_CORRECT, Reason.TIMEOUT)
+        ):
             bad.append((s, p.game.result, p.game.step, p.reason))
     assert not bad, bad
 

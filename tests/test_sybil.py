@@ -6,6 +6,7 @@
 * a watcher scans from a start block and then only new blocks.
 After each, the contracts hold exactly what is still owed.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -35,8 +36,9 @@ def honest_run(lm):
 @pytest.fixture()
 def gc(chain):
     onestep = chain.deploy("OneStep")
-    return GameClient.deploy(chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2,
-                             one_step=onestep.address)
+    return GameClient.deploy(
+        chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=onestep.address
+    )
 
 
 def _step(lm, pos: int, name: str) -> int:
@@ -95,7 +97,7 @@ def test_a_copier_front_running_the_final_step_gains_nothing(chain, gc, lm, hone
     # the challenger's one-step, built exactly as HonestPlayer builds it
     mine = honest.output_tree(g.step).leaf(g.index)
     w = DTYPE_WIDTH["i32"]
-    j = next(j for j in range(LEAF_BYTES // w) if mine[j * w:(j + 1) * w] != g.leaf[j * w:(j + 1) * w])
+    j = next(j for j in range(LEAF_BYTES // w) if mine[j * w : (j + 1) * w] != g.leaf[j * w : (j + 1) * w])
     e = g.index * (LEAF_BYTES // w) + j
     args = (gid, honest.instr_bytes(g.step % honest.steps_per_token), honest.one_step_operands(g.step, e), j)
     data = chain.calldata(gc.game_contract, "oneStep", *args)
@@ -104,20 +106,34 @@ def test_a_copier_front_running_the_final_step_gains_nothing(chain, gc, lm, hone
     chain.set_automine(False)
     try:
         gwei = 10**9
-        honest_tx = w3.eth.send_transaction({"from": chain.address(CH), "to": gc.game_contract.address, "data": data,
-                                            "gas": 15_000_000, "maxFeePerGas": 100 * gwei,
-                                            "maxPriorityFeePerGas": 1 * gwei})
+        honest_tx = w3.eth.send_transaction(
+            {
+                "from": chain.address(CH),
+                "to": gc.game_contract.address,
+                "data": data,
+                "gas": 15_000_000,
+                "maxFeePerGas": 100 * gwei,
+                "maxPriorityFeePerGas": 1 * gwei,
+            }
+        )
         seen = w3.eth.get_transaction(honest_tx)  # the copier reads it from the pool and outbids it
-        copy_tx = w3.eth.send_transaction({"from": chain.address(COPIER), "to": seen["to"], "data": seen["input"],
-                                          "gas": 15_000_000, "maxFeePerGas": 200 * gwei,
-                                          "maxPriorityFeePerGas": 50 * gwei})
+        copy_tx = w3.eth.send_transaction(
+            {
+                "from": chain.address(COPIER),
+                "to": seen["to"],
+                "data": seen["input"],
+                "gas": 15_000_000,
+                "maxFeePerGas": 200 * gwei,
+                "maxPriorityFeePerGas": 50 * gwei,
+            }
+        )
         chain.mine()
     finally:
         chain.set_automine(True)
     r_copy, r_honest = w3.eth.get_transaction_receipt(copy_tx), w3.eth.get_transaction_receipt(honest_tx)
     assert r_copy["blockNumber"] == r_honest["blockNumber"]
     assert r_copy["transactionIndex"] < r_honest["transactionIndex"]  # the copy ran first...
-    assert r_copy["status"] == 0 and r_honest["status"] == 1         # ...and reverted (not a party)
+    assert r_copy["status"] == 0 and r_honest["status"] == 1  # ...and reverted (not a party)
     assert gc.decode_error(gc._replay_revert(r_copy))[0] == "NotAParty"
     g = gc.game(gid)
     assert (g.result, g.step) == (Result.CHALLENGER_WON, corr.step)
@@ -135,14 +151,14 @@ def test_watcher_scans_from_its_start_block_and_then_only_new_blocks(chain, gc, 
     liar = Agent(gc, lm, 8, corrupt=bad)
     old = liar.submit(bad_rc, BOND)
     start = chain.block_number() + 1
-    late = Agent(gc, lm, 9, from_block=start)   # started after claim `old`: does not see it
+    late = Agent(gc, lm, 9, from_block=start)  # started after claim `old`: does not see it
     full = Agent(gc, lm, 3, from_block=0)
     assert late.watch_once() == 0 and late._next_block == chain.block_number() + 1
     honest_cid = Agent(gc, lm, 1).submit(ok_rc, BOND)
     liar2 = Agent(gc, lm, 2, corrupt=bad)
-    new = liar2.submit(bad_rc, BOND)            # posted after late's first scan: its next poll finds it
+    new = liar2.submit(bad_rc, BOND)  # posted after late's first scan: its next poll finds it
     assert late.watch_once() == 1 and late._games_of(new) and not late._games_of(old)
-    assert honest_cid not in late._watching       # checked once, found right, dropped
+    assert honest_cid not in late._watching  # checked once, found right, dropped
     assert full.watch_once() == 2  # both wrong claims (a second honest game on `new` is its own right)
     for _ in range(200):
         n = late.watch_once() + full.watch_once() + liar.defend_once(old) + liar2.defend_once(new)

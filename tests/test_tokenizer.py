@@ -1,5 +1,6 @@
 """Tokenizer: special tokens, exact round trips, llama.cpp's "smollm" pre-tokenization, the chat
 template, prompt errors and streaming detokenization, on SmolLM2 and the tiny model."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -99,7 +100,7 @@ def _llama_cpp_split(text: str, regexes) -> list[str]:
             last = 0
             for m in rx.finditer(p):
                 if m.start() > last:
-                    out.append(p[last:m.start()])
+                    out.append(p[last : m.start()])
                 if m.end() > m.start():
                     out.append(m.group())
                 last = m.end()
@@ -138,9 +139,14 @@ def test_chat_prompt_cannot_forge_turns(tok):
     assert tok.decode(ids) == CHAT_TEMPLATE.format(prompt=evil)
 
 
-@pytest.mark.parametrize("bad, match", [
-    ("", "empty"), ("  \n\t", "empty"), ("bad \udcff surrogate", "not valid Unicode"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ("", "empty"),
+        ("  \n\t", "empty"),
+        ("bad \udcff surrogate", "not valid Unicode"),
+    ],
+)
 def test_bad_prompts(tok, bad, match):
     with pytest.raises(PromptError, match=match):
         tok.chat(bad)

@@ -1,5 +1,6 @@
 """Traces, commitments and receipts on the tiny model: honest receipts verify, every kind of tampering is
 rejected with the right exit code, and a single flipped element is localized to its step and leaf."""
+
 from __future__ import annotations
 
 import json
@@ -64,15 +65,26 @@ def _edit(run_dir: Path, fn) -> Path:
     return p
 
 
-@pytest.mark.parametrize("name,edit,field", [
-    ("output token", lambda o: o["output"]["tokens"].__setitem__(0, (o["output"]["tokens"][0] + 1) % 300), "output"),
-    ("trace root", lambda o: o["trace"].__setitem__("trace_root", "0x" + "11" * 32), "trace.trace_root"),
-    ("model root", lambda o: o["model"].__setitem__("model_root", "0x" + "22" * 32), "model.model_root"),
-    ("step count", lambda o: o["trace"].__setitem__("step_count", o["trace"]["step_count"] - 1), "trace.step_count"),
-    ("settings", lambda o: o["settings"].__setitem__("seed", 7), "input.input_hash"),
-    ("max tokens", lambda o: o["settings"].__setitem__("max_new_tokens", 9), "input.input_hash"),
-    ("prompt", lambda o: o["input"]["prompt_tokens"].__setitem__(0, 6), "input.input_hash"),
-])
+@pytest.mark.parametrize(
+    "name,edit,field",
+    [
+        (
+            "output token",
+            lambda o: o["output"]["tokens"].__setitem__(0, (o["output"]["tokens"][0] + 1) % 300),
+            "output",
+        ),
+        ("trace root", lambda o: o["trace"].__setitem__("trace_root", "0x" + "11" * 32), "trace.trace_root"),
+        ("model root", lambda o: o["model"].__setitem__("model_root", "0x" + "22" * 32), "model.model_root"),
+        (
+            "step count",
+            lambda o: o["trace"].__setitem__("step_count", o["trace"]["step_count"] - 1),
+            "trace.step_count",
+        ),
+        ("settings", lambda o: o["settings"].__setitem__("seed", 7), "input.input_hash"),
+        ("max tokens", lambda o: o["settings"].__setitem__("max_new_tokens", 9), "input.input_hash"),
+        ("prompt", lambda o: o["input"]["prompt_tokens"].__setitem__(0, 6), "input.input_hash"),
+    ],
+)
 def test_verify_rejects_tampering(lm, run_dir, name, edit, field, capsys):
     p = _edit(run_dir, edit)
     assert cli(["verify", str(p), "-q", "--json"]) == 1
@@ -80,10 +92,16 @@ def test_verify_rejects_tampering(lm, run_dir, name, edit, field, capsys):
     assert any(m["field"].startswith(field) for m in rep["mismatches"]), rep
 
 
-@pytest.mark.parametrize("content,code", [
-    ("", 2), ("{not json", 2), ('{"format": "openbrains.receipt", "format_version": 99}', 2),
-    ('{"format": "something else"}', 2), ("[1, 2]", 2),
-])
+@pytest.mark.parametrize(
+    "content,code",
+    [
+        ("", 2),
+        ("{not json", 2),
+        ('{"format": "openbrains.receipt", "format_version": 99}', 2),
+        ('{"format": "something else"}', 2),
+        ("[1, 2]", 2),
+    ],
+)
 def test_verify_bad_files_exit_2(tmp_path, content, code):
     p = tmp_path / "bad.json"
     p.write_text(content)
@@ -140,14 +158,17 @@ def test_golden_root_tiny(honest):
     golden = json.loads(GOLDEN.read_text())
     assert hex32(honest.tracer.root()) == golden["tiny"]["trace_root"], (
         "the tiny trace root changed: a numerics change must be deliberate (bump NUMERICS_VERSION and "
-        "regenerate tests/data/golden_roots.json with scripts/golden_roots.py)")
+        "regenerate tests/data/golden_roots.json with scripts/golden_roots.py)"
+    )
 
 
 def test_same_root_across_blas_thread_counts(honest):
-    code = ("from engine.runtime import IntegerLM; from engine.generate import GenSettings;"
-            "from prover.runner import traced_generate;"
-            f"r = traced_generate(IntegerLM.load('tiny'), {PROMPT}, GenSettings(max_new_tokens=3));"
-            "print(r.tracer.root().hex())")
+    code = (
+        "from engine.runtime import IntegerLM; from engine.generate import GenSettings;"
+        "from prover.runner import traced_generate;"
+        f"r = traced_generate(IntegerLM.load('tiny'), {PROMPT}, GenSettings(max_new_tokens=3));"
+        "print(r.tracer.root().hex())"
+    )
     roots = set()
     for threads in ("1", "2"):
         env = {**__import__("os").environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads}
@@ -172,10 +193,12 @@ def test_golden_root_smollm2():
 def test_smollm2_root_with_one_blas_thread():
     """The SmolLM2 golden root does not depend on the BLAS thread count (the default run uses 2)."""
     golden = json.loads(GOLDEN.read_text())["smollm2"]
-    code = ("from engine.runtime import IntegerLM; from engine.generate import GenSettings;"
-            "from prover.runner import traced_generate;"
-            f"r = traced_generate(IntegerLM.load('smollm2'), {golden['prompt_ids']}, "
-            f"GenSettings(max_new_tokens={golden['max_new_tokens']})); print('0x' + r.tracer.root().hex())")
+    code = (
+        "from engine.runtime import IntegerLM; from engine.generate import GenSettings;"
+        "from prover.runner import traced_generate;"
+        f"r = traced_generate(IntegerLM.load('smollm2'), {golden['prompt_ids']}, "
+        f"GenSettings(max_new_tokens={golden['max_new_tokens']})); print('0x' + r.tracer.root().hex())"
+    )
     env = {**__import__("os").environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == golden["trace_root"]

@@ -11,6 +11,7 @@ memory-mapped and read-only: nothing is dequantized or copied here) and the toke
 
 Every failure is a ``ModelLoadError`` naming the file and what is wrong.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,9 +29,9 @@ from engine.errors import ModelLoadError
 GGML_TYPES: dict[str, tuple[int, int, int]] = {
     "F32": (0, 1, 4),
     "F16": (1, 1, 2),
-    "Q4_0": (2, 32, 18),   # fp16 d, 16 bytes of nibbles: w = d * (q - 8)
-    "Q4_1": (3, 32, 20),   # fp16 d, fp16 m, 16 bytes of nibbles: w = d * q + m
-    "Q8_0": (8, 32, 34),   # fp16 d, 32 int8: w = d * q
+    "Q4_0": (2, 32, 18),  # fp16 d, 16 bytes of nibbles: w = d * (q - 8)
+    "Q4_1": (3, 32, 20),  # fp16 d, fp16 m, 16 bytes of nibbles: w = d * q + m
+    "Q8_0": (8, 32, 34),  # fp16 d, 32 int8: w = d * q
 }
 GGML_TYPE_BY_ID: dict[int, str] = {v[0]: k for k, v in GGML_TYPES.items()}
 
@@ -114,29 +115,37 @@ class TokenizerMeta:
     token_types: tuple[int, ...]
     merges: tuple[str, ...]
     eos_id: int
-    bos_id: Optional[int] = None
-    unk_id: Optional[int] = None
-    pad_id: Optional[int] = None
+    bos_id: int | None = None
+    unk_id: int | None = None
+    pad_id: int | None = None
     add_bos: bool = False
-    chat_template: Optional[str] = None
+    chat_template: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "model": self.model, "pre": self.pre, "tokens": list(self.tokens),
-            "token_types": list(self.token_types), "merges": list(self.merges), "eos_id": self.eos_id,
-            "bos_id": self.bos_id, "unk_id": self.unk_id, "pad_id": self.pad_id, "add_bos": self.add_bos,
+            "model": self.model,
+            "pre": self.pre,
+            "tokens": list(self.tokens),
+            "token_types": list(self.token_types),
+            "merges": list(self.merges),
+            "eos_id": self.eos_id,
+            "bos_id": self.bos_id,
+            "unk_id": self.unk_id,
+            "pad_id": self.pad_id,
+            "add_bos": self.add_bos,
             "chat_template": self.chat_template,
         }
 
     @classmethod
-    def from_dict(cls, d: Any) -> "TokenizerMeta":
+    def from_dict(cls, d: Any) -> TokenizerMeta:
         """Inverse of ``to_dict``; ValueError on malformed input."""
         if not isinstance(d, dict):
             raise ValueError("tokenizer metadata must be a JSON object")
         keys = set(cls.__dataclass_fields__)
         if set(d) != keys:
-            raise ValueError(f"tokenizer metadata keys differ: missing {sorted(keys - set(d))}, "
-                             f"unknown {sorted(set(d) - keys)}")
+            raise ValueError(
+                f"tokenizer metadata keys differ: missing {sorted(keys - set(d))}, unknown {sorted(set(d) - keys)}"
+            )
         for k in ("tokens", "merges"):
             if not isinstance(d[k], list) or not all(isinstance(t, str) for t in d[k]):
                 raise ValueError(f"tokenizer {k} must be a list of strings")
@@ -150,8 +159,9 @@ class TokenizerMeta:
                 raise ValueError(f"tokenizer {k} must be an integer")
         if not isinstance(d["add_bos"], bool) or not isinstance(d["chat_template"], (str, type(None))):
             raise ValueError("tokenizer add_bos must be a bool and chat_template a string or null")
-        meta = cls(**{**d, "tokens": tuple(d["tokens"]), "token_types": tuple(d["token_types"]),
-                      "merges": tuple(d["merges"])})
+        meta = cls(
+            **{**d, "tokens": tuple(d["tokens"]), "token_types": tuple(d["token_types"]), "merges": tuple(d["merges"])}
+        )
         meta.validate()
         return meta
 
@@ -173,8 +183,9 @@ class TokenizerMeta:
         ok = (TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED)
         bad = next((i for i, t in enumerate(self.token_types) if t not in ok), None)
         if bad is not None:
-            raise ValueError(f"token {bad} has type {self.token_types[bad]}, which a byte-level BPE "
-                             "vocabulary does not support")
+            raise ValueError(
+                f"token {bad} has type {self.token_types[bad]}, which a byte-level BPE vocabulary does not support"
+            )
         vocab: set[str] = set()
         for i, t in enumerate(self.tokens):
             if t in vocab or not t:
@@ -201,7 +212,7 @@ class ModelSource:
     def __init__(self, kind: str, path: str | os.PathLike[str]):
         self.kind = kind
         self.path = Path(path)
-        self._sha256: Optional[str] = None
+        self._sha256: str | None = None
 
     def __fspath__(self) -> str:
         return str(self.path)
@@ -245,17 +256,19 @@ def expected_tensor_shapes(cfg: LlamaConfig) -> dict[str, tuple[int, ...]]:
     shapes: dict[str, tuple[int, ...]] = {"token_embd.weight": (cfg.vocab_size, d)}
     for i in range(cfg.n_layers):
         b = f"blk.{i}."
-        shapes.update({
-            b + "attn_norm.weight": (d,),
-            b + "attn_q.weight": (cfg.q_dim, d),
-            b + "attn_k.weight": (cfg.kv_dim, d),
-            b + "attn_v.weight": (cfg.kv_dim, d),
-            b + "attn_output.weight": (d, cfg.q_dim),
-            b + "ffn_norm.weight": (d,),
-            b + "ffn_gate.weight": (f, d),
-            b + "ffn_up.weight": (f, d),
-            b + "ffn_down.weight": (d, f),
-        })
+        shapes.update(
+            {
+                b + "attn_norm.weight": (d,),
+                b + "attn_q.weight": (cfg.q_dim, d),
+                b + "attn_k.weight": (cfg.kv_dim, d),
+                b + "attn_v.weight": (cfg.kv_dim, d),
+                b + "attn_output.weight": (d, cfg.q_dim),
+                b + "ffn_norm.weight": (d,),
+                b + "ffn_gate.weight": (f, d),
+                b + "ffn_up.weight": (f, d),
+                b + "ffn_down.weight": (d, f),
+            }
+        )
     shapes["output_norm.weight"] = (d,)
     if not cfg.tied_output:
         shapes["output.weight"] = (cfg.vocab_size, d)
@@ -276,8 +289,9 @@ def check_llama_tensors(cfg: LlamaConfig, tensors: dict[str, RawTensor], where: 
     for name, shape in want.items():
         t = tensors[name]
         if t.ggml_type not in GGML_TYPES:
-            raise ModelLoadError(f"{where}: tensor {name} has unsupported type {t.ggml_type} "
-                                 f"(supported: {', '.join(GGML_TYPES)})")
+            raise ModelLoadError(
+                f"{where}: tensor {name} has unsupported type {t.ggml_type} (supported: {', '.join(GGML_TYPES)})"
+            )
         if t.shape != shape:
             raise ModelLoadError(f"{where}: tensor {name} has shape {t.shape}, expected {shape}")
         if len(shape) == 1 and t.ggml_type != "F32":
@@ -298,7 +312,18 @@ from .gguf import load_gguf, resolve_model, smollm2_path  # noqa: E402  (after t
 from .native import load_native, save_native  # noqa: E402
 
 __all__ = [
-    "GGML_TYPES", "KNOWN_MODELS", "LoadedModel", "ModelSource", "RawTensor", "TokenizerMeta",
-    "check_llama_tensors", "expected_tensor_shapes", "load_gguf", "load_native", "resolve_model",
-    "save_native", "smollm2_path", "tensor_nbytes",
+    "GGML_TYPES",
+    "KNOWN_MODELS",
+    "LoadedModel",
+    "ModelSource",
+    "RawTensor",
+    "TokenizerMeta",
+    "check_llama_tensors",
+    "expected_tensor_shapes",
+    "load_gguf",
+    "load_native",
+    "resolve_model",
+    "save_native",
+    "smollm2_path",
+    "tensor_nbytes",
 ]

@@ -10,6 +10,7 @@ starting at a multiple of 64 bytes, zero padding between. ``manifest.json``::
 Loading memory-maps ``tensors.bin`` (no copy) and checks every tensor's SHA-256, so a native model is
 bit-for-bit the model it was converted from or it does not load.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,8 +24,7 @@ import numpy as np
 from engine.config import LlamaConfig
 from engine.errors import ModelLoadError
 
-from . import (GGML_TYPES, LoadedModel, ModelSource, RawTensor, TokenizerMeta, check_llama_tensors,
-               tensor_nbytes)
+from . import GGML_TYPES, LoadedModel, ModelSource, RawTensor, TokenizerMeta, check_llama_tensors, tensor_nbytes
 
 FORMAT = "openbrains-native"
 VERSION = 1
@@ -50,13 +50,26 @@ def save_native(model: LoadedModel, directory: str | os.PathLike[str]) -> Path:
             pos += pad
             buf = memoryview(np.ascontiguousarray(t.data))
             f.write(buf)
-            entries.append({"name": name, "type": t.ggml_type, "shape": list(t.shape), "offset": pos,
-                            "nbytes": t.nbytes, "sha256": hashlib.sha256(buf).hexdigest()})
+            entries.append(
+                {
+                    "name": name,
+                    "type": t.ggml_type,
+                    "shape": list(t.shape),
+                    "offset": pos,
+                    "nbytes": t.nbytes,
+                    "sha256": hashlib.sha256(buf).hexdigest(),
+                }
+            )
             pos += t.nbytes
         f.flush()
         os.fsync(f.fileno())
-    manifest = {"format": FORMAT, "version": VERSION, "config": model.config.to_dict(),
-                "tokenizer": model.tokenizer_meta.to_dict(), "tensors": entries}
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": model.config.to_dict(),
+        "tokenizer": model.tokenizer_meta.to_dict(),
+        "tensors": entries,
+    }
     tmp_manifest = d / (MANIFEST + ".tmp")
     with open(tmp_manifest, "w", encoding="utf-8") as f:
         json.dump(manifest, f, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -87,15 +100,21 @@ def load_native(directory: str | os.PathLike[str], *, verify: bool = True) -> Lo
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         raise ModelLoadError(f"{where}/{MANIFEST}: not an {FORMAT} manifest")
     if m.get("version") != VERSION:
-        raise ModelLoadError(f"{where}/{MANIFEST}: format version {m.get('version')!r} is not supported "
-                             f"(this build reads version {VERSION})")
+        raise ModelLoadError(
+            f"{where}/{MANIFEST}: format version {m.get('version')!r} is not supported "
+            f"(this build reads version {VERSION})"
+        )
     try:
         cfg = LlamaConfig.from_dict(m.get("config"))
         tok = TokenizerMeta.from_dict(m.get("tokenizer"))
     except (ValueError, TypeError) as e:
         raise ModelLoadError(f"{where}/{MANIFEST}: {e}") from None
-    if (cfg.vocab_size, cfg.eos_id, cfg.bos_id, cfg.special_ids) != \
-            (len(tok.tokens), tok.eos_id, tok.bos_id, tok.special_ids):
+    if (cfg.vocab_size, cfg.eos_id, cfg.bos_id, cfg.special_ids) != (
+        len(tok.tokens),
+        tok.eos_id,
+        tok.bos_id,
+        tok.special_ids,
+    ):
         raise ModelLoadError(f"{where}/{MANIFEST}: config and tokenizer disagree on the vocabulary")
 
     data_path = d / DATA
@@ -119,8 +138,9 @@ def load_native(directory: str | os.PathLike[str], *, verify: bool = True) -> Lo
         if t.name in tensors:
             raise ModelLoadError(f"{where}/{MANIFEST}: duplicate tensor {t.name}")
         if verify and hashlib.sha256(memoryview(t.data)).hexdigest() != e["sha256"]:
-            raise ModelLoadError(f"{data_path}: tensor {t.name} does not match its SHA-256 in the manifest "
-                                 "(file corrupt or modified)")
+            raise ModelLoadError(
+                f"{data_path}: tensor {t.name} does not match its SHA-256 in the manifest (file corrupt or modified)"
+            )
         tensors[t.name] = t
         end = e["offset"] + e["nbytes"]
     check_llama_tensors(cfg, tensors, where)
@@ -136,8 +156,9 @@ def _tensor(e: Any, i: int, data: np.ndarray, size: int, prev_end: int, where: s
     if not isinstance(shape, list) or not shape or not all(_pos_int(s) for s in shape):
         raise ModelLoadError(f"{where}: tensor {name} has a bad shape {shape!r}")
     if not (_int(off) and _int(nb)) or off < prev_end or off % ALIGN:
-        raise ModelLoadError(f"{where}: tensor {name} has a bad offset {off!r} (must be {ALIGN}-aligned, "
-                             "increasing and not overlapping)")
+        raise ModelLoadError(
+            f"{where}: tensor {name} has a bad offset {off!r} (must be {ALIGN}-aligned, increasing and not overlapping)"
+        )
     if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
         raise ModelLoadError(f"{where}: tensor {name} has a malformed sha256")
     shape = tuple(shape)
@@ -148,9 +169,10 @@ def _tensor(e: Any, i: int, data: np.ndarray, size: int, prev_end: int, where: s
     if nb != want:
         raise ModelLoadError(f"{where}: tensor {name} has nbytes {nb}, but {typ} {shape} takes {want}")
     if off + nb > size:
-        raise ModelLoadError(f"{where}: {DATA} is truncated: tensor {name} needs bytes [{off}, {off + nb}) "
-                             f"but the file has {size}")
-    return RawTensor(name, typ, shape, data[off:off + nb])
+        raise ModelLoadError(
+            f"{where}: {DATA} is truncated: tensor {name} needs bytes [{off}, {off + nb}) but the file has {size}"
+        )
+    return RawTensor(name, typ, shape, data[off : off + nb])
 
 
 def _int(v: Any) -> bool:

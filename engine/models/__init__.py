@@ -2,4 +2,5 @@
 
 Load either by name with ``engine.loaders.resolve_model``.
 """
+
 __all__ = ["tiny"]

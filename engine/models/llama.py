@@ -28,6 +28,7 @@ q_rope, k_rope and v run as one stacked q|k|v kernel call, act as one stacked ga
 q_rope, k_rope rope, o linear, h_attn add, gate, up linear, act swiglu, down linear, h add); fusing only saves
 committing the linear outputs that exactly one later op reads.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,11 +40,11 @@ from ..weights import TWeight, qweight, vweight
 
 ARCHITECTURE = "llama"
 
-F_H = 16      # residual stream and matmul outputs
-F_X = 12      # matmul inputs
-F_P = 20      # attention mix partial sums (8 fractional bits more than F_X: their rounding is negligible)
+F_H = 16  # residual stream and matmul outputs
+F_X = 12  # matmul inputs
+F_P = 20  # attention mix partial sums (8 fractional bits more than F_X: their rounding is negligible)
 WIDTH = 32
-TOPK = 32     # candidates kept for sampling (top_k <= TOPK)
+TOPK = 32  # candidates kept for sampling (top_k <= TOPK)
 # Every claim must stay challengeable within the one-step gas target (3M). The attention mix is split into
 # partials of MIX_CHUNK positions (one V leaf each, ~0.8M gas at any position) and their sum (one partial per
 # chunk, ~0.17M at 1024 positions); what still grows with the position is softmax, whose one-step reads a whole
@@ -52,8 +53,8 @@ TOPK = 32     # candidates kept for sampling (top_k <= TOPK)
 MAX_CONTEXT = 1024
 CHUNK = 1024  # logits per top-k chunk (fan-in bound)
 MIX_CHUNK = 64  # positions per attention mix partial (fan-in bound: a partial opens one V leaf per position)
-GROUP = 8     # candidate lists per merge
-FUSE = True   # fuse q/k into rope, o/down into their residual add, gate/up into swiglu (False: the unfused ops)
+GROUP = 8  # candidate lists per merge
+FUSE = True  # fuse q/k into rope, o/down into their residual add, gate/up into swiglu (False: the unfused ops)
 
 
 def _eps_q(bits: int, f: int) -> int:
@@ -70,32 +71,65 @@ def build_program(cfg, context: int | None = None, wtypes: dict[str, int] | None
     """
     wt = wtypes or {}
     ctx = min(cfg.context_length, MAX_CONTEXT, context or MAX_CONTEXT)
-    H, Hkv, hd, dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.dim
+    H, Hkv, hd, _dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.dim
     eps = _eps_q(cfg.rms_eps_bits, 2 * F_H)
-    P: list[Instr] = [instr("embed", "embed", [TOKEN, W("token_embd.weight")], f=F_H, width=WIDTH,
-                                 wtype=wt.get("token_embd.weight", 8))]
+    P: list[Instr] = [
+        instr(
+            "embed", "embed", [TOKEN, W("token_embd.weight")], f=F_H, width=WIDTH, wtype=wt.get("token_embd.weight", 8)
+        )
+    ]
     h = "embed"
     for l in range(cfg.n_layers):
         b, n = f"blk.{l}.", f"L{l}."
         att = dict(n_heads=H, n_kv_heads=Hkv, head_dim=hd, width=WIDTH)
         P += [
-            instr(n + "attn_norm", "rmsnorm", [L(h), W(b + "attn_norm.weight")], l, fx=F_H, fy=F_X, eps=eps, width=WIDTH),
+            instr(
+                n + "attn_norm", "rmsnorm", [L(h), W(b + "attn_norm.weight")], l, fx=F_H, fy=F_X, eps=eps, width=WIDTH
+            ),
         ]
         wq, wk, wv = (b + s for s in ("attn_q.weight", "attn_k.weight", "attn_v.weight"))
         rope = [W("rope.cos"), W("rope.sin")]
         if FUSE:
             P += [
-                instr(n + "q_rope", "linear_rope", [L(n + "attn_norm"), W(wq)] + rope, l, fx=F_X, fy=F_H, head_dim=hd,
-                      n_heads=H, width=WIDTH, wtype=wt.get(wq, 3)),
-                instr(n + "k_rope", "linear_rope", [L(n + "attn_norm"), W(wk)] + rope, l, fx=F_X, fy=F_H, head_dim=hd,
-                      n_heads=Hkv, width=WIDTH, wtype=wt.get(wk, 3)),
-                instr(n + "v", "linear", [L(n + "attn_norm"), W(wv)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wv, 3)),
+                instr(
+                    n + "q_rope",
+                    "linear_rope",
+                    [L(n + "attn_norm"), W(wq)] + rope,
+                    l,
+                    fx=F_X,
+                    fy=F_H,
+                    head_dim=hd,
+                    n_heads=H,
+                    width=WIDTH,
+                    wtype=wt.get(wq, 3),
+                ),
+                instr(
+                    n + "k_rope",
+                    "linear_rope",
+                    [L(n + "attn_norm"), W(wk)] + rope,
+                    l,
+                    fx=F_X,
+                    fy=F_H,
+                    head_dim=hd,
+                    n_heads=Hkv,
+                    width=WIDTH,
+                    wtype=wt.get(wk, 3),
+                ),
+                instr(
+                    n + "v", "linear", [L(n + "attn_norm"), W(wv)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wv, 3)
+                ),
             ]
         else:
             P += [
-                instr(n + "q", "linear", [L(n + "attn_norm"), W(wq)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wq, 3)),
-                instr(n + "k", "linear", [L(n + "attn_norm"), W(wk)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wk, 3)),
-                instr(n + "v", "linear", [L(n + "attn_norm"), W(wv)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wv, 3)),
+                instr(
+                    n + "q", "linear", [L(n + "attn_norm"), W(wq)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wq, 3)
+                ),
+                instr(
+                    n + "k", "linear", [L(n + "attn_norm"), W(wk)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wk, 3)
+                ),
+                instr(
+                    n + "v", "linear", [L(n + "attn_norm"), W(wv)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wv, 3)
+                ),
                 instr(n + "q_rope", "rope", [L(n + "q")] + rope, l, n_heads=H, head_dim=hd, width=WIDTH),
                 instr(n + "k_rope", "rope", [L(n + "k")] + rope, l, n_heads=Hkv, head_dim=hd, width=WIDTH),
             ]
@@ -104,26 +138,91 @@ def build_program(cfg, context: int | None = None, wtypes: dict[str, int] | None
             instr(n + "v_cache", "kv_append", [S(n + "v_cache"), L(n + "v")], l, width_elems=Hkv * hd),
             instr(n + "scores", "attn_scores", [L(n + "q_rope"), L(n + "k_cache")], l, fq=F_H, fk=F_H, fy=16, **att),
             instr(n + "probs", "softmax", [L(n + "scores")], l),
-            instr(n + "mix_part", "attn_mix_partial", [L(n + "probs"), L(n + "v_cache")], l, chunk=MIX_CHUNK, fp=F_P,
-                  fv=F_H, **att),
+            instr(
+                n + "mix_part",
+                "attn_mix_partial",
+                [L(n + "probs"), L(n + "v_cache")],
+                l,
+                chunk=MIX_CHUNK,
+                fp=F_P,
+                fv=F_H,
+                **att,
+            ),
             instr(n + "mix", "attn_mix", [L(n + "mix_part")], l, fp=F_P, fy=F_X, width=WIDTH),
         ]
         wo, wg, wu, wd = (b + s for s in ("attn_output.weight", "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight"))
         if FUSE:
             P += [
-                instr(n + "h_attn", "linear_add", [L(n + "mix"), W(wo), L(h)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wo, 3)),
-                instr(n + "ffn_norm", "rmsnorm", [L(n + "h_attn"), W(b + "ffn_norm.weight")], l, fx=F_H, fy=F_X, eps=eps, width=WIDTH),
-                instr(n + "act", "linear_swiglu", [L(n + "ffn_norm"), W(wg), W(wu)], l, fh=F_H, fx=F_X, fy=F_X, width=WIDTH,
-                      wtype_gate=wt.get(wg, 3), wtype_up=wt.get(wu, 3)),
-                instr(n + "h", "linear_add", [L(n + "act"), W(wd), L(n + "h_attn")], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wd, 3)),
+                instr(
+                    n + "h_attn",
+                    "linear_add",
+                    [L(n + "mix"), W(wo), L(h)],
+                    l,
+                    fx=F_X,
+                    fy=F_H,
+                    width=WIDTH,
+                    wtype=wt.get(wo, 3),
+                ),
+                instr(
+                    n + "ffn_norm",
+                    "rmsnorm",
+                    [L(n + "h_attn"), W(b + "ffn_norm.weight")],
+                    l,
+                    fx=F_H,
+                    fy=F_X,
+                    eps=eps,
+                    width=WIDTH,
+                ),
+                instr(
+                    n + "act",
+                    "linear_swiglu",
+                    [L(n + "ffn_norm"), W(wg), W(wu)],
+                    l,
+                    fh=F_H,
+                    fx=F_X,
+                    fy=F_X,
+                    width=WIDTH,
+                    wtype_gate=wt.get(wg, 3),
+                    wtype_up=wt.get(wu, 3),
+                ),
+                instr(
+                    n + "h",
+                    "linear_add",
+                    [L(n + "act"), W(wd), L(n + "h_attn")],
+                    l,
+                    fx=F_X,
+                    fy=F_H,
+                    width=WIDTH,
+                    wtype=wt.get(wd, 3),
+                ),
             ]
         else:
             P += [
                 instr(n + "o", "linear", [L(n + "mix"), W(wo)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wo, 3)),
                 instr(n + "h_attn", "add", [L(h), L(n + "o")], l, width=WIDTH),
-                instr(n + "ffn_norm", "rmsnorm", [L(n + "h_attn"), W(b + "ffn_norm.weight")], l, fx=F_H, fy=F_X, eps=eps, width=WIDTH),
-                instr(n + "gate", "linear", [L(n + "ffn_norm"), W(wg)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wg, 3)),
-                instr(n + "up", "linear", [L(n + "ffn_norm"), W(wu)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wu, 3)),
+                instr(
+                    n + "ffn_norm",
+                    "rmsnorm",
+                    [L(n + "h_attn"), W(b + "ffn_norm.weight")],
+                    l,
+                    fx=F_H,
+                    fy=F_X,
+                    eps=eps,
+                    width=WIDTH,
+                ),
+                instr(
+                    n + "gate",
+                    "linear",
+                    [L(n + "ffn_norm"), W(wg)],
+                    l,
+                    fx=F_X,
+                    fy=F_H,
+                    width=WIDTH,
+                    wtype=wt.get(wg, 3),
+                ),
+                instr(
+                    n + "up", "linear", [L(n + "ffn_norm"), W(wu)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wu, 3)
+                ),
                 instr(n + "act", "swiglu", [L(n + "gate"), L(n + "up")], l, fu=F_H, fy=F_X, width=WIDTH),
                 instr(n + "down", "linear", [L(n + "act"), W(wd)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wd, 3)),
                 instr(n + "h", "add", [L(n + "h_attn"), L(n + "down")], l, width=WIDTH),

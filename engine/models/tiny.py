@@ -20,6 +20,7 @@ The tokenizer is byte-level BPE (model "gpt2", pre "smollm"): ids 0-2 are the co
 <|endoftext|>, <|im_start|>, <|im_end|> (eos), 3-258 the 256 byte tokens in byte order, 259-299 the
 results of ``MERGES`` in rank order.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,9 +39,47 @@ TINY_SHA256 = "1495e159982c1d4b0780ac7326134879914aab9e39d36bb4002d3a01238d96ee"
 DIM, N_LAYERS, N_HEADS, N_KV_HEADS, HEAD_DIM, FFN_DIM, CONTEXT = 64, 2, 4, 2, 16, 128, 256
 SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 MERGES = (
-    "Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r", "o n", "r e", "a t", "Ġ s", "e n", "o r", "i s", "Ġ o",
-    "Ġ i", "Ġ c", "e s", "Ġ w", "a n", "in g", "Ġ Ġ", "Ġ f", "Ġ p", "Ġ b", "e d", "o u", "Ġ m", "a l",
-    "Ġ d", "i t", "Ġa n", "Ġan d", "Ġo f", "Ġi s", "Ġc a", "Ġca p", "P a", "Pa r", "Par is", "Ċ Ċ", "Ġ T",
+    "Ġ t",
+    "h e",
+    "Ġt he",
+    "i n",
+    "Ġ a",
+    "e r",
+    "o n",
+    "r e",
+    "a t",
+    "Ġ s",
+    "e n",
+    "o r",
+    "i s",
+    "Ġ o",
+    "Ġ i",
+    "Ġ c",
+    "e s",
+    "Ġ w",
+    "a n",
+    "in g",
+    "Ġ Ġ",
+    "Ġ f",
+    "Ġ p",
+    "Ġ b",
+    "e d",
+    "o u",
+    "Ġ m",
+    "a l",
+    "Ġ d",
+    "i t",
+    "Ġa n",
+    "Ġan d",
+    "Ġo f",
+    "Ġi s",
+    "Ġc a",
+    "Ġca p",
+    "P a",
+    "Pa r",
+    "Par is",
+    "Ċ Ċ",
+    "Ġ T",
 )
 CHAT_TEMPLATE_JINJA = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + "
@@ -71,7 +110,7 @@ def _nibbles(q: np.ndarray) -> np.ndarray:
 
 def _q8_0(rng: np.random.Generator, rows: int, cols: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     nb = rows * cols // 32
-    return rng.integers(48, 80, size=nb) * 2.0 ** -12, rng.integers(-127, 128, size=(nb, 32)), np.zeros(0)
+    return rng.integers(48, 80, size=nb) * 2.0**-12, rng.integers(-127, 128, size=(nb, 32)), np.zeros(0)
 
 
 def _q4(rng: np.random.Generator, rows: int, cols: int, std: float, signed_d: bool):
@@ -80,9 +119,9 @@ def _q4(rng: np.random.Generator, rows: int, cols: int, std: float, signed_d: bo
     k = rng.integers(kc * 3 // 4, kc * 5 // 4 + 1, size=nb)
     q = rng.integers(0, 16, size=(nb, 32))
     if signed_d:
-        return k * rng.choice([-1.0, 1.0], size=nb) * 2.0 ** -11, q, np.zeros(0)
-    m = -(k * 15 + rng.integers(-16, 17, size=nb)) * 2.0 ** -12  # about -7.5 d: centred weights
-    return k * 2.0 ** -11, q, m
+        return k * rng.choice([-1.0, 1.0], size=nb) * 2.0**-11, q, np.zeros(0)
+    m = -(k * 15 + rng.integers(-16, 17, size=nb)) * 2.0**-12  # about -7.5 d: centred weights
+    return k * 2.0**-11, q, m
 
 
 def _pack(ggml_type: str, d: np.ndarray, q: np.ndarray, m: np.ndarray, rows: int) -> np.ndarray:
@@ -134,9 +173,21 @@ def tiny_spec() -> tuple[dict[str, tuple[Any, Any, Any]], dict[str, tuple[np.nda
         "tokenizer.ggml.add_bos_token": (False, T.BOOL, None),
         "tokenizer.chat_template": (CHAT_TEMPLATE_JINJA, T.STRING, None),
     }
-    cfg = LlamaConfig(name=TINY_NAME, n_layers=N_LAYERS, dim=DIM, ffn_dim=FFN_DIM, n_heads=N_HEADS,
-                      n_kv_heads=N_KV_HEADS, head_dim=HEAD_DIM, vocab_size=len(tokens), context_length=CONTEXT,
-                      rope_base_bits=0x461C4000, rms_eps_bits=0x3727C5AC, tied_output=True, eos_id=2)
+    cfg = LlamaConfig(
+        name=TINY_NAME,
+        n_layers=N_LAYERS,
+        dim=DIM,
+        ffn_dim=FFN_DIM,
+        n_heads=N_HEADS,
+        n_kv_heads=N_KV_HEADS,
+        head_dim=HEAD_DIM,
+        vocab_size=len(tokens),
+        context_length=CONTEXT,
+        rope_base_bits=0x461C4000,
+        rms_eps_bits=0x3727C5AC,
+        tied_output=True,
+        eos_id=2,
+    )
     rng = np.random.default_rng(0)
     tensors: dict[str, tuple[np.ndarray, str]] = {}
     for name, shape in expected_tensor_shapes(cfg).items():
@@ -146,22 +197,23 @@ def tiny_spec() -> tuple[dict[str, tuple[Any, Any, Any]], dict[str, tuple[np.nda
         rows, cols = shape
         if name == "token_embd.weight":
             typ, (d, q, m) = "Q8_0", _q8_0(rng, rows, cols)
-            d[0] = 3 * 2.0 ** -24  # subnormal fp16 scale
+            d[0] = 3 * 2.0**-24  # subnormal fp16 scale
         else:
             out_proj = name.endswith(("attn_output.weight", "ffn_down.weight"))
             typ = "Q4_0" if name == "blk.1.ffn_down.weight" else "Q4_1"
             d, q, m = _q4(rng, rows, cols, (0.5 if out_proj else 1.0) / np.sqrt(cols), typ == "Q4_0")
             if name == "blk.0.attn_q.weight":
-                d[0], m[0] = 2.0 ** -24, -7 * 2.0 ** -24  # subnormal d and m
-                d[1], m[1] = 0.0, 5 * 2.0 ** -8          # a constant block
+                d[0], m[0] = 2.0**-24, -7 * 2.0**-24  # subnormal d and m
+                d[1], m[1] = 0.0, 5 * 2.0**-8  # a constant block
             if typ == "Q4_0":
                 d[0] = -0.0
         tensors[name] = (_pack(typ, d, q, m, rows), typ)
     return kv, tensors
 
 
-def write_gguf(path: str | os.PathLike[str], kv: dict[str, tuple[Any, Any, Any]],
-               tensors: dict[str, tuple[np.ndarray, str]]) -> None:
+def write_gguf(
+    path: str | os.PathLike[str], kv: dict[str, tuple[Any, Any, Any]], tensors: dict[str, tuple[np.ndarray, str]]
+) -> None:
     """Write a GGUF file with ``gguf.GGUFWriter`` from a ``tiny_spec``-shaped description."""
     from gguf import GGMLQuantizationType, GGUFWriter
 
@@ -216,12 +268,15 @@ def tiny_path() -> Path:
     try:
         build_tiny_gguf(p)
     except OSError as e:
-        raise ModelLoadError(f"cannot write the tiny model to {p}: {e.strerror or e} "
-                             "(set OBRAIN_CACHE to a writable directory)") from None
+        raise ModelLoadError(
+            f"cannot write the tiny model to {p}: {e.strerror or e} (set OBRAIN_CACHE to a writable directory)"
+        ) from None
     got = _sha256(p)
     if got != TINY_SHA256:
-        raise ModelLoadError(f"{p}: the tiny model built here has sha256 {got}, not the pinned {TINY_SHA256}; "
-                             "are gguf and numpy the pinned versions?")
+        raise ModelLoadError(
+            f"{p}: the tiny model built here has sha256 {got}, not the pinned {TINY_SHA256}; "
+            "are gguf and numpy the pinned versions?"
+        )
     return p
 
 

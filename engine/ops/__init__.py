@@ -10,6 +10,7 @@ An op declares, for its instructions:
                                     operand's commitment units (elements of an int tensor, bytes of a raw
                                     weight), bounded by a few thousand elements (the fan-in bound).
 """
+
 from __future__ import annotations
 
 import importlib

@@ -21,6 +21,7 @@ With the llama template (fv = 16, fp = 20, fy = 12, width 32) a partial saturate
 of V passes 2^11 in value (SmolLM2's V stays below 2^4 on tests/data/prompts.txt); rounding the partials adds
 at most C/2 LSB at fp, C/2^9 LSB of the output.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,7 +45,7 @@ class Rows:
         self.buf, self.n, self.capacity = buf, n, capacity
 
     @classmethod
-    def empty(cls, capacity: int, width: int) -> "Rows":
+    def empty(cls, capacity: int, width: int) -> Rows:
         return cls(np.zeros((16, width), dtype=np.int64), 0, capacity)
 
     @property
@@ -59,7 +60,7 @@ class Rows:
     def size(self) -> int:
         return self.capacity * self.buf.shape[1]
 
-    def appended(self, row: np.ndarray, at: int) -> "Rows":
+    def appended(self, row: np.ndarray, at: int) -> Rows:
         if at != self.n:
             raise ValueError(f"KV append at position {at} but the cache holds {self.n} rows")
         if at >= self.capacity:
@@ -148,7 +149,7 @@ class AttnScores(Op):
         n = ctx.position + 1
         G = H // Hkv
         keys = K.buf[:n].reshape(n, Hkv, hd).transpose(1, 2, 0)  # (Hkv, hd, n)
-        out = vec.bmm_exact(q.reshape(Hkv, G, hd), keys)     # per group, (G, hd) @ (hd, n): its query heads
+        out = vec.bmm_exact(q.reshape(Hkv, G, hd), keys)  # per group, (G, hd) @ (hd, n): its query heads
         out = vec.mul_round_shift(out.reshape(H, n), cm, self._shift(ins, cs))
         return vec.saturate(out, int(ins.p("width")))
 
@@ -220,14 +221,14 @@ class AttnMixPartial(Op):
         H, Hkv, hd, c = (int(ins.p(k)) for k in ("n_heads", "n_kv_heads", "head_dim", "chunk"))
         n = p.shape[1]
         C, G = -(-n // c), H // Hkv
-        m = min(n, V.n)                                      # rows past the cache's are 0 (as V.get)
+        m = min(n, V.n)  # rows past the cache's are 0 (as V.get)
         vals = np.zeros((C * c, V.shape[1]), dtype=np.int64)  # zero rows pad the last chunk: they add nothing
         vals[:m] = V.buf[:m]
         pp = np.zeros((H, C * c), dtype=np.int64)
         pp[:, :n] = p
         a = pp.reshape(Hkv, G, C, c).transpose(0, 2, 1, 3).reshape(Hkv * C, G, c)
         b = vals.reshape(C, c, Hkv, hd).transpose(2, 0, 1, 3).reshape(Hkv * C, c, hd)
-        out = vec.bmm_exact(a, b).reshape(Hkv, C, G, hd)     # per group and chunk, (G, chunk) @ (chunk, hd)
+        out = vec.bmm_exact(a, b).reshape(Hkv, C, G, hd)  # per group and chunk, (G, chunk) @ (chunk, hd)
         out = vec.round_shift(out.transpose(1, 0, 2, 3).reshape(C, H * hd), self._shift(ins))
         return vec.saturate(out, int(ins.p("width")))
 
@@ -273,10 +274,10 @@ class AttnMix(Op):
     def run(self, ins, args, ctx: Ctx):
         part = args[0]
         pmax = max(-int(part.min()), int(part.max())) if part.size else 0
-        if part.shape[0] * pmax <= INT64_MAX:                # every partial sum fits: a plain sum is exact
+        if part.shape[0] * pmax <= INT64_MAX:  # every partial sum fits: a plain sum is exact
             acc = part.sum(axis=0)
         else:
-            acc = vec.matmul_exact(np.ones(part.shape[0], dtype=np.int64), part)   # exact, raises past int64
+            acc = vec.matmul_exact(np.ones(part.shape[0], dtype=np.int64), part)  # exact, raises past int64
         return vec.saturate(vec.round_shift(acc, self._shift(ins)), int(ins.p("width")))
 
     def element(self, ins, args, ctx, j):

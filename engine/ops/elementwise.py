@@ -4,6 +4,7 @@ add    (a, b: same shape, same format)         y = saturate(a + b, width)
 swiglu (g at 16, u at fu; params fu, fy, width) y = saturate(mul_round_shift(silu(g), u, 16 + fu - fy), width)
        silu from fixedpoint (Q16 in, Q16 out). Fan-in of one output: the same index of each input.
 """
+
 from __future__ import annotations
 
 from fixedpoint import ref, vec
@@ -56,5 +57,4 @@ class SwiGLU(_Pointwise):
 
     def element(self, ins, args, ctx, j):
         g, u = args
-        return ref.saturate(ref.mul_round_shift(ref.silu(int(g[j])), int(u[j]), self._shift(ins)),
-                            int(ins.p("width")))
+        return ref.saturate(ref.mul_round_shift(ref.silu(int(g[j])), int(u[j]), self._shift(ins)), int(ins.p("width")))

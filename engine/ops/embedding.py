@@ -4,6 +4,7 @@ embed:  h[k] = saturate(round_half_up(w[tok, k] * 2^f), width) for 0 <= tok < vo
         h = 0 for an out-of-range tok (defined, so the one-step never reverts; the engine refuses such
         prompts before running). Inputs: TOKEN (1,), W (vocab, dim). Fan-in: the token and row tok of W.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,8 @@ from . import Ctx, Op, register
 def dequant_row_fixed(qm, n: int, f: int) -> np.ndarray:
     """round_half_up(w[n, k] * 2^f) for every k of row n, exactly (vec twin of ``dequant_row_fixed_ref``)."""
     b = qm.block
-    q = np.asarray(qm.q[n], dtype=np.int64).reshape(-1, b)          # (nb, B)
-    dm, de = qm.d_mant[n][:, None], qm.d_exp[n][:, None]            # (nb, 1)
+    q = np.asarray(qm.q[n], dtype=np.int64).reshape(-1, b)  # (nb, B)
+    dm, de = qm.d_mant[n][:, None], qm.d_exp[n][:, None]  # (nb, 1)
     mm, me = qm.m_mant[n][:, None], qm.m_exp[n][:, None]
     # w = dm*q*2^de + mm*2^me; bring both terms to the common exponent e0 = min(de, me), exactly.
     e0 = np.minimum(de, me)

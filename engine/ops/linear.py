@@ -26,6 +26,7 @@ linear_rope   (x, W, cos, sin; params fx, fy, head_dim, n_heads, width, wtype):
          rope's vectorized products fit int64, as rope's i32 inputs do). linear_rope instructions
          share stacked kernel calls with the linear ones that read the same input (q|k|v).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -111,7 +112,7 @@ def _rows(ins, x, w, ctx: Ctx):
     if y is None:
         ys = vec.qlinear(x, g.prep, g.fx, g.fy)
         for k, name in enumerate(g.names):
-            ctx.scratch[("linear", name)] = ys[..., g.rows[k]:g.rows[k + 1]]
+            ctx.scratch[("linear", name)] = ys[..., g.rows[k] : g.rows[k + 1]]
         y = ctx.scratch.pop(key)
     return y
 
@@ -177,7 +178,7 @@ class LinearSwiGLU(Op):
             g, u = vec.qlinear(x, wg.prep, fx, fh), vec.qlinear(x, wu.prep, fx, fh)
         else:
             y = vec.qlinear(x, st.prep, fx, fh)
-            g, u = y[..., :st.n], y[..., st.n:]
+            g, u = y[..., : st.n], y[..., st.n :]
         g, u = vec.saturate(g, width), vec.saturate(u, width)
         return vec.saturate(vec.mul_round_shift(vec.silu(g), u, self._shift(ins)), width)
 
@@ -258,5 +259,6 @@ class LinearRope(Op):
     def fan_in(self, ins, args, ctx, j):
         x, w, cos, _ = args
         base, rb = j - (j % 2), w.row_bytes
-        return [(0, 0, len(x)), (1, base * rb, (base + 2) * rb)] + table_fan_in(2, cos, ctx.position,
-                                                                              int(ins.p("head_dim")), j)
+        return [(0, 0, len(x)), (1, base * rb, (base + 2) * rb)] + table_fan_in(
+            2, cos, ctx.position, int(ins.p("head_dim")), j
+        )

@@ -7,6 +7,7 @@ rmsnorm (x: (n,) raw at fx; g: F32 gains imported exactly as gm * 2^ge; params f
     y_i    = saturate(rescale(nrm_i * gm_i, 30 - ge_i - fy), width)   (shift clamped to 62: |nrm*gm| < 2^61)
 Fan-in of y_i: all n elements of x and gain i.
 """
+
 from __future__ import annotations
 
 import numpy as np

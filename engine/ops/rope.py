@@ -7,6 +7,7 @@ rope (x: (H*hd,) raw at f; cos, sin: derived tables (context, hd/2) in Q30; para
 The tables come from ``fixedpoint.rope_table`` (integer sin/cos of integer angles) and are committed in the
 model root like weights. Fan-in of one output: 2 elements of x, one cos and one sin entry.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,7 @@ from . import Ctx, Op, register
 
 def rotate(x, c, s, hd: int, width: int):
     """The rope of x (..., H*hd) with one position's angles c, s (hd/2,): pairs (2i, 2i+1) of every head."""
-    xp = x.reshape(-1, hd // 2, 2)                    # (H, hd/2, 2)
+    xp = x.reshape(-1, hd // 2, 2)  # (H, hd/2, 2)
     a, b = xp[..., 0], xp[..., 1]
     y = np.empty_like(xp)
     y[..., 0] = vec.round_shift(a * c - b * s, 30)

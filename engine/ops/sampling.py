@@ -14,12 +14,13 @@ sample (c: (1, k, 2); run: (4,) = [temperature Q16, top_k, seed, max_new_tokens]
     e_i = exp_neg(z_i) (Q30), S = sum e_i, r = keccak256("sample" || u64 seed || u64 position) mod S
     (as a 256-bit big-endian integer), token = index of the first i with e_0 + ... + e_i > r.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import sha3
 
-from fixedpoint import ref, vec
+from fixedpoint import ref
 
 from . import Ctx, Op, register
 
@@ -59,13 +60,13 @@ class TopKChunk(Op):
         out = np.empty((n, k, 2), dtype=np.int64)
         idx = np.arange(x.size, dtype=np.int64)
         for i in range(n):
-            seg = x[i * c:(i + 1) * c]
+            seg = x[i * c : (i + 1) * c]
             if seg.size > 4 * k:  # partition first: only the k best (plus ties at the boundary) matter
                 kth = np.partition(seg, seg.size - k)[seg.size - k]
                 keep = np.nonzero(seg >= kth)[0]
-                out[i] = _best_k(seg[keep], idx[i * c:(i + 1) * c][keep], k)
+                out[i] = _best_k(seg[keep], idx[i * c : (i + 1) * c][keep], k)
             else:
-                out[i] = _best_k(seg, idx[i * c:(i + 1) * c], k)
+                out[i] = _best_k(seg, idx[i * c : (i + 1) * c], k)
         return out
 
     def element(self, ins, args, ctx, j):
@@ -98,7 +99,7 @@ class TopKMerge(Op):
         n = -(-c.shape[0] // g)
         out = np.empty((n, k, 2), dtype=np.int64)
         for i in range(n):
-            part = c[i * g:(i + 1) * g].reshape(-1, 2)
+            part = c[i * g : (i + 1) * g].reshape(-1, 2)
             out[i] = _best_k(part[:, 0], part[:, 1], k)
         return out
 
@@ -107,7 +108,7 @@ class TopKMerge(Op):
         g, k = int(ins.p("group")), int(ins.p("k"))
         i, rest = divmod(j, 2 * k)
         r, f = divmod(rest, 2)
-        pairs = [(int(v), int(t)) for row in c[i * g:(i + 1) * g] for v, t in row]
+        pairs = [(int(v), int(t)) for row in c[i * g : (i + 1) * g] for v, t in row]
         return _best_k_ref(pairs, k)[r][f]
 
     def fan_in(self, ins, args, ctx, j):

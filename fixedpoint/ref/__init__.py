@@ -1,6 +1,7 @@
 """Pure-Python-int reference twin of the numerics spec (scalars). Same names as ``fixedpoint.vec``."""
-from .core import *  # noqa: F401,F403
+
+from .core import *  # noqa: F403
 from .core import MAX_SHIFT, as_int, check_shift, check_width  # noqa: F401
-from .nonlinear import *  # noqa: F401,F403
-from .matmul import *  # noqa: F401,F403
-from .quant import *  # noqa: F401,F403
+from .nonlinear import *  # noqa: F403
+from .matmul import *  # noqa: F403
+from .quant import *  # noqa: F403

@@ -3,6 +3,7 @@
 Domain of every function: Python ints (not bool) in int64; results outside int64 raise
 FixedPointOverflow. ``fixedpoint.vec.core`` mirrors each name over int64 numpy arrays.
 """
+
 from __future__ import annotations
 
 from ..errors import FixedPointOverflow, FixedPointTypeError, FixedPointValueError

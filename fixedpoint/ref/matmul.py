@@ -7,6 +7,7 @@ numpy's ``matmul`` for 1-D/2-D: (M,K)@(K,N) -> (M,N), (K,)@(K,N) -> (N,), (M,K)@
 (K,)@(K,) -> scalar. Every entry must be an int (not bool) in int64; every result entry must fit
 int64, else FixedPointOverflow names the first offending entry in row-major order.
 """
+
 from __future__ import annotations
 
 from ..errors import FixedPointOverflow, FixedPointTypeError, FixedPointValueError
@@ -159,5 +160,6 @@ def _check_pair(i: int, shapes, first) -> None:
     if len(shapes[0]) != 2 or len(shapes[1]) != 2:
         raise FixedPointValueError(f"bmm_exact needs 2-D operands, batch {i} has shapes {shapes[0]} and {shapes[1]}")
     if first is not None and shapes != first:
-        raise FixedPointValueError(f"bmm_exact: batch {i} has shapes {shapes[0]} and {shapes[1]}, batch 0 has "
-                                   f"{first[0]} and {first[1]}")
+        raise FixedPointValueError(
+            f"bmm_exact: batch {i} has shapes {shapes[0]} and {shapes[1]}, batch 0 has {first[0]} and {first[1]}"
+        )

@@ -4,16 +4,15 @@ Every function is an integer algorithm with integer constants (range reduction, 
 polynomial evaluated with round_div / round_shift); no float anywhere. Each docstring's first line is its
 exact spec; the error bound against the real function is stated below it and checked by the tests.
 """
+
 from __future__ import annotations
 
-from ..constants import (COS_DIVISORS, EXP_TERMS, EXP_ZERO_Z, HALF_PI_LOW_Q60, HALF_PI_Q32, LN2_Q48,
-                         SIN_DIVISORS)
+from ..constants import COS_DIVISORS, EXP_TERMS, EXP_ZERO_Z, HALF_PI_LOW_Q60, HALF_PI_Q32, LN2_Q48, SIN_DIVISORS
 from ..errors import FixedPointOverflow, FixedPointValueError
 from ..formats import INT64_MAX
 from .core import as_int, check_shift, round_div, round_shift
 
-__all__ = ["isqrt", "rsqrt_floor", "exp_neg", "sigmoid", "silu", "softmax", "sin_cos", "rope_inv_freq",
-           "rope_table"]
+__all__ = ["isqrt", "rsqrt_floor", "exp_neg", "sigmoid", "silu", "softmax", "sin_cos", "rope_inv_freq", "rope_table"]
 
 ONE30 = 1 << 30
 
@@ -72,7 +71,7 @@ def exp_neg(x: int) -> int:
         return 0
     z48 = z << 32
     k = z48 // LN2_Q48
-    rem = z48 - k * LN2_Q48                      # [0, LN2_Q48): -x = k ln2 + rem * 2^-48
+    rem = z48 - k * LN2_Q48  # [0, LN2_Q48): -x = k ln2 + rem * 2^-48
     p = _exp_poly(round_shift(rem, 18))
     return round_shift(p, k)
 
@@ -117,7 +116,7 @@ def softmax(row: list[int]) -> list[int]:
     if not xs:
         raise FixedPointValueError("softmax of an empty row")
     m = max(xs)
-    es = [exp_neg(max(v - m, -EXP_ZERO_Z)) for v in xs]   # exp_neg is 0 at and below -EXP_ZERO_Z anyway
+    es = [exp_neg(max(v - m, -EXP_ZERO_Z)) for v in xs]  # exp_neg is 0 at and below -EXP_ZERO_Z anyway
     s = sum(es)
     return [round_div(e << 30, s) for e in es]
 
@@ -143,9 +142,9 @@ def sin_cos(theta: int) -> tuple[int, int]:
     theta = as_int(theta, "theta")
     if abs(theta) > (1 << 52):
         raise FixedPointValueError(f"sin_cos needs |theta| <= 2^52, got {theta}")
-    k = (theta + (HALF_PI_Q32 >> 1)) // HALF_PI_Q32       # nearest quadrant (floor of theta/(pi/2) + 1/2)
+    k = (theta + (HALF_PI_Q32 >> 1)) // HALF_PI_Q32  # nearest quadrant (floor of theta/(pi/2) + 1/2)
     r32 = theta - k * HALF_PI_Q32
-    r60 = (r32 << 28) - k * HALF_PI_LOW_Q60                # theta - k*pi/2 in Q60 (pi/2 to 2^-61)
+    r60 = (r32 << 28) - k * HALF_PI_LOW_Q60  # theta - k*pi/2 in Q60 (pi/2 to 2^-61)
     c, s = _sin_cos_q30(round_shift(r60, 30))
     q = k % 4
     return ((c, s), (-s, c), (-c, -s), (s, -c))[q]
@@ -155,13 +154,13 @@ def _iroot(n: int, d: int) -> int:
     """floor(n^(1/d)) for n >= 0, d >= 1 (big ints, Newton from above)."""
     if n < 2 or d == 1:
         return n
-    x = 1 << -(-n.bit_length() // d)                   # >= the root
+    x = 1 << -(-n.bit_length() // d)  # >= the root
     while True:
         y = ((d - 1) * x + n // x ** (d - 1)) // d
         if y >= x:
             break
         x = y
-    while x ** d > n:
+    while x**d > n:
         x -= 1
     while (x + 1) ** d <= n:
         x += 1
@@ -182,7 +181,7 @@ def rope_inv_freq(base_mant: int, base_exp: int, head_dim: int, f: int = 40) -> 
         # 2^(f*d) / base^a = 2^(f*d - e*a) / m^a, then the d-th root (floor(floor(y)^(1/d)) = floor(y^(1/d))).
         sh = f * head_dim - base_exp * a
         num = 1 << sh if sh >= 0 else 1
-        den = base_mant ** a << (-sh if sh < 0 else 0)
+        den = base_mant**a << (-sh if sh < 0 else 0)
         out.append(_iroot(num // den, head_dim))
     return out
 

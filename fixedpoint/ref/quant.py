@@ -22,6 +22,7 @@ field decoding of ``QuantMatrix`` (that is ``fixedpoint.vec.quant``'s), so the t
 implementations of the same layouts. ``QuantMatrix`` and ``PreparedQuant`` are defined here and
 re-exported by the vec twin (one class each, so ``isinstance`` works across twins).
 """
+
 from __future__ import annotations
 
 import operator
@@ -34,8 +35,16 @@ from ..formats import INT64_MAX, INT64_MIN
 from .core import as_int, check_shift
 
 __all__ = [
-    "GGML_TYPES", "QuantMatrix", "PreparedQuant", "fp16_decode", "fp32_decode", "decode_matrix",
-    "dequant_exact_row", "prepare", "qlinear", "qlinear_row",
+    "GGML_TYPES",
+    "QuantMatrix",
+    "PreparedQuant",
+    "fp16_decode",
+    "fp32_decode",
+    "decode_matrix",
+    "dequant_exact_row",
+    "prepare",
+    "qlinear",
+    "qlinear_row",
 ]
 
 # name -> (block size B in elements, bytes per block, offset of q in the block, has a min m)
@@ -49,6 +58,7 @@ GGML_TYPES: dict[str, tuple[int, int, int, bool]] = {
 
 
 # ---------------------------------------------------------------------------------------------- floats
+
 
 def _bits(bits, width: int) -> int:
     if isinstance(bits, bool) or not hasattr(bits, "__index__"):
@@ -103,6 +113,7 @@ def fp32_decode(bits: int) -> tuple[int, int]:
 
 # --------------------------------------------------------------------------------------------- matrix
 
+
 def _dim(v, name: str) -> int:
     if isinstance(v, bool) or not hasattr(v, "__index__"):
         raise FixedPointTypeError(f"{name} must be an integer, got {type(v).__name__} {v!r}")
@@ -119,7 +130,7 @@ class _Field(NDArrayOperatorsMixin):
     Supports numpy indexing (the first index selects rows), ``np.asarray``, ufuncs and operators.
     """
 
-    def __init__(self, qm: "QuantMatrix", index: int, shape: tuple[int, int], dtype):
+    def __init__(self, qm: QuantMatrix, index: int, shape: tuple[int, int], dtype):
         self._qm, self._index = qm, index
         self.shape, self.dtype = shape, np.dtype(dtype)
 
@@ -142,7 +153,7 @@ class _Field(NDArrayOperatorsMixin):
             if not -self.shape[0] <= n < self.shape[0]:
                 raise IndexError(f"row {n} is out of range for a matrix of {self.shape[0]} rows")
             n %= self.shape[0]
-            row = self._rows(self._qm.raw[n:n + 1])[0]
+            row = self._rows(self._qm.raw[n : n + 1])[0]
             return row[rest] if rest else row
         if isinstance(first, (slice, list, np.ndarray)):
             sel = self._qm.raw[first]
@@ -203,8 +214,10 @@ class QuantMatrix:
             raise FixedPointTypeError(f"raw must be a uint8 array, got dtype {raw.dtype}")
         rb = k // b * bpb
         if raw.size != n * rb:
-            raise FixedPointValueError(f"{ggml_type} {n}x{k} needs {n * rb} bytes ({n} rows of {rb}), raw has "
-                                       f"{raw.size} bytes (shape {raw.shape})")
+            raise FixedPointValueError(
+                f"{ggml_type} {n}x{k} needs {n * rb} bytes ({n} rows of {rb}), raw has "
+                f"{raw.size} bytes (shape {raw.shape})"
+            )
         view = raw.reshape(n, rb).view()  # a view when possible (memory-mapped file bytes stay on disk)
         view.flags.writeable = False
         self.ggml_type, self.shape, self.block, self.raw, self.has_min = ggml_type, (n, k), b, view, has_min
@@ -278,7 +291,7 @@ def _qm_of(w, name: str = "qm") -> QuantMatrix:
 
 
 def _scale_bits(block: bytes, o: int, width: int) -> int:
-    return int.from_bytes(block[o:o + width // 8], "little")
+    return int.from_bytes(block[o : o + width // 8], "little")
 
 
 def _row_blocks(qm: QuantMatrix, n: int) -> list[tuple[list[int], int, int, int, int]]:
@@ -287,7 +300,7 @@ def _row_blocks(qm: QuantMatrix, n: int) -> list[tuple[list[int], int, int, int,
     row = bytes(qm.raw[n])
     out = []
     for o in range(0, len(row), bpb):
-        blk = row[o:o + bpb]
+        blk = row[o : o + bpb]
         if qm.ggml_type == "F16":
             out.append(([1], *fp16_decode(_scale_bits(blk, 0, 16)), 0, 0))
             continue
@@ -365,7 +378,7 @@ def _dot_row(blocks, x: list[int]) -> tuple[int, int]:
     terms = []
     k = 0
     for q, dm, de, mm, me in blocks:
-        xb = x[k:k + len(q)]
+        xb = x[k : k + len(q)]
         k += len(q)
         terms.append((dm * sum(a * b for a, b in zip(q, xb)), de))
         terms.append((mm * sum(xb), me))

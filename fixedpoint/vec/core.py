@@ -4,6 +4,7 @@ Inputs may be Python ints, lists of ints or integer numpy arrays; float, bool an
 refused with FixedPointTypeError. Outputs are int64 arrays. Any result that would leave int64 raises
 FixedPointOverflow (checked with reductions before the operation, never by wrapping and looking).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,7 +19,7 @@ def as_int(x, name: str = "x") -> np.ndarray:
     """x as an int64 array if it holds integers (not bool) inside int64; else FixedPointTypeError/Overflow naming it."""
     if isinstance(x, np.ndarray):
         a = x
-    elif isinstance(x, bool) or isinstance(x, float):
+    elif isinstance(x, (bool, float)):
         raise FixedPointTypeError(f"{name} must be integers, got {type(x).__name__} {x!r}")
     else:
         try:
@@ -180,7 +181,9 @@ def floor_div(a, b):
     """floor(a / b) (toward -inf, unlike Solidity's truncating /); b != 0 else ZeroDivisionError naming a."""
     a, b = as_int(a, "a"), as_int(b, "b")
     if b.size and (b == 0).any():
-        raise ZeroDivisionError(f"floor_div by zero (a={int(np.broadcast_to(a, np.broadcast(a, b).shape)[np.broadcast_to(b == 0, np.broadcast(a, b).shape)].ravel()[0])})")
+        raise ZeroDivisionError(
+            f"floor_div by zero (a={int(np.broadcast_to(a, np.broadcast(a, b).shape)[np.broadcast_to(b == 0, np.broadcast(a, b).shape)].ravel()[0])})"
+        )
     if a.size and b.size and int(a.min()) == INT64_MIN and (b == -1).any():
         raise FixedPointOverflow("floor_div(-2^63, -1) overflows int64")
     return a // b

@@ -17,6 +17,7 @@ Layouts (column-major within a block, so the innermost loop runs over rows, cont
   8-bit: qp (nb, B, N) int8.
   dsh, msh: (nb, Np) int64 (Np the padded row count); msh is all zeros for types without a min.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -72,9 +73,9 @@ def q4_rows(qp, dsh, msh, x, out, lo, hi):
                 xsum += xj
                 _nib_pass(qp[b, j, lo:hi], xj, pe, po)
             _recombine(ae, pe, dsh[b, lo:hi], msh[b, lo:hi], xsum)
-            _recombine(ao, po, dsh[b, H + lo:H + hi], msh[b, H + lo:H + hi], xsum)
+            _recombine(ao, po, dsh[b, H + lo : H + hi], msh[b, H + lo : H + hi], xsum)
         out[c, lo:hi] = ae
-        out[c, H + lo:H + hi] = ao
+        out[c, H + lo : H + hi] = ao
 
 
 @njit(**_OPTS)
@@ -100,8 +101,9 @@ def q8_rows(qp, dsh, msh, has_min, x, out, lo, hi):
         out[c, lo:hi] = acc
 
 
-def partial_sums(bits: int, qp: np.ndarray, dsh: np.ndarray, msh: np.ndarray, has_min: bool,
-                 x: np.ndarray) -> np.ndarray:
+def partial_sums(
+    bits: int, qp: np.ndarray, dsh: np.ndarray, msh: np.ndarray, has_min: bool, x: np.ndarray
+) -> np.ndarray:
     """(C, Np) int64: S for every (padded) row and every column of x (int32 (C, K), |x| <= the matrix's lim).
 
     One thread: splitting rows over numba's pool was measured slower in the engine (waking the pool costs

@@ -21,6 +21,7 @@ the same P_ij as Python ints, and the first one outside int64 raises FixedPointO
 than ``MAX_GEMMS`` partial GEMMs be needed (only for absurd K), an object-dtype (Python int) matmul
 is used instead: slow, exact.
 """
+
 from __future__ import annotations
 
 import threading
@@ -168,7 +169,7 @@ def _matmul_limbs(a, b, k, alo, ahi, blo, bhi, nda, ndb) -> np.ndarray:
         exact = np.zeros(len(cand[0]), dtype=object)
     a_stack = _f64_buffer("a", (na * m, k))  # all A limbs stacked: one GEMM per B limb
     for i, ai in enumerate(_split(a, na, La)):
-        np.copyto(a_stack[i * m:(i + 1) * m], ai, casting="unsafe")  # exact: |limb| < 2^53
+        np.copyto(a_stack[i * m : (i + 1) * m], ai, casting="unsafe")  # exact: |limb| < 2^53
     bf = _f64_buffer("b", (k, n))
     cf = _f64_buffer("c", (na * m, n))
     acc = np.zeros((m, n), dtype=np.uint64)
@@ -234,9 +235,18 @@ def bmm_exact(a, b):
     3-D int64 arrays with K * max|a| * max|b| < 2^53 over the whole batch, one batched float64 matmul (exact,
     see module doc); below 2^63, batched limbs; otherwise pair by pair through matmul_exact.
     """
-    if (isinstance(a, np.ndarray) and isinstance(b, np.ndarray) and a.ndim == 3 and b.ndim == 3
-            and a.dtype == np.int64 and b.dtype == np.int64 and a.shape[0] == b.shape[0]
-            and a.shape[2] == b.shape[1] and a.size and b.size):
+    if (
+        isinstance(a, np.ndarray)
+        and isinstance(b, np.ndarray)
+        and a.ndim == 3
+        and b.ndim == 3
+        and a.dtype == np.int64
+        and b.dtype == np.int64
+        and a.shape[0] == b.shape[0]
+        and a.shape[2] == b.shape[1]
+        and a.size
+        and b.size
+    ):
         alo, ahi, blo, bhi = int(a.min()), int(a.max()), int(b.min()), int(b.max())
         k, bound = a.shape[2], max(-alo, ahi) * max(-blo, bhi)
         if k * bound < FLOAT64_EXACT:

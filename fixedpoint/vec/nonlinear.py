@@ -3,19 +3,27 @@
 Vectorized step for step like the reference (the same integer operations in the same order), so the
 twins agree bit for bit; every intermediate is bounded well inside int64 (bounds noted inline).
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-from ..constants import (COS_DIVISORS, EXP_TERMS, EXP_ZERO_Z, HALF_PI_LOW_Q60, HALF_PI_Q32, ISQRT_MAX_ROOT,
-                         LN2_Q48, SIN_DIVISORS)
-from ..errors import FixedPointTypeError, FixedPointValueError
+from ..constants import (
+    COS_DIVISORS,
+    EXP_TERMS,
+    EXP_ZERO_Z,
+    HALF_PI_LOW_Q60,
+    HALF_PI_Q32,
+    ISQRT_MAX_ROOT,
+    LN2_Q48,
+    SIN_DIVISORS,
+)
+from ..errors import FixedPointValueError
 from ..formats import INT64_MIN
 from ..ref import nonlinear as _ref
 from .core import as_int, check_shift
 
-__all__ = ["isqrt", "rsqrt_floor", "exp_neg", "sigmoid", "silu", "softmax", "sin_cos", "rope_inv_freq",
-           "rope_table"]
+__all__ = ["isqrt", "rsqrt_floor", "exp_neg", "sigmoid", "silu", "softmax", "sin_cos", "rope_inv_freq", "rope_table"]
 
 ONE30 = np.int64(1 << 30)
 
@@ -59,7 +67,7 @@ def rsqrt_floor(v, fv: int, fr: int):
 def _exp_poly(t: np.ndarray) -> np.ndarray:
     acc = np.full(t.shape, ONE30, dtype=np.int64)
     for i in range(EXP_TERMS, 0, -1):
-        acc = ONE30 - _rdiv(t * acc, i << 30)          # t*acc <= 2^29.5 * 2^30
+        acc = ONE30 - _rdiv(t * acc, i << 30)  # t*acc <= 2^29.5 * 2^30
     return acc
 
 
@@ -68,7 +76,7 @@ def exp_neg(x):
     x = as_int(x, "x")
     if x.size and int(x.max()) > 0:
         raise FixedPointValueError(f"exp_neg needs x <= 0, got x={int(x.max())}")
-    z = -np.maximum(x, -EXP_ZERO_Z)                    # z <= EXP_ZERO_Z < 2^21: z << 32 fits
+    z = -np.maximum(x, -EXP_ZERO_Z)  # z <= EXP_ZERO_Z < 2^21: z << 32 fits
     live = z < EXP_ZERO_Z
     z48 = np.where(live, z, 0) << 32
     k = z48 // LN2_Q48
@@ -86,7 +94,7 @@ def sigmoid(x):
         raise FixedPointValueError(f"sigmoid needs |x| <= 2^62, got x={bad}")
     e = exp_neg(-np.abs(x))
     d = ONE30 + e
-    s = ((e << 30) + (d >> 1)) // d                     # e << 30 <= 2^60
+    s = ((e << 30) + (d >> 1)) // d  # e << 30 <= 2^60
     return np.where(x >= 0, ONE30 - s, s)
 
 
@@ -108,7 +116,7 @@ def softmax(x):
     # them there first (the clip point itself is kept inside int64).
     floor = np.maximum(m, INT64_MIN + EXP_ZERO_Z) - EXP_ZERO_Z
     e = exp_neg(np.maximum(x, floor) - m)
-    s = e.sum(axis=-1, keepdims=True)                 # <= n * 2^30
+    s = e.sum(axis=-1, keepdims=True)  # <= n * 2^30
     return ((e << 30) + (s >> 1)) // s
 
 
@@ -130,8 +138,8 @@ def sin_cos(theta):
     if theta.size and int(np.abs(theta).max()) > (1 << 52):
         raise FixedPointValueError(f"sin_cos needs |theta| <= 2^52, got {int(np.abs(theta).max())}")
     k = (theta + (HALF_PI_Q32 >> 1)) // HALF_PI_Q32
-    r32 = theta - k * HALF_PI_Q32                      # |r32| <= 2^31.7
-    r60 = (r32 << 28) - k * HALF_PI_LOW_Q60            # k*tail <= 2^20 * 2^27
+    r32 = theta - k * HALF_PI_Q32  # |r32| <= 2^31.7
+    r60 = (r32 << 28) - k * HALF_PI_LOW_Q60  # k*tail <= 2^20 * 2^27
     c, s = _sin_cos_q30(_rshift(r60, 30))
     q = k % 4
     cos = np.select([q == 0, q == 1, q == 2], [c, -s, -c], s)
@@ -149,5 +157,5 @@ def rope_table(n_pos: int, inv_freq):
     _ref._check_table_args(n_pos)
     inv = as_int(inv_freq, "inv_freq")
     p = np.arange(n_pos, dtype=np.int64)[:, None]
-    theta = _rshift(p * inv[None, :], 8)              # p * inv <= 2^13 * 2^40
+    theta = _rshift(p * inv[None, :], 8)  # p * inv <= 2^13 * 2^40
     return sin_cos(theta)

@@ -31,6 +31,7 @@ Speed (scripts/bench_qlinear.py, SmolLM2, 2-core machine, one thread): a 1536x57
 (float32 GEMV on the dequantized matrix: 0.15 ms), one token's 211 matrices ~22 ms (float32: ~28 ms); the
 kernel reads 0.5-1 byte per weight where the GEMV reads 4.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,16 +43,25 @@ from . import kernels
 from .core import as_int, check_shift
 
 __all__ = [
-    "GGML_TYPES", "QuantMatrix", "PreparedQuant", "fp16_decode", "fp32_decode", "decode_matrix",
-    "dequant_exact_row", "prepare", "qlinear", "qlinear_row",
+    "GGML_TYPES",
+    "QuantMatrix",
+    "PreparedQuant",
+    "fp16_decode",
+    "fp32_decode",
+    "decode_matrix",
+    "dequant_exact_row",
+    "prepare",
+    "qlinear",
+    "qlinear_row",
 ]
 
 I32_MAX = (1 << 31) - 1
-CHUNK = 1 << 20       # elements decoded per chunk when preparing (bounds temporary memory)
-_NO_EXP = 1 << 20     # stands for "no nonzero scale" when taking a row's least exponent
+CHUNK = 1 << 20  # elements decoded per chunk when preparing (bounds temporary memory)
+_NO_EXP = 1 << 20  # stands for "no nonzero scale" when taking a row's least exponent
 
 
 # ---------------------------------------------------------------------------------------------- floats
+
 
 def _bits_array(bits, width: int) -> np.ndarray:
     if isinstance(bits, (bool, float, np.bool_, np.floating)):
@@ -114,6 +124,7 @@ def fp32_decode(bits) -> tuple[np.ndarray, np.ndarray]:
 
 # --------------------------------------------------------------------------------------------- matrix
 
+
 def _u16(blk: np.ndarray, o: int) -> np.ndarray:
     return blk[..., o].astype(np.uint16) | (blk[..., o + 1].astype(np.uint16) << 8)
 
@@ -168,8 +179,10 @@ def decode_matrix(raw: np.ndarray, ggml_type: str, n_rows: int, n_cols: int) -> 
         if bad.any():
             row, blkno = (int(v[0]) for v in np.nonzero(bad))
             v = int(bits[row, blkno])
-            raise FixedPointValueError(f"{ggml_type} row {row} block {blkno}: fp{width} bits 0x{v:0{width // 4}x} "
-                                       f"encode inf or NaN, which has no exact value")
+            raise FixedPointValueError(
+                f"{ggml_type} row {row} block {blkno}: fp{width} bits 0x{v:0{width // 4}x} "
+                f"encode inf or NaN, which has no exact value"
+            )
     return qm
 
 
@@ -187,7 +200,7 @@ def dequant_exact_row(qm, n: int) -> tuple[np.ndarray, np.ndarray]:
     """
     qm = _qm_of(qm)
     n = _row_index(qm, n)
-    q, dm, de, mm, me = qm.fields(qm.raw[n:n + 1])
+    q, dm, de, mm, me = qm.fields(qm.raw[n : n + 1])
     b = qm.block
     dm, de, mm, me = (np.repeat(a[0], b) for a in (dm, de, mm, me))
     # common exponent of the two terms: both fp16 (exponents in [-24, 15]) so shifts are <= 39 and
@@ -199,6 +212,7 @@ def dequant_exact_row(qm, n: int) -> tuple[np.ndarray, np.ndarray]:
 
 # ------------------------------------------------------------------------------------------ prepare
 
+
 class _Fast:
     """The fast form (see module doc).
 
@@ -209,8 +223,22 @@ class _Fast:
     path; rounding: cache of per-row shift arrays.
     """
 
-    __slots__ = ("bits", "qp", "dsh", "msh", "has_min", "n", "e", "e_lo", "e_hi", "gmax", "lim", "limb_bits",
-                 "slow_rows", "rounding")
+    __slots__ = (
+        "bits",
+        "qp",
+        "dsh",
+        "msh",
+        "has_min",
+        "n",
+        "e",
+        "e_lo",
+        "e_hi",
+        "gmax",
+        "lim",
+        "limb_bits",
+        "slow_rows",
+        "rounding",
+    )
 
 
 def prepare(qm) -> PreparedQuant:
@@ -260,8 +288,9 @@ def prepare(qm) -> PreparedQuant:
         else:  # row r < half in the low nibble of byte r, row half + r in the high nibble
             for r0, r1, sh in ((lo, min(hi, half), 0), (max(lo, half), hi, 4)):
                 if r0 < r1:
-                    qp[:, :, r0 - half * (sh // 4):r1 - half * (sh // 4)] |= \
-                        (q3[r0 - lo:r1 - lo].astype(np.uint8) << np.uint8(sh)).transpose(1, 2, 0)
+                    qp[:, :, r0 - half * (sh // 4) : r1 - half * (sh // 4)] |= (
+                        q3[r0 - lo : r1 - lo].astype(np.uint8) << np.uint8(sh)
+                    ).transpose(1, 2, 0)
         # G_n = sum_b |Dsh| sum_j |q| + B |Msh| over the stored q: each term < 2^35 * 2^13 fits int64; the
         # row sum does for nb < 2^15 blocks, beyond that it is summed with Python ints
         qabs = np.abs(q3.astype(np.int64)).sum(axis=2)
@@ -301,6 +330,7 @@ def prepare(qm) -> PreparedQuant:
 
 
 # ------------------------------------------------------------------------------------------- qlinear
+
 
 def _as_x(x, k: int) -> tuple[np.ndarray, bool]:
     """x as int64 (T, K) and whether it was 1-D; the same checks, in the same order, as the ref twin."""
@@ -356,7 +386,7 @@ def _exact_rows(qm: QuantMatrix, rows: np.ndarray, x2: np.ndarray, fx: int, fy: 
     out = []
     step = max(1, (1 << 16) // k)
     for lo in range(0, len(rows), step):
-        sel = rows[lo:lo + step]
+        sel = rows[lo : lo + step]
         q, dm, de, mm, me = qm.fields(qm.raw[sel])
         en = _least_exp(dm, de, mm, me)
         r = len(sel)
@@ -381,7 +411,7 @@ def _limb_plan(xmin: int, xmax: int, lim: int, L: int) -> tuple[int, list[int]]:
 
 def _sums(f: _Fast, xc: np.ndarray) -> np.ndarray:
     """(N, C) int64 holding sum_k w[n,k] * 2^-E_n * xc[c, k] exactly, for int64 xc (C, K) with |xc| <= lim."""
-    return kernels.partial_sums(f.bits, f.qp, f.dsh, f.msh, f.has_min, xc.astype(np.int32))[:, :f.n].T
+    return kernels.partial_sums(f.bits, f.qp, f.dsh, f.msh, f.has_min, xc.astype(np.int32))[:, : f.n].T
 
 
 def _round_fast(f: _Fast, s: np.ndarray, smax: int, d: int) -> np.ndarray:
@@ -395,7 +425,7 @@ def _round_fast(f: _Fast, s: np.ndarray, smax: int, d: int) -> np.ndarray:
         if hi <= 0 and (smax << -hi) <= INT64_MAX:
             return s << -hi
         return _round_rows(s, d - f.e)
-    if not (1 <= lo and hi <= 62):
+    if not (lo >= 1 and hi <= 62):
         return _round_rows(s, d - f.e)
     plan = f.rounding.get(d)
     if plan is None:
@@ -420,9 +450,9 @@ def _fast_rows(f: _Fast, x2: np.ndarray, fx: int, fy: int) -> np.ndarray:
     mask = (1 << L) - 1
     for i in range(nl):
         limb = x2 >> (L * i)
-        xl[i * t:(i + 1) * t] = limb & mask if i < nl - 1 else limb  # |limb| <= lim
+        xl[i * t : (i + 1) * t] = limb & mask if i < nl - 1 else limb  # |limb| <= lim
     acc = _sums(f, xl)
-    parts = [acc[:, i * t:(i + 1) * t] for i in range(nl)]
+    parts = [acc[:, i * t : (i + 1) * t] for i in range(nl)]
     smax = f.gmax * sum(bd << (L * i) for i, bd in enumerate(bounds))  # bounds every partial sum below
     if smax <= INT64_MAX:
         s = parts[0].copy()

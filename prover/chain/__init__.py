@@ -7,12 +7,21 @@
 
 Names resolve lazily, so `python -m prover.chain.solc` does not import its own module twice.
 """
+
 from importlib import import_module
 
 _WHERE = {
-    "Chain": "client", "ChainError": "client", "Reverted": "client", "ETHER": "client", "anvil_key": "client",
-    "AnvilError": "node", "AnvilProcess": "node", "find_anvil": "node", "start_anvil": "node",
-    "SolcError": "solc", "compile_contracts": "solc",
+    "Chain": "client",
+    "ChainError": "client",
+    "Reverted": "client",
+    "ETHER": "client",
+    "anvil_key": "client",
+    "AnvilError": "node",
+    "AnvilProcess": "node",
+    "find_anvil": "node",
+    "start_anvil": "node",
+    "SolcError": "solc",
+    "compile_contracts": "solc",
 }
 __all__ = list(_WHERE)
 

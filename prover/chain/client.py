@@ -12,11 +12,13 @@ Written for anvil (the default and the test chain) but only `mine`, `increase_ti
 A sender is an index into the node's unlocked accounts (anvil's ten funded dev accounts), an address
 the node has unlocked (or `impersonate`d), or an eth_account LocalAccount (signed locally).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 import eth_abi
 from eth_account import Account
@@ -61,8 +63,9 @@ class _Fn:
 class Chain:
     """A web3.py connection plus our artifacts: deploy/call/transact by name, and anvil's dev controls."""
 
-    def __init__(self, url: str, artifacts: dict[str, dict] | None = None, timeout: float = 60.0,
-                 receipt_timeout: float = 30.0):
+    def __init__(
+        self, url: str, artifacts: dict[str, dict] | None = None, timeout: float = 60.0, receipt_timeout: float = 30.0
+    ):
         self.url = url
         self.receipt_timeout = receipt_timeout
         self.w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
@@ -110,8 +113,14 @@ class Chain:
         """A web3 Contract for artifact `name` at `address`."""
         return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=self.artifact(name)["abi"])
 
-    def deploy(self, name: str, *args: Any, sender: int | str | LocalAccount | None = None,
-               value: int = 0, gas: int | None = None) -> Contract:
+    def deploy(
+        self,
+        name: str,
+        *args: Any,
+        sender: int | str | LocalAccount | None = None,
+        value: int = 0,
+        gas: int | None = None,
+    ) -> Contract:
         """Deploy artifact `name` with constructor args, wait for it; the Contract has `.deploy_receipt`."""
         art = self.artifact(name)
         code = art["bytecode"]
@@ -130,13 +139,15 @@ class Chain:
         key = (id(contract.abi), fn, nargs)
         f = self._fns.get(key)
         if f is None:
-            cands = [e for e in contract.abi if e.get("type") == "function" and e["name"] == fn
-                     and len(e.get("inputs", [])) == nargs]
+            cands = [
+                e
+                for e in contract.abi
+                if e.get("type") == "function" and e["name"] == fn and len(e.get("inputs", [])) == nargs
+            ]
             if len(cands) != 1:
                 raise ChainError(f"{len(cands)} functions {fn} with {nargs} inputs in this ABI")
             e = cands[0]
-            f = _Fn(function_abi_to_4byte_selector(e), list(get_abi_input_types(e)),
-                    list(get_abi_output_types(e)))
+            f = _Fn(function_abi_to_4byte_selector(e), list(get_abi_input_types(e)), list(get_abi_output_types(e)))
             self._fns[key] = f
         return f
 
@@ -157,8 +168,16 @@ class Chain:
             tx["gas"] = hex(gas)
         return tx
 
-    def call(self, contract: Contract, fn: str, *args: Any, sender=None, value: int = 0,
-             gas: int | None = None, block: str | int = "latest") -> Any:
+    def call(
+        self,
+        contract: Contract,
+        fn: str,
+        *args: Any,
+        sender=None,
+        value: int = 0,
+        gas: int | None = None,
+        block: str | int = "latest",
+    ) -> Any:
         """eth_call of contract.fn(*args): the decoded result (one value, or a tuple); Reverted on revert."""
         f = self._fn(contract, fn, len(args))
         data = f.selector + eth_abi.encode(f.inputs, list(args))
@@ -166,8 +185,15 @@ class Chain:
         raw = self.rpc("eth_call", [tx, block if isinstance(block, str) else hex(block)])
         return self._decode(f, bytes.fromhex(raw[2:]))
 
-    def call_many(self, calls: Iterable[tuple[Contract, str, Sequence[Any]]], *, sender=None,
-                  block: str = "latest", chunk: int = 500, strict: bool = True) -> list[Any]:
+    def call_many(
+        self,
+        calls: Iterable[tuple[Contract, str, Sequence[Any]]],
+        *,
+        sender=None,
+        block: str = "latest",
+        chunk: int = 500,
+        strict: bool = True,
+    ) -> list[Any]:
         """eth_call every (contract, fn, args) in JSON-RPC batches of `chunk`; results in order.
 
         strict: a reverted call raises Reverted; otherwise its slot holds the Reverted instance.
@@ -175,7 +201,7 @@ class Chain:
         calls = list(calls)
         out: list[Any] = []
         for lo in range(0, len(calls), chunk):
-            part = calls[lo:lo + chunk]
+            part = calls[lo : lo + chunk]
             fns, reqs = [], []
             for c, fn, args in part:
                 f = self._fn(c, fn, len(args))
@@ -201,8 +227,16 @@ class Chain:
         return int(self.rpc("eth_estimateGas", [self._tx_fields(contract, data, sender, value, None)]), 16)
 
     # -- transactions ------------------------------------------------------------------------
-    def transact(self, contract: Contract, fn: str, *args: Any, sender=None, value: int = 0,
-                 gas: int | None = None, wait: bool = True):
+    def transact(
+        self,
+        contract: Contract,
+        fn: str,
+        *args: Any,
+        sender=None,
+        value: int = 0,
+        gas: int | None = None,
+        wait: bool = True,
+    ):
         """Send contract.fn(*args) as a transaction; the mined receipt (`.gasUsed`, `.logs`), or its hash if not wait.
 
         Raises Reverted if gas estimation or the mined transaction reverts. With automine off, use
@@ -217,8 +251,12 @@ class Chain:
         try:
             if isinstance(sender, LocalAccount):
                 built = fn_or_ctor.build_transaction(
-                    {**tx, "nonce": self.w3.eth.get_transaction_count(sender.address, "pending"),
-                     "chainId": self.chain_id})
+                    {
+                        **tx,
+                        "nonce": self.w3.eth.get_transaction_count(sender.address, "pending"),
+                        "chainId": self.chain_id,
+                    }
+                )
                 tx_hash = self.w3.eth.send_raw_transaction(sender.sign_transaction(built).raw_transaction)
             else:
                 tx_hash = fn_or_ctor.transact(tx)
@@ -227,24 +265,25 @@ class Chain:
         if not wait:
             return tx_hash
         try:
-            rcpt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout,
-                                                            poll_latency=0.05)
+            rcpt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout, poll_latency=0.05)
         except TimeExhausted:
             try:  # a tx anvil accepted but can never include (gas under EIP-7623's floor) blocks its sender
                 self.rpc("anvil_dropTransaction", [tx_hash.to_0x_hex()])
             except ChainError:
                 pass
-            raise ChainError(f"transaction {tx_hash.to_0x_hex()} not mined within {self.receipt_timeout}s "
-                             "(automine off? gas below the intrinsic/calldata floor?); dropped from the pool") from None
+            raise ChainError(
+                f"transaction {tx_hash.to_0x_hex()} not mined within {self.receipt_timeout}s "
+                "(automine off? gas below the intrinsic/calldata floor?); dropped from the pool"
+            ) from None
         if rcpt["status"] != 1:
-            raise Reverted(f"transaction {tx_hash.to_0x_hex()} reverted in block {rcpt['blockNumber']} "
-                           f"(gasUsed {rcpt['gasUsed']})")
+            raise Reverted(
+                f"transaction {tx_hash.to_0x_hex()} reverted in block {rcpt['blockNumber']} (gasUsed {rcpt['gasUsed']})"
+            )
         return rcpt
 
     def send_eth(self, to: str, wei: int, sender=None):
         """Plain value transfer; the mined receipt."""
-        tx_hash = self.w3.eth.send_transaction({"from": self.address(sender), "to": self.address(to),
-                                                "value": wei})
+        tx_hash = self.w3.eth.send_transaction({"from": self.address(sender), "to": self.address(to), "value": wei})
         return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout, poll_latency=0.05)
 
     # -- raw RPC & anvil dev controls --------------------------------------------------------

@@ -22,12 +22,14 @@ Pieces for agents (watch / defend / verify):
   and model knowledge; ``SyntheticRun`` is a complete Party for tests, computing elements as
   contracts/src/test/MockOneStep.sol does (``mock_element``).
 """
+
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Callable, Optional, Protocol, Sequence
+from typing import Any, Optional, Protocol
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from eth_abi import encode as abi_encode
@@ -47,13 +49,13 @@ TOKENS_PER_LEAF = LEAF // 4
 
 class Phase(IntEnum):
     NONE = 0
-    TRACE_REVEAL = 1   # defender: reveal
-    TRACE_PICK = 2     # challenger: pick (or prove_wrong_output_token)
-    STEP_OPEN = 3      # defender: open_step
-    STEP_OPENED = 4    # challenger: prove_* or dispute_output
-    OUT_REVEAL = 5     # defender: reveal
-    OUT_PICK = 6       # challenger: pick (or prove_*)
-    LEAF_REVEAL = 7    # defender: reveal_leaf
+    TRACE_REVEAL = 1  # defender: reveal
+    TRACE_PICK = 2  # challenger: pick (or prove_wrong_output_token)
+    STEP_OPEN = 3  # defender: open_step
+    STEP_OPENED = 4  # challenger: prove_* or dispute_output
+    OUT_REVEAL = 5  # defender: reveal
+    OUT_PICK = 6  # challenger: pick (or prove_*)
+    LEAF_REVEAL = 7  # defender: reveal_leaf
     LEAF_REVEALED = 8  # challenger: one_step (or prove_*)
 
     @property
@@ -101,7 +103,7 @@ def pack_tokens(tokens: Sequence[int]) -> bytes:
 
 
 def unpack_tokens(packed: bytes) -> list[int]:
-    return [int.from_bytes(packed[i:i + 4], "big", signed=True) for i in range(0, len(packed), 4)]
+    return [int.from_bytes(packed[i : i + 4], "big", signed=True) for i in range(0, len(packed), 4)]
 
 
 def input_hash(prompt: Sequence[int], run: Sequence[int]) -> bytes:
@@ -116,12 +118,29 @@ def output_hash(tokens: Sequence[int]) -> bytes:
     return keccak(b"output" + merkle.tensor_root(t, "i32", t.shape))
 
 
-def claim_hash(chain_id: int, registry: str, claim_id: int, model_root: bytes, in_hash: bytes, out_hash: bytes,
-               step_count: int, trace_root: bytes) -> bytes:
+def claim_hash(
+    chain_id: int,
+    registry: str,
+    claim_id: int,
+    model_root: bytes,
+    in_hash: bytes,
+    out_hash: bytes,
+    step_count: int,
+    trace_root: bytes,
+) -> bytes:
     """keccak256("claim" || u256 chainid || registry || u256 claimId || modelRoot || inputHash || outputHash ||
     u64 stepCount || traceRoot): a claim bound to one chain and one registry."""
-    return keccak(b"claim" + chain_id.to_bytes(32, "big") + bytes.fromhex(registry[2:]) + claim_id.to_bytes(32, "big")
-                  + model_root + in_hash + out_hash + step_count.to_bytes(8, "big") + trace_root)
+    return keccak(
+        b"claim"
+        + chain_id.to_bytes(32, "big")
+        + bytes.fromhex(registry[2:])
+        + claim_id.to_bytes(32, "big")
+        + model_root
+        + in_hash
+        + out_hash
+        + step_count.to_bytes(8, "big")
+        + trace_root
+    )
 
 
 def instr_hash(instr_bytes: bytes) -> bytes:
@@ -131,11 +150,13 @@ def instr_hash(instr_bytes: bytes) -> bytes:
 def decode_operands(instr_bytes: bytes) -> list[tuple[int, int]]:
     """[(kind code, idx)] of an instruction's operands (instr_bytes = abi.encode(opcode, operands, params))."""
     from eth_abi import decode as abi_decode
+
     _, ops, _ = abi_decode(["uint256", "uint256[]", "int256[]"], instr_bytes)
     return [(o >> 32, o & 0xFFFFFFFF) for o in ops]
 
 
 # -- trees ---------------------------------------------------------------------------------------------
+
 
 class HashTree:
     """The docs' tree over 32-byte leaves (records, instruction hashes, weight roots, leaf hashes), padded
@@ -201,8 +222,9 @@ class RevealedTree:
         return [self.node(h, (k >> h) ^ 1) for h in range(self.depth)]
 
 
-def leftmost_diff(revealed: Sequence[bytes], mine: Sequence[bytes], first: int, child_height: int,
-                  count: int) -> Optional[int]:
+def leftmost_diff(
+    revealed: Sequence[bytes], mine: Sequence[bytes], first: int, child_height: int, count: int
+) -> int | None:
     """The child an honest challenger picks: the leftmost revealed child (within the tree's `count`
     leaves) that differs from its own; None if all agree."""
     for p, (a, b) in enumerate(zip(revealed, mine)):
@@ -214,6 +236,7 @@ def leftmost_diff(revealed: Sequence[bytes], mine: Sequence[bytes], first: int, 
 
 
 # -- step openings ------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class StepOpening:
@@ -237,7 +260,7 @@ class StepOpening:
         return (self.instr_hash, list(self.operand_roots), self.output_root)
 
 
-def opening_diff(mine: StepOpening, theirs: StepOpening) -> Optional[tuple]:
+def opening_diff(mine: StepOpening, theirs: StepOpening) -> tuple | None:
     """How an honest challenger (mine = the true opening) wins against theirs:
     ("instruction",) | ("operand_count",) | ("operand", m) | ("header",) | ("output",) | None (equal)."""
     if mine.instr_hash != theirs.instr_hash:
@@ -255,6 +278,7 @@ def opening_diff(mine: StepOpening, theirs: StepOpening) -> Optional[tuple]:
 
 
 # -- chain-side types ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Model:
@@ -403,8 +427,9 @@ class GameClient:
 
     # -- deployment ---------------------------------------------------------------------------------
     @classmethod
-    def deploy(cls, chain: Chain, *, min_bond: int, challenge_window: int, move_window: int, k: int,
-               one_step: str, sender=None) -> "GameClient":
+    def deploy(
+        cls, chain: Chain, *, min_bond: int, challenge_window: int, move_window: int, k: int, one_step: str, sender=None
+    ) -> GameClient:
         """Deploy a ClaimRegistry (which deploys its DisputeGame) and return a client for it."""
         reg = chain.deploy("ClaimRegistry", min_bond, challenge_window, move_window, k, one_step, sender=sender)
         gc = cls(chain, reg.address)
@@ -429,6 +454,7 @@ class GameClient:
     def decode_error(self, data: bytes) -> tuple[str, tuple]:
         """(error name, args) of revert data from any of our contracts; ('', ()) if unknown."""
         from eth_abi import decode as abi_decode
+
         if len(data) < 4 or data[:4] not in self._errors:
             return "", ()
         name, types = self._errors[data[:4]]
@@ -449,8 +475,9 @@ class GameClient:
                     d = ev().process_log(log)
                 except Exception:
                     continue
-                out.append(Event(name, dict(d["args"]), addr, int(log["blockNumber"]),
-                                 log["transactionHash"].to_0x_hex()))
+                out.append(
+                    Event(name, dict(d["args"]), addr, int(log["blockNumber"]), log["transactionHash"].to_0x_hex())
+                )
                 break
         return out
 
@@ -476,8 +503,9 @@ class GameClient:
         if rcpt["status"] != 1:
             data = self._replay_revert(rcpt)
             name, eargs = self.decode_error(data)
-            raise Refused(f"{fn} reverted in block {rcpt['blockNumber']}: {name or '(no data)'}{eargs or ''}",
-                          data, name, eargs)
+            raise Refused(
+                f"{fn} reverted in block {rcpt['blockNumber']}: {name or '(no data)'}{eargs or ''}", data, name, eargs
+            )
         return TxResult(rcpt, self.decode_events(rcpt))
 
     def _receipt(self, tx_hash):
@@ -489,8 +517,10 @@ class GameClient:
                 return self.chain.w3.eth.get_transaction_receipt(tx_hash)
             except TransactionNotFound:
                 if time.monotonic() > deadline:
-                    raise ChainError(f"transaction {tx_hash.to_0x_hex()} not mined within "
-                                     f"{self.chain.receipt_timeout}s (automine off?)") from None
+                    raise ChainError(
+                        f"transaction {tx_hash.to_0x_hex()} not mined within "
+                        f"{self.chain.receipt_timeout}s (automine off?)"
+                    ) from None
                 time.sleep(pause)
                 pause = min(2 * pause, 0.05)
 
@@ -498,8 +528,13 @@ class GameClient:
         """Revert data of a mined, reverted transaction: its eth_call at the parent block with its block's time."""
         tx = self.chain.w3.eth.get_transaction(rcpt["transactionHash"])
         blk = self.chain.w3.eth.get_block(rcpt["blockNumber"])
-        call = {"from": tx["from"], "to": tx["to"], "data": tx["input"].to_0x_hex(), "value": hex(tx["value"]),
-                "gas": hex(tx["gas"])}
+        call = {
+            "from": tx["from"],
+            "to": tx["to"],
+            "data": tx["input"].to_0x_hex(),
+            "value": hex(tx["value"]),
+            "gas": hex(tx["gas"]),
+        }
         try:
             self.chain.rpc("eth_call", [call, hex(rcpt["blockNumber"] - 1), {}, {"time": hex(blk["timestamp"])}])
         except Reverted as e:
@@ -508,7 +543,7 @@ class GameClient:
             pass
         return b""
 
-    def dry_run(self, fn: str, *args, sender=None, value: int = 0, at_time: Optional[int] = None) -> Optional[str]:
+    def dry_run(self, fn: str, *args, sender=None, value: int = 0, at_time: int | None = None) -> str | None:
         """eth_call registry-or-game function `fn` (found by name) as `sender`, optionally with block.timestamp
         = at_time: None if it would be accepted, else the custom error's name ('' if unknown)."""
         contract = self.game_contract if any(e.get("name") == fn for e in self.game_contract.abi) else self.registry
@@ -526,38 +561,123 @@ class GameClient:
         return None
 
     # -- models and claims ----------------------------------------------------------------------------
-    def register_model(self, mc: ModelCommitment, *, numerics_version: Optional[int] = None, uri: str = "",
-                       sender=None, gas: Gas = None) -> TxResult:
+    def register_model(
+        self,
+        mc: ModelCommitment,
+        *,
+        numerics_version: int | None = None,
+        uri: str = "",
+        sender=None,
+        gas: Gas = None,
+    ) -> TxResult:
         """registerModel from a ModelCommitment (numerics version defaults to fixedpoint.NUMERICS_VERSION)."""
         if numerics_version is None:
             from fixedpoint import NUMERICS_VERSION as numerics_version
-        return self.register_model_raw(mc.model_root, numerics_version, mc.steps_per_token, mc.context,
-                                       mc.template_root, mc.weights_root, uri, sender=sender, gas=gas)
+        return self.register_model_raw(
+            mc.model_root,
+            numerics_version,
+            mc.steps_per_token,
+            mc.context,
+            mc.template_root,
+            mc.weights_root,
+            uri,
+            sender=sender,
+            gas=gas,
+        )
 
-    def register_model_raw(self, model_root: bytes, numerics_version: int, steps_per_token: int, context: int,
-                           template_root: bytes, weights_root: bytes, uri: str = "", sender=None,
-                           gas: Gas = None) -> TxResult:
-        return self._tx(self.registry, "registerModel", model_root, numerics_version, steps_per_token, context,
-                        template_root, weights_root, uri, sender=sender, gas=gas)
+    def register_model_raw(
+        self,
+        model_root: bytes,
+        numerics_version: int,
+        steps_per_token: int,
+        context: int,
+        template_root: bytes,
+        weights_root: bytes,
+        uri: str = "",
+        sender=None,
+        gas: Gas = None,
+    ) -> TxResult:
+        return self._tx(
+            self.registry,
+            "registerModel",
+            model_root,
+            numerics_version,
+            steps_per_token,
+            context,
+            template_root,
+            weights_root,
+            uri,
+            sender=sender,
+            gas=gas,
+        )
 
-    def post_claim(self, model_root: bytes, prompt: Sequence[int], run: Sequence[int], output: Sequence[int],
-                   trace_root: bytes, step_count: int, *, bond: int, sender=None, gas: Gas = None) -> TxResult:
+    def post_claim(
+        self,
+        model_root: bytes,
+        prompt: Sequence[int],
+        run: Sequence[int],
+        output: Sequence[int],
+        trace_root: bytes,
+        step_count: int,
+        *,
+        bond: int,
+        sender=None,
+        gas: Gas = None,
+    ) -> TxResult:
         """postClaim: prompt/output tokens (ints), run = [temperature Q16, top_k, seed, max_new_tokens]."""
-        return self.post_claim_raw(model_root, pack_tokens(prompt), [int(x) for x in run], pack_tokens(output),
-                                   trace_root, step_count, bond=bond, sender=sender, gas=gas)
+        return self.post_claim_raw(
+            model_root,
+            pack_tokens(prompt),
+            [int(x) for x in run],
+            pack_tokens(output),
+            trace_root,
+            step_count,
+            bond=bond,
+            sender=sender,
+            gas=gas,
+        )
 
-    def post_claim_raw(self, model_root: bytes, prompt_packed: bytes, run: Sequence[int], output_packed: bytes,
-                       trace_root: bytes, step_count: int, *, bond: int, sender=None, gas: Gas = None) -> TxResult:
-        return self._tx(self.registry, "postClaim", model_root, prompt_packed, list(run), output_packed,
-                        trace_root, step_count, sender=sender, value=bond, gas=gas)
+    def post_claim_raw(
+        self,
+        model_root: bytes,
+        prompt_packed: bytes,
+        run: Sequence[int],
+        output_packed: bytes,
+        trace_root: bytes,
+        step_count: int,
+        *,
+        bond: int,
+        sender=None,
+        gas: Gas = None,
+    ) -> TxResult:
+        return self._tx(
+            self.registry,
+            "postClaim",
+            model_root,
+            prompt_packed,
+            list(run),
+            output_packed,
+            trace_root,
+            step_count,
+            sender=sender,
+            value=bond,
+            gas=gas,
+        )
 
     def post_receipt(self, receipt, *, bond: int, sender=None, gas: Gas = None) -> TxResult:
         """postClaim from a prover.receipt.Receipt's fields."""
         s = receipt.settings
-        return self.post_claim(bytes.fromhex(receipt.model.model_root[2:]), receipt.input.prompt_tokens,
-                               [s.temperature_q16, s.top_k, s.seed, s.max_new_tokens], receipt.output.tokens,
-                               bytes.fromhex(receipt.trace.trace_root[2:]), receipt.trace.step_count,
-                               bond=bond, sender=sender, gas=gas)
+        return self.post_claim(
+            bytes.fromhex(receipt.model.model_root[2:]),
+            receipt.input.prompt_tokens,
+            [s.temperature_q16, s.top_k, s.seed, s.max_new_tokens],
+            receipt.output.tokens,
+            bytes.fromhex(receipt.trace.trace_root[2:]),
+            receipt.trace.step_count,
+            bond=bond,
+            sender=sender,
+            gas=gas,
+        )
 
     def finalize(self, claim_id: int, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.registry, "finalize", claim_id, sender=sender, gas=gas)
@@ -579,8 +699,18 @@ class GameClient:
         return self._tx(self.game_contract, "pick", game_id, child, sender=sender, gas=gas)
 
     def open_step(self, game_id: int, op: StepOpening, sender=None, gas: Gas = None) -> TxResult:
-        return self._tx(self.game_contract, "openStep", game_id, op.instr_hash, list(op.operand_roots), op.dtype,
-                        list(op.shape), op.merkle_root, sender=sender, gas=gas)
+        return self._tx(
+            self.game_contract,
+            "openStep",
+            game_id,
+            op.instr_hash,
+            list(op.operand_roots),
+            op.dtype,
+            list(op.shape),
+            op.merkle_root,
+            sender=sender,
+            gas=gas,
+        )
 
     def dispute_output(self, game_id: int, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.game_contract, "disputeOutput", game_id, sender=sender, gas=gas)
@@ -588,55 +718,146 @@ class GameClient:
     def reveal_leaf(self, game_id: int, leaf: bytes, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.game_contract, "revealLeaf", game_id, leaf, sender=sender, gas=gas)
 
-    def one_step(self, game_id: int, instr_bytes: bytes, operands: Sequence[tuple], j: int, sender=None,
-                 gas: Gas = None) -> TxResult:
+    def one_step(
+        self, game_id: int, instr_bytes: bytes, operands: Sequence[tuple], j: int, sender=None, gas: Gas = None
+    ) -> TxResult:
         """oneStep: operands are (dtype, shape, merkleRoot, indices, leaves, proof) tuples (OneStep.sol's Operand)."""
-        return self._tx(self.game_contract, "oneStep", game_id, instr_bytes, [tuple(o) for o in operands], j,
-                        sender=sender, gas=gas)
+        return self._tx(
+            self.game_contract, "oneStep", game_id, instr_bytes, [tuple(o) for o in operands], j, sender=sender, gas=gas
+        )
 
-    def prove_wrong_instruction(self, game_id: int, template_leaf: bytes, proof: Sequence[bytes], sender=None,
-                                gas: Gas = None) -> TxResult:
-        return self._tx(self.game_contract, "proveWrongInstruction", game_id, template_leaf, list(proof),
-                        sender=sender, gas=gas)
+    def prove_wrong_instruction(
+        self, game_id: int, template_leaf: bytes, proof: Sequence[bytes], sender=None, gas: Gas = None
+    ) -> TxResult:
+        return self._tx(
+            self.game_contract, "proveWrongInstruction", game_id, template_leaf, list(proof), sender=sender, gas=gas
+        )
 
     def prove_wrong_operand_count(self, game_id: int, instr_bytes: bytes, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.game_contract, "proveWrongOperandCount", game_id, instr_bytes, sender=sender, gas=gas)
 
-    def prove_operand_from_step(self, game_id: int, instr_bytes: bytes, m: int, src: StepOpening,
-                                trace_proof: Sequence[bytes], sender=None, gas: Gas = None) -> TxResult:
-        return self._tx(self.game_contract, "proveOperandFromStep", game_id, instr_bytes, m, src.as_source(),
-                        list(trace_proof), sender=sender, gas=gas)
+    def prove_operand_from_step(
+        self,
+        game_id: int,
+        instr_bytes: bytes,
+        m: int,
+        src: StepOpening,
+        trace_proof: Sequence[bytes],
+        sender=None,
+        gas: Gas = None,
+    ) -> TxResult:
+        return self._tx(
+            self.game_contract,
+            "proveOperandFromStep",
+            game_id,
+            instr_bytes,
+            m,
+            src.as_source(),
+            list(trace_proof),
+            sender=sender,
+            gas=gas,
+        )
 
-    def prove_operand_empty_state(self, game_id: int, instr_bytes: bytes, m: int, src_instr_bytes: bytes,
-                                  template_proof: Sequence[bytes], sender=None, gas: Gas = None) -> TxResult:
-        return self._tx(self.game_contract, "proveOperandEmptyState", game_id, instr_bytes, m, src_instr_bytes,
-                        list(template_proof), sender=sender, gas=gas)
+    def prove_operand_empty_state(
+        self,
+        game_id: int,
+        instr_bytes: bytes,
+        m: int,
+        src_instr_bytes: bytes,
+        template_proof: Sequence[bytes],
+        sender=None,
+        gas: Gas = None,
+    ) -> TxResult:
+        return self._tx(
+            self.game_contract,
+            "proveOperandEmptyState",
+            game_id,
+            instr_bytes,
+            m,
+            src_instr_bytes,
+            list(template_proof),
+            sender=sender,
+            gas=gas,
+        )
 
-    def prove_operand_weight(self, game_id: int, instr_bytes: bytes, m: int, header: tuple,
-                             proof: Sequence[bytes], sender=None, gas: Gas = None) -> TxResult:
+    def prove_operand_weight(
+        self,
+        game_id: int,
+        instr_bytes: bytes,
+        m: int,
+        header: tuple,
+        proof: Sequence[bytes],
+        sender=None,
+        gas: Gas = None,
+    ) -> TxResult:
         """header = (dtype code, shape, merkle_root) of the true weight tensor."""
         d, s, r = header
-        return self._tx(self.game_contract, "proveOperandWeight", game_id, instr_bytes, m, (d, list(s), r),
-                        list(proof), sender=sender, gas=gas)
+        return self._tx(
+            self.game_contract,
+            "proveOperandWeight",
+            game_id,
+            instr_bytes,
+            m,
+            (d, list(s), r),
+            list(proof),
+            sender=sender,
+            gas=gas,
+        )
 
-    def prove_operand_prompt_token(self, game_id: int, instr_bytes: bytes, m: int, prompt_leaf: bytes,
-                                   proof: Sequence[bytes], sender=None, gas: Gas = None) -> TxResult:
-        return self._tx(self.game_contract, "proveOperandPromptToken", game_id, instr_bytes, m, prompt_leaf,
-                        list(proof), sender=sender, gas=gas)
+    def prove_operand_prompt_token(
+        self,
+        game_id: int,
+        instr_bytes: bytes,
+        m: int,
+        prompt_leaf: bytes,
+        proof: Sequence[bytes],
+        sender=None,
+        gas: Gas = None,
+    ) -> TxResult:
+        return self._tx(
+            self.game_contract,
+            "proveOperandPromptToken",
+            game_id,
+            instr_bytes,
+            m,
+            prompt_leaf,
+            list(proof),
+            sender=sender,
+            gas=gas,
+        )
 
     def prove_operand_run(self, game_id: int, instr_bytes: bytes, m: int, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.game_contract, "proveOperandRun", game_id, instr_bytes, m, sender=sender, gas=gas)
 
-    def prove_wrong_output_header(self, game_id: int, instr_bytes: bytes, operand_headers: Sequence[tuple],
-                                  sender=None, gas: Gas = None) -> TxResult:
+    def prove_wrong_output_header(
+        self, game_id: int, instr_bytes: bytes, operand_headers: Sequence[tuple], sender=None, gas: Gas = None
+    ) -> TxResult:
         hs = [(d, list(s), r) for d, s, r in operand_headers]
         return self._tx(self.game_contract, "proveWrongOutputHeader", game_id, instr_bytes, hs, sender=sender, gas=gas)
 
-    def prove_wrong_output_token(self, game_id: int, j: int, out_leaf: bytes, out_proof: Sequence[bytes],
-                                 src: StepOpening, trace_proof: Sequence[bytes], sender=None,
-                                 gas: Gas = None) -> TxResult:
-        return self._tx(self.game_contract, "proveWrongOutputToken", game_id, j, out_leaf, list(out_proof),
-                        src.as_source(), list(trace_proof), sender=sender, gas=gas)
+    def prove_wrong_output_token(
+        self,
+        game_id: int,
+        j: int,
+        out_leaf: bytes,
+        out_proof: Sequence[bytes],
+        src: StepOpening,
+        trace_proof: Sequence[bytes],
+        sender=None,
+        gas: Gas = None,
+    ) -> TxResult:
+        return self._tx(
+            self.game_contract,
+            "proveWrongOutputToken",
+            game_id,
+            j,
+            out_leaf,
+            list(out_proof),
+            src.as_source(),
+            list(trace_proof),
+            sender=sender,
+            gas=gas,
+        )
 
     def timeout(self, game_id: int, sender=None, gas: Gas = None) -> TxResult:
         return self._tx(self.game_contract, "timeout", game_id, sender=sender, gas=gas)
@@ -655,9 +876,31 @@ class GameClient:
 
     def game(self, game_id: int) -> Game:
         r = self.chain.call(self.game_contract, "getGame", game_id)
-        return Game(r[0], _addr(r[1]), r[2], Phase(r[3]), Result(r[4]), r[5], _addr(r[6]), r[7], r[8], r[9],
-                    _b32(r[10]), r[11], _b32(r[12]), r[13], r[14], _b32(r[15]), _b32(r[16]), r[17], r[18],
-                    tuple(_b32(x) for x in r[19]), tuple(r[20]), tuple(_b32(x) for x in r[21]), bytes(r[22]))
+        return Game(
+            r[0],
+            _addr(r[1]),
+            r[2],
+            Phase(r[3]),
+            Result(r[4]),
+            r[5],
+            _addr(r[6]),
+            r[7],
+            r[8],
+            r[9],
+            _b32(r[10]),
+            r[11],
+            _b32(r[12]),
+            r[13],
+            r[14],
+            _b32(r[15]),
+            _b32(r[16]),
+            r[17],
+            r[18],
+            tuple(_b32(x) for x in r[19]),
+            tuple(r[20]),
+            tuple(_b32(x) for x in r[21]),
+            bytes(r[22]),
+        )
 
     def turn(self, game_id: int) -> tuple[str, int]:
         """(address to move, deadline); the zero address once the game is over."""
@@ -666,10 +909,14 @@ class GameClient:
     def claim_id_of(self, claim_hash: bytes) -> int:
         return self.chain.call(self.registry, "claimIdOf", claim_hash)
 
-    def claim_hash_of(self, claim_id: int, model_root: bytes, in_hash: bytes, out_hash: bytes, step_count: int,
-                      trace_root: bytes) -> bytes:
-        return _b32(self.chain.call(self.registry, "claimHashOf", claim_id, model_root, in_hash, out_hash,
-                                    step_count, trace_root))
+    def claim_hash_of(
+        self, claim_id: int, model_root: bytes, in_hash: bytes, out_hash: bytes, step_count: int, trace_root: bytes
+    ) -> bytes:
+        return _b32(
+            self.chain.call(
+                self.registry, "claimHashOf", claim_id, model_root, in_hash, out_hash, step_count, trace_root
+            )
+        )
 
     def credit(self, who) -> int:
         return self.chain.call(self.registry, "credit", self.chain.address(who))
@@ -679,11 +926,15 @@ class GameClient:
 
     def ledger(self) -> tuple[int, int, int]:
         """(registry balance, totalLocked, totalCredit); solvency: balance == locked + credit."""
-        return (self.chain.balance(self.registry.address), self.chain.call(self.registry, "totalLocked"),
-                self.chain.call(self.registry, "totalCredit"))
+        return (
+            self.chain.balance(self.registry.address),
+            self.chain.call(self.registry, "totalLocked"),
+            self.chain.call(self.registry, "totalCredit"),
+        )
 
 
 # -- parties and honest play --------------------------------------------------------------------------
+
 
 class Party(Protocol):
     """What a player knows: its own trace (honest or not) and the model (template, weights)."""
@@ -713,7 +964,7 @@ class HonestPlayer:
     def __init__(self, gc: GameClient, party: Party, sender):
         self.gc, self.party, self.sender = gc, party, sender
         self.address = gc.chain.address(sender)
-        self._tt: Optional[HashTree] = None
+        self._tt: HashTree | None = None
 
     @property
     def tt(self) -> HashTree:
@@ -721,7 +972,7 @@ class HonestPlayer:
             self._tt = self.party.trace_tree()
         return self._tt
 
-    def move(self, game_id: int) -> Optional[TxResult]:
+    def move(self, game_id: int) -> TxResult | None:
         g = self.gc.game(game_id)
         if g.over or g.to_move != self.address:
             return None
@@ -756,11 +1007,12 @@ class HonestPlayer:
         if g.phase == Phase.LEAF_REVEALED:
             mine = p.output_tree(g.step).leaf(g.index)
             w = DTYPE_WIDTH[g.out_dtype]
-            j = next((j for j in range(LEAF // w) if mine[j * w:(j + 1) * w] != g.leaf[j * w:(j + 1) * w]), 0)
+            j = next((j for j in range(LEAF // w) if mine[j * w : (j + 1) * w] != g.leaf[j * w : (j + 1) * w]), 0)
             e = g.index * (LEAF // w) + j
             i = g.step
-            return self.gc.one_step(game_id, p.instr_bytes(i % p.steps_per_token), p.one_step_operands(i, e), j,
-                                    sender=s)
+            return self.gc.one_step(
+                game_id, p.instr_bytes(i % p.steps_per_token), p.one_step_operands(i, e), j, sender=s
+            )
         raise ChainError(f"no challenger move in phase {g.phase!r}")
 
     def _pick(self, g: Game, tree: HashTree, count: int) -> int:
@@ -782,8 +1034,14 @@ class HonestPlayer:
             if token_root(tok) != p.opening(src).output_root:
                 ct = TensorTree(pack_tokens(claimed))
                 return self.gc.prove_wrong_output_token(
-                    game_id, j, ct.leaf(j // TOKENS_PER_LEAF), ct.proof(j // TOKENS_PER_LEAF), p.opening(src),
-                    self.tt.proof(src), sender=self.sender)
+                    game_id,
+                    j,
+                    ct.leaf(j // TOKENS_PER_LEAF),
+                    ct.proof(j // TOKENS_PER_LEAF),
+                    p.opening(src),
+                    self.tt.proof(src),
+                    sender=self.sender,
+                )
         raise ChainError("same trace and same output: nothing to dispute")
 
     def _claimed_output(self, claim_id: int) -> list[int]:
@@ -817,8 +1075,9 @@ class HonestPlayer:
             return self.gc.prove_operand_run(game_id, ib, m, sender=s)
         if kind == KIND_CODE["token"] and t < len(p.prompt):
             pt = TensorTree(pack_tokens(p.prompt))
-            return self.gc.prove_operand_prompt_token(game_id, ib, m, pt.leaf(t // TOKENS_PER_LEAF),
-                                                      pt.proof(t // TOKENS_PER_LEAF), sender=s)
+            return self.gc.prove_operand_prompt_token(
+                game_id, ib, m, pt.leaf(t // TOKENS_PER_LEAF), pt.proof(t // TOKENS_PER_LEAF), sender=s
+            )
         if kind == KIND_CODE["state"] and t == 0:
             tt = p.template_tree()
             return self.gc.prove_operand_empty_state(game_id, ib, m, p.instr_bytes(src), tt.proof(src), sender=s)
@@ -828,8 +1087,9 @@ class HonestPlayer:
             k_ = (t - 1) * S + src
         else:  # a generated token: the sampler of position t-1
             k_ = t * S - 1
-        return self.gc.prove_operand_from_step(game_id, ib, m, p.opening(k_), self.defender_proof(game_id, g, k_),
-                                               sender=s)
+        return self.gc.prove_operand_from_step(
+            game_id, ib, m, p.opening(k_), self.defender_proof(game_id, g, k_), sender=s
+        )
 
     def defender_proof(self, game_id: int, g: Game, k: int) -> list[bytes]:
         """Proof of agreed record k (< the disputed step) in the defender's trace tree (see RevealedTree)."""
@@ -845,8 +1105,13 @@ class HonestPlayer:
         return RevealedTree(self.tt, revealed, g.step, ceil_log2(g.step_count)).proof(k)
 
 
-def play(gc: GameClient, game_id: int, players: Sequence[Any], max_moves: int = 10_000,
-         on_move: Optional[Callable[[Game, TxResult], None]] = None) -> Game:
+def play(
+    gc: GameClient,
+    game_id: int,
+    players: Sequence[Any],
+    max_moves: int = 10_000,
+    on_move: Callable[[Game, TxResult], None] | None = None,
+) -> Game:
     """Let the players (objects with .address and .move(game_id)) move in turn until the game ends; a
     player that returns None on its turn stalls, and then the other side claims the timeout."""
     for _ in range(max_moves):
@@ -865,6 +1130,7 @@ def play(gc: GameClient, game_id: int, players: Sequence[Any], max_moves: int = 
 
 # -- a synthetic model and run (mirrors MockOneStep) -----------------------------------------------------
 
+
 def mock_element(instr_bytes: bytes, position: int, j: int) -> int:
     """MockOneStep.element: the low 32 bits, signed, of keccak256("mock" || instrBytes || u256 position || u256 j)."""
     h = keccak(b"mock" + instr_bytes + position.to_bytes(32, "big") + j.to_bytes(32, "big"))
@@ -876,7 +1142,7 @@ def mock_element(instr_bytes: bytes, position: int, j: int) -> int:
 class SynthInstr:
     opcode: int
     operands: tuple[tuple[str, int], ...]  # (kind name, idx)
-    shape: tuple[int, ...]                 # the mock's output (and empty-state) shape = the params
+    shape: tuple[int, ...]  # the mock's output (and empty-state) shape = the params
 
     def encode(self) -> bytes:
         ops = [(KIND_CODE[k] << 32) | i for k, i in self.operands]
@@ -908,9 +1174,18 @@ class SyntheticRun:
     """A complete Party for tests: a small template (mock ops), two weights, a prompt and a run whose
     every element is mock_element; `lie` makes it a dishonest trace (consistently recommitted after it)."""
 
-    def __init__(self, prompt: Sequence[int], run: Sequence[int], new_tokens: int, *, k: int = 2,
-                 template: Sequence[SynthInstr] = DEFAULT_TEMPLATE, context: int = 512,
-                 lie: Optional[Lie] = None, numerics_version: int = 1):
+    def __init__(
+        self,
+        prompt: Sequence[int],
+        run: Sequence[int],
+        new_tokens: int,
+        *,
+        k: int = 2,
+        template: Sequence[SynthInstr] = DEFAULT_TEMPLATE,
+        context: int = 512,
+        lie: Lie | None = None,
+        numerics_version: int = 1,
+    ):
         self.k, self.prompt, self.run = k, list(prompt), [int(x) for x in run]
         self.template = list(template)
         self.steps_per_token = len(self.template)
@@ -924,9 +1199,14 @@ class SyntheticRun:
         self.weights = [("raw", (4, 8), merkle.pack(w0, "raw")), ("i32", (5,), merkle.pack(w1, "i32"))]
         self.weight_roots = [merkle.tensor_root_hash(d, s, merkle.merkle_root(pk)) for d, s, pk in self.weights]
         self._weights_tree = HashTree(self.weight_roots)
-        self.model_root = keccak(b"model" + numerics_version.to_bytes(4, "big")
-                                 + self.steps_per_token.to_bytes(4, "big") + context.to_bytes(4, "big")
-                                 + self._template_tree.root + self._weights_tree.root)
+        self.model_root = keccak(
+            b"model"
+            + numerics_version.to_bytes(4, "big")
+            + self.steps_per_token.to_bytes(4, "big")
+            + context.to_bytes(4, "big")
+            + self._template_tree.root
+            + self._weights_tree.root
+        )
         self.numerics_version = numerics_version
         self.run_root = run_root(np.asarray(self.run, dtype=np.int64))
         self._build(len(self.prompt) + new_tokens - 1)
@@ -1052,14 +1332,38 @@ class SyntheticRun:
 
     # chain ---------------------------------------------------------------------------------------------
     def register(self, gc: GameClient, sender=None, gas: Gas = None) -> TxResult:
-        return gc.register_model_raw(self.model_root, self.numerics_version, self.steps_per_token, self.context,
-                                     self._template_tree.root, self._weights_tree.root, "synthetic://mock",
-                                     sender=sender, gas=gas)
+        return gc.register_model_raw(
+            self.model_root,
+            self.numerics_version,
+            self.steps_per_token,
+            self.context,
+            self._template_tree.root,
+            self._weights_tree.root,
+            "synthetic://mock",
+            sender=sender,
+            gas=gas,
+        )
 
-    def post(self, gc: GameClient, *, bond: int, sender=None, output: Optional[Sequence[int]] = None) -> TxResult:
-        return gc.post_claim(self.model_root, self.prompt, self.run, self.output if output is None else output,
-                             self.trace_root, self.step_count, bond=bond, sender=sender)
+    def post(self, gc: GameClient, *, bond: int, sender=None, output: Sequence[int] | None = None) -> TxResult:
+        return gc.post_claim(
+            self.model_root,
+            self.prompt,
+            self.run,
+            self.output if output is None else output,
+            self.trace_root,
+            self.step_count,
+            bond=bond,
+            sender=sender,
+        )
 
-    def with_lie(self, lie: Optional[Lie]) -> "SyntheticRun":
-        return SyntheticRun(self.prompt, self.run, len(self.output), k=self.k, template=self.template,
-                            context=self.context, lie=lie, numerics_version=self.numerics_version)
+    def with_lie(self, lie: Lie | None) -> SyntheticRun:
+        return SyntheticRun(
+            self.prompt,
+            self.run,
+            len(self.output),
+            k=self.k,
+            template=self.template,
+            context=self.context,
+            lie=lie,
+            numerics_version=self.numerics_version,
+        )

@@ -7,6 +7,7 @@ on PATH. The process lives in its own session (its own process group), logs to a
 stopped by ``stop()`` / the context manager / interpreter exit, and on Linux also receives SIGTERM if
 the starting thread dies (PR_SET_DEATHSIG), so no anvil outlives the test run that started it.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -26,6 +27,7 @@ import urllib.error
 import urllib.request
 import weakref
 from pathlib import Path
+import contextlib
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SETUP_HINT = "run `make setup` (installs the pinned npm packages @foundry-rs/anvil and solc)"
@@ -38,7 +40,8 @@ class AnvilError(RuntimeError):
 def _native_binary(root: Path) -> Path | None:
     """The platform binary that @foundry-rs/anvil's node wrapper would spawn, if installed."""
     arch = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
-        platform.machine().lower(), platform.machine().lower())
+        platform.machine().lower(), platform.machine().lower()
+    )
     osname = {"linux": "linux", "darwin": "darwin", "win32": "win32"}.get(sys.platform, sys.platform)
     exe = "anvil.exe" if osname == "win32" else "anvil"
     p = root / "node_modules" / "@foundry-rs" / f"anvil-{osname}-{arch}" / "bin" / exe
@@ -84,7 +87,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         pass
 
 
-_LIVE: "weakref.WeakSet[AnvilProcess]" = weakref.WeakSet()
+_LIVE: weakref.WeakSet[AnvilProcess] = weakref.WeakSet()
 
 
 class AnvilProcess:
@@ -113,10 +116,8 @@ class AnvilProcess:
         """SIGTERM the process group, SIGKILL after `timeout` s, reap it, delete the log; safe to call twice."""
         if self.proc.returncode is None:
             for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, sig)
-                except ProcessLookupError:
-                    pass
                 try:
                     self.proc.wait(timeout=timeout)
                     break
@@ -124,13 +125,11 @@ class AnvilProcess:
                     continue
             else:
                 self.proc.wait()
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(self.log_path)
-        except OSError:
-            pass
         _LIVE.discard(self)
 
-    def __enter__(self) -> "AnvilProcess":
+    def __enter__(self) -> AnvilProcess:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -147,9 +146,15 @@ def _stop_all() -> None:
         a.stop(timeout=2.0)
 
 
-def start_anvil(port: int | None = None, block_time: float | None = None, chain_id: int = 31337, *,
-                tx_gas_limit: bool = True, timeout: float = 30.0,
-                extra_args: tuple[str, ...] = ()) -> AnvilProcess:
+def start_anvil(
+    port: int | None = None,
+    block_time: float | None = None,
+    chain_id: int = 31337,
+    *,
+    tx_gas_limit: bool = True,
+    timeout: float = 30.0,
+    extra_args: tuple[str, ...] = (),
+) -> AnvilProcess:
     """Start anvil on 127.0.0.1:port (a free port if None) and return once eth_chainId answers chain_id.
 
     block_time None means automine (a block per transaction); tx_gas_limit enforces EIP-7825's
@@ -164,8 +169,16 @@ def start_anvil(port: int | None = None, block_time: float | None = None, chain_
         p = port if port is not None else free_port()
         # --max-persisted-states 0: anvil otherwise writes every evicted historical state under
         # ~/.foundry/anvil/tmp (measured: ~8 GB per test session, never cleaned); recent states stay in memory
-        cmd = cmd0 + ["--host", "127.0.0.1", "--port", str(p), "--chain-id", str(chain_id),
-                      "--max-persisted-states", "0"]
+        cmd = cmd0 + [
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(p),
+            "--chain-id",
+            str(chain_id),
+            "--max-persisted-states",
+            "0",
+        ]
         if block_time is not None:
             cmd += ["--block-time", str(block_time)]
         if tx_gas_limit:
@@ -175,9 +188,13 @@ def start_anvil(port: int | None = None, block_time: float | None = None, chain_
         main_thread = threading.current_thread() is threading.main_thread()
         with os.fdopen(fd, "wb") as log:
             proc = subprocess.Popen(
-                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if (sys.platform == "linux" and main_thread) else None)
+                preexec_fn=_die_with_parent if (sys.platform == "linux" and main_thread) else None,
+            )
         node = AnvilProcess(proc, p, chain_id, log_path)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

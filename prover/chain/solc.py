@@ -7,6 +7,7 @@ The result is cached in ``contracts/out/artifacts.json`` under a key hashing the
 the settings and every source; an unchanged tree is never recompiled. ``python -m prover.chain.solc``
 builds the artifacts and prints compiler warnings.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -56,8 +57,7 @@ def read_sources(src_dir: Path = SRC_DIR) -> dict[str, str]:
     sources = {p.relative_to(src_dir).as_posix(): p.read_text() for p in sorted(src_dir.rglob("*.sol"))}
     if not sources:
         raise SolcError(f"no .sol files under {src_dir}")
-    bad = [name for name, text in sources.items()
-           if not re.search(rf"^\s*{re.escape(PRAGMA)}\s*$", text, re.M)]
+    bad = [name for name, text in sources.items() if not re.search(rf"^\s*{re.escape(PRAGMA)}\s*$", text, re.M)]
     if bad:
         raise SolcError(f"every source must say `{PRAGMA}` exactly; missing in: {', '.join(bad)}")
     return sources
@@ -76,18 +76,21 @@ def cache_key(sources: dict[str, str]) -> str:
 def run_solcjs(sources: dict[str, str], root: Path = REPO_ROOT, timeout: float = 600.0) -> dict:
     """solc's standard-JSON output for these sources; SolcError with solc's messages on any error."""
     exe = solcjs_path(root)
-    inp = {"language": "Solidity", "sources": {k: {"content": v} for k, v in sources.items()},
-           "settings": SETTINGS}
+    inp = {"language": "Solidity", "sources": {k: {"content": v} for k, v in sources.items()}, "settings": SETTINGS}
     # Files, not pipes, for stdin/stdout: past 64 KB node's non-blocking pipes fail (EAGAIN) or truncate.
     import tempfile
 
-    with tempfile.TemporaryFile("w+") as fin, tempfile.TemporaryFile("w+") as fout, \
-            tempfile.TemporaryFile("w+") as ferr:
+    with (
+        tempfile.TemporaryFile("w+") as fin,
+        tempfile.TemporaryFile("w+") as fout,
+        tempfile.TemporaryFile("w+") as ferr,
+    ):
         fin.write(json.dumps(inp))
         fin.seek(0)
         try:
-            proc = subprocess.run([str(exe), "--standard-json"], stdin=fin, stdout=fout, stderr=ferr,
-                                  text=True, timeout=timeout, cwd=root)
+            proc = subprocess.run(
+                [str(exe), "--standard-json"], stdin=fin, stdout=fout, stderr=ferr, text=True, timeout=timeout, cwd=root
+            )
         except FileNotFoundError as e:  # e.g. node itself is missing
             raise SolcError(f"cannot run {exe}: {e}: {SETUP_HINT}") from e
         fout.seek(0)
@@ -101,15 +104,15 @@ def run_solcjs(sources: dict[str, str], root: Path = REPO_ROOT, timeout: float =
     out = json.loads("\n".join(lines[start:]))
     errors = [e for e in out.get("errors", []) if e.get("severity") == "error"]
     if errors:
-        raise SolcError("solc failed:\n" + "\n".join(e.get("formattedMessage", e.get("message", ""))
-                                                    for e in errors))
+        raise SolcError("solc failed:\n" + "\n".join(e.get("formattedMessage", e.get("message", "")) for e in errors))
     return out
 
 
 def warnings_of(out: dict) -> list[str]:
     """solc's formatted warning/info messages from a standard-JSON output."""
-    return [e.get("formattedMessage", e.get("message", "")) for e in out.get("errors", [])
-            if e.get("severity") != "error"]
+    return [
+        e.get("formattedMessage", e.get("message", "")) for e in out.get("errors", []) if e.get("severity") != "error"
+    ]
 
 
 def artifacts_of(out: dict) -> dict[str, dict]:
@@ -118,8 +121,10 @@ def artifacts_of(out: dict) -> dict[str, dict]:
     for source, contracts in sorted(out.get("contracts", {}).items()):
         for name, c in sorted(contracts.items()):
             if name in arts:
-                raise SolcError(f"contract name {name} is defined in both {arts[name]['source']} and "
-                                f"{source}; names must be unique (artifacts are looked up by name)")
+                raise SolcError(
+                    f"contract name {name} is defined in both {arts[name]['source']} and "
+                    f"{source}; names must be unique (artifacts are looked up by name)"
+                )
             evm = c.get("evm", {})
             arts[name] = {
                 "abi": c.get("abi", []),
@@ -138,8 +143,9 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def compile_contracts(src_dir: Path | str = SRC_DIR, out_dir: Path | str = OUT_DIR, *,
-                      force: bool = False) -> dict[str, dict]:
+def compile_contracts(
+    src_dir: Path | str = SRC_DIR, out_dir: Path | str = OUT_DIR, *, force: bool = False
+) -> dict[str, dict]:
     """{contract name: {"abi", "bytecode", "deployedBytecode", "source"}} for every contract under src_dir.
 
     Reuses out_dir/artifacts.json when its key matches the current sources and settings (unless
@@ -157,8 +163,13 @@ def compile_contracts(src_dir: Path | str = SRC_DIR, out_dir: Path | str = OUT_D
             pass
     out = run_solcjs(sources)
     arts = artifacts_of(out)
-    _write_atomic(cache, json.dumps({"key": key, "solc": SOLC_VERSION, "settings": SETTINGS,
-                                     "warnings": warnings_of(out), "contracts": arts}, indent=1))
+    _write_atomic(
+        cache,
+        json.dumps(
+            {"key": key, "solc": SOLC_VERSION, "settings": SETTINGS, "warnings": warnings_of(out), "contracts": arts},
+            indent=1,
+        ),
+    )
     return arts
 
 
