@@ -26,6 +26,16 @@ def architectures() -> dict[str, object]:
     return found
 
 
+def output_text(lm: IntegerLM, tokens) -> str:
+    """The text of generated tokens (the stop token left out). A dishonest run may carry an out-of-vocabulary
+    "token" (the trace defines it: a zero embedding); it shows as U+FFFD rather than failing."""
+    vocab = lm.config.vocab_size
+    toks = [int(t) for t in tokens if t != lm.config.eos_id]
+    if all(0 <= t < vocab for t in toks):
+        return lm.tokenizer.decode(toks)
+    return "".join(lm.tokenizer.decode([t]) if 0 <= t < vocab else "\ufffd" for t in toks)
+
+
 class IntegerLM:
     """A loaded model, its integer program and exactly-imported weights, and its tokenizer."""
 

@@ -14,9 +14,8 @@ import argparse
 import sys
 import time
 
-import numpy as np
-
 import _common  # noqa: F401
+import numpy as np
 from _common import emit
 
 

@@ -31,8 +31,8 @@ class IntEngine:
     def __init__(self, lm, n: int, traced: bool):
         from engine.executor import Executor
         from engine.generate import GenSettings
-        from prover.runner import model_commitment
-        from prover.trace import Tracer
+        from prover.commit.model import model_commitment
+        from prover.commit.trace import Tracer
 
         self.run = GenSettings(max_new_tokens=n).run_tensor()
         obs = Tracer(lm.program, model_commitment(lm), self.run) if traced else None

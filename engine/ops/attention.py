@@ -29,7 +29,7 @@ import numpy as np
 from fixedpoint import ref, vec
 from fixedpoint.formats import INT64_MAX
 
-from . import Ctx, Op, register
+from . import Ctx, Op, operand, register, shift, size, width
 
 
 class Rows:
@@ -101,6 +101,9 @@ class KVAppend(Op):
     name = "kv_append"
     opcode = 0x40
     family = "attention"
+    params = (size("width_elems"),)
+    operands = (operand("prev", "state"), operand("new"))
+    solidity = "AttentionFamily"
 
     def shape(self, ins, in_shapes, ctx):
         (cap, w), (n,) = in_shapes
@@ -135,6 +138,9 @@ class AttnScores(Op):
     name = "attn_scores"
     opcode = 0x41
     family = "attention"
+    params = (shift("fk"), shift("fq"), shift("fy"), size("head_dim"), size("n_heads"), size("n_kv_heads"), width())
+    operands = (operand("q"), operand("K"))
+    solidity = "AttentionFamily"
 
     def shape(self, ins, in_shapes, ctx):
         return (int(ins.p("n_heads")), ctx.position + 1)
@@ -175,6 +181,9 @@ class Softmax(Op):
     name = "softmax"
     opcode = 0x42
     family = "attention"
+    params = ()
+    operands = (operand("s"),)
+    solidity = "AttentionFamily"
 
     def shape(self, ins, in_shapes, ctx):
         return in_shapes[0]
@@ -208,6 +217,9 @@ class AttnMixPartial(Op):
     name = "attn_mix_partial"
     opcode = 0x44
     family = "attention"
+    params = (size("chunk"), shift("fp"), shift("fv"), size("head_dim"), size("n_heads"), size("n_kv_heads"), width())
+    operands = (operand("p"), operand("V"))
+    solidity = "AttentionFamily"
 
     def shape(self, ins, in_shapes, ctx):
         n = in_shapes[0][1]
@@ -264,6 +276,9 @@ class AttnMix(Op):
     name = "attn_mix"
     opcode = 0x43
     family = "attention"
+    params = (shift("fp"), shift("fy"), width())
+    operands = (operand("part"),)
+    solidity = "AttentionFamily"
 
     def shape(self, ins, in_shapes, ctx):
         return (in_shapes[0][1],)

@@ -38,7 +38,7 @@ def numerics_selfcheck() -> list[tuple[str, bool, str]]:
 def _output_lie(lm, tokens):
     """The demo's wrong answer: " Paris" replaced by " London" where the tokenizer has both, else the first
     generated token replaced by the next id."""
-    from prover.lies import Lie
+    from prover.dispute.lies import Lie
 
     for j, t in enumerate(tokens):
         if lm.tokenizer.decode([t]) == " Paris":
@@ -51,10 +51,10 @@ def _output_lie(lm, tokens):
 def run_demo(args) -> int:
     from engine.generate import GenSettings
     from engine.runtime import IntegerLM
+    from prover.commit.trace import Corruption
+    from prover.dispute.lies import apply_to_receipt
     from prover.receipt import Receipt
     from prover.runner import make_receipt, traced_generate, verify, write_run_dir
-    from prover.lies import apply_to_receipt
-    from prover.trace import Corruption
 
     con = Console()
     summary = Table(title="openbrains demo")
@@ -121,7 +121,7 @@ def run_demo(args) -> int:
     )
     con.print(summary)
     if not args.offline:
-        from prover.chain_demo import run_chain_demo
+        from prover.cli.chain_demo import run_chain_demo
 
         con.print(
             "[bold]on chain[/bold]: deploy to anvil, submit the three receipts, a watcher disputes the wrong ones"

@@ -20,11 +20,13 @@ import numpy as np
 
 from engine.ops.attention import Rows
 
-from . import merkle
-from .chain.game import Gas, GameClient, HashTree, StepOpening, TensorTree, TxResult
-from .commit import instr_bytes as _instr_bytes
-from .runner import Replayer, TracedRun, model_commitment
-from .witness import build_witness, operand_roots, operand_source
+from ..chain.registry import GameClient, Gas, TxResult
+from ..commit import merkle
+from ..commit.model import instr_bytes as _instr_bytes
+from ..commit.model import model_commitment
+from ..commit.witness import build_witness, operand_roots, operand_source
+from ..runner import Replayer, TracedRun
+from .trees import HashTree, StepOpening, TensorTree
 
 I32 = merkle.DTYPE_CODES["i32"]
 
@@ -32,9 +34,7 @@ I32 = merkle.DTYPE_CODES["i32"]
 class EngineParty:
     """A Party (prover.chain.game.Party) backed by a real traced run of ``lm``."""
 
-    def __init__(
-        self, lm, run: TracedRun, *, k: int = 2, prompt: Sequence[int] | None = None, cache_outputs: int = 8
-    ):
+    def __init__(self, lm, run: TracedRun, *, k: int = 2, prompt: Sequence[int] | None = None, cache_outputs: int = 8):
         self.lm, self.run, self.k = lm, run, k
         self.mc = model_commitment(lm)
         self.program = lm.program

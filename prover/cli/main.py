@@ -135,8 +135,8 @@ def cmd_run(a) -> int:
         if a.no_receipt:
             res = lm.generate(ids, settings, on_token=on_token, on_prompt_progress=on_prompt)
         else:
+            from prover.commit.trace import Corruption
             from prover.runner import traced_generate
-            from prover.trace import Corruption
 
             corrupt = Corruption(*a.dishonest) if a.dishonest else None
             traced = traced_generate(
@@ -157,7 +157,7 @@ def cmd_run(a) -> int:
         receipt = make_receipt(lm, a.model, a.prompt, a.chat, ids, traced, load_s=t_load)
         lie = _lie_of_run(a, lm, traced)
         if not lie.honest:
-            from prover.lies import apply_to_receipt
+            from prover.dispute.lies import apply_to_receipt
 
             claimed_lm = load_model(lie.model_id, a.context, True) if lie.model_root is not None else None
             try:
@@ -195,8 +195,8 @@ def _lie_of_run(a, lm, traced):
     """The Lie the --dishonest* flags ask for (an empty Lie: honest)."""
     from pathlib import Path
 
-    from prover.lies import Lie
-    from prover.runner import model_commitment
+    from prover.commit.model import model_commitment
+    from prover.dispute.lies import Lie
 
     out = tuple(a.dishonest_output) if a.dishonest_output else None
     if not a.dishonest_model:
@@ -277,7 +277,7 @@ def cmd_verify(a) -> int:
     if a.challenge and not rep.ok:
         if r.chain is None:
             raise UsageError("the receipt has no chain fields (it was never submitted): nothing to challenge")
-        from prover.chain.game import ClaimStatus
+        from prover.dispute.protocol import ClaimStatus
 
         gc = _game_client(a)
         agent = _agent(a, gc, lm)
@@ -354,13 +354,15 @@ def cmd_deploy(a) -> int:
     import json
     from pathlib import Path
 
-    from prover.chain.game import GameClient
-    from prover.runner import model_commitment
+    from prover.chain.registry import GameClient
+    from prover.commit.model import model_commitment
 
     chain = _chain(a.rpc_url)
     sender = _sender(chain, a.key)
     first_block = int(chain.w3.eth.block_number) + 1  # no event of these contracts can be older
-    one = chain.deploy("OneStep", sender=sender)
+    from prover.chain.deploy import deploy_one_step
+
+    one = deploy_one_step(chain, sender=sender)
     gc = GameClient.deploy(
         chain,
         min_bond=a.min_bond,
@@ -402,7 +404,7 @@ def _game_client(a):
     import json
     from pathlib import Path
 
-    from prover.chain.game import GameClient
+    from prover.chain.registry import GameClient
 
     try:
         dep = json.loads(Path(a.deployment).read_text())
@@ -418,7 +420,7 @@ def _game_client(a):
 
 
 def _agent(a, gc, lm, lie=None):
-    from prover.agent import Agent
+    from prover.dispute.agent import Agent
 
     sender = _sender(gc.chain, a.key) if a.key else a.account
     con = _console()
@@ -432,7 +434,7 @@ def cmd_submit(a) -> int:
     import json
     from pathlib import Path
 
-    from prover.lies import Lie
+    from prover.dispute.lies import Lie
     from prover.receipt import ChainInfo, Receipt
 
     r = Receipt.load(a.receipt)
@@ -495,7 +497,7 @@ def cmd_claims(a) -> int:
 
 def cmd_demo(a) -> int:
     """The main job, end to end (grows as the product does)."""
-    from prover.demo import run_demo
+    from prover.cli.demo import run_demo
 
     return run_demo(a)
 

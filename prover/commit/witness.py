@@ -21,9 +21,9 @@ tables (``TWeight``) as i32. Whole-tensor trees of weights are cached on the wei
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from engine.ops import Ctx
 from engine.ops.attention import Rows
 
 from . import merkle
-from .commit import KIND_CODE, KVTree, commit_value, instr_bytes, raw_shape, run_root, token_root
+from .model import KIND_CODE, KVTree, commit_value, instr_bytes, raw_shape, run_root, token_root
 
 LEAF = merkle.LEAF_BYTES
 
@@ -266,7 +266,7 @@ def logical_shape(value: Any) -> tuple[int, ...]:
 
 
 def operand_roots(lm, run, mc, step: int) -> list[bytes]:
-    """The operand roots step ``step``'s record commits to, from the trace (as prover.trace.Tracer computes them)."""
+    """The operand roots step ``step``'s record commits to, from the trace (as prover.commit.trace.Tracer computes them)."""
     prog = lm.program
     S = prog.steps_per_token
     t, k = divmod(step, S)

@@ -1,13 +1,14 @@
 """Commitments of models, inputs, outputs and steps, byte for byte as docs/encoding.md.
 
-Everything here is a pure function of integers and bytes (keccak via prover.merkle); contracts mirror it.
+Everything here is a pure function of integers and bytes (keccak via prover.commit.merkle); contracts mirror it.
 """
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Sequence
 
 import numpy as np
 from eth_abi import encode as abi_encode
@@ -103,6 +104,18 @@ class ModelCommitment:
         return cls(ih, troot, names, wroots, wroot, mroot, S, C)
 
 
+_COMMITMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def model_commitment(lm) -> ModelCommitment:
+    """The commitment of a loaded model (an engine.runtime.IntegerLM), computed once per model object: it hashes
+    every weight's file bytes. Cached beside the model, not on it (the engine knows nothing of commitments)."""
+    mc = _COMMITMENTS.get(lm)
+    if mc is None:
+        mc = _COMMITMENTS[lm] = ModelCommitment.build(lm.program, lm.weights)
+    return mc
+
+
 def input_hash(prompt: Sequence[int], run: np.ndarray) -> bytes:
     p = np.asarray(list(prompt), dtype=np.int64)
     return merkle.keccak(b"input" + merkle.tensor_root(p, ACT_DTYPE, p.shape) + run_root(run))
@@ -131,7 +144,7 @@ def step_record(i: int, instr_hash: bytes, operand_roots: Sequence[bytes], out_r
 
 class KVTree:
     """The commitment of a KV cache (capacity, width) i32, updated row by row: an append hashes only the leaves
-    holding the new rows and the paths above them, once each (compiled, prover.keccak.dense_set_leaves).
+    holding the new rows and the paths above them, once each (compiled, prover.commit.keccak.dense_set_leaves).
 
     The tree is dense (every node stored, 32 bytes each: 2 x 32 x leaves, ~256 KB for a 1024 x 192 cache) and
     equals merkle.FixedCapacityTree / merkle_root over the same packing (tested)."""
