@@ -28,7 +28,13 @@ class StepObserver(Protocol):
 class Executor:
     """Runs tokens in order (0, 1, 2, ...); carries the state outputs from one token to the next."""
 
-    def __init__(self, program: Program, weights: dict[str, Any], observer: StepObserver | None = None):
+    def __init__(
+        self,
+        program: Program,
+        weights: dict[str, Any],
+        observer: StepObserver | None = None,
+        plans: dict | None = None,
+    ):
         self.program = program
         self.weights = weights
         self.observer = observer
@@ -41,12 +47,8 @@ class Executor:
         if missing:
             raise KeyError(f"program {program.name} needs weights that were not loaded: {missing[:5]}")
         self._transform = observer.transform if observer is not None else None
-        # Execution plans are built once per weights dict (i.e. per loaded model) and shared by executors.
-        self.plans = weights.setdefault("__plans__", {})
-        if not self.plans.get("__done__"):
-            for op in {id(o): o for o in self.ops}.values():
-                op.plan(program, weights, self.plans)
-            self.plans["__done__"] = True
+        # execution plans are built once per loaded model (IntegerLM.plans) and shared by its executors
+        self.plans = ops.build_plans(program, weights) if plans is None else plans
         self.state_names = sorted({r.name for i in program.instrs for r in i.inputs if r.kind == "state"})
         self.reset()
 

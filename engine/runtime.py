@@ -10,7 +10,7 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 
-from . import models
+from . import models, ops
 from .errors import ModelLoadError, PromptError
 from .executor import Executor, StepObserver
 from .generate import GenResult, GenSettings, generate
@@ -54,6 +54,7 @@ class IntegerLM:
         wtypes = {n: GGML_TYPES[t.ggml_type][0] for n, t in loaded.tensors.items()}
         self.program = self.arch.build_program(self.config, context, wtypes)
         self.weights = self.arch.build_weights(loaded, self.program, progress)
+        self.plans = ops.build_plans(self.program, self.weights)
         self.tokenizer = Tokenizer.from_meta(loaded.tokenizer_meta)
 
     @classmethod
@@ -82,7 +83,7 @@ class IntegerLM:
         return ids
 
     def executor(self, observer: StepObserver | None = None) -> Executor:
-        return Executor(self.program, self.weights, observer)
+        return Executor(self.program, self.weights, observer, self.plans)
 
     def generate(
         self,

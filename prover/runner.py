@@ -17,13 +17,13 @@ import numpy as np
 
 from engine.executor import Executor
 from engine.generate import GenResult, GenSettings, generate
-from engine.ops.attention import Rows
 from engine.runtime import output_text
 from fixedpoint import NUMERICS_VERSION
 
 from .commit import merkle
 from .commit.model import hex32, input_hash, model_commitment, output_hash
 from .commit.trace import Corruption, Tracer
+from .commit.values import packed_i32
 from .dispute.lies import Lie
 from .receipt import InputInfo, ModelInfo, OutputInfo, Receipt, Settings, Timings, TraceInfo
 
@@ -77,7 +77,7 @@ def traced_generate(
     mc = model_commitment(lm)
     tracer = Tracer(lm.program, mc, settings.run_tensor(), corrupt=corrupt, keep_values=keep_values)
     snaps = _Snapshots(tracer)
-    ex = Executor(lm.program, lm.weights, snaps)
+    ex = lm.executor(snaps)
     snaps.executor = ex
     t0 = time.perf_counter()
     marks = {}
@@ -112,7 +112,7 @@ class Replayer:
             def on_step(_s, step, token, index, ins, args, out):
                 captured.append((ins, args, out))
 
-        ex = Executor(self.lm.program, self.lm.weights, Cap())
+        ex = self.lm.executor(Cap())
         ex.state = dict(snaps.states[t])
         ex.next_token = t
         ex.step_token(snaps.tokens[t], self.run.settings.run_tensor())
@@ -125,8 +125,7 @@ class Replayer:
 
     def output_packed(self, i: int) -> bytes:
         _, _, out = self.step(i)
-        a = out.to_array() if isinstance(out, Rows) else np.asarray(out)
-        return merkle.pack(a, "i32")
+        return packed_i32(out)
 
 
 def make_receipt(

@@ -89,7 +89,7 @@ def attention_inputs(lm, rp, t_run: int, P: int, rng: np.random.Generator) -> tu
     scores, probabilities and partials are computed from them by the engine ops themselves."""
     from engine import ops
     from engine.ops import Ctx
-    from engine.ops.attention import Rows
+    from engine.values import Rows
 
     prog = lm.program
     S = prog.steps_per_token
@@ -128,7 +128,8 @@ def measure_args(chain, onestep, lm, mc, k: int, P: int, args: list) -> tuple[in
     at position P on ``args``; each result checked against Python's element and run."""
     from engine import ops
     from engine.ops import Ctx
-    from prover.commit.witness import output_value, to_call_args, witness_for
+    from prover.commit.values import element_of as output_value
+    from prover.commit.witness import to_call_args, witness_for
 
     ins = lm.program.instrs[k]
     y = ops.get(ins.op).run(ins, args, Ctx(lm.program, P))

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from engine import ops
 from engine.generate import GenSettings
 from engine.ops import Ctx
-from engine.ops.attention import Rows
+from engine.values import Rows
 from engine.program import TOKEN, L, Program, W, instr
 
 

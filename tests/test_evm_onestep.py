@@ -26,7 +26,7 @@ from engine import ops
 from engine.generate import GenSettings
 from engine.models import llama
 from engine.ops import Ctx
-from engine.ops.attention import Rows
+from engine.values import Rows
 from engine.program import TOKEN, L, Program, S, instr
 from engine.runtime import IntegerLM
 from prover.chain import Reverted
@@ -38,13 +38,13 @@ from prover.commit.witness import (
     build_witness,
     multiproof,
     open_operand,
-    operand_source,
-    output_value,
     to_call_args,
-    tree_depth,
     verify_multiproof,
     witness_for,
 )
+from prover.commit.merkle import tree_depth
+from prover.commit.values import element_of as output_value
+from prover.commit.values import operand_source
 from prover.runner import Replayer, traced_generate
 
 pytestmark = pytest.mark.chain

@@ -10,9 +10,8 @@ import sha3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.executor import Executor
 from engine.generate import GenSettings
-from engine.ops.attention import Rows
+from engine.values import Rows
 from fixedpoint import FixedPointOverflow
 from prover.commit import keccak as K
 from prover.commit import merkle
@@ -144,7 +143,7 @@ def test_batched_tracer_equals_the_plain_tracer(lm):
     run = settings_.run_tensor()
     mc = model_commitment(lm)
     plain, fast = PlainTracer(lm.program, mc, run), Tracer(lm.program, mc, run)
-    ea, eb = Executor(lm.program, lm.weights, plain), Executor(lm.program, lm.weights, fast)
+    ea, eb = lm.executor(plain), lm.executor(fast)
     for tok in (5, 17, 99, 120, 3, 250):
         ea.step_token(tok, run)
         eb.step_token(tok, run)

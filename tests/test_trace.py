@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.generate import GenSettings
-from engine.ops.attention import Rows
+from engine.values import Rows
 from engine.runtime import IntegerLM
 from prover.cli import main as cli
 from prover.commit import merkle

@@ -225,6 +225,15 @@ def all_ops() -> dict[str, Op]:
     return dict(_REGISTRY)
 
 
+def build_plans(program: Program, weights: dict[str, Any]) -> dict:
+    """Every op's execution plans for this program and these weights (``Op.plan``, once per loaded model)."""
+    plans: dict = {}
+    used = {ins.op: get(ins.op) for ins in program.instrs}
+    for op in used.values():
+        op.plan(program, weights, plans)
+    return plans
+
+
 def table() -> list[dict[str, Any]]:
     """The op table as plain rows (docs, `obrain ops --json`, tests): one per op, by opcode."""
     rows = []

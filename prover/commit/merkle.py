@@ -124,6 +124,16 @@ def pack(arr, dtype: str) -> bytes:
     return pad_to_leaves(a.astype(f">i{width}").tobytes())
 
 
+def ceil_log2(x: int) -> int:
+    """ceil(log2(x)) for x >= 1, 0 for x <= 1: the depth of a tree over x leaves (contracts' _ceilLog2)."""
+    return max(0, (int(x) - 1).bit_length())
+
+
+def tree_depth(nbytes: int) -> int:
+    """ceil(log2(max(1, ceil(nbytes / 256)))): the depth of a tensor's tree (OneStepIO.depthOf)."""
+    return ceil_log2(n_leaves(nbytes))
+
+
 def n_leaves(packed_len: int) -> int:
     """Leaves of a packed buffer: max(1, ceil(len / 256))."""
     return max(1, -(-packed_len // LEAF_BYTES))
@@ -354,7 +364,7 @@ class MerkleBuilder:
         n = self.count
         if n == 0:
             return self.zeros[0]
-        depth = (n - 1).bit_length()
+        depth = ceil_log2(n)
         node = None
         for h in range(depth):
             if (n >> h) & 1:
@@ -441,4 +451,4 @@ class FixedCapacityTree:
         """merkle_root of leaves [0, n) (n >= size, n <= capacity): node (ceil log2 n, 0); no hashing."""
         if not self.size <= n <= self.capacity:
             raise ValueError(f"prefix of {n} leaves: need {self.size} <= n <= {self.capacity}")
-        return self.node((max(n, 1) - 1).bit_length(), 0)
+        return self.node(ceil_log2(n), 0)

@@ -13,12 +13,12 @@ import numpy as np
 
 from engine import ops
 from engine.ops import Ctx
-from engine.ops.attention import Rows
 from engine.program import Program
 
 from . import keccak as _kk
 from . import merkle
-from .model import KVTree, ModelCommitment, commit_value, run_root, token_root
+from .model import ModelCommitment, run_root, token_root
+from .values import KVTree, as_array, commit_value, is_cache
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Corruption:
     delta: int = 1
 
     def apply(self, out: Any, position: int) -> Any:
-        if isinstance(out, Rows):  # only the row appended at this position is new
+        if is_cache(out):  # only the row appended at this position is new
             w = out.buf.shape[1]
             r, c = divmod(self.element, w)
             if r != position:
@@ -121,8 +121,8 @@ class Tracer:
         if index == 0 and step != self._count[0]:
             raise ValueError(f"the tracer has {int(self._count[0])} steps and was given step {step}")
         if self.keep_values:
-            self.values[step] = out.to_array() if isinstance(out, Rows) else np.array(out, copy=True)
-        if isinstance(out, Rows):  # committed now: its tree follows the appends
+            self.values[step] = np.array(as_array(out), copy=True)
+        if is_cache(out):  # committed now: its tree follows the appends
             t = self.kv.get(ins.name)
             if t is None or t.rows > out.n:
                 t = self.kv[ins.name] = KVTree(out.capacity, out.buf.shape[1])
