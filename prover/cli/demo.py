@@ -139,3 +139,18 @@ def run_demo(args) -> int:
         con.print(t)
     con.print(f"[dim]run directories in {work}[/dim]")
     return 1 if failed else 0
+
+
+def cmd_demo(a) -> int:
+    """The main job, end to end (grows as the product does)."""
+    from prover.cli.demo import run_demo
+
+    return run_demo(a)
+
+
+def add_parsers(sub) -> None:
+    d = sub.add_parser("demo", help="the main job end to end (see README)")
+    d.add_argument("--model", default="smollm2", help="model for the demo run (default smollm2)")
+    d.add_argument("--workdir", default=None, help="where to write the demo's run directories (default: a temp dir)")
+    d.add_argument("--offline", action="store_true", help="skip the on-chain part")
+    d.set_defaults(func=cmd_demo)
