@@ -13,6 +13,7 @@ from .common import (
     nonneg,
     open_chain,
     positive,
+    ranged,
     signer,
     wei,
 )
@@ -295,7 +296,9 @@ def add_parsers(sub) -> None:
         help="start a local testnet (anvil) and keep it running",
         description="Start anvil from node_modules (or PATH); prints its URL; Ctrl-C stops it.",
     )
-    n.add_argument("--port", type=int, default=8545, help="port (default 8545; 0 picks a free one)")
+    n.add_argument(
+        "--port", type=ranged(0, 65535, "a port"), default=8545, help="port (default 8545; 0 picks a free one)"
+    )
     n.add_argument("--block-time", type=float, default=None, help="seconds per block (default: automine)")
     n.set_defaults(func=cmd_node)
 
