@@ -40,7 +40,7 @@ from prover.runner import make_receipt, traced_generate
 
 ROOT = Path(__file__).resolve().parents[1]
 BOND = 10**16
-WINDOW, MOVE = 40, 60  # seconds of chain time: a claim's base window, a move's window
+WINDOW, MOVE = 300, 300  # seconds of chain time (warped while the watcher is idle): base window, move window
 OP, LIAR, SYBIL, WATCHER = 1, 2, 4, 3  # anvil dev accounts
 LIE_KINDS = ("step", "maxgas", "output")
 
