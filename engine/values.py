@@ -8,8 +8,31 @@ prover.commit.values is the one place that commits, packs and reads such values.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 I32_MIN, I32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _append_i32(buf, amax, rows, at):
+    """buf[at + t] = rows[t] and amax[at + t] = max |rows[t]| for every t, if every value fits int32 (else
+    nothing is written and False is returned). buf: (capacity, w) int32; rows: (T, w) int64."""
+    T, w = rows.shape
+    for t in range(T):
+        for c in range(w):
+            v = rows[t, c]
+            if v < -2147483648 or v > 2147483647:
+                return False
+    for t in range(T):
+        m = 0
+        for c in range(w):
+            v = rows[t, c]
+            buf[at + t, c] = v
+            a = v if v >= 0 else -v
+            if a > m:
+                m = a
+        amax[at + t] = m
+    return True
 
 
 class Rows:
@@ -75,6 +98,13 @@ class Rows:
             raise ValueError(f"KV append of rows of {rows.shape[1]} elements to a cache of width {self.buf.shape[1]}")
         if rows.dtype.kind not in "iu" or rows.dtype == np.uint64:
             rows = np.asarray(rows, dtype=np.int64)
+        if (
+            self.buf.dtype == np.int32
+            and self.amax is not None
+            and rows.dtype == np.int64
+            and _append_i32(self.buf, self.amax, rows, at)
+        ):
+            return [Rows(self.buf, at + i + 1, self.capacity, self.amax) for i in range(k)]
         lo, hi = (int(rows.min()), int(rows.max())) if rows.size else (0, 0)
         buf, amax = self._room(at + k, lo, hi)
         buf[at : at + k] = rows

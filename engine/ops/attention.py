@@ -24,6 +24,8 @@ at most C/2 LSB at fp, C/2^9 LSB of the output.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from fixedpoint import ref, vec
@@ -34,6 +36,7 @@ from ..values import Rows
 from . import Ctx, Op, _fast, operand, register, shift, size, width
 
 
+@functools.lru_cache(maxsize=64)
 def _score_scale(head_dim: int) -> tuple[int, int]:
     """(cm, cs) with cm * 2^-cs == floor(2^30 / sqrt(head_dim)) * 2^-30 and cm odd (or 0)."""
     c = ref.rsqrt_floor(head_dim, 0, 30)
