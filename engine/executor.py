@@ -116,9 +116,12 @@ class Executor:
         self.next_token = t + 1
         return {ins.name: y for ins, y in zip(self.program.instrs, outs)}
 
-    def run_block(self, tokens: Sequence[int], run: np.ndarray) -> dict[str, Any]:
+    def run_block(self, tokens: Sequence[int], run: np.ndarray, every: str | None = None) -> dict[str, Any]:
         """Run the positions [next_token, next_token + len(tokens)) with these input tokens as one block; returns
-        the last position's outputs by name. Same steps, outputs and observer calls as ``step_token`` per token."""
+        the last position's outputs by name (and, if ``every`` names an instruction, under the key ``every`` the
+        list of its output at each position). Same steps, outputs and observer calls as ``step_token`` per token."""
+        if every is not None:
+            return self._run_block_keeping(tokens, run, every)
         T = len(tokens)
         t0 = self.next_token
         if T == 0:
@@ -172,6 +175,27 @@ class Executor:
         self.state = {n: outs[i][T - 1] for n, i in self._state_at}
         self.next_token = t0 + T
         return {ins.name: ys[T - 1] for ins, ys in zip(prog.instrs, outs)}
+
+    def _run_block_keeping(self, tokens, run, every: str) -> dict[str, Any]:
+        i = self.program.index[every]
+        seen: list = []
+        inner = self.observer
+
+        class _Keep:  # the wanted output of every position, then the real observer
+            transform = self._transform
+
+            def on_step(_s, step, token, index, ins, args, out):
+                if index == i:
+                    seen.append(out)
+                if inner is not None:
+                    inner.on_step(step, token, index, ins, args, out)
+
+        self.observer = _Keep()
+        try:
+            outs = self.run_block(tokens, run)
+        finally:
+            self.observer = inner
+        return {**outs, every: seen}
 
     def _report(self, t0: int, T: int, toks: np.ndarray, run: np.ndarray, outs: list, state0: dict) -> None:
         """The block's steps to the observer, position by position, as step_token reports them."""
