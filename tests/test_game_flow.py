@@ -41,10 +41,10 @@ def mock(chain):
 @pytest.fixture(scope="module", params=[2, 4], ids=["k2", "k4"])
 def setup(request, chain, mock):
     k = request.param
-    gc = GameClient.deploy(chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=k, one_step=mock.address)
+    gc = GameClient.deploy(chain, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=WINDOW, move_window=MOVE, k=k, one_step=mock.address)
     assert gc.deploy_gas < GAS_CAP
-    big = SyntheticRun([11, 12, 13, 14], [0, 1, 7, 64], 57, k=k)
-    small = SyntheticRun([7, 8, 9], [0, 1, 42, 8], 2, k=k)
+    big = SyntheticRun([11, 12, 13, 14], [0, 1, 7, 57], 57, k=k)
+    small = SyntheticRun([7, 8, 9], [0, 1, 42, 2], 2, k=k)
     assert (big.step_count, small.step_count) == (300, 20) and big.model_root == small.model_root
     big.register(gc)
     return gc, big, small
