@@ -241,19 +241,23 @@ def test_every_divergence_point_small_trace(setup, step):
 
 
 def test_everyone_withdraws_to_zero(setup):
-    """After all the games above (per k): settle what is pending and withdraw; the registry ends empty."""
+    """After all the games above (per k): settle what is pending and withdraw; the registry ends holding exactly
+    the burned halves of the slashed claim bonds (credited to address(0), which never withdraws)."""
     gc, big, _ = setup
     chain = gc.chain
     bal, locked, credit = gc.ledger()
     assert bal == locked + credit
-    chain.increase_time(WINDOW)
+    chain.increase_time(WINDOW + 10)
     for e in gc.events("ClaimPosted"):
         if e.address == gc.address and gc.claim(e.args["claimId"]).status.name == "PENDING":
             gc.finalize(e.args["claimId"])
     for who in (OP, CH):
         if gc.credit(who):
             gc.withdraw(sender=who)
-    assert gc.ledger() == (0, 0, 0)
+    burned = gc.credit("0x" + "00" * 20)
+    slashed = [e for e in gc.events("ClaimSlashed") if e.address == gc.address]
+    assert burned == sum(int(e.args["bond"]) - int(e.args["bond"]) // 2 for e in slashed) > 0
+    assert gc.ledger() == (burned, 0, burned)
 
 
 def test_gas_per_move(setup):
