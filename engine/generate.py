@@ -96,14 +96,13 @@ def generate(
             if t >= positions:
                 res.stopped = "positions"
                 break
-            continue
-        if nxt in stop_ids:
+        elif nxt in stop_ids:
             res.stopped = "eos"
             break
-        if len(res.tokens) >= settings.max_new_tokens:
+        elif len(res.tokens) >= settings.max_new_tokens:
             res.stopped = "length"
             break
-        if t >= ex.program.context:
+        elif t >= ex.program.context:
             res.stopped = "context"
             break
         outs = ex.step_token(nxt, run)

@@ -277,14 +277,17 @@ class VerifyReport:
 
 def _replay_output(lm, prompt, settings, claimed, on_token, on_prompt_progress) -> tuple[TracedRun, str]:
     """The honest replay of a receipt's run and, if its output is not what generate would produce, why."""
-    ctx, stop = lm.program.context, (lm.config.eos_id,)
+    ctx, stop = lm.program.context, lm.stop_ids
     fits = 0 < len(claimed) and len(prompt) + len(claimed) - 1 <= ctx
+    mine = None
     if fits:  # teacher-forced and batched: the claim's tokens are known
         rp = replay_claim(lm, prompt, settings.run_tensor(), claimed, on_progress=on_prompt_progress)
         run, mine = rp.run, honest_tokens(rp.samples, len(prompt), settings.max_new_tokens, stop, ctx)
-        for tok in rp.samples if on_token else ():
+        for tok in rp.samples if on_token and mine == claimed else ():
             on_token(tok)
-    else:  # no output, or more than fits: what generate would have done
+    if mine != claimed:
+        # no output, more than fits, or a wrong one (then the teacher-forced trace left the honest run after the
+        # first wrong token): what generate does, so the trace is compared with the honest run's
         run = traced_generate(lm, prompt, settings, on_token=on_token, on_prompt_progress=on_prompt_progress)
         mine = list(run.result.tokens)
     if mine != claimed:
