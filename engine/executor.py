@@ -161,20 +161,27 @@ class Executor:
                         if y is not ys[t]:
                             ys[t] = y
             else:
-                ys = []
-                for t in range(T):
-                    a = [
-                        x[t] if c in (_LOCAL, _TOKEN) else (ys[t - 1] if t else x) if c == _STATE else x
-                        for (c, _), x in zip(spec, args)
-                    ]
-                    y = op.run(ins, a, Ctx(prog, t0 + t, scratch=scratch[t], plans=self.plans))
-                    ys.append(tf((t0 + t) * S + i, t0 + t, y) if tf is not None else y)
+                ys = self._per_position(i, args, t0, scratch)
             outs[i] = ys
         if self.observer is not None:
             self._report(t0, T, toks, run, outs, state0)
         self.state = {n: outs[i][T - 1] for n, i in self._state_at}
         self.next_token = t0 + T
         return {ins.name: ys[T - 1] for ins, ys in zip(prog.instrs, outs)}
+
+    def _per_position(self, i: int, args: list, t0: int, scratch: list[dict]) -> list:
+        """Instruction i of a block run position by position (an op without run_many); a state operand is the
+        previous position's output (self-recurrent state: ``blockable``)."""
+        ins, op, spec, tf = self.program.instrs[i], self.ops[i], self._spec[i], self._transform
+        S, ys = self.program.steps_per_token, []
+        for t in range(len(scratch)):
+            a = [
+                x[t] if c in (_LOCAL, _TOKEN) else (ys[t - 1] if t else x) if c == _STATE else x
+                for (c, _), x in zip(spec, args)
+            ]
+            y = op.run(ins, a, Ctx(self.program, t0 + t, scratch=scratch[t], plans=self.plans))
+            ys.append(tf((t0 + t) * S + i, t0 + t, y) if tf is not None else y)
+        return ys
 
     def _run_block_keeping(self, tokens, run, every: str) -> dict[str, Any]:
         i = self.program.index[every]
