@@ -105,7 +105,7 @@ class ClaimReplay:
     records: list[bytes] = field(repr=False)
     out_roots: list[bytes] = field(repr=False)
     samples: list[int]
-    run: TracedRun = field(repr=False)  # for Replayer / the dispute party: snapshots before every position
+    run: TracedRun | None = field(repr=False)  # for Replayer / the dispute party: snapshots before every position
     seconds: float = 0.0
 
 
@@ -405,3 +405,43 @@ def localize(lm, honest: TracedRun, run_dir: Path) -> dict | None:
         diff = np.nonzero(ea != eb)[0]
         info["element"] = int(diff[0]) if diff.size else None
     return info
+
+
+# -- several claims at once ---------------------------------------------------------------------------------
+
+_POOL_LM: dict = {}
+
+
+def _pool_init(model_id: str, context: int | None) -> None:
+    from engine.runtime import IntegerLM
+
+    _POOL_LM["lm"] = IntegerLM.load(model_id, context)
+
+
+def _pool_replay(claim) -> ClaimReplay:
+    prompt, run, output = claim
+    r = replay_claim(_POOL_LM["lm"], prompt, run, output)
+    return ClaimReplay(r.trace_root, r.records, r.out_roots, r.samples, None, r.seconds)
+
+
+def replay_claims(model_id: str, claims, processes: int = 2, context: int | None = None) -> list[ClaimReplay]:
+    """``replay_claim`` of every (prompt, run, output) in ``claims``, in a pool of ``processes`` worker processes
+    (each loads the model once; spawned, so no thread state is forked). Returns, in order, the replays without
+    their snapshots (``run`` is None: use replay_claim in-process to serve a game from one)."""
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    claims = [
+        ([int(t) for t in p], [int(x) for x in np.asarray(r).reshape(-1)], [int(t) for t in o]) for p, r, o in claims
+    ]
+    if processes <= 1 or len(claims) <= 1:
+        _pool_init(model_id, context)
+        try:
+            return [_pool_replay(c) for c in claims]
+        finally:
+            _POOL_LM.clear()
+    ctx = mp.get_context("spawn")
+    with cf.ProcessPoolExecutor(
+        max_workers=min(processes, len(claims)), mp_context=ctx, initializer=_pool_init, initargs=(model_id, context)
+    ) as ex:
+        return list(ex.map(_pool_replay, claims))

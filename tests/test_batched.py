@@ -130,3 +130,18 @@ def test_smollm2_blocks_commit_the_token_by_token_steps():
     assert run.tracer.records == tr.records and run.tracer.root() == tr.root()
     rp = replay_claim(lm, ids, gs.run_tensor(), run.result.tokens, block=7)
     assert rp.trace_root == tr.root() and rp.samples == run.result.tokens
+
+
+def test_replay_claims_in_a_pool_equal_in_process(lm):
+    from prover.runner import replay_claims
+
+    honest = traced_generate(lm, PROMPT, SETTINGS)
+    other = traced_generate(lm, PROMPT[:4], SETTINGS)
+    claims = [
+        (PROMPT, SETTINGS.run_tensor(), honest.result.tokens),
+        (PROMPT[:4], SETTINGS.run_tensor(), other.result.tokens),
+    ]
+    got = replay_claims("tiny", claims, processes=2)
+    assert [g.trace_root for g in got] == [honest.tracer.root(), other.tracer.root()]
+    assert got[0].records == honest.tracer.records and got[1].samples == other.result.tokens
+    assert got[0].run is None
