@@ -278,7 +278,7 @@ class VerifyReport:
 def _replay_output(lm, prompt, settings, claimed, on_token, on_prompt_progress) -> tuple[TracedRun, str]:
     """The honest replay of a receipt's run and, if its output is not what generate would produce, why."""
     ctx, stop = lm.program.context, lm.stop_ids
-    fits = 0 < len(claimed) and len(prompt) + len(claimed) - 1 <= ctx
+    fits = len(claimed) > 0 and len(prompt) + len(claimed) - 1 <= ctx
     mine = None
     if fits:  # teacher-forced and batched: the claim's tokens are known
         rp = replay_claim(lm, prompt, settings.run_tensor(), claimed, on_progress=on_prompt_progress)
