@@ -59,7 +59,9 @@ def cmd_deploy(a) -> int:
         claim_bond=a.claim_bond if a.claim_bond is not None else 2 * floor,
         challenge_bond=a.challenge_bond if a.challenge_bond is not None else floor,
         challenge_window=a.challenge_window,
-        move_window=a.move_window if a.move_window is not None else timing.move_window_for(names),
+        move_window=a.move_window
+        if a.move_window is not None
+        else max(timing.move_window_for(names), timing.DEFAULT_MOVE_WINDOW_S),
         replay_micros=a.replay_micros if a.replay_micros is not None else timing.replay_micros_for(names),
         k=a.k,
     )

@@ -319,6 +319,8 @@ def add_parsers(sub) -> None:
         help="if the receipt's claim is wrong, challenge it on chain "
         "(its chain fields say where) and play the game to the end",
     )
+    v.add_argument("--state-dir", default=None, metavar="DIR",
+                   help="with --challenge: the watcher's state dir (default .obrain/watch/REGISTRY)")
     v.add_argument("-q", "--quiet", action="store_true")
     chain_args(v)
     v.set_defaults(func=cmd_verify)

@@ -25,10 +25,12 @@ from ..commit.merkle import ceil_log2
 REPLAY_US: dict[str, int] = {"tiny": 10_000, "smollm2": 300_000}
 DEFAULT_REPLAY_US = 400_000  # a model not measured here (each position of a bigger model costs more)
 
-# Worst-case time for one honest move, seconds (one position's replay, a witness, a transaction on a congested
-# chain), with a factor of 4: measured 0.2-2 s for smollm2 moves on a loaded 2-core VM (bench_adversarial).
-MOVE_S: dict[str, int] = {"tiny": 2, "smollm2": 60}
-DEFAULT_MOVE_S = 120
+# Worst-case time for one honest move, seconds: a restarted watcher's game worker loading the model (numba
+# imports, weights), one position's replay, a witness, a transaction on a congested chain; measured 5-10 s cold
+# and 0.2-2 s warm for smollm2 on a loaded 2-core VM (scripts/bench_adversarial.py), with a factor of 4 or more.
+MOVE_S: dict[str, int] = {"tiny": 30, "smollm2": 120}
+DEFAULT_MOVE_S = 300
+DEFAULT_MOVE_WINDOW_S = 600  # what `obrain deploy` proposes when the floor is lower
 MIN_CHALLENGE_WINDOW_S = 2
 MAX_OUTPUT_LEAVES = 4096  # the widest committed output: a 262,144-entry logits row (Gemma 3), 4 bytes an entry  # time to land the challenge transaction once the replay is done
 

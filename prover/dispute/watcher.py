@@ -110,6 +110,7 @@ class Watcher:
         self._retry: dict[tuple, tuple[int, float]] = {}  # key -> (failures, next try, monotonic)
         self._parties: dict[int, Any] = {}
         self._flagged_once: set[int] = set()
+        self.ticks = 0
         self._load()
 
     @classmethod
@@ -157,6 +158,8 @@ class Watcher:
             "claims": {str(k): asdict(v) for k, v in self.claims.items()},
             "games": {str(k): asdict(v) for k, v in self.games.items()},
             "stats": self.stats,
+            "ticks": self.ticks,
+            "idle": self.idle(),
         }
         fd, tmp = tempfile.mkstemp(dir=self.state_dir, prefix="state.", suffix=".tmp")
         with os.fdopen(fd, "w") as f:
@@ -186,12 +189,18 @@ class Watcher:
                 sent += self._guard(("withdraw",), self._withdraw) or 0
         except Exception as e:  # the chain is unreachable: nothing to do but try again
             self._error(("tick",), e)
+        self.ticks += 1
         self.save()
         return sent
 
     def idle(self) -> bool:
-        """True when no replay is pending or running (tests and benches wait for this before moving time)."""
-        return not any(c.state in ("new", "replaying") for c in self.claims.values() if self._wanted(c))
+        """True when no replay is pending or running and no claim found wrong waits for its challenge (tests and
+        benches wait for this before moving time)."""
+        return not any(
+            c.state in ("new", "replaying") or (c.state == "wrong" and not c.flag)
+            for c in self.claims.values()
+            if self._wanted(c)
+        )
 
     def _guard(self, key: tuple, fn, *args):
         n, at = self._retry.get(key, (0, 0.0))
