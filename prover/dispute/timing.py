@@ -31,7 +31,7 @@ DEFAULT_REPLAY_US = 400_000  # a model not measured here (each position of a big
 MOVE_S: dict[str, int] = {"tiny": 30, "smollm2": 120}
 DEFAULT_MOVE_S = 300
 DEFAULT_MOVE_WINDOW_S = 600  # what `obrain deploy` proposes when the floor is lower
-MIN_CHALLENGE_WINDOW_S = 2
+MIN_CHALLENGE_WINDOW_S = 60  # a replay worker's cold start (model load) and landing the challenge transaction
 MAX_OUTPUT_LEAVES = 4096  # the widest committed output: a 262,144-entry logits row (Gemma 3), 4 bytes an entry  # time to land the challenge transaction once the replay is done
 
 # Gas of each move kind, bounded from above (tests/test_timing.py plays whole games on anvil and checks every
