@@ -23,6 +23,7 @@ from engine.errors import ModelLoadError
 
 from . import (
     GGML_TYPE_BY_ID,
+    GGML_TYPES,
     KNOWN_MODELS,
     SMOLLM2_FILE,
     SMOLLM2_PACKAGE,
@@ -229,7 +230,7 @@ def read_gguf_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict
         ggml_type = GGML_TYPE_BY_ID.get(type_id)
         if ggml_type is None:
             raise cur.fail(
-                f"tensor {name} has unsupported type {_ggml_type_name(type_id)} (supported: F32, F16, Q4_0, Q4_1, Q8_0)"
+                f"tensor {name} has unsupported type {_ggml_type_name(type_id)} (supported: {', '.join(GGML_TYPES)})"
             )
         if any(d < 1 for d in dims):
             raise cur.fail(f"tensor {name} has an empty dimension {dims}")
