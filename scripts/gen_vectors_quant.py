@@ -431,6 +431,26 @@ def dcase(tab: Tables, name: str, tname_or_id, row: bytes, ks: list[int], fs: li
     }
 
 
+def malformed_cases(tab: Tables) -> list[dict]:
+    """Malformed calls: unknown type, K not a multiple of B, wrong byte count, empty."""
+    cases = []
+    q41 = make_row("Q4_1", [(0x3C00, 0x3800)], list(range(16)) * 2)
+    cases.append(qcase(tab, "bad_q41", 9, q41, "ones", [1] * 32, 16, 16))  # 9: Q8_1, not a weight type
+    q4k = block_row("Q4_K", bytes(range(144)), [0x3C00, 0x3800])
+    cases.append(qcase(tab, "bad_q4k", "Q4_K", q4k, "ones", [1] * 128, 16, 16))  # K not a multiple of 256
+    cases.append(qcase(tab, "bad_q4k_short", "Q4_K", q4k[:-1], "ones", [1] * 256, 16, 16))
+    cases.append(qcase(tab, "bad_q4k", 15, q4k, "ones", [1] * 256, 16, 16))  # 15: Q8_K
+    cases.append(dcase(tab, "bad_q4k_ragged", "Q4_K", q4k + b"\x00", [0, 5], [16, 16]))
+    cases.append(qcase(tab, "bad_q41", "Q4_1", q41, "ones", [1] * 31, 16, 16))
+    cases.append(qcase(tab, "bad_q41_short", "Q4_1", q41[:-1], "ones", [1] * 32, 16, 16))
+    cases.append(qcase(tab, "bad_q41", "Q4_1", q41, "ones", [1] * 64, 16, 16))
+    cases.append(qcase(tab, "empty", "F32", b"", "empty", [], 16, 16))
+    cases.append(dcase(tab, "bad_q41", 9, q41, [0, 5], [16, 16]))
+    cases.append(dcase(tab, "bad_q41_ragged", "Q4_1", q41 + b"\x00", [0, 5], [16, 16]))
+    cases.append(dcase(tab, "empty", "Q8_0", b"", [0], [16]))
+    return cases
+
+
 def quant_cases(with_real: bool = True) -> tuple[list[dict], Tables, bool]:
     rng = random.Random(SEED + 1)
     tab = Tables()
@@ -487,21 +507,7 @@ def quant_cases(with_real: bool = True) -> tuple[list[dict], Tables, bool]:
     cases.append(qcase(tab, "F32_span253", "F32", span, "ones", [1, 1, 1, 1], 0, 62))
     cases.append(qcase(tab, "F32_span253", "F32", span, "ones", [1, 1, 1, 1], 0, 61))
     cases.append(qcase(tab, "F32_span253", "F32", span, "mixed", [3, 3, -(1 << 62), 1 << 62], 0, 62))
-    # malformed calls: unknown type, K not a multiple of B, wrong byte count, empty
-    q41 = make_row("Q4_1", [(0x3C00, 0x3800)], list(range(16)) * 2)
-    cases.append(qcase(tab, "bad_q41", 9, q41, "ones", [1] * 32, 16, 16))  # 9: Q8_1, not a weight type
-    q4k = block_row("Q4_K", bytes(range(144)), [0x3C00, 0x3800])
-    cases.append(qcase(tab, "bad_q4k", "Q4_K", q4k, "ones", [1] * 128, 16, 16))  # K not a multiple of 256
-    cases.append(qcase(tab, "bad_q4k_short", "Q4_K", q4k[:-1], "ones", [1] * 256, 16, 16))
-    cases.append(qcase(tab, "bad_q4k", 15, q4k, "ones", [1] * 256, 16, 16))  # 15: Q8_K
-    cases.append(dcase(tab, "bad_q4k_ragged", "Q4_K", q4k + b"\x00", [0, 5], [16, 16]))
-    cases.append(qcase(tab, "bad_q41", "Q4_1", q41, "ones", [1] * 31, 16, 16))
-    cases.append(qcase(tab, "bad_q41_short", "Q4_1", q41[:-1], "ones", [1] * 32, 16, 16))
-    cases.append(qcase(tab, "bad_q41", "Q4_1", q41, "ones", [1] * 64, 16, 16))
-    cases.append(qcase(tab, "empty", "F32", b"", "empty", [], 16, 16))
-    cases.append(dcase(tab, "bad_q41", 9, q41, [0, 5], [16, 16]))
-    cases.append(dcase(tab, "bad_q41_ragged", "Q4_1", q41 + b"\x00", [0, 5], [16, 16]))
-    cases.append(dcase(tab, "empty", "Q8_0", b"", [0], [16]))
+    cases += malformed_cases(tab)
     real = real_rows() if with_real else None
     if real:
         for name, tname, row in real:
