@@ -424,6 +424,7 @@ contract OneStep {
     uint256 internal constant LINEAR_ADD = 0x12;
     uint256 internal constant LINEAR_ROPE = 0x13;
     uint256 internal constant RMSNORM = 0x20;
+    uint256 internal constant RMSNORM_TYPED = 0x21;
     uint256 internal constant ROPE = 0x30;
     uint256 internal constant KV_APPEND = 0x40;
     uint256 internal constant ATTN_SCORES = 0x41;
@@ -518,6 +519,7 @@ contract OneStep {
         if (opcode == ROPE || opcode == LINEAR_SWIGLU || opcode == LINEAR_ADD) return 3;
         if (opcode == SOFTMAX || opcode == ATTN_MIX || opcode == TOPK_CHUNK || opcode == TOPK_MERGE) return 1;
         if (opcode == EMBED || opcode == LINEAR || opcode == RMSNORM || opcode == KV_APPEND || opcode == ATTN_SCORES) return 2;
+        if (opcode == RMSNORM_TYPED) return 2;
         if (opcode == ATTN_MIX_PARTIAL || opcode == ADD || opcode == SWIGLU || opcode == SAMPLE) return 2;
         return 0;
     }
@@ -531,7 +533,7 @@ contract OneStep {
         if (opcode == LINEAR || opcode == LINEAR_SWIGLU || opcode == LINEAR_ADD || opcode == LINEAR_ROPE) {
             return LinearOp.linearShape(prm, shapes);
         }
-        if (opcode == RMSNORM) return NormOp.rmsnormShape(prm, shapes);
+        if (opcode == RMSNORM || opcode == RMSNORM_TYPED) return NormOp.rmsnormShape(prm, shapes);
         if (opcode == ROPE) return RopeOp.ropeShape(prm, shapes);
         if (opcode == KV_APPEND) return AttentionOp.kvAppendShape(prm, shapes);
         if (opcode == ATTN_SCORES) return AttentionOp.attnScoresShape(prm, position);
@@ -556,6 +558,7 @@ contract OneStep {
         if (opcode == LINEAR_ADD) return LinearOp.linearAddElement(prm, a, j);
         if (opcode == LINEAR_ROPE) return LinearOp.linearRopeElement(prm, a, position, j);
         if (opcode == RMSNORM) return NormOp.rmsnormElement(prm, a, j);
+        if (opcode == RMSNORM_TYPED) return NormOp.rmsnormTypedElement(prm, a, j);
         if (opcode == ROPE) return RopeOp.ropeElement(prm, a, position, j);
         if (opcode == KV_APPEND) return AttentionOp.kvAppendElement(a, position, j);
         if (opcode == ATTN_SCORES) return AttentionOp.attnScoresElement(prm, a, position, j);

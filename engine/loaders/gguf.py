@@ -333,7 +333,7 @@ def smollm2_path() -> Path:
 
 
 def resolve_model(name_or_path: str | os.PathLike[str]) -> LoadedModel:
-    """Load a model by name ("smollm2", "tiny") or from a path (a GGUF file, or a native-format
+    """Load a model by name ("smollm2", "tiny", "tiny-q4_k" and the other ``tiny-<type>``) or from a path (a GGUF file, or a native-format
     directory). ModelLoadError if it cannot be found or loaded."""
     from .native import load_native
 
@@ -346,6 +346,11 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> LoadedModel:
         from engine.models.tiny import tiny_path
 
         return load_gguf(tiny_path())
+    if s.startswith("tiny-"):
+        from engine.models.tiny_types import TYPED_NAMES, typed_path
+
+        if s in TYPED_NAMES:
+            return load_gguf(typed_path(s))
     p = Path(s)
     if p.is_dir():
         return load_native(p)

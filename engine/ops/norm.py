@@ -5,7 +5,10 @@ rmsnorm (x: (n,) raw at fx; g: F32 gains imported exactly as gm * 2^ge; params f
     r      = rsqrt_floor(v, 2fx, 30)                      floor(2^30 / sqrt(v * 2^-2fx)), Q30
     nrm_i  = round_shift(x_i * r, fx)                     x_i / rms in Q30; |nrm_i| <= 2^30 sqrt(n) + 1
     y_i    = saturate(rescale(nrm_i * gm_i, 30 - ge_i - fy), width)   (shift clamped to 62: |nrm*gm| < 2^61)
-Fan-in of y_i: all n elements of x and gain i.
+Fan-in of y_i: all n elements of x and gain i (bytes [4i, 4i + 4) of the raw F32 vector).
+rmsnorm_typed (0x21; params eps, fx, fy, gtype, width): the same with gains of GGML type gtype (F32 0, F16 1,
+    BF16 30; each exactly gm * 2^ge: |gm| < 2^11 (F16), 2^8 (BF16)); fan-in bytes [bi, bi + b), b = 4 or 2.
+    Templates emit it only for non-F32 gains, so every existing ``rmsnorm`` instruction encodes as before.
 """
 
 from __future__ import annotations
@@ -84,3 +87,25 @@ class RMSNorm(Op):
     def fan_in(self, ins, args, ctx, j):
         x, g = args
         return [(0, 0, x.size), (1, 4 * j, 4 * j + 4)]
+
+
+@register
+class RMSNormTyped(RMSNorm):
+    name = "rmsnorm_typed"
+    opcode = 0x21
+    family = "norm"
+
+    def _check(self, ins, g) -> None:
+        if int(ins.p("gtype")) != g.type_id:
+            raise ValueError(
+                f"{ins.name}: the template says gain type {ins.p('gtype')} but {g.name} is {g.ggml_type} ({g.type_id})"
+            )
+
+    def run(self, ins, args, ctx: Ctx):
+        self._check(ins, args[1])
+        return super().run(ins, args, ctx)
+
+    def fan_in(self, ins, args, ctx, j):
+        x, g = args
+        b = g.elem_bytes
+        return [(0, 0, x.size), (1, b * j, b * j + b)]

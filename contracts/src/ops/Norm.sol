@@ -6,17 +6,22 @@ import {Nonlinear} from "../Nonlinear.sol";
 import {Quant} from "../Quant.sol";
 import {Opened, OneStepIO} from "../OneStep.sol";
 
-/// @title NormOp: engine/ops/norm.py (op `rmsnorm`, opcode 0x20) for the one-step verifier.
+/// @title NormOp: engine/ops/norm.py (ops `rmsnorm`, opcode 0x20, and `rmsnorm_typed`, 0x21) for the one-step
+/// verifier.
 /// @notice v = max(floor(sum_i x_i^2 / n) + eps, 1); r = rsqrt_floor(v, 2fx, 30);
 /// nrm_i = round_shift(x_i * r, fx); y_i = saturate(rescale(nrm_i * gm_i, min(30 - ge_i - fy, 62)), width)
 /// with g_i = gm_i * 2^ge_i the F32 gain (committed raw, 4 little-endian bytes each).
-/// Fan-in of y_i: all n elements of x and bytes [4i, 4i + 4) of g.
+/// Fan-in of y_i: all n elements of x and bytes [4i, 4i + 4) of g. rmsnorm_typed: the same with g of GGML type
+/// gtype (F32 0, F16 1, BF16 30; fan-in bytes [2i, 2i + 2) for the 16-bit ones; any other gtype reads as F32).
 library NormOp {
     // params of `rmsnorm`, ascending names: eps, fx, fy, width
     uint256 internal constant EPS = 0;
     uint256 internal constant FX = 1;
     uint256 internal constant FY = 2;
     uint256 internal constant WIDTH = 3;
+    // params of `rmsnorm_typed`, ascending names: eps, fx, fy, gtype, width
+    uint256 internal constant GTYPE = 3;
+    uint256 internal constant T_WIDTH = 4;
 
     /// RMSNorm.shape: (n,), the length of x.
     function rmsnormShape(int256[] memory, uint256[][] memory s) internal pure returns (uint256[] memory) {
@@ -56,13 +61,43 @@ library NormOp {
     /// RMSNorm.element: saturate(rescale(checked_mul(mul_round_shift(x_j, r, fx), gm_j), gain_shift(ge_j, fy)), width),
     /// r = rsqrt_floor(max(sum x^2 // n + eps, 1), 2fx, 30).
     function rmsnormElement(int256[] memory prm, Opened[] memory a, uint256 j) internal pure returns (int256) {
+        (int256 gm, int256 ge) = Quant.fp32Decode(gainBits(a[1], j));
+        return normed(prm, a, j, gm, ge, OneStepIO.p(prm, WIDTH));
+    }
+
+    /// RMSNormTyped.element: RMSNorm.element with gain j decoded as GGML type gtype (F16, BF16; else F32).
+    function rmsnormTypedElement(int256[] memory prm, Opened[] memory a, uint256 j) internal pure returns (int256) {
+        uint256 gtype = OneStepIO.u(prm, GTYPE);
+        int256 gm;
+        int256 ge;
+        if (gtype == Quant.F16 || gtype == Quant.BF16) {
+            bytes memory b = OneStepIO.rawBytes(a[1], 2 * j, 2 * j + 2);
+            uint256 bits = uint256(uint8(b[0])) | (uint256(uint8(b[1])) << 8);
+            (gm, ge) = gtype == Quant.F16 ? Quant.fp16Decode(bits) : Quant.bf16Decode(bits);
+        } else {
+            (gm, ge) = Quant.fp32Decode(gainBits(a[1], j));
+        }
+        return normed(prm, a, j, gm, ge, OneStepIO.p(prm, T_WIDTH));
+    }
+
+    /// saturate(rescale(checked_mul(mul_round_shift(x_j, r, fx), gm), gain_shift(ge, fy)), width) for the gain
+    /// gm * 2^ge of element j.
+    function normed(int256[] memory prm, Opened[] memory a, uint256 j, int256 gm, int256 ge, int256 width)
+        private
+        pure
+        returns (int256)
+    {
+        int256 nrm = normalized(prm, a, j);
+        int256 y = FixedPoint.rescale(FixedPoint.checkedMul(nrm, gm), gainShift(ge, OneStepIO.p(prm, FY)));
+        return FixedPoint.saturate(y, width);
+    }
+
+    /// mul_round_shift(x_j, r, fx) with r = rsqrt_floor(max(sum x^2 // n + eps, 1), 2fx, 30); 0 for an empty x.
+    function normalized(int256[] memory prm, Opened[] memory a, uint256 j) private pure returns (int256) {
         uint256 n = a[0].numel;
-        if (n == 0) return 0; // Python divides by zero: no run has an empty norm input
+        if (n == 0) return 0; // Python divides by zero: no run has an empty norm input (and 0 * gm = 0)
         int256[] memory xs = OneStepIO.range(a[0], 0, n);
         int256 fx = FixedPoint.sat64(OneStepIO.p(prm, FX));
-        int256 nrm = FixedPoint.mulRoundShift(j < n ? xs[j] : int256(0), inverseRms(xs, OneStepIO.p(prm, EPS), fx), fx);
-        (int256 gm, int256 ge) = Quant.fp32Decode(gainBits(a[1], j));
-        int256 y = FixedPoint.rescale(FixedPoint.checkedMul(nrm, gm), gainShift(ge, OneStepIO.p(prm, FY)));
-        return FixedPoint.saturate(y, OneStepIO.p(prm, WIDTH));
+        return FixedPoint.mulRoundShift(j < n ? xs[j] : int256(0), inverseRms(xs, OneStepIO.p(prm, EPS), fx), fx);
     }
 }
