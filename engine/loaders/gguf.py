@@ -333,8 +333,8 @@ def smollm2_path() -> Path:
 
 
 def resolve_model(name_or_path: str | os.PathLike[str]) -> LoadedModel:
-    """Load a model by name ("smollm2", "tiny", "tiny-q4_k" and the other ``tiny-<type>``) or from a path (a GGUF file, or a native-format
-    directory). ModelLoadError if it cannot be found or loaded."""
+    """Load a model by name ("smollm2", "tiny", "tiny-q4_k" and the other ``tiny-<type>``) or from a path (a GGUF
+    file, or a native-format directory). ModelLoadError if it cannot be found or loaded."""
     from .native import load_native
 
     s = os.fspath(name_or_path)
