@@ -848,3 +848,33 @@ def test_real_smollm2_output_head_rows(smol):
     rng = np.random.default_rng(9)
     for x in (realistic_x(k, rng), realistic_x(k, rng, outliers=2), realistic_x(k, rng, scale=0.2)):
         assert vec.qlinear(x, pq, 12, 16).tolist() == ref.qlinear(x.tolist(), qm, 12, 16)
+
+
+@pytest.mark.parametrize("gtype", ["F16", "BF16", "F32"])
+def test_dense_float_matrices_fast_path_is_exact(gtype):
+    """F16 / BF16 / F32 weights of realistic magnitudes run on the dense int32 kernel (one pass and limbs); a row
+    whose exponents span too far (a tiny next to a huge weight) is a slow row; every result == ref == oracle."""
+    rng = np.random.default_rng(8)
+    n, k = 5, 48
+    w = (rng.standard_normal((n, k)) * 0.05).astype(np.float32)
+    if gtype == "F32":  # 24-bit mantissas: rows fit int32 when their weights span few binades
+        w = (rng.integers(-1000, 1000, (n, k)) * 2.0**-14).astype(np.float32)
+    w[2, 7] = 0.0
+    w[3, :] = 0.0  # an all-zero row
+    w[4, 0], w[4, 1] = 3e4, 2e-7  # span beyond int32: slow
+    if gtype == "F32":
+        raw = w.view(np.uint8).reshape(n, -1)
+    elif gtype == "F16":
+        raw = w.astype(np.float16).view(np.uint8).reshape(n, -1)
+    else:
+        raw = (w.view(np.uint32) >> 16).astype("<u2").view(np.uint8).reshape(n, -1)
+    raw = np.ascontiguousarray(raw)
+    qm = vec.decode_matrix(raw, gtype, n, k)
+    f = vec.prepare(qm).fast
+    assert f is not None and f.bits == 32 and f.slow_rows.tolist() == [4] and f.lim >= 1 << 16
+    wex = exact_rows(qm)
+    base = rng.integers(-30000, 30000, (1, k))
+    big = base.copy()
+    big[0, 3] = (1 << 40) + 5  # past lim: limbs
+    for xs, fx, fy in [(base, 12, 16), (big, 12, 16), (base, 0, 62), (np.vstack([big, base]), 30, 8)]:
+        check_all(raw.reshape(-1), gtype, n, k, wex, xs.tolist(), fx, fy)

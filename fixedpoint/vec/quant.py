@@ -26,10 +26,12 @@ bounds checked once:
    per row: round_half_up(S * 2^-(fx - fy - E_n)).
 
 Every operation is an integer add or multiply whose result fits its type, so thread splits and vector
-widths cannot change a result. Rows off the fast path (exponent spans of about 24 binades, or G_n too
-large), and F16/BF16/F32 matrices, use an exact Python-int path (slow, correct). Memory of the fast form:
-0.5 (4-bit codes) or 1 (int8 codes) byte per weight + 16 bytes per sub-block; the (rare) rounding cache is
-written idempotently, so concurrent calls are safe.
+widths cannot change a result. F16/BF16/F32 matrices run the same way with B = 1 and no codes: a dense int32
+w = mant << (exp - E_n) per weight (rows whose exponents span more than 31 bits minus the mantissa's are slow).
+Rows off the fast path (exponent spans of about 24 binades, or G_n too large) use an exact Python-int path
+(slow, correct). Memory of the fast form: 0.5 (4-bit codes) or 1 (int8 codes) byte per weight + 16 bytes per
+sub-block, 4 bytes per weight dense; the (rare) rounding cache is written idempotently, so concurrent calls are
+safe.
 
 Speed (scripts/bench_qlinear.py, SmolLM2, 2-core machine, one thread): a 1536x576 Q4_1 matrix 0.10 ms
 (float32 GEMV on the dequantized matrix: 0.15 ms), one token's 211 matrices ~22 ms (float32: ~28 ms); the
@@ -166,19 +168,19 @@ def prepare(qm) -> PreparedQuant:
     """The form of ``qm`` this twin's ``qlinear`` runs fastest, built once (ref: the QuantMatrix; vec: a PreparedQuant).
 
     The fast form holds 0.5 (4-bit codes: Q4_0, Q4_1, Q4_K, Q2_K, Q3_K) or 1 (int8 codes: Q8_0, Q5_0, Q5_1,
-    Q5_K, Q6_K) byte per weight plus 16 bytes per sub-block (int64 scales). qm: a QuantMatrix (a PreparedQuant
-    is returned as is). F16/BF16/F32 matrices get no fast form (``fast`` is None: ``qlinear`` uses the exact
-    path), nor does a matrix none of whose rows qualify. Rows with a shifted scale of 2^35 or more (exponent
+    Q5_K, Q6_K) byte per weight plus 16 bytes per sub-block (int64 scales); F16/BF16/F32 matrices a dense int32
+    per weight (``_prepare_dense``). qm: a QuantMatrix (a PreparedQuant is returned as is). A matrix none of
+    whose rows qualify gets no fast form (``fast`` is None: ``qlinear`` uses the exact path). Rows with a shifted scale of 2^35 or more (exponent
     spans of about 24 binades), or whose G_n * lim exceeds 2^63 - 1, are listed in ``fast.slow_rows`` and
     computed exactly with Python ints. Decodes CHUNK elements at a time.
     """
     if isinstance(qm, PreparedQuant):
         return qm
     qm = _qm_of(qm)
+    if qm.ggml_type not in _CODES:
+        return _prepare_dense(qm)
     n, k = qm.shape
     b = qm.block
-    if qm.ggml_type not in _CODES:
-        return PreparedQuant(qm, None, 0)
     nb = k // b
     bits, off = _CODES[qm.ggml_type]
     half = (n + 1) // 2
@@ -251,6 +253,45 @@ def prepare(qm) -> PreparedQuant:
     f.rounding = {}
     nbytes = qp.nbytes + dsh.nbytes + msh.nbytes + e.nbytes
     return PreparedQuant(qm, f, nbytes)
+
+
+def _prepare_dense(qm: QuantMatrix) -> PreparedQuant:
+    """The dense fast form of an F16 / BF16 / F32 matrix: w (K, N) int32, w[k, n] = mant << (exp - E_n) (E_n the
+    row's least exponent), for rows whose every w fits int32 and whose G_n = sum_k |w| is at most 2^47; the other
+    rows are slow rows. lim = min(2^31 - 1, (2^63 - 1) // max G_n) >= 2^16 bounds |x| for one pass."""
+    n, k = qm.shape
+    w32 = np.zeros((k, n), np.int32)
+    e = np.zeros(n, np.int64)
+    g: list = [None] * n
+    step = max(1, CHUNK // k)
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        _, dm, de, _, _ = fields(qm, qm.raw[lo:hi])
+        en = np.where(dm != 0, de, _NO_EXP).min(axis=1)
+        en = np.where(en == _NO_EXP, 0, en)
+        sh = np.where(dm != 0, de - en[:, None], 0)
+        wv = dm << np.minimum(sh, 31)  # |mant| < 2^24: below 2^55, no wrap
+        ok = ((sh <= 31) & (np.abs(wv) < (1 << 31))).all(axis=1)
+        wv = np.where(ok[:, None], wv, 0)
+        gn = np.abs(wv).sum(axis=1)  # < K * 2^31
+        e[lo:hi] = en
+        w32[:, lo:hi] = wv.T.astype(np.int32)
+        g[lo:hi] = [int(v) if o and v <= (1 << 47) else None for v, o in zip(gn.tolist(), ok.tolist())]
+    slow = [i for i, gi in enumerate(g) if gi is None]
+    fast = [i for i, gi in enumerate(g) if gi is not None]
+    if not fast:
+        return PreparedQuant(qm, None, 0)
+    w32[:, slow] = 0
+    gmax = max(max(g[i] for i in fast), 1)
+    f = _Fast()
+    f.bits, f.qp, f.dsh, f.msh, f.has_min, f.n, f.e = 32, w32, None, None, False, n, e
+    f.lim = min(I32_MAX, INT64_MAX // gmax)
+    f.e_lo, f.e_hi = int(e.min()), int(e.max())
+    f.limb_bits = (f.lim + 1).bit_length() - 1
+    f.gmax = gmax
+    f.slow_rows = np.array(slow, np.int64)
+    f.rounding = {}
+    return PreparedQuant(qm, f, w32.nbytes + e.nbytes)
 
 
 # ------------------------------------------------------------------------------------------- qlinear
