@@ -170,9 +170,9 @@ def prepare(qm) -> PreparedQuant:
     The fast form holds 0.5 (4-bit codes: Q4_0, Q4_1, Q4_K, Q2_K, Q3_K) or 1 (int8 codes: Q8_0, Q5_0, Q5_1,
     Q5_K, Q6_K) byte per weight plus 16 bytes per sub-block (int64 scales); F16/BF16/F32 matrices a dense int32
     per weight (``_prepare_dense``). qm: a QuantMatrix (a PreparedQuant is returned as is). A matrix none of
-    whose rows qualify gets no fast form (``fast`` is None: ``qlinear`` uses the exact path). Rows with a shifted scale of 2^35 or more (exponent
-    spans of about 24 binades), or whose G_n * lim exceeds 2^63 - 1, are listed in ``fast.slow_rows`` and
-    computed exactly with Python ints. Decodes CHUNK elements at a time.
+    whose rows qualify gets no fast form (``fast`` is None: ``qlinear`` uses the exact path). Rows with a
+    shifted scale of 2^35 or more (exponent spans of about 24 binades), or whose G_n * lim exceeds 2^63 - 1, are
+    listed in ``fast.slow_rows`` and computed exactly with Python ints. Decodes CHUNK elements at a time.
     """
     if isinstance(qm, PreparedQuant):
         return qm
