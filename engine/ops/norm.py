@@ -17,7 +17,7 @@ import numpy as np
 
 from fixedpoint import ref, vec
 
-from . import Ctx, Op, register
+from . import Ctx, Op, Param, ggml_type, operand, register, shift, width
 
 
 def _sum_squares_vec(x: np.ndarray) -> int:
@@ -48,6 +48,9 @@ class RMSNorm(Op):
     name = "rmsnorm"
     opcode = 0x20
     family = "norm"
+    params = (Param("eps", 0, 1 << 62), shift("fx"), shift("fy"), width())
+    operands = (operand("x"), operand("g", "weight"))
+    solidity = "NormFamily"
 
     def shape(self, ins, in_shapes, ctx):
         (n,), (m,) = in_shapes
@@ -94,6 +97,9 @@ class RMSNormTyped(RMSNorm):
     name = "rmsnorm_typed"
     opcode = 0x21
     family = "norm"
+    params = (Param("eps", 0, 1 << 62), shift("fx"), shift("fy"), ggml_type("gtype"), width())
+    operands = (operand("x"), operand("g", "weight"))
+    solidity = "NormFamily"
 
     def _check(self, ins, g) -> None:
         if int(ins.p("gtype")) != g.type_id:
