@@ -13,11 +13,16 @@ from engine.generate import GenSettings
 from engine.models.tiny_types import TYPED_NAMES
 from engine.runtime import IntegerLM
 from gamekit import GAS_CAP, dispute
-from prover.chain.game import ClaimStatus, GameClient, HonestPlayer, Reason, Result
-from prover.party import EngineParty
-from prover.runner import Replayer, model_commitment, traced_generate
-from prover.trace import Corruption
-from prover.witness import build_witness, output_value, to_call_args
+from prover.chain.deploy import deploy_one_step
+from prover.chain.registry import GameClient
+from prover.commit.model import model_commitment
+from prover.commit.trace import Corruption
+from prover.commit.values import element_of as output_value
+from prover.commit.witness import build_witness, to_call_args
+from prover.dispute.party import EngineParty
+from prover.dispute.player import HonestPlayer
+from prover.dispute.protocol import ClaimStatus, Reason, Result
+from prover.runner import Replayer, traced_generate
 
 pytestmark = pytest.mark.chain
 
@@ -37,7 +42,7 @@ def lm_of(name: str) -> IntegerLM:
 
 @pytest.fixture(scope="module")
 def onestep(chain):
-    return chain.deploy("OneStep")
+    return deploy_one_step(chain)
 
 
 @pytest.fixture(scope="module")
