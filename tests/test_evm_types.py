@@ -47,7 +47,9 @@ def onestep(chain):
 
 @pytest.fixture(scope="module")
 def gc(chain, onestep) -> GameClient:
-    return GameClient.deploy(chain, min_bond=BOND, challenge_window=10**6, move_window=1000, k=4, one_step=onestep.address)
+    return GameClient.deploy(
+        chain, min_bond=BOND, challenge_window=10**6, move_window=1000, k=4, one_step=onestep.address
+    )
 
 
 @pytest.mark.parametrize("name", list(TYPED_NAMES))

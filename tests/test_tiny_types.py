@@ -64,6 +64,8 @@ def test_integer_engine_matches_the_float_reference(name):
 
 
 class Capture:
+    transform = None
+
     def __init__(self):
         self.steps = []
 
@@ -80,7 +82,7 @@ def test_every_step_element_equals_its_run(name):
     lm.generate([5, 17], GenSettings(max_new_tokens=1), observer=cap)
     rng = np.random.default_rng(4)
     from engine import ops
-    from engine.ops.attention import Rows
+    from engine.values import Rows
 
     for token, ins, args, out in cap.steps:
         flat = out.to_array().reshape(-1) if isinstance(out, Rows) else np.asarray(out).reshape(-1)
