@@ -96,8 +96,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--types", action="store_true", help="every block type on synthetic matrices (no SmolLM2)")
     args = ap.parse_args()
-    if args.types:
-        return bench_types(args)
+    (bench_types if args.types else bench_smollm2)(args)
+
+
+def bench_smollm2(args) -> None:
+    """The SmolLM2 table (module doc)."""
 
     from gguf import GGUFReader
     from gguf.quants import dequantize
