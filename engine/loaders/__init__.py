@@ -75,7 +75,7 @@ class RawTensor:
     """One tensor exactly as stored: ``data`` is a read-only 1-D np.uint8 view of the mapped file
     (``nbytes`` long), ``shape`` is row-major (a GGUF [576, 1536] tensor has shape (1536, 576): 1536
     rows of 576; 1-D tensors are (n,)), ``ggml_type`` one of ``GGML_TYPES``. Quantized rows are
-    consecutive blocks of 32 along the last dim."""
+    consecutive blocks (32 elements, 256 for K-quants) along the last dim."""
 
     name: str
     ggml_type: str

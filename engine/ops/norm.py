@@ -17,7 +17,7 @@ import numpy as np
 
 from fixedpoint import ref, vec
 
-from . import Ctx, Op, Param, ggml_type, operand, register, shift, width
+from . import Ctx, Example, Op, Param, ggml_type, operand, register, shift, width
 
 
 def _sum_squares_vec(x: np.ndarray) -> int:
@@ -37,6 +37,9 @@ def _gain_rounding(g, fy):
         g.__dict__["mant_abs_max"] = int(np.abs(g.mant).max()) if g.mant.size else 0
         cache[fy] = (s, np.left_shift(np.int64(1), s - 1)) if ok else (None, None)
     return cache[fy]
+
+
+_TYPE_IDS = {"F32": 0, "F16": 1, "BF16": 30}  # engine/loaders GGML_TYPES ids of the gain types
 
 
 def _gain_shift(ge, fy):
@@ -115,3 +118,22 @@ class RMSNormTyped(RMSNorm):
         x, g = args
         b = g.elem_bytes
         return [(0, 0, x.size), (1, b * j, b * j + b)]
+
+    def examples(self, rng):
+        """F16, BF16 and F32 gains (one subnormal, one zero, one negative) on x at F16 with an outlier."""
+        from ..program import L, W, instr
+        from ..weights import vweight
+
+        out = []
+        x = rng.integers(-(1 << 20), 1 << 20, 70, dtype=np.int64)
+        x[3] = (1 << 31) - 1
+        g = (1.0 + rng.integers(-32, 33, 70) / 128).astype(np.float32)
+        g[:3] = [2.0**-20, 0.0, -1.5]
+        for gtype, raw in (
+            ("F16", g.astype("<f2").view(np.uint8)),
+            ("BF16", (g.view(np.uint32) >> 16).astype("<u2").view(np.uint8)),
+            ("F32", g.view(np.uint8)),
+        ):
+            ins = instr("y", self.name, [L("x"), W("g")], fx=16, fy=12, eps=42950, width=32, gtype=_TYPE_IDS[gtype])
+            out.append(Example(ins, [x, vweight("g", raw, gtype)]))
+        return out
