@@ -25,7 +25,7 @@ from .commit.model import hex32, input_hash, model_commitment, output_hash
 from .commit.trace import Corruption, Tracer
 from .commit.values import packed_i32
 from .dispute.lies import Lie
-from .receipt import InputInfo, ModelInfo, OutputInfo, Receipt, Settings, Timings, TraceInfo
+from .receipt import InputInfo, ModelInfo, OutputInfo, Receipt, ReceiptError, Settings, Timings, TraceInfo
 
 ENGINE_VERSION = "0.1.0"
 
@@ -72,8 +72,10 @@ def traced_generate(
     on_token=None,
     on_prompt_progress=None,
     keep_values: bool = False,
+    positions: int | None = None,
 ) -> TracedRun:
-    """Generate with every step committed (and, if ``corrupt``, one element altered: dishonest mode)."""
+    """Generate with every step committed (and, if ``corrupt``, one element altered: dishonest mode); with
+    ``positions``, exactly that many positions (engine.generate: a claim's honest replay)."""
     mc = model_commitment(lm)
     tracer = Tracer(lm.program, mc, settings.run_tensor(), corrupt=corrupt, keep_values=keep_values)
     snaps = _Snapshots(tracer)
@@ -88,7 +90,9 @@ def traced_generate(
         if on_prompt_progress:
             on_prompt_progress(done, total)
 
-    res = generate(ex, prompt, settings, stop_ids=(lm.config.eos_id,), on_token=on_token, on_prompt_progress=prog)
+    res = generate(
+        ex, prompt, settings, stop_ids=lm.stop_ids, on_token=on_token, on_prompt_progress=prog, positions=positions
+    )
     return TracedRun(res, tracer, settings, snaps, time.perf_counter() - t0, marks.get("prompt", 0.0))
 
 
@@ -281,6 +285,18 @@ def verify(
     return rep
 
 
+def operator_notes(run_dir: Path) -> Lie:
+    """The run directory's operator.json as a Lie (the empty Lie if absent); ReceiptError for anything unreadable
+    or malformed (exit 2): the file sits beside an untrusted receipt."""
+    p = Path(run_dir) / "operator.json"
+    if not p.exists():
+        return Lie()
+    try:
+        return Lie.from_json(json.loads(p.read_text()))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as e:
+        raise ReceiptError(f"{p}: {e}") from None
+
+
 def localize(lm, honest: TracedRun, run_dir: Path) -> dict | None:
     """First step whose output root differs from the claimed run's, and the first differing leaf in it."""
     p = run_dir / "steps.bin"
@@ -296,18 +312,16 @@ def localize(lm, honest: TracedRun, run_dir: Path) -> dict | None:
         i = min(len(mine), len(claimed))
         return {**describe_step(lm, i), "leaf": None, "why": "step counts differ"} if i < len(mine) else None
     info = describe_step(lm, i)
-    # The claimant serves its leaves by replaying its own run (its operator notes say how).
-    op = json.loads((run_dir / "operator.json").read_text()) if (run_dir / "operator.json").exists() else {}
-    lie = Lie.from_json(op)
+    # The claimant's leaves come from replaying its own run as its operator notes say (a step corruption: data
+    # only). A model the notes name is never loaded (the run directory is untrusted): then no leaf is named.
+    lie = operator_notes(run_dir)
+    if lie.computed_with:
+        info["leaf"], info["why"] = None, "the claimant computed with another model; leaf not localized"
+        return info
     r = Receipt.load(run_dir / "receipt.json")
-    their_lm = lm
-    if lie.computed_with:  # a model lie: the claimant computed with another model
-        from engine.runtime import IntegerLM
-
-        their_lm = IntegerLM.load(lie.computed_with, r.model.context)
-    theirs = traced_generate(their_lm, list(r.input.prompt_tokens), settings_of(r), corrupt=lie.corruption)
+    theirs = traced_generate(lm, list(r.input.prompt_tokens), settings_of(r), corrupt=lie.corruption)
     a = Replayer(lm, honest).output_packed(i)
-    b = Replayer(their_lm, theirs).output_packed(i)
+    b = Replayer(lm, theirs).output_packed(i)
     la, lb = merkle.leaf_hashes(a), merkle.leaf_hashes(b)
     leaf = next((k for k, (x, y) in enumerate(zip(la, lb)) if x != y), None)
     info["leaf"] = leaf

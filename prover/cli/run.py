@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import time
 
+from fixedpoint.errors import FixedPointOverflow
+
 from .common import (
     EXIT_BAD_INPUT,
     EXIT_MISMATCH,
@@ -14,10 +16,11 @@ from .common import (
     console,
     game_client,
     load_model,
-    make_agent,
     nonneg,
     positive,
     q16,
+    ranged,
+    signer,
     topk,
 )
 
@@ -27,6 +30,7 @@ def cmd_run(a) -> int:
 
     from engine.generate import GenSettings
 
+    run_dir, path = _receipt_path(a) if not a.no_receipt else (None, None)
     t0 = time.perf_counter()
     lm = load_model(a.model, a.context, a.quiet)
     ids = lm.encode_prompt(a.prompt, chat=a.chat, max_new_tokens=a.max_new_tokens)
@@ -39,7 +43,7 @@ def cmd_run(a) -> int:
     times: dict[str, float] = {}
 
     def on_token(tok: int) -> None:
-        if tok == lm.config.eos_id:
+        if tok in lm.stop_ids:
             return
         piece = stream.push(tok)
         if piece:
@@ -71,10 +75,25 @@ def cmd_run(a) -> int:
             from prover.commit.trace import Corruption
             from prover.runner import traced_generate
 
+            if a.dishonest and (a.dishonest[0] < 0 or a.dishonest[1] < 0 or not -(2**31) <= a.dishonest[2] < 2**31):
+                raise UsageError(
+                    f"--dishonest {' '.join(map(str, a.dishonest))}: STEP and ELEMENT must be >= 0, "
+                    "DELTA in [-2^31, 2^31)"
+                )
             corrupt = Corruption(*a.dishonest) if a.dishonest else None
-            traced = traced_generate(
-                lm, ids, settings, corrupt=corrupt, on_token=on_token, on_prompt_progress=on_prompt
-            )
+            try:
+                traced = traced_generate(
+                    lm, ids, settings, corrupt=corrupt, on_token=on_token, on_prompt_progress=on_prompt
+                )
+            except (ValueError, FixedPointOverflow) as e:
+                if corrupt is None:
+                    raise
+                raise UsageError(f"--dishonest {' '.join(map(str, a.dishonest))}: {e}") from None
+            if corrupt is not None and corrupt.step >= traced.tracer.step_count:
+                raise UsageError(
+                    f"--dishonest step {corrupt.step} is past the run's {traced.tracer.step_count} steps: nothing "
+                    "would be changed (no receipt written)"
+                )
             res = traced.result
     tail = stream.flush()
     if tail:
@@ -83,8 +102,6 @@ def cmd_run(a) -> int:
     out.flush()
     t_all = time.perf_counter() - t1
     if traced is not None:
-        from pathlib import Path
-
         from prover.runner import make_receipt, write_run_dir
 
         receipt = make_receipt(lm, a.model, a.prompt, a.chat, ids, traced, load_s=t_load)
@@ -99,12 +116,6 @@ def cmd_run(a) -> int:
                 raise UsageError(str(e)) from None
             if not a.quiet:
                 console().print(f"[yellow]dishonest receipt (demo/test mode)[/yellow]: {_describe_lie(lie)}")
-        if a.receipt:
-            path = Path(a.receipt)
-            run_dir = path.parent
-        else:
-            run_dir = Path(a.runs_dir) / (time.strftime("%Y%m%d-%H%M%S") + "-" + Path(a.model).stem)
-            path = run_dir / "receipt.json"
         write_run_dir(run_dir, receipt, traced, lie)
         if path.name != "receipt.json":
             receipt.save(path)
@@ -122,6 +133,30 @@ def cmd_run(a) -> int:
             f"decode {n_dec / dec if dec > 0 and n_dec else 0:.1f} tok/s[/dim]"
         )
     return EXIT_OK
+
+
+def _receipt_path(a):
+    """(run directory, receipt path) for --receipt / --runs-dir, checked before anything runs: a directory is not a
+    receipt path, and another run's directory is not overwritten without --force (UsageError, exit 2)."""
+    from pathlib import Path
+
+    if a.receipt:
+        path = Path(a.receipt)
+        if path.is_dir():
+            raise UsageError(f"--receipt {path} is a directory; name the receipt file (e.g. {path / 'receipt.json'})")
+        run_dir = path.parent
+    else:
+        run_dir = Path(a.runs_dir) / (time.strftime("%Y%m%d-%H%M%S") + "-" + Path(a.model).stem)
+        path = run_dir / "receipt.json"
+    taken = [n for n in ("receipt.json", "steps.bin", "records.bin", "operator.json") if (run_dir / n).exists()]
+    if (taken or path.exists()) and not a.force:
+        raise UsageError(
+            f"{run_dir} already holds a run ({', '.join(taken) or path.name}); use another --receipt "
+            "path or --force to overwrite it"
+        )
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"{run_dir} is a file, not a directory")
+    return run_dir, path
 
 
 def _lie_of_run(a, lm, traced):
@@ -168,7 +203,7 @@ def cmd_verify(a) -> int:
 
     from fixedpoint import NUMERICS_VERSION
     from prover.receipt import Receipt
-    from prover.runner import verify
+    from prover.runner import operator_notes, verify
 
     r = Receipt.load(a.receipt)
     if r.numerics_version != NUMERICS_VERSION:
@@ -177,8 +212,15 @@ def cmd_verify(a) -> int:
             f"implements {NUMERICS_VERSION} and cannot replay it"
         )
         return EXIT_BAD_INPUT
-    lm = load_model(a.model or r.model.id, r.model.context, a.quiet)
     run_dir = Path(a.receipt).parent
+    operator_notes(run_dir)  # an unreadable or malformed operator.json beside it: exit 2 before any work
+    lm = load_model(a.model or r.model.id, r.model.context, a.quiet)
+    positions = len(r.input.prompt_tokens) + len(r.output.tokens) - 1
+    if positions > lm.program.context:
+        raise UsageError(
+            f"the receipt's {len(r.input.prompt_tokens)} prompt and {len(r.output.tokens)} output tokens need "
+            f"{positions} positions; the model's context holds {lm.program.context}: no run can have made it"
+        )
     rep = verify(r, lm, run_dir=run_dir if (run_dir / "steps.bin").exists() else None)
     if a.json:
         print(
@@ -212,21 +254,33 @@ def cmd_verify(a) -> int:
             raise UsageError("the receipt has no chain fields (it was never submitted): nothing to challenge")
         from prover.dispute.protocol import ClaimStatus
 
+        from prover.dispute.watcher import Watcher
+
+        from .chain import event_printer, watch_state_dir
+
         gc = game_client(a)
-        agent = make_agent(a, gc, lm)
-        for _ in range(a.max_polls if a.max_polls is not None else 10**9):
-            agent.watch_once(bond=0, only={r.chain.claim_id})
-            st = gc.claim(r.chain.claim_id).status
-            if st != ClaimStatus.PENDING or not agent._games_of(r.chain.claim_id):
-                break
-            open_games = [g for g in agent._games_of(r.chain.claim_id) if not gc.game(g).over]
-            if not open_games:
-                break
-            time.sleep(a.poll)
-        console().print(
-            f"claim {r.chain.claim_id}: {gc.claim(r.chain.claim_id).status.name}; "
-            f"withdrew {agent.withdraw() / 1e18} ETH"
+        cid = r.chain.claim_id
+        sender = signer(gc.chain, a.key) if a.key else a.account
+        w = Watcher.in_process(
+            gc,
+            lm,
+            sender,
+            state_dir=watch_state_dir(a, gc),
+            from_block=getattr(gc, "first_block", 0),
+            only={cid},
+            log=event_printer(False),
         )
+        try:
+            for _ in range(a.max_polls if a.max_polls is not None else 10**9):
+                w.tick()
+                games = w.games_on(cid)
+                if gc.claim(cid).status != ClaimStatus.PENDING and all(gc.game(g).over for g in games):
+                    break
+                time.sleep(a.poll)
+            w.tick()  # the last withdrawal
+        finally:
+            w.close()
+        console().print(f"claim {cid}: {gc.claim(cid).status.name}; watcher state in {w.state_dir}")
     return EXIT_OK if rep.ok else EXIT_MISMATCH
 
 
@@ -269,17 +323,19 @@ def add_parsers(sub) -> None:
     )
     r.add_argument("--runs-dir", default="runs", metavar="DIR", help="where default run directories go")
     r.add_argument("--no-receipt", action="store_true", help="do not trace or write a receipt (faster)")
+    r.add_argument("--force", action="store_true", help="overwrite the run directory if it already holds a run")
     r.add_argument(
         "--dishonest",
         nargs=3,
-        type=int,
+        type=ranged(-(2**31), 2**63 - 1),
         metavar=("STEP", "ELEMENT", "DELTA"),
-        help="demo/test only: add DELTA to element ELEMENT of step STEP's output before committing",
+        help="demo/test only: add DELTA to element ELEMENT of step STEP's output before committing (STEP and "
+        "ELEMENT inside the run, DELTA in [-2^31, 2^31))",
     )
     r.add_argument(
         "--dishonest-output",
         nargs=2,
-        type=nonneg,
+        type=ranged(0, 2**31 - 1),
         metavar=("INDEX", "TOKEN"),
         help="demo/test only: claim generated token INDEX is TOKEN (the trace stays honest)",
     )
@@ -306,6 +362,12 @@ def add_parsers(sub) -> None:
         action="store_true",
         help="if the receipt's claim is wrong, challenge it on chain "
         "(its chain fields say where) and play the game to the end",
+    )
+    v.add_argument(
+        "--state-dir",
+        default=None,
+        metavar="DIR",
+        help="with --challenge: the watcher's state dir (default .obrain/watch/REGISTRY)",
     )
     v.add_argument("-q", "--quiet", action="store_true")
     chain_args(v)
