@@ -12,7 +12,7 @@ import pytest
 from engine.generate import GenSettings
 from engine.models.tiny_types import TYPED_NAMES
 from engine.runtime import IntegerLM
-from gamekit import GAS_CAP, dispute
+from gamekit import GAS_CAP, dispute, won
 from prover.chain.deploy import deploy_one_step
 from prover.chain.registry import GameClient
 from prover.commit.model import model_commitment
@@ -48,7 +48,14 @@ def onestep(chain):
 @pytest.fixture(scope="module")
 def gc(chain, onestep) -> GameClient:
     return GameClient.deploy(
-        chain, min_bond=BOND, challenge_window=10**6, move_window=1000, k=4, one_step=onestep.address
+        chain,
+        claim_bond=BOND,
+        challenge_bond=BOND,
+        replay_micros=1,
+        challenge_window=10**6,
+        move_window=1000,
+        k=4,
+        one_step=onestep.address,
     )
 
 
@@ -101,5 +108,5 @@ def test_dispute_on_a_typed_step_is_won_by_the_honest_side(gc, name, instr):
     p = dispute(gc, liar, HonestPlayer(gc, honest, CH), op=OP, ch=CH, bond=BOND, label=f"{name} {instr}")
     assert (p.game.result, p.game.step) == (Result.CHALLENGER_WON, step)
     assert p.reason == Reason.WRONG_ELEMENT
-    assert gc.credit(CH) - before == 2 * BOND
+    assert gc.credit(CH) - before == won(BOND)  # its own bond back and its share of the defender's
     assert gc.claim(p.game.claim_id).status == ClaimStatus.SLASHED
