@@ -277,7 +277,14 @@ def main(argv=None) -> int:
         from prover.commit.trace import Corruption
 
         gc = GameClient.deploy(
-            chain, claim_bond=10**15, challenge_bond=10**15, replay_micros=1, challenge_window=10**6, move_window=10**6, k=2, one_step=onestep.address
+            chain,
+            claim_bond=10**15,
+            challenge_bond=10**15,
+            replay_micros=1,
+            challenge_window=10**6,
+            move_window=10**6,
+            k=2,
+            one_step=onestep.address,
         )
         mid = t * S + next(
             kk
@@ -291,17 +298,7 @@ def main(argv=None) -> int:
         from _typegas import type_rows
 
         typed = type_rows(chain, onestep)
-    for r in typed:
-        rows[f"linear {r['type']} {r['width']}"] = {
-            "op": "linear",
-            "family": "linear",
-            "instr": f"{r['type']} row of {r['width']}, synthetic",
-            "position": 0,
-            "j": 0,
-            "gas": r["gas"],
-            "calldata": r["calldata"],
-            "leaves": None,
-        }
+    rows.update(typed_table_rows(typed))
     out_rows = sorted(rows.values(), key=lambda r: -r["gas"])
     # the worst one-step over every measured position: the run's rows and the attention ops at each position
     att_max = {}
@@ -346,6 +343,23 @@ def main(argv=None) -> int:
     }
     emit(f"one-step gas, {a.model}, position {t} (estimate_gas of OneStep.element)", out_rows, summary, a.json)
     return 0
+
+
+def typed_table_rows(typed: list[dict]) -> dict[str, dict]:
+    """The per-type linear rows (scripts/_typegas.py) as rows of the main table."""
+    return {
+        f"linear {r['type']} {r['width']}": {
+            "op": "linear",
+            "family": "linear",
+            "instr": f"{r['type']} row of {r['width']}, synthetic",
+            "position": 0,
+            "j": 0,
+            "gas": r["gas"],
+            "calldata": r["calldata"],
+            "leaves": None,
+        }
+        for r in typed
+    }
 
 
 def types_only(as_json: bool) -> int:
