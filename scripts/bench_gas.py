@@ -22,9 +22,10 @@ term far below the row's max skips the exp polynomial), so it is also measured o
 every term is live ("all terms live", its worst case). The same ops are also measured at a few positions
 below P (chunk boundaries, P-1 where the rows are not leaf-aligned) to show where the maximum is.
 
-Per GGUF block type (scripts/_typegas.py; family "linear, per type", not counted in the model's max and typical): the one-step gas of a `linear` element whose weight row is of that type
+Per GGUF block type (scripts/_typegas.py): the one-step gas of a `linear` element whose weight row is of that type
 (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, F16, BF16, F32), 576 and 1536 wide (K-quants: 768 and 1536), x of F12
-activations: rows "linear <type> <width>" and summary key type_gas (type -> width -> gas), max_type_gas.
+activations: rows "linear <type> <width>" (family "linear, per type": not counted in the model's max and typical)
+and summary keys type_gas (type -> width -> gas), max_type_gas.
 
 Summary keys: max_onestep_gas (worst op at any measured position), max_onestep_op, max_onestep_position,
 typical_onestep_gas (median over the template's instructions of their worst-case gas at the run's position:
