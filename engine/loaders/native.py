@@ -13,6 +13,7 @@ bit-for-bit the model it was converted from or it does not load.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -116,6 +117,12 @@ def load_native(directory: str | os.PathLike[str], *, verify: bool = True) -> Lo
         tok.special_ids,
     ):
         raise ModelLoadError(f"{where}/{MANIFEST}: config and tokenizer disagree on the vocabulary")
+    from .gguf import stop_ids
+
+    if "stop_ids" not in m.get("config", {}):  # written before stop sets: derive it as a GGUF load would
+        cfg = dataclasses.replace(cfg, stop_ids=stop_ids(tok, cfg.architecture))
+    elif cfg.stop_ids != stop_ids(tok, cfg.architecture):
+        raise ModelLoadError(f"{where}/{MANIFEST}: the config's stop_ids are not the tokenizer's stop set")
 
     data_path = d / DATA
     try:
