@@ -45,6 +45,7 @@ class IntegerLM:
         self.program = self.arch.build_program(self.config, context, wtypes)
         self.weights = self.arch.build_weights(loaded, self.program, progress)
         self.tokenizer = Tokenizer.from_meta(loaded.tokenizer_meta)
+        self.tokenizer.architecture = arch
 
     @classmethod
     def load(cls, name_or_path: str, context: int | None = None, progress=None) -> IntegerLM:
@@ -52,11 +53,25 @@ class IntegerLM:
 
         return cls(resolve_model(name_or_path), context, progress)
 
-    def encode_prompt(self, prompt: str, chat: bool = False, max_new_tokens: int = 0) -> list[int]:
-        """Token ids for ``prompt`` (chat template applied if ``chat``); PromptError if empty or too long."""
-        if not prompt or not prompt.strip():
-            raise PromptError("empty prompt")
-        ids = self.tokenizer.chat(prompt) if chat else self.tokenizer.encode(prompt)
+    def encode_prompt(
+        self,
+        prompt: str | None,
+        chat: bool = False,
+        max_new_tokens: int = 0,
+        *,
+        system: str | None = None,
+        messages: list | None = None,
+        template: str | None = None,
+    ) -> list[int]:
+        """Token ids for ``prompt``, or with ``chat`` for the chat prompt of ``prompt`` (after an optional
+        ``system`` message) or of ``messages``, rendered with ``template`` (engine.chat.template_source: the
+        file's own by default). PromptError if empty or too long."""
+        if chat:
+            ids = self.tokenizer.chat(prompt, system=system, messages=messages, template=template)
+        else:
+            if not prompt or not prompt.strip():
+                raise PromptError("empty prompt")
+            ids = self.tokenizer.encode(prompt)
         if not ids:
             raise PromptError("the prompt encodes to no tokens")
         room = self.program.context - max(max_new_tokens - 1, 0)
@@ -70,6 +85,12 @@ class IntegerLM:
         if bad:
             raise PromptError(f"token ids {bad[:5]} are outside the vocabulary of {vocab}")
         return ids
+
+    def chat_template(self, template: str | None = None) -> str:
+        """The name of the chat template ``template`` resolves to: "file" (the file's own) or a fallback."""
+        from .chat import template_source
+
+        return template_source(self.tokenizer, template)[0]
 
     def executor(self, observer: StepObserver | None = None) -> Executor:
         return Executor(self.program, self.weights, observer)
@@ -87,7 +108,7 @@ class IntegerLM:
             ex,
             prompt_ids,
             settings,
-            stop_ids=(self.config.eos_id,),
+            stop_ids=self.config.stop_ids,
             on_token=on_token,
             on_prompt_progress=on_prompt_progress,
         )

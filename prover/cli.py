@@ -94,9 +94,12 @@ def cmd_run(a) -> int:
 
     from engine.generate import GenSettings
 
+    from prover.cli_models import chat_request
+
     t0 = time.perf_counter()
+    req = chat_request(a)
     lm = load_model(a.model, a.context, a.quiet)
-    ids = lm.encode_prompt(a.prompt, chat=a.chat, max_new_tokens=a.max_new_tokens)
+    ids = req.encode(lm, a.max_new_tokens)
     settings = GenSettings(max_new_tokens=a.max_new_tokens, temperature_q16=a.temperature, top_k=a.top_k, seed=a.seed)
     t_load = time.perf_counter() - t0
     from engine.tokenizer import StreamDecoder
@@ -106,7 +109,7 @@ def cmd_run(a) -> int:
     times: dict[str, float] = {}
 
     def on_token(tok: int) -> None:
-        if tok == lm.config.eos_id:
+        if tok in lm.config.stop_ids:
             return
         piece = stream.push(tok)
         if piece:
@@ -154,7 +157,9 @@ def cmd_run(a) -> int:
 
         from prover.runner import make_receipt, write_run_dir
 
-        receipt = make_receipt(lm, a.model, a.prompt, a.chat, ids, traced, load_s=t_load)
+        receipt = make_receipt(
+            lm, a.model, req.prompt, req.chat, ids, traced, load_s=t_load, chat_input=req.receipt_fields(lm)
+        )
         lie = _lie_of_run(a, lm, traced)
         if not lie.honest:
             from prover.lies import apply_to_receipt
@@ -244,7 +249,9 @@ def cmd_verify(a) -> int:
             f"implements {NUMERICS_VERSION} and cannot replay it"
         )
         return EXIT_BAD_INPUT
-    lm = load_model(a.model or r.model.id, r.model.context, a.quiet)
+    from prover.cli_models import receipt_model
+
+    lm = load_model(a.model or receipt_model(r), r.model.context, a.quiet)
     run_dir = Path(a.receipt).parent
     rep = verify(r, lm, run_dir=run_dir if (run_dir / "steps.bin").exists() else None)
     if a.json:
@@ -439,7 +446,9 @@ def cmd_submit(a) -> int:
     gc = _game_client(a)
     op = Path(a.receipt).parent / "operator.json"  # a dishonest run's notes: what it lied about
     lie = Lie.from_json(json.loads(op.read_text()) if op.exists() else None)
-    lm = load_model(lie.computed_with or r.model.id, r.model.context, a.quiet)
+    from prover.cli_models import receipt_model
+
+    lm = load_model(lie.computed_with or receipt_model(r), r.model.context, a.quiet)
     agent = _agent(a, gc, lm, lie)
     bond = a.bond if a.bond is not None else gc.min_bond
     try:
@@ -525,10 +534,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a model in pure integers and print the answer",
         description="Run MODEL on PROMPT with the integer engine; streams the text to stdout.",
     )
-    r.add_argument("model", help="'tiny', 'smollm2', a .gguf path, or a native model directory")
-    r.add_argument("prompt", help="the prompt text")
+    r.add_argument(
+        "model", help="a bundled model (tiny, smollm2, ...), a .gguf path, a native model directory or a sha256"
+    )
+    r.add_argument("prompt", nargs="?", help="the prompt text (or --messages FILE)")
     r.add_argument("--max-new-tokens", type=_positive, default=32, metavar="N", help="tokens to generate (default 32)")
     r.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
+    from prover.cli_models import add_chat_args, register
+
+    add_chat_args(r)
     r.add_argument(
         "--temperature",
         type=_q16,
@@ -588,7 +602,7 @@ def build_parser() -> argparse.ArgumentParser:
         "when the run directory is at hand), 2 bad input.",
     )
     v.add_argument("receipt", help="path to a receipt.json")
-    v.add_argument("--model", help="model to replay with (default: the receipt's model id)")
+    v.add_argument("--model", help="model to replay with (default: the store's model with the receipt's file sha256)")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.add_argument(
         "--challenge",
@@ -661,6 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--workdir", default=None, help="where to write the demo's run directories (default: a temp dir)")
     d.add_argument("--offline", action="store_true", help="skip the on-chain part")
     d.set_defaults(func=cmd_demo)
+    register(sub)
     return p
 
 

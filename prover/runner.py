@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.errors import ModelLoadError, PromptError
 from engine.executor import Executor
 from engine.generate import GenResult, GenSettings, generate
 from engine.ops.attention import Rows
@@ -94,7 +95,7 @@ def traced_generate(
         if on_prompt_progress:
             on_prompt_progress(done, total)
 
-    res = generate(ex, prompt, settings, stop_ids=(lm.config.eos_id,), on_token=on_token, on_prompt_progress=prog)
+    res = generate(ex, prompt, settings, stop_ids=lm.config.stop_ids, on_token=on_token, on_prompt_progress=prog)
     return TracedRun(res, tracer, settings, snaps, time.perf_counter() - t0, marks.get("prompt", 0.0))
 
 
@@ -136,18 +137,27 @@ class Replayer:
 
 
 def output_text(lm, tokens) -> str:
-    """The text of generated tokens (the stop token left out). A dishonest run may carry an out-of-vocabulary
+    """The text of generated tokens (stop tokens left out). A dishonest run may carry an out-of-vocabulary
     "token" (the trace defines it: a zero embedding); it shows as U+FFFD rather than failing."""
     vocab = lm.config.vocab_size
-    toks = [int(t) for t in tokens if t != lm.config.eos_id]
+    toks = [int(t) for t in tokens if t not in lm.config.stop_ids]
     if all(0 <= t < vocab for t in toks):
         return lm.tokenizer.decode(toks)
     return "".join(lm.tokenizer.decode([t]) if 0 <= t < vocab else "\ufffd" for t in toks)
 
 
 def make_receipt(
-    lm, model_id: str, prompt_text: str | None, chat: bool, prompt: list[int], run: TracedRun, load_s: float = 0.0
+    lm,
+    model_id: str,
+    prompt_text: str | None,
+    chat: bool,
+    prompt: list[int],
+    run: TracedRun,
+    load_s: float = 0.0,
+    chat_input: dict | None = None,
 ) -> Receipt:
+    """The receipt of ``run``. ``chat_input`` holds the chat prompt's ``system``, ``messages`` and resolved
+    ``template`` name (InputInfo); ``model_id`` is recorded as a bundled name or a file name."""
     mc = model_commitment(lm)
     res = run.result
     text = output_text(lm, res.tokens)
@@ -156,7 +166,7 @@ def make_receipt(
         numerics_version=NUMERICS_VERSION,
         engine_version=ENGINE_VERSION,
         model=ModelInfo(
-            id=model_id,
+            id=model_label(model_id),
             name=lm.config.name,
             file_sha256=lm.loaded.source.sha256(),
             model_root=hex32(mc.model_root),
@@ -168,6 +178,7 @@ def make_receipt(
             chat=chat,
             prompt_tokens=list(prompt),
             input_hash=hex32(input_hash(prompt, s.run_tensor())),
+            **(chat_input or {}),
         ),
         output=OutputInfo(
             tokens=list(res.tokens), text=text, output_hash=hex32(output_hash(res.tokens)), stopped=res.stopped
@@ -196,6 +207,30 @@ def write_run_dir(path: Path, receipt: Receipt, run: TracedRun, lie=None) -> Non
         lie = Lie(corruption=run.tracer.corrupt)
     (path / "operator.json").write_text(json.dumps(lie.to_json(), indent=2) + "\n")
     receipt.save(path / "receipt.json")
+
+
+def model_label(model_id: str) -> str:
+    """What a receipt records as its model's id: a bundled name as is, else the file's or folder's name (a
+    local path means nothing elsewhere: the model is named by file_sha256)."""
+    from engine.store import BUNDLED, looks_like_sha256
+
+    if model_id in BUNDLED or looks_like_sha256(model_id):
+        return model_id
+    return Path(model_id).name or model_id
+
+
+def encode_input(lm, info) -> list[int]:
+    """The prompt tokens a receipt's input text stands for (InputInfo: a plain prompt, or a chat prompt from
+    prompt_text and system or from messages, with its template). PromptError if it cannot be encoded."""
+    if not info.chat:
+        return lm.tokenizer.encode(info.prompt_text or "")
+    messages = None if info.messages is None else [m.model_dump() for m in info.messages]
+    return lm.tokenizer.chat(
+        None if messages is not None else info.prompt_text,
+        system=info.system,
+        messages=messages,
+        template=info.template or "chatml",
+    )
 
 
 # -- verification -----------------------------------------------------------------------------------
@@ -250,12 +285,11 @@ def verify(
         )
     settings = settings_of(receipt)
     prompt = list(receipt.input.prompt_tokens)
-    if receipt.input.prompt_text is not None:
-        enc = (
-            lm.tokenizer.chat(receipt.input.prompt_text)
-            if receipt.input.chat
-            else lm.tokenizer.encode(receipt.input.prompt_text)
-        )
+    if receipt.input.prompt_text is not None or receipt.input.messages is not None:
+        try:
+            enc = encode_input(lm, receipt.input)
+        except (PromptError, ModelLoadError) as e:
+            enc = f"cannot be encoded: {e}"
         if enc != prompt:
             bad(Mismatch("input.prompt_tokens", "the prompt text does not encode to the receipt's prompt tokens"))
     ih = hex32(input_hash(prompt, settings.run_tensor()))
@@ -324,7 +358,12 @@ def localize(lm, honest: TracedRun, run_dir: Path) -> dict | None:
     their_lm = lm
     if lie.computed_with:  # a model lie: the claimant computed with another model
         from engine.runtime import IntegerLM
+        from engine.store import BUNDLED, looks_like_sha256
 
+        # the run directory is untrusted: a model it names is loaded only from the store (a bundled name or a
+        # sha256), never from a path it gives
+        if lie.computed_with not in BUNDLED and not looks_like_sha256(lie.computed_with):
+            return {**info, "leaf": None, "why": "the claimant's model is not in the model store"}
         their_lm = IntegerLM.load(lie.computed_with, r.model.context)
     theirs = traced_generate(their_lm, list(r.input.prompt_tokens), settings_of(r), corrupt=lie.corruption)
     a = Replayer(lm, honest).output_packed(i)
