@@ -8,8 +8,9 @@ a PromptError); filter ``tojson``; variables ``messages`` (a list of {"role", "c
 ``unk_token``, ``pad_token``. No ``strftime_now``: templates that use it to print today's date fall back to
 their fixed date, so a prompt renders the same tomorrow and its receipt still verifies.
 
-Tokenizing: message contents are user text. Control-token text inside them stays text (a message cannot
-forge a turn), but otherwise the prompt's tokens equal ``tokenizer.encode(rendered)``. To find the contents
+Tokenizing: message contents are user text. Control-token text inside them stays text, and never merges
+into a control token either (a message cannot forge a turn); otherwise the prompt's tokens equal
+``tokenizer.encode(rendered)``. To find the contents
 inside the rendered text, the template is rendered a second time with each content replaced by a sentinel;
 the literal parts between sentinels must be identical in both renderings and each content must appear as
 itself or stripped of whitespace (templates ``trim`` it), else PromptError. If the vocabulary adds BOS and
@@ -207,7 +208,7 @@ def chat_ids(
     template."""
     msgs = build_messages(prompt, system, messages)
     _, source = template_source(tok, template)
-    ids = tok.encode_segments(prompt_segments(tok, source, msgs))
+    ids = tok.encode_segments(prompt_segments(tok, source, msgs), guard=True)
     bos = tok.meta.bos_id
     if tok.meta.add_bos and bos is not None and (not ids or ids[0] != bos):
         ids.insert(0, bos)

@@ -127,6 +127,7 @@ class Tokenizer:
         self.attrs = meta.attributes()
         self.eog_ids: tuple[int, ...] = meta.eog_ids()
         self._id = {t: i for i, t in enumerate(meta.tokens)}
+        self._id_plain: dict[str, int] | None = None  # without control tokens: guarded SPM merges
         # control and unknown tokens: matched in text only with special=True, decoded to nothing when skipped
         self.special_ids = frozenset(i for i, a in enumerate(self.attrs) if a & (ATTR_CONTROL | ATTR_UNKNOWN))
         # the partition order: longest text first (ties by id, so the order is total)
@@ -211,10 +212,12 @@ class Tokenizer:
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         return self.encode_segments([(text, special)])
 
-    def encode_segments(self, segments: Iterable[tuple[str, bool]]) -> list[int]:
+    def encode_segments(self, segments: Iterable[tuple[str, bool]], *, guard: bool = False) -> list[int]:
         """Token ids of the concatenated texts of ``segments``, each ``(text, special)``: control tokens are
         matched only inside segments with ``special``; otherwise the result equals ``encode`` of the
-        concatenation (text on both sides of a segment boundary is tokenized together)."""
+        concatenation (text on both sides of a segment boundary is tokenized together). With ``guard`` (chat
+        prompts), text that holds a ``special=False`` segment never merges into a control token either
+        (llama.cpp's SPM loop would join plain "</s>" into EOS when the vocabulary has the pieces)."""
         frags: list[tuple[str, bool] | int] = []  # text fragments (with their special flag) and token ids
         for text, special in segments:
             _check_unicode(text)
@@ -242,28 +245,37 @@ class Tokenizer:
                         out.append((p, sp))
             frags = out
         ids: list[int] = []
-        pending: list[str] = []  # adjacent text fragments: tokenized as one
+        pending: list[tuple[str, bool]] = []  # adjacent text fragments: tokenized as one
         prev_special = True
         for f in [*frags, -1]:
             if isinstance(f, tuple):
-                pending.append(f[0])
+                pending.append(f)
                 continue
             if pending:
-                ids += self._tokenize_text("".join(pending), prev_special)
+                guarded = guard and not all(sp for _, sp in pending)
+                ids += self._tokenize_text("".join(t for t, _ in pending), prev_special, guarded)
                 pending, prev_special = [], False
             if f >= 0:
                 ids.append(f)
                 prev_special = True
         return ids
 
-    def _tokenize_text(self, text: str, after_special: bool) -> list[int]:
+    def _tokenize_text(self, text: str, after_special: bool, guarded: bool = False) -> list[int]:
         if self.kind == "bpe":
-            return self._hf.encode(text, add_special_tokens=False).ids
+            ids = self._hf.encode(text, add_special_tokens=False).ids
+            if guarded and any(i in self.special_ids for i in ids):  # only a vocabulary with merges into them
+                raise PromptError("message text would merge into a control token with this vocabulary")
+            return ids
         if self.meta.add_space_prefix and after_special:
             text = " " + text
+        vocab = self._id
+        if guarded:
+            if self._id_plain is None:
+                self._id_plain = {t: i for t, i in self._id.items() if i not in self.special_ids}
+            vocab = self._id_plain
         ids: list[int] = []
-        for piece in spm_merge(text.replace(" ", SPACE), self._id, self._scores):
-            t = self._id.get(piece)
+        for piece in spm_merge(text.replace(" ", SPACE), vocab, self._scores):
+            t = vocab.get(piece)
             if t is not None:
                 ids.append(t)
                 continue
