@@ -402,7 +402,7 @@ def test_resolve_names_and_paths(monkeypatch, tmp_path, tiny_file):
     assert resolve_model("tiny").config.name == "openbrains-tiny-v1"
     assert resolve_model(tiny_file).config.dim == 64
     assert resolve_model(str(tiny_file)).source.path == tiny_file
-    with pytest.raises(ModelLoadError, match="known models: smollm2, tiny"):
+    with pytest.raises(ModelLoadError, match="known models: smollm2, gemma3, tiny"):
         resolve_model("llama-70b")
     with pytest.raises(ModelLoadError, match="no such model"):
         resolve_model("bad\0name")
