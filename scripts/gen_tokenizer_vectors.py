@@ -316,7 +316,8 @@ def main() -> int:
     ap.add_argument("--only", nargs="*", help="model names (default: every bundled vocabulary)")
     ap.add_argument("--check", action="store_true", help="compare with the committed files; exit 1 on change")
     ap.add_argument("--llama-python", default=os.environ.get("LLAMA_PYTHON", "/tmp/llvenv/bin/python"))
-    ap.add_argument("--llama-pkg", default=str(ROOT.parent / "shared" / "peers" / "llamacpp" / "llpkg"))
+    peers = [d / "shared" / "peers" / "llamacpp" / "llpkg" for d in (ROOT.parent, ROOT.parent.parent)]
+    ap.add_argument("--llama-pkg", default=str(next((p for p in peers if p.is_dir()), peers[0])))
     a = ap.parse_args()
     todo = models()
     changed = []
