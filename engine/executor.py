@@ -2,11 +2,14 @@
 
 A step observer (the tracer of prover/) receives ``on_step(step, token, index, instr, args, out)`` for every
 instruction in order; ``args`` are the resolved operands (for commitments of inputs it uses the roots it
-already holds). Nothing here stores a trace.
+already holds). An observer may also rewrite outputs before they are used downstream: ``transform(step, token,
+out) -> out`` (a dishonest operator's corruption, demos and tests only); an observer without one passes
+``transform = None``. Nothing here stores a trace.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -17,29 +20,35 @@ from .program import Instr, Program
 
 
 class StepObserver(Protocol):
+    transform: Callable[[int, int, Any], Any] | None
+
     def on_step(self, step: int, token: int, index: int, ins: Instr, args: list[Any], out: Any) -> None: ...
 
 
 class Executor:
     """Runs tokens in order (0, 1, 2, ...); carries the state outputs from one token to the next."""
 
-    def __init__(self, program: Program, weights: dict[str, Any], observer: StepObserver | None = None):
+    def __init__(
+        self,
+        program: Program,
+        weights: dict[str, Any],
+        observer: StepObserver | None = None,
+        plans: dict | None = None,
+    ):
         self.program = program
         self.weights = weights
         self.observer = observer
         self.ops = [ops.get(i.op) for i in program.instrs]
+        for ins, op in zip(program.instrs, self.ops):
+            op.check(ins)  # the template fits the op table: params, ranges, operand kinds
         missing = sorted(
             {r.name for i in program.instrs for r in i.inputs if r.kind == "weight" and r.name not in weights}
         )
         if missing:
             raise KeyError(f"program {program.name} needs weights that were not loaded: {missing[:5]}")
-        self._transform = getattr(observer, "transform", None)
-        # Execution plans are built once per weights dict (i.e. per loaded model) and shared by executors.
-        self.plans = weights.setdefault("__plans__", {})
-        if not self.plans.get("__done__"):
-            for op in {id(o): o for o in self.ops}.values():
-                op.plan(program, weights, self.plans)
-            self.plans["__done__"] = True
+        self._transform = observer.transform if observer is not None else None
+        # execution plans are built once per loaded model (IntegerLM.plans) and shared by its executors
+        self.plans = ops.build_plans(program, weights) if plans is None else plans
         self.state_names = sorted({r.name for i in program.instrs for r in i.inputs if r.kind == "state"})
         self.reset()
 

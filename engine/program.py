@@ -27,6 +27,9 @@ from collections.abc import Iterable
 Param = Union[int, str]
 
 
+KINDS = ("weight", "token", "local", "state", "run")
+
+
 @dataclass(frozen=True)
 class Ref:
     """An operand reference: kind in {"weight", "token", "local", "state"} plus a name."""
@@ -35,7 +38,7 @@ class Ref:
     name: str = ""
 
     def __post_init__(self) -> None:
-        if self.kind not in ("weight", "token", "local", "state", "run"):
+        if self.kind not in KINDS:
             raise ValueError(f"unknown operand kind {self.kind!r}")
 
     def __str__(self) -> str:

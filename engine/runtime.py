@@ -10,7 +10,7 @@ import importlib
 import pkgutil
 from collections.abc import Callable
 
-from . import models
+from . import models, ops
 from .errors import ModelLoadError, PromptError
 from .executor import Executor, StepObserver
 from .generate import GenResult, GenSettings, generate
@@ -24,6 +24,16 @@ def architectures() -> dict[str, object]:
         if arch:
             found[arch] = mod
     return found
+
+
+def output_text(lm: IntegerLM, tokens) -> str:
+    """The text of generated tokens (stop tokens left out). A dishonest run may carry an out-of-vocabulary
+    "token" (the trace defines it: a zero embedding); it shows as U+FFFD rather than failing."""
+    vocab = lm.config.vocab_size
+    toks = [int(t) for t in tokens if t not in lm.config.stop_ids]
+    if all(0 <= t < vocab for t in toks):
+        return lm.tokenizer.decode(toks)
+    return "".join(lm.tokenizer.decode([t]) if 0 <= t < vocab else "\ufffd" for t in toks)
 
 
 class IntegerLM:
@@ -44,6 +54,7 @@ class IntegerLM:
         wtypes = {n: GGML_TYPES[t.ggml_type][0] for n, t in loaded.tensors.items()}
         self.program = self.arch.build_program(self.config, context, wtypes)
         self.weights = self.arch.build_weights(loaded, self.program, progress)
+        self.plans = ops.build_plans(self.program, self.weights)
         self.tokenizer = Tokenizer.from_meta(loaded.tokenizer_meta)
         self.tokenizer.architecture = arch
 
@@ -93,7 +104,7 @@ class IntegerLM:
         return template_source(self.tokenizer, template)[0]
 
     def executor(self, observer: StepObserver | None = None) -> Executor:
-        return Executor(self.program, self.weights, observer)
+        return Executor(self.program, self.weights, observer, self.plans)
 
     def generate(
         self,

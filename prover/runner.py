@@ -18,23 +18,17 @@ import numpy as np
 from engine.errors import ModelLoadError, PromptError
 from engine.executor import Executor
 from engine.generate import GenResult, GenSettings, generate
-from engine.ops.attention import Rows
+from engine.runtime import output_text
 from fixedpoint import NUMERICS_VERSION
 
-from . import merkle
-from .commit import ModelCommitment, hex32, input_hash, output_hash
+from .commit import merkle
+from .commit.model import hex32, input_hash, model_commitment, output_hash
+from .commit.trace import Corruption, Tracer
+from .commit.values import packed_i32
+from .dispute.lies import Lie
 from .receipt import InputInfo, ModelInfo, OutputInfo, Receipt, Settings, Timings, TraceInfo
-from .trace import Corruption, Tracer
 
 ENGINE_VERSION = "0.1.0"
-
-
-def model_commitment(lm) -> ModelCommitment:
-    """The model's commitment, computed once per loaded model (hashes every weight's file bytes)."""
-    mc = getattr(lm, "_commitment", None)
-    if mc is None:
-        mc = lm._commitment = ModelCommitment.build(lm.program, lm.weights)
-    return mc
 
 
 def settings_of(r: Receipt) -> GenSettings:
@@ -84,7 +78,7 @@ def traced_generate(
     mc = model_commitment(lm)
     tracer = Tracer(lm.program, mc, settings.run_tensor(), corrupt=corrupt, keep_values=keep_values)
     snaps = _Snapshots(tracer)
-    ex = Executor(lm.program, lm.weights, snaps)
+    ex = lm.executor(snaps)
     snaps.executor = ex
     t0 = time.perf_counter()
     marks = {}
@@ -119,7 +113,7 @@ class Replayer:
             def on_step(_s, step, token, index, ins, args, out):
                 captured.append((ins, args, out))
 
-        ex = Executor(self.lm.program, self.lm.weights, Cap())
+        ex = self.lm.executor(Cap())
         ex.state = dict(snaps.states[t])
         ex.next_token = t
         ex.step_token(snaps.tokens[t], self.run.settings.run_tensor())
@@ -132,18 +126,7 @@ class Replayer:
 
     def output_packed(self, i: int) -> bytes:
         _, _, out = self.step(i)
-        a = out.to_array() if isinstance(out, Rows) else np.asarray(out)
-        return merkle.pack(a, "i32")
-
-
-def output_text(lm, tokens) -> str:
-    """The text of generated tokens (stop tokens left out). A dishonest run may carry an out-of-vocabulary
-    "token" (the trace defines it: a zero embedding); it shows as U+FFFD rather than failing."""
-    vocab = lm.config.vocab_size
-    toks = [int(t) for t in tokens if t not in lm.config.stop_ids]
-    if all(0 <= t < vocab for t in toks):
-        return lm.tokenizer.decode(toks)
-    return "".join(lm.tokenizer.decode([t]) if 0 <= t < vocab else "\ufffd" for t in toks)
+        return packed_i32(out)
 
 
 def make_receipt(
@@ -197,9 +180,7 @@ def make_receipt(
 
 def write_run_dir(path: Path, receipt: Receipt, run: TracedRun, lie=None) -> None:
     """receipt.json, the run's step output roots (steps.bin) and records (records.bin), and the operator's
-    notes (operator.json: a dishonest run's lie, prover.lies.Lie.to_json, so it can be replayed and defended)."""
-    from .lies import Lie
-
+    notes (operator.json: a dishonest run's lie, prover.dispute.lies.Lie.to_json, so it can be replayed and defended)."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "steps.bin").write_bytes(b"".join(run.tracer.out_roots))
     (path / "records.bin").write_bytes(b"".join(run.tracer.records))
@@ -350,8 +331,6 @@ def localize(lm, honest: TracedRun, run_dir: Path) -> dict | None:
         return {**describe_step(lm, i), "leaf": None, "why": "step counts differ"} if i < len(mine) else None
     info = describe_step(lm, i)
     # The claimant serves its leaves by replaying its own run (its operator notes say how).
-    from .lies import Lie
-
     op = json.loads((run_dir / "operator.json").read_text()) if (run_dir / "operator.json").exists() else {}
     lie = Lie.from_json(op)
     r = Receipt.load(run_dir / "receipt.json")

@@ -14,9 +14,8 @@ import argparse
 import sys
 import time
 
-import numpy as np
-
 import _common  # noqa: F401
+import numpy as np
 from _common import emit
 
 
@@ -35,7 +34,6 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
 
-    from engine.executor import Executor
     from engine.generate import GenSettings
     from engine.loaders.gguf import resolve_model
     from engine.reference import FloatLlama
@@ -54,7 +52,7 @@ def main() -> int:
         ids = lm.encode_prompt(prompt, chat=True, max_new_tokens=a.max_new_tokens)
         ftoks = fm.generate(ids, a.max_new_tokens, stop_ids=(eos,))
         # teacher-forced integer pass over the float sequence (logits at each generated position)
-        ex = Executor(lm.program, lm.weights)
+        ex = lm.executor()
         fm.reset()
         seq = ids + ftoks
         int_greedy, diverged = [], False

@@ -15,9 +15,8 @@ import random
 import sys
 import time
 
-import numpy as np
-
 import _common  # noqa: F401
+import numpy as np
 from _common import emit
 
 
@@ -34,12 +33,12 @@ def main() -> int:
     from engine.generate import GenSettings
     from engine.runtime import IntegerLM
     from prover.chain.client import Chain
-    from prover.chain.game import GameClient
     from prover.chain.node import start_anvil
+    from prover.chain.registry import GameClient
     from prover.chain.solc import compile_contracts
-    from prover.chain_demo import play_dispute
+    from prover.cli.chain_demo import play_dispute
+    from prover.commit.trace import Corruption
     from prover.runner import Replayer, traced_generate
-    from prover.trace import Corruption
 
     lm = IntegerLM.load(a.model)
     prompt = [5, 17, 99, 120] if a.model == "tiny" else lm.encode_prompt("What is the capital of France?", chat=True)
@@ -51,7 +50,9 @@ def main() -> int:
     rows, t0 = [], time.perf_counter()
     with start_anvil() as node:
         chain = Chain(node.url, compile_contracts())
-        one = chain.deploy("OneStep")
+        from prover.chain.deploy import deploy_one_step
+
+        one = deploy_one_step(chain)
         gc = None
         for g in range(a.games):
             if g % 20 == 0:  # a fresh registry every 20 games keeps the agents' event scans short

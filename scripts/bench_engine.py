@@ -29,14 +29,13 @@ class IntEngine:
     """The integer engine, traced (a Tracer observes every step) or not, stepped one position at a time."""
 
     def __init__(self, lm, n: int, traced: bool):
-        from engine.executor import Executor
         from engine.generate import GenSettings
-        from prover.runner import model_commitment
-        from prover.trace import Tracer
+        from prover.commit.model import model_commitment
+        from prover.commit.trace import Tracer
 
         self.run = GenSettings(max_new_tokens=n).run_tensor()
         obs = Tracer(lm.program, model_commitment(lm), self.run) if traced else None
-        self.ex = Executor(lm.program, lm.weights, obs)
+        self.ex = lm.executor(obs)
 
     def step(self, tok: int, pos: int) -> int:
         return int(self.ex.step_token(tok, self.run)["sample"][0])

@@ -39,9 +39,8 @@ import statistics
 import sys
 import time
 
-import numpy as np
-
 import _common  # noqa: F401  (sys.path)
+import numpy as np
 from _common import emit
 
 TARGET_WORST = 3_000_000
@@ -65,7 +64,7 @@ def candidates(ins, y, t: int) -> set[int]:
 
 def measure(chain, onestep, lm, rp, mc, step: int, js) -> tuple[int, int, int, int]:
     """(gas, j, calldata bytes, opened leaves) of the costliest j; each result checked against Python."""
-    from prover.witness import build_witness, to_call_args
+    from prover.commit.witness import build_witness, to_call_args
 
     best = None
     for j in sorted(js):
@@ -90,7 +89,7 @@ def attention_inputs(lm, rp, t_run: int, P: int, rng: np.random.Generator) -> tu
     scores, probabilities and partials are computed from them by the engine ops themselves."""
     from engine import ops
     from engine.ops import Ctx
-    from engine.ops.attention import Rows
+    from engine.values import Rows
 
     prog = lm.program
     S = prog.steps_per_token
@@ -129,7 +128,8 @@ def measure_args(chain, onestep, lm, mc, k: int, P: int, args: list) -> tuple[in
     at position P on ``args``; each result checked against Python's element and run."""
     from engine import ops
     from engine.ops import Ctx
-    from prover.witness import output_value, to_call_args, witness_for
+    from prover.commit.values import element_of as output_value
+    from prover.commit.witness import to_call_args, witness_for
 
     ins = lm.program.instrs[k]
     y = ops.get(ins.op).run(ins, args, Ctx(lm.program, P))
@@ -168,8 +168,9 @@ def main(argv=None) -> int:
     from engine.generate import GenSettings
     from engine.runtime import IntegerLM
     from prover.chain import Chain, compile_contracts, start_anvil
-    from prover.runner import Replayer, model_commitment, traced_generate
-    from prover.witness import build_witness
+    from prover.commit.model import model_commitment
+    from prover.commit.witness import build_witness
+    from prover.runner import Replayer, traced_generate
 
     t0 = time.perf_counter()
     lm = IntegerLM.load(a.model)
@@ -187,7 +188,9 @@ def main(argv=None) -> int:
     arts = compile_contracts()
     with start_anvil() as node:
         chain = Chain(node.url, arts)
-        onestep = chain.deploy("OneStep")
+        from prover.chain.deploy import deploy_one_step
+
+        onestep = deploy_one_step(chain)
         groups: dict[tuple, list[int]] = {}
         for k, ins in enumerate(lm.program.instrs):
             w = build_witness(lm, rp, mc, t * S + k, 0)
@@ -215,7 +218,7 @@ def main(argv=None) -> int:
         # top-k cost depends on the data: a chunk in ascending order makes every entry enter the kept list
         k = next((kk for kk, ins in enumerate(lm.program.instrs) if ins.op == "topk_chunk"), None)
         if k is not None:
-            from prover.witness import to_call_args, witness_for
+            from prover.commit.witness import to_call_args, witness_for
 
             _, args, y = rp.step(t * S + k)
             asc = np.arange(args[0].size, dtype=np.int64) - args[0].size // 2
@@ -261,9 +264,9 @@ def main(argv=None) -> int:
                         "leaves": leaves,
                     }
         # a whole dispute on the same run: a claim altered in the middle of the last position's layers
-        from prover.chain.game import GameClient
-        from prover.chain_demo import play_dispute
-        from prover.trace import Corruption
+        from prover.chain.registry import GameClient
+        from prover.cli.chain_demo import play_dispute
+        from prover.commit.trace import Corruption
 
         gc = GameClient.deploy(
             chain, min_bond=10**15, challenge_window=10**6, move_window=10**6, k=2, one_step=onestep.address

@@ -9,7 +9,7 @@ and seeded random ones. `expect` is what contracts/src/FixedPoint.sol must retur
 EVM's defined value, from EVM_MODEL below, which transcribes FixedPoint.sol's totality rule).
 
 merkle.json: tensors of every dtype and awkward sizes with their packed bytes, leaf hashes, merkle
-and tensor roots and proofs (prover.merkle), plus the Z_h table. Integers are decimal strings,
+and tensor roots and proofs (prover.commit.merkle), plus the Z_h table. Integers are decimal strings,
 bytes are 0x-hex. Deterministic: a fixed seed, so --check can verify the files are current.
 """
 
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from fixedpoint import ref  # noqa: E402
 from fixedpoint.errors import FixedPointError  # noqa: E402
-from prover import merkle as mk  # noqa: E402
+from prover.commit import merkle as mk  # noqa: E402
 
 I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
 I256_MIN, I256_MAX = -(1 << 255), (1 << 255) - 1

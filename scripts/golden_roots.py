@@ -16,8 +16,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from engine.generate import GenSettings
 from engine.runtime import IntegerLM
 from fixedpoint import NUMERICS_VERSION
-from prover.commit import hex32
-from prover.runner import model_commitment, traced_generate
+from prover.commit.model import hex32, model_commitment
+from prover.runner import traced_generate
 
 PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "data", "golden_roots.json")
 

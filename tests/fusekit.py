@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from hypothesis import strategies as st
 
-from engine.program import TOKEN, W, Program, instr
+from engine.program import TOKEN, Program, W, instr
 from engine.weights import GGML_TYPE_IDS, TWeight, qweight
 
 I32 = (-(1 << 31), (1 << 31) - 1)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prover.chain.game import GameClient, HonestPlayer, Reason, Refused, ceil_log2, play
+from prover.chain.registry import GameClient, Refused
+from prover.dispute.player import HonestPlayer, play
+from prover.dispute.protocol import Reason, ceil_log2
 
 GAS_CAP = 2**24
 

@@ -131,7 +131,8 @@ def test_watcher_process_killed_mid_game_resumes_and_wins(tmp_path):
     import time
 
     from prover.chain import Chain, compile_contracts
-    from prover.chain.game import ClaimStatus, GameClient
+    from prover.chain.registry import GameClient
+    from prover.dispute.protocol import ClaimStatus
 
     node = subprocess.Popen(
         [sys.executable, "-m", "prover.cli", "node", "--port", "0"],

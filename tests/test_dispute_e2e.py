@@ -13,13 +13,16 @@ The tiny model, prompt [5, 17, 99, 120], 3 new tokens (6 positions x steps_per_t
 from __future__ import annotations
 
 import pytest
+from gamekit import GAS_CAP, Lenient, dispute
 
 from engine.generate import GenSettings
-from gamekit import GAS_CAP, Lenient, dispute
-from prover.chain.game import ClaimStatus, GameClient, HonestPlayer, Phase, Reason, Result
-from prover.party import EngineParty
+from prover.chain.deploy import deploy_one_step
+from prover.chain.registry import GameClient
+from prover.commit.trace import Corruption
+from prover.dispute.party import EngineParty
+from prover.dispute.player import HonestPlayer
+from prover.dispute.protocol import ClaimStatus, Phase, Reason, Result
 from prover.runner import traced_generate
-from prover.trace import Corruption
 
 pytestmark = pytest.mark.chain
 
@@ -39,7 +42,7 @@ def honest(lm) -> EngineParty:
 
 @pytest.fixture(scope="module")
 def gc(chain, honest) -> GameClient:
-    onestep = chain.deploy("OneStep")
+    onestep = deploy_one_step(chain)
     g = GameClient.deploy(
         chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=4, one_step=onestep.address
     )
@@ -163,10 +166,10 @@ def test_table():
 
 
 def test_agents_submit_defend_watch(chain, lm):
-    from prover.agent import Agent
+    from prover.dispute.agent import Agent
     from prover.runner import make_receipt
 
-    onestep = chain.deploy("OneStep")
+    onestep = deploy_one_step(chain)
     g2 = GameClient.deploy(
         chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=onestep.address
     )
@@ -210,10 +213,10 @@ def test_agents_submit_defend_watch(chain, lm):
 
 
 def test_agent_claims_a_timeout_from_a_stalling_liar(chain, lm):
-    from prover.agent import Agent
+    from prover.dispute.agent import Agent
     from prover.runner import make_receipt
 
-    onestep = chain.deploy("OneStep")
+    onestep = deploy_one_step(chain)
     g2 = GameClient.deploy(
         chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=4, one_step=onestep.address
     )

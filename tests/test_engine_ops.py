@@ -5,20 +5,22 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import fusekit
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import ops
 from engine.generate import GenSettings
 from engine.ops import Ctx
-from engine.ops.attention import Rows
-from engine.program import Program, TOKEN, L, W, instr
-
-import fusekit
+from engine.values import Rows
+from engine.program import TOKEN, L, Program, W, instr
 
 
 class Capture:
+    transform = None
+
     def __init__(self):
         self.steps = []
 

@@ -1,4 +1,4 @@
-"""Merkle.sol == prover.merkle on anvil: shared vectors, random tensors, malformed input gives false
+"""Merkle.sol == prover.commit.merkle on anvil: shared vectors, random tensors, malformed input gives false
 (never a revert), and the gas of leafHash and of verifyProof per level."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prover import merkle as mk
+from prover.commit import merkle as mk
 
 pytestmark = pytest.mark.chain
 
@@ -30,7 +30,7 @@ def mh(chain):
 
 
 def test_vectors_are_current():
-    """The file agrees with prover.merkle (regenerate with scripts/gen_vectors.py if this fails)."""
+    """The file agrees with prover.commit.merkle (regenerate with scripts/gen_vectors.py if this fails)."""
     assert [h2b(z) for z in VECTORS["zero_hashes"]] == mk.ZERO
     for t in TENSORS:
         vals = [int(v) for v in t["values"]]

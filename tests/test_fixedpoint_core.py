@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from fixedpoint import Format, INT64_MAX, INT64_MIN, ref, vec
+from fixedpoint import INT64_MAX, INT64_MIN, Format, ref, vec
 from fixedpoint.errors import FixedPointError, FixedPointOverflow, FixedPointTypeError, FixedPointValueError
 
 EDGE = sorted(

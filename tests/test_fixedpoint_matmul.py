@@ -12,8 +12,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from fixedpoint import FixedPointOverflow, FixedPointTypeError, FixedPointValueError
-from fixedpoint import ref, vec
+from fixedpoint import FixedPointOverflow, FixedPointTypeError, FixedPointValueError, ref, vec
 from fixedpoint.vec import matmul as vmm
 
 I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
@@ -290,10 +289,10 @@ def test_full_range_operands_whose_product_fits(m, k, n, data):
 def test_full_range_selection_across_limb_plans(k):
     rng = np.random.default_rng(k)
     edges = [I64_MIN, I64_MAX, I64_MIN + 1, -1, 1 << 62, -(1 << 62) - 1]
+
     def draw_full():
-        return (
-            int(rng.choice(edges)) if rng.random() < 0.3 else int(rng.integers(I64_MIN, I64_MAX, endpoint=True))
-        )
+        return int(rng.choice(edges)) if rng.random() < 0.3 else int(rng.integers(I64_MIN, I64_MAX, endpoint=True))
+
     a, b, want = _selection_case(draw_full, lambda: int(rng.integers(-1, k)), 4, k, 8)
     assert plan_gemms(a, b) >= 6
     assert agree(a, b) == ("ok", want)

@@ -8,7 +8,8 @@ import math
 import mpmath as mp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fixedpoint import constants as C
 from fixedpoint import ref, vec

@@ -14,22 +14,14 @@ import random
 from collections import defaultdict
 
 import pytest
+from doubles import SyntheticRun
+from doubles import SynthLie as Lie
 from gamekit import Lenient
 
-from prover.chain.game import (
-    GameClient,
-    HonestPlayer,
-    Lie,
-    Phase,
-    Reason,
-    Refused,
-    Result,
-    SyntheticRun,
-    TensorTree,
-    ceil_log2,
-    pack_tokens,
-    play,
-)
+from prover.chain.registry import GameClient, Refused
+from prover.dispute.player import HonestPlayer, play
+from prover.dispute.protocol import Phase, Reason, Result, ceil_log2, pack_tokens
+from prover.dispute.trees import TensorTree
 
 pytestmark = pytest.mark.chain
 

@@ -9,29 +9,26 @@ and claim state are the same before and after. Each test runs on a snapshot of t
 from __future__ import annotations
 
 import pytest
+from doubles import SyntheticRun
+from doubles import SynthLie as Lie
 
 from prover.chain import Chain, Reverted, start_anvil
-from prover.chain.game import (
+from prover.chain.registry import GameClient, Refused
+from prover.commit.model import input_hash as commit_input_hash
+from prover.commit.model import output_hash as commit_output_hash
+from prover.dispute.player import HonestPlayer, play
+from prover.dispute.protocol import (
     ClaimStatus,
-    GameClient,
-    HashTree,
-    HonestPlayer,
-    Lie,
     Phase,
     Reason,
-    Refused,
     Result,
-    StepOpening,
-    SyntheticRun,
-    TensorTree,
     claim_hash,
     input_hash,
     keccak,
     output_hash,
     pack_tokens,
-    play,
 )
-from prover.commit import input_hash as commit_input_hash, output_hash as commit_output_hash
+from prover.dispute.trees import HashTree, StepOpening, TensorTree
 
 pytestmark = pytest.mark.chain
 
@@ -136,19 +133,24 @@ def flip(b: bytes, i: int = 0) -> bytes:
 
 
 def test_one_step_interface_matches_the_verifier(artifacts):
-    """Every IOneStep function exists in OneStep.sol with the same argument and result types (same selector)."""
+    """The router and every op family's contract expose IOneStep (same argument and result types, so the same
+    selectors) and arity(uint256); the Operand tuple is defined once (OneStepIO.sol)."""
     from eth_utils.abi import get_abi_input_types, get_abi_output_types
+
+    from prover.chain.deploy import family_table
 
     def fns(name):
         return {f["name"]: f for f in artifacts[name]["abi"] if f["type"] == "function"}
 
-    iface, real = fns("IOneStep"), fns("OneStep")
+    iface = fns("IOneStep")
     assert set(iface) == {"element", "outShape", "emptyStateRoot"}
-    for name, f in iface.items():
-        assert name in real, f"OneStep.sol has no {name}"
-        assert get_abi_input_types(f) == get_abi_input_types(real[name]), name
-        assert get_abi_output_types(f) == get_abi_output_types(real[name]), name
-    assert "IOneStep.Operand" in str(iface["element"]["inputs"][3].get("internalType"))
+    for contract in ["OneStep", *family_table()]:
+        real = fns(contract)
+        for name, f in {**iface, "arity": fns("IOpFamily")["arity"]}.items():
+            assert name in real, f"{contract} has no {name}"
+            assert get_abi_input_types(f) == get_abi_input_types(real[name]), (contract, name)
+            assert get_abi_output_types(f) == get_abi_output_types(real[name]), (contract, name)
+    assert str(iface["element"]["inputs"][3].get("internalType")) == "struct Operand[]"
 
 
 def test_constructor_parameters(chain, mock):
@@ -347,7 +349,8 @@ def test_a_real_tiny_model_run_registers_and_posts(gc):
     sampler is the template's last instruction (the convention the token routes rely on)."""
     from engine.generate import GenSettings
     from engine.runtime import IntegerLM
-    from prover.runner import make_receipt, model_commitment, traced_generate
+    from prover.commit.model import model_commitment
+    from prover.runner import make_receipt, traced_generate
 
     lm = IntegerLM.load("tiny")
     prompt = [5, 17, 99, 120]

@@ -1,4 +1,4 @@
-"""The compiled commitment code (prover.keccak) against its references: pysha3 for keccak256, prover.merkle for
+"""The compiled commitment code (prover.commit.keccak) against its references: pysha3 for keccak256, prover.commit.merkle for
 tensor roots and trees, and a plain-Python tracer (prover.commit.step_record + merkle.MerkleBuilder, one step
 at a time) for the batched Tracer."""
 
@@ -7,17 +7,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sha3
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from engine.executor import Executor
 from engine.generate import GenSettings
-from engine.ops.attention import Rows
+from engine.values import Rows
 from fixedpoint import FixedPointOverflow
-from prover import keccak as K
-from prover import merkle
-from prover.commit import KVTree, commit_value, run_root, step_record, token_root
-from prover.runner import model_commitment, traced_generate
-from prover.trace import Corruption, Tracer
+from prover.commit import keccak as K
+from prover.commit import merkle
+from prover.commit.model import KVTree, commit_value, model_commitment, run_root, step_record, token_root
+from prover.commit.trace import Corruption, Tracer
+from prover.runner import traced_generate
 
 I32 = (-(1 << 31), (1 << 31) - 1)
 
@@ -105,7 +105,9 @@ def test_kv_row_outside_i32_raises_and_changes_nothing():
 
 
 class PlainTracer:
-    """The trace as docs/encoding.md states it, one step at a time with prover.commit and prover.merkle."""
+    """The trace as docs/encoding.md states it, one step at a time with prover.commit.model and prover.commit.merkle."""
+
+    transform = None
 
     def __init__(self, program, mc, run):
         self.program, self.mc, self.run_root = program, mc, run_root(run)
@@ -141,7 +143,7 @@ def test_batched_tracer_equals_the_plain_tracer(lm):
     run = settings_.run_tensor()
     mc = model_commitment(lm)
     plain, fast = PlainTracer(lm.program, mc, run), Tracer(lm.program, mc, run)
-    ea, eb = Executor(lm.program, lm.weights, plain), Executor(lm.program, lm.weights, fast)
+    ea, eb = lm.executor(plain), lm.executor(fast)
     for tok in (5, 17, 99, 120, 3, 250):
         ea.step_token(tok, run)
         eb.step_token(tok, run)

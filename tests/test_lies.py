@@ -17,11 +17,14 @@ from hypothesis import strategies as st
 from engine.generate import GenSettings
 from engine.models.tiny import tiny_spec, write_gguf
 from engine.runtime import IntegerLM
-from prover.agent import Agent
-from prover.chain.game import ClaimStatus, GameClient, Reason, Refused
-from prover.lies import Lie, apply_to_receipt
-from prover.runner import make_receipt, model_commitment, traced_generate, verify
-from prover.trace import Corruption
+from prover.chain.deploy import deploy_one_step
+from prover.chain.registry import GameClient, Refused
+from prover.commit.model import model_commitment
+from prover.commit.trace import Corruption
+from prover.dispute.agent import Agent
+from prover.dispute.lies import Lie, apply_to_receipt
+from prover.dispute.protocol import ClaimStatus, Reason
+from prover.runner import make_receipt, traced_generate, verify
 
 ROOT = Path(__file__).resolve().parent.parent
 PROMPT = [5, 17, 99, 120]
@@ -103,7 +106,7 @@ def test_a_model_lie_fails_verify_at_the_changed_weight(lm, variant):
 
 @pytest.fixture(scope="module")
 def gc(chain, lm):
-    onestep = chain.deploy("OneStep")
+    onestep = deploy_one_step(chain)
     g = GameClient.deploy(
         chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=onestep.address
     )

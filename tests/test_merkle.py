@@ -1,4 +1,4 @@
-"""prover.merkle: the byte encoding of docs/encoding.md and the tree properties, in Python alone."""
+"""prover.commit.merkle: the byte encoding of docs/encoding.md and the tree properties, in Python alone."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fixedpoint.errors import FixedPointOverflow, FixedPointTypeError
-from prover import merkle as mk
+from prover.commit import merkle as mk
 
 
 def k256(b: bytes) -> bytes:

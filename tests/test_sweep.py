@@ -11,13 +11,16 @@ afterwards the registry holds exactly the bonds of the claims still pending.
 from __future__ import annotations
 
 import pytest
+from gamekit import Lenient, dispute
 
 from engine.generate import GenSettings
-from gamekit import Lenient, dispute
-from prover.chain.game import ClaimStatus, GameClient, HonestPlayer, Reason, Result
-from prover.party import EngineParty
+from prover.chain.deploy import deploy_one_step
+from prover.chain.registry import GameClient
+from prover.commit.trace import Corruption
+from prover.dispute.party import EngineParty
+from prover.dispute.player import HonestPlayer
+from prover.dispute.protocol import ClaimStatus, Reason, Result
 from prover.runner import traced_generate
-from prover.trace import Corruption
 
 pytestmark = pytest.mark.chain
 
@@ -34,7 +37,7 @@ def honest(lm) -> EngineParty:
 
 @pytest.fixture(scope="module")
 def gc(chain, honest) -> GameClient:
-    onestep = chain.deploy("OneStep")
+    onestep = deploy_one_step(chain)
     g = GameClient.deploy(chain, min_bond=BOND, challenge_window=10**6, move_window=1000, k=2, one_step=onestep.address)
     honest.register(g)
     return g

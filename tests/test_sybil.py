@@ -10,15 +10,18 @@ After each, the contracts hold exactly what is still owed.
 from __future__ import annotations
 
 import pytest
+from gamekit import Lenient
 
 from engine.generate import GenSettings
-from gamekit import Lenient
-from prover.agent import Agent
-from prover.chain.game import ClaimStatus, GameClient, HonestPlayer, Phase, Reason, Result
-from prover.merkle import DTYPE_WIDTH, LEAF_BYTES
-from prover.party import EngineParty
+from prover.chain.deploy import deploy_one_step
+from prover.chain.registry import GameClient
+from prover.commit.merkle import DTYPE_WIDTH, LEAF_BYTES
+from prover.commit.trace import Corruption
+from prover.dispute.agent import Agent
+from prover.dispute.party import EngineParty
+from prover.dispute.player import HonestPlayer
+from prover.dispute.protocol import ClaimStatus, Phase, Reason, Result
 from prover.runner import make_receipt, traced_generate
-from prover.trace import Corruption
 
 pytestmark = pytest.mark.chain
 
@@ -35,7 +38,7 @@ def honest_run(lm):
 
 @pytest.fixture()
 def gc(chain):
-    onestep = chain.deploy("OneStep")
+    onestep = deploy_one_step(chain)
     return GameClient.deploy(
         chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=onestep.address
     )

@@ -10,17 +10,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine.generate import GenSettings
-from engine.ops.attention import Rows
+from engine.values import Rows
 from engine.runtime import IntegerLM
-from prover import merkle
 from prover.cli import main as cli
-from prover.commit import KVTree, commit_value, hex32
+from prover.commit import merkle
+from prover.commit.model import KVTree, commit_value, hex32
+from prover.commit.trace import Corruption
 from prover.receipt import Receipt
 from prover.runner import Replayer, make_receipt, traced_generate, verify, write_run_dir
-from prover.trace import Corruption
 
 PROMPT = [5, 17, 99, 120]
 SETTINGS = GenSettings(max_new_tokens=3)

@@ -3,6 +3,7 @@ pragma solidity 0.8.37;
 
 import {Merkle} from "./Merkle.sol";
 import {IOneStep} from "./interfaces/IOneStep.sol";
+import {Operand} from "./OneStepIO.sol";
 
 /// What a game keeps of its claim (copied from the registry when the game opens).
 struct GameClaim {
@@ -347,7 +348,7 @@ contract DisputeGame {
     }
 
     /// Challenger: recompute element j of the revealed leaf with the one-step verifier; differ -> defender loses, equal -> challenger loses.
-    function oneStep(uint256 gameId, bytes calldata instrBytes, IOneStep.Operand[] calldata operands, uint256 j)
+    function oneStep(uint256 gameId, bytes calldata instrBytes, Operand[] calldata operands, uint256 j)
         external
     {
         Game storage g = _move(gameId, false);

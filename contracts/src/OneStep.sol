@@ -1,572 +1,103 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.37;
 
-import {Merkle} from "./Merkle.sol";
-import {EmbeddingOp} from "./ops/Embedding.sol";
-import {LinearOp} from "./ops/Linear.sol";
-import {NormOp} from "./ops/Norm.sol";
-import {RopeOp} from "./ops/Rope.sol";
-import {AttentionOp} from "./ops/Attention.sol";
-import {ElementwiseOp} from "./ops/Elementwise.sol";
-import {SamplingOp} from "./ops/Sampling.sol";
+import {IOneStep, IOpFamily} from "./interfaces/IOneStep.sol";
+import {Operand} from "./OneStepIO.sol";
 
-/// One operand of a step as the one-step receives it (docs/dispute.md, "The one-step"): its tensor header
-/// (dtype, shape, merkleRoot), which must hash to the agreed operand root, and the leaves the op's fan-in
-/// needs, with one Merkle multiproof for all of them (prover/witness.py builds it).
-/// - indices: the opened leaf indices, strictly increasing;
-/// - leaves:  256 bytes per index, in the same order;
-/// - proof:   the sibling hashes OneStepIO.verifyLeaves consumes, in the order it consumes them.
-struct Operand {
-    uint8 dtype;
-    uint256[] shape;
-    bytes32 merkleRoot;
-    uint256[] indices;
-    bytes leaves;
-    bytes32[] proof;
-}
-
-/// An operand after its header and leaves were checked: what the op family code reads elements from.
-/// numel is the element count (bytes for raw), capped at 2^64; leaves/indices are calldata offsets.
-struct Opened {
-    uint256 dtype;
-    uint256 width;
-    uint256 numel;
-    uint256 leaves;
-    uint256 indices;
-    uint256 k;
-    uint256[] shape;
-}
-
-/// @title OneStepIO: operand headers, multiproofs and element reads for the one-step verifier.
-/// @notice Reads are total: an element at or past numel is 0 (no leaf needed), an element inside the
-/// tensor whose leaf was not opened reverts MissingLeaf (a bad witness, never a state of a trace).
-library OneStepIO {
-    uint256 internal constant LEAF = 256;
-    uint256 internal constant MAX_NUMEL = 1 << 64; // no tensor has more elements; caps products of dims
-    uint256 internal constant MAX_DIM = (1 << 32) - 1; // dims and size params are u32 (tensor headers)
-
-    error BadHeader(uint256 operand);
-    error BadProof(uint256 operand);
-    error MissingLeaf(uint256 leaf);
-
-    /// Bytes per element of a dtype code: raw 1, i8 1, i16 2, i32 4, i64 8; 0 for an unknown code.
-    function widthOf(uint256 dtype) internal pure returns (uint256) {
-        if (dtype > 4) return 0;
-        return dtype <= 1 ? 1 : 1 << (dtype - 1);
-    }
-
-    /// prod(shape), capped at 2^64 (prod of no dims is 1, as numpy's size of a 0-d array).
-    function numel(uint256[] memory shape) internal pure returns (uint256 n) {
-        n = 1;
-        for (uint256 i = 0; i < shape.length; ++i) {
-            uint256 d = shape[i] > MAX_NUMEL ? MAX_NUMEL : shape[i];
-            n = n * d; // both <= 2^64: no overflow
-            if (n > MAX_NUMEL) n = MAX_NUMEL;
-        }
-    }
-
-    /// ceil(log2(max(1, ceil(bytes / 256)))): the depth of a tensor's tree (docs/encoding.md).
-    function depthOf(uint256 nbytes) internal pure returns (uint256 d) {
-        uint256 n = (nbytes + LEAF - 1) / LEAF;
-        while ((uint256(1) << d) < n) ++d;
-    }
-
-    /// Param i of the instruction (params in ascending name order), 0 if the template has fewer.
-    function p(int256[] memory prm, uint256 i) internal pure returns (int256) {
-        return i < prm.length ? prm[i] : int256(0);
-    }
-
-    /// Param i as a size: clamped to [0, 2^32 - 1] (tensor dims are u32), so products of a few never overflow.
-    function u(int256[] memory prm, uint256 i) internal pure returns (uint256) {
-        int256 v = p(prm, i);
-        return v < 0 ? 0 : v > int256(MAX_DIM) ? MAX_DIM : uint256(v);
-    }
-
-    /// Dim i of a shape, 0 if it has fewer dims.
-    function dim(uint256[] memory shape, uint256 i) internal pure returns (uint256) {
-        return i < shape.length ? shape[i] : 0;
-    }
-
-    /// a / b, 0 for b = 0 (Python raises ZeroDivisionError there: such a template never runs).
-    function div(uint256 a, uint256 b) internal pure returns (uint256) {
-        return b == 0 ? 0 : a / b;
-    }
-
-    /// a % b, 0 for b = 0.
-    function mod(uint256 a, uint256 b) internal pure returns (uint256) {
-        return b == 0 ? 0 : a % b;
-    }
-
-    /// ceil(a / b), 0 for b = 0.
-    function ceilDiv(uint256 a, uint256 b) internal pure returns (uint256) {
-        return b == 0 ? 0 : (a + b - 1) / b;
-    }
-
-    /// min(a, b).
-    function min(uint256 a, uint256 b) internal pure returns (uint256) {
-        return a < b ? a : b;
-    }
-
-    /// (n) as a one-dim shape.
-    function shape1(uint256 a) internal pure returns (uint256[] memory s) {
-        s = new uint256[](1);
-        s[0] = a;
-    }
-
-    /// (a, b).
-    function shape2(uint256 a, uint256 b) internal pure returns (uint256[] memory s) {
-        s = new uint256[](2);
-        s[0] = a;
-        s[1] = b;
-    }
-
-    /// (a, b, c).
-    function shape3(uint256 a, uint256 b, uint256 c) internal pure returns (uint256[] memory s) {
-        s = new uint256[](3);
-        s[0] = a;
-        s[1] = b;
-        s[2] = c;
-    }
-
-    /// Shape m of a list of operand shapes; () if there are fewer operands (outShape is total).
-    function shapeOf(uint256[][] memory s, uint256 m) internal pure returns (uint256[] memory) {
-        return m < s.length ? s[m] : new uint256[](0);
-    }
-
-    /// A copy of a shape (the result of ops whose output shape is an input's).
-    function copy(uint256[] memory shape) internal pure returns (uint256[] memory s) {
-        s = new uint256[](shape.length);
-        for (uint256 i = 0; i < shape.length; ++i) s[i] = shape[i];
-    }
-
-    /// keccak256("tensor" || u8 dtype || u8 ndim || u32 dims .. || merkleRoot) of the operand's header;
-    /// reverts BadHeader(m) for an unknown dtype, ndim > 255 or a dim >= 2^32 (no root has such a header).
-    function headerRoot(Operand calldata o, uint256 m) internal pure returns (bytes32) {
-        uint256[] calldata s = o.shape;
-        if (o.dtype > 4 || s.length > 255) revert BadHeader(m);
-        uint32[] memory dims = new uint32[](s.length);
-        for (uint256 i = 0; i < s.length; ++i) {
-            if (s[i] > MAX_DIM) revert BadHeader(m);
-            dims[i] = uint32(s[i]);
-        }
-        return Merkle.tensorRoot(o.dtype, dims, o.merkleRoot);
-    }
-
-    /// True iff the opened leaves (strictly increasing indices, 256 bytes each) and the multiproof hash to
-    /// o.merkleRoot in a tree of the given depth, using every proof hash exactly once. Level by level, bottom
-    /// up: a node whose sibling is also known is paired with it, else with the next proof hash.
-    function verifyLeaves(Operand calldata o, uint256 depth) internal pure returns (bool) {
-        uint256 k = o.indices.length;
-        if (o.leaves.length != k * LEAF) return false;
-        if (k == 0) return o.proof.length == 0;
-        (bytes32[] memory hs, uint256[] memory ix, bool sorted) = leafHashes(o.leaves, o.indices);
-        if (!sorted) return false;
-        (uint256 n, uint256 used) = fold(hs, ix, depth, o.proof);
-        // one node left, index 0 (so every index was < 2^depth), the root, every proof hash used
-        return n == 1 && ix[0] == 0 && hs[0] == o.merkleRoot && used == o.proof.length;
-    }
-
-    /// (leaf hashes, indices, whether the indices strictly increase) of the opened leaves.
-    function leafHashes(bytes calldata lv, uint256[] calldata idx)
-        private
-        pure
-        returns (bytes32[] memory hs, uint256[] memory ix, bool sorted)
-    {
-        uint256 k = idx.length;
-        hs = new bytes32[](k);
-        ix = new uint256[](k);
-        sorted = true;
-        assembly ("memory-safe") {
-            let m := mload(0x40) // scratch past the free pointer, not claimed
-            mstore(m, "leaf")
-            let prev := 0
-            for { let t := 0 } lt(t, k) { t := add(t, 1) } {
-                calldatacopy(add(m, 4), add(lv.offset, shl(8, t)), 256)
-                mstore(add(hs, shl(5, add(t, 1))), keccak256(m, 260))
-                let i := calldataload(add(idx.offset, shl(5, t)))
-                if and(gt(t, 0), iszero(gt(i, prev))) { sorted := 0 }
-                prev := i
-                mstore(add(ix, shl(5, add(t, 1))), i)
-            }
-        }
-    }
-
-    /// Folds the known nodes (hashes hs at indices is, increasing) up `depth` levels in place, pairing known
-    /// siblings and taking the others from pf in order; (nodes left, proof hashes used).
-    function fold(bytes32[] memory hs, uint256[] memory ix, uint256 depth, bytes32[] calldata pf)
-        private
-        pure
-        returns (uint256 n, uint256 used)
-    {
-        n = hs.length;
-        assembly ("memory-safe") {
-            let m := mload(0x40)
-            mstore(m, "node")
-            let h0 := add(hs, 0x20)
-            let i0 := add(ix, 0x20)
-            for { let h := 0 } lt(h, depth) { h := add(h, 1) } {
-                let w := 0
-                for { let t := 0 } lt(t, n) {} {
-                    let i := mload(add(i0, shl(5, t)))
-                    switch and(i, 1)
-                    case 0 {
-                        mstore(add(m, 4), mload(add(h0, shl(5, t))))
-                        let t1 := add(t, 1)
-                        switch and(lt(t1, n), eq(mload(add(i0, shl(5, t1))), add(i, 1)))
-                        case 1 {
-                            mstore(add(m, 36), mload(add(h0, shl(5, t1))))
-                            t := add(t, 2)
-                        }
-                        default {
-                            mstore(add(m, 36), calldataload(add(pf.offset, shl(5, used))))
-                            used := add(used, 1)
-                            t := t1
-                        }
-                    }
-                    default {
-                        mstore(add(m, 4), calldataload(add(pf.offset, shl(5, used))))
-                        mstore(add(m, 36), mload(add(h0, shl(5, t))))
-                        used := add(used, 1)
-                        t := add(t, 1)
-                    }
-                    mstore(add(h0, shl(5, w)), keccak256(m, 68))
-                    mstore(add(i0, shl(5, w)), shr(1, i))
-                    w := add(w, 1)
-                }
-                n := w
-            }
-        }
-    }
-
-    /// The operand opened for reading: header checked against root (BadHeader(m)), leaves against the header's
-    /// merkleRoot (BadProof(m)); reverts only on a bad witness.
-    function open(Operand calldata o, bytes32 root, uint256 m) internal pure returns (Opened memory t) {
-        if (headerRoot(o, m) != root) revert BadHeader(m);
-        t.dtype = o.dtype;
-        t.width = widthOf(o.dtype);
-        t.shape = o.shape;
-        t.numel = numel(t.shape);
-        if (!verifyLeaves(o, depthOf(t.numel * t.width))) revert BadProof(m);
-        uint256[] calldata idx = o.indices;
-        bytes calldata lv = o.leaves;
-        uint256 a;
-        uint256 b;
-        assembly ("memory-safe") {
-            a := lv.offset
-            b := idx.offset
-        }
-        t.leaves = a;
-        t.indices = b;
-        t.k = idx.length;
-    }
-
-    /// Position in t's opened leaves of leaf `leaf` (binary search); reverts MissingLeaf if not opened.
-    function find(Opened memory t, uint256 leaf) internal pure returns (uint256 pos) {
-        uint256 base = t.indices;
-        uint256 k = t.k;
-        uint256 lo = 0;
-        uint256 hi = k;
-        bool found;
-        assembly ("memory-safe") {
-            for {} lt(lo, hi) {} {
-                let mid := shr(1, add(lo, hi))
-                switch lt(calldataload(add(base, shl(5, mid))), leaf)
-                case 1 { lo := add(mid, 1) }
-                default { hi := mid }
-            }
-            found := and(lt(lo, k), eq(calldataload(add(base, shl(5, lo))), leaf))
-        }
-        if (!found) revert MissingLeaf(leaf);
-        return lo;
-    }
-
-    /// The element at byte offset `off` of opened leaf `pos`: signed big-endian of t.width bytes (raw: unsigned).
-    function load(Opened memory t, uint256 pos, uint256 off) private pure returns (int256 v) {
-        uint256 w = t.width;
-        uint256 signed = t.dtype;
-        uint256 src = t.leaves + pos * LEAF + off;
-        assembly ("memory-safe") {
-            v := shr(sub(256, shl(3, w)), calldataload(src))
-            if signed { v := signextend(sub(w, 1), v) }
-        }
-    }
-
-    /// Flat element i of the operand; 0 for i >= numel.
-    function elem(Opened memory t, uint256 i) internal pure returns (int256) {
-        if (i >= t.numel) return 0;
-        uint256 b = i * t.width;
-        return load(t, find(t, b / LEAF), b % LEAF);
-    }
-
-    /// Elements [start, stop) of the operand (0 past numel) as int256[]: one search, then leaf by leaf.
-    function range(Opened memory t, uint256 start, uint256 stop) internal pure returns (int256[] memory out) {
-        out = new int256[](stop > start ? stop - start : 0);
-        uint256 end = min(stop, t.numel);
-        if (start >= end) return out;
-        uint256 pos = find(t, (start * t.width) / LEAF);
-        uint256 i = start;
-        while (true) {
-            i = copyLeaf(t, pos, i, end, out, start);
-            if (i >= end) break;
-            pos = nextLeaf(t, pos, (i * t.width) / LEAF);
-        }
-    }
-
-    /// Copies the elements [i, min(end, the leaf's last + 1)) of opened leaf `pos` (the leaf holding element i)
-    /// into out[i - start ..]; returns the first element not copied.
-    function copyLeaf(Opened memory t, uint256 pos, uint256 i, uint256 end, int256[] memory out, uint256 start)
-        private
-        pure
-        returns (uint256 next)
-    {
-        uint256 w = t.width;
-        next = min(end, ((i * w) / LEAF + 1) * LEAF / w);
-        uint256 src = t.leaves + pos * LEAF + (i * w) % LEAF;
-        uint256 signed = t.dtype;
-        assembly ("memory-safe") {
-            let dst := add(add(out, 0x20), shl(5, sub(i, start)))
-            let cnt := sub(next, i)
-            let e := 0
-            if eq(signed, 3) {
-                // i32, the activations: 8 elements from each 32-byte calldata word (unaligned loads are fine)
-                for {} lt(add(e, 7), cnt) { e := add(e, 8) } {
-                    let x := calldataload(add(src, shl(2, e)))
-                    let d := add(dst, shl(5, e))
-                    mstore(d, signextend(3, shr(224, x)))
-                    mstore(add(d, 0x20), signextend(3, shr(192, x)))
-                    mstore(add(d, 0x40), signextend(3, shr(160, x)))
-                    mstore(add(d, 0x60), signextend(3, shr(128, x)))
-                    mstore(add(d, 0x80), signextend(3, shr(96, x)))
-                    mstore(add(d, 0xa0), signextend(3, shr(64, x)))
-                    mstore(add(d, 0xc0), signextend(3, shr(32, x)))
-                    mstore(add(d, 0xe0), signextend(3, x))
-                }
-            }
-            let sh := sub(256, shl(3, w))
-            for {} lt(e, cnt) { e := add(e, 1) } {
-                let v := shr(sh, calldataload(add(src, mul(e, w))))
-                if signed { v := signextend(sub(w, 1), v) }
-                mstore(add(dst, shl(5, e)), v)
-            }
-        }
-    }
-
-    /// pos + 1, checked to hold leaf `leaf` (the leaf after the one at pos); reverts MissingLeaf otherwise.
-    function nextLeaf(Opened memory t, uint256 pos, uint256 leaf) private pure returns (uint256) {
-        ++pos;
-        if (pos >= t.k || idxAt(t, pos) != leaf) revert MissingLeaf(leaf);
-        return pos;
-    }
-
-    /// Elements start + r * stride for r in [0, count) (0 past numel), reading leaves in increasing order
-    /// with a forward cursor (one pass over the opened indices): a column of a row-major matrix.
-    function strided(Opened memory t, uint256 start, uint256 stride, uint256 count)
-        internal
-        pure
-        returns (int256[] memory out)
-    {
-        out = new int256[](count);
-        uint256 pos = 0;
-        uint256 k = t.k;
-        uint256 w = t.width;
-        for (uint256 r = 0; r < count; ++r) {
-            uint256 i = start + r * stride;
-            if (i >= t.numel) break; // increasing: every later one is past numel too
-            uint256 b = i * w;
-            uint256 leaf = b / LEAF;
-            while (pos < k && idxAt(t, pos) < leaf) ++pos;
-            if (pos >= k || idxAt(t, pos) != leaf) revert MissingLeaf(leaf);
-            out[r] = load(t, pos, b % LEAF);
-        }
-    }
-
-    /// indices[pos] of the opened operand.
-    function idxAt(Opened memory t, uint256 pos) private pure returns (uint256 v) {
-        uint256 a = t.indices + pos * 32;
-        assembly ("memory-safe") {
-            v := calldataload(a)
-        }
-    }
-
-    /// Bytes [start, stop) of a raw operand (0 past numel), leaf by leaf.
-    function rawBytes(Opened memory t, uint256 start, uint256 stop) internal pure returns (bytes memory out) {
-        out = new bytes(stop > start ? stop - start : 0);
-        uint256 end = min(stop, t.numel);
-        if (start >= end || t.width != 1) return out;
-        uint256 pos = find(t, start / LEAF);
-        uint256 i = start;
-        while (true) {
-            uint256 next = min(end, (i / LEAF + 1) * LEAF);
-            uint256 src = t.leaves + pos * LEAF + i % LEAF;
-            uint256 dst;
-            assembly ("memory-safe") {
-                dst := add(add(out, 0x20), sub(i, start))
-                calldatacopy(dst, src, sub(next, i))
-            }
-            i = next;
-            if (i >= end) break;
-            pos = nextLeaf(t, pos, i / LEAF);
-        }
-    }
-}
-
-/// @title OneStep: recomputes one element of one step's output from Merkle-opened inputs (docs/dispute.md).
-/// @notice element() checks every operand header against its agreed root and every opened leaf against its
-/// header, then recomputes flat output element j exactly as engine/ops/<family>.py `element()` does, by the
-/// op family library mirroring that module. It reverts only on a bad witness (header or proof mismatch, a
-/// leaf the fan-in needs missing, operand count != the instruction's, an opcode this verifier does not know);
-/// on any state a trace can contain it returns a value (where Python raises, the families define one).
-/// An element j at or past the output's element count is 0: the zero padding of the output's last leaf.
-contract OneStep {
-    uint256 internal constant EMBED = 0x01;
-    uint256 internal constant LINEAR = 0x10;
-    uint256 internal constant LINEAR_SWIGLU = 0x11;
-    uint256 internal constant LINEAR_ADD = 0x12;
-    uint256 internal constant LINEAR_ROPE = 0x13;
-    uint256 internal constant RMSNORM = 0x20;
-    uint256 internal constant ROPE = 0x30;
-    uint256 internal constant KV_APPEND = 0x40;
-    uint256 internal constant ATTN_SCORES = 0x41;
-    uint256 internal constant SOFTMAX = 0x42;
-    uint256 internal constant ATTN_MIX = 0x43;
-    uint256 internal constant ATTN_MIX_PARTIAL = 0x44;
-    uint256 internal constant ADD = 0x50;
-    uint256 internal constant SWIGLU = 0x51;
-    uint256 internal constant TOPK_CHUNK = 0x60;
-    uint256 internal constant TOPK_MERGE = 0x61;
-    uint256 internal constant SAMPLE = 0x62;
+/// @title OneStep: the one-step verifier the dispute game calls, routing each call to its op family's contract.
+/// @notice The table opcode -> family contract is fixed at deployment (the constructor; prover/chain/deploy.py
+/// builds it from the op table in engine/ops): a registered model's template names opcodes, so what judges its
+/// steps can never change under it. Each family (an OpFamily) checks the witness and recomputes the element; this
+/// contract forwards the call data unchanged and returns (or reverts with) the family's answer verbatim.
+contract OneStep is IOneStep {
+    mapping(uint256 => address) internal familyOf;
+    uint256[] internal opcodeList;
 
     error UnknownOpcode(uint256 opcode);
-    error OperandCount(uint256 instr, uint256 roots, uint256 operands);
-    error BadArity(uint256 opcode, uint256 operands);
-    error BadPosition(uint256 position);
+    error BadFamily(uint256 opcode, address family);
+    error BadTable();
 
-    /// Flat element j of the output of the instruction `instrBytes` (abi.encode(uint256 opcode, uint256[]
-    /// operands, int256[] params)) at token `position`, from its operands opened against operandRoots.
-    function element(
-        bytes calldata instrBytes,
-        uint256 position,
-        bytes32[] calldata operandRoots,
-        Operand[] calldata operands,
-        uint256 j
-    ) external pure returns (int256) {
-        (uint256 opcode, uint256[] memory kinds, int256[] memory prm) =
-            abi.decode(instrBytes, (uint256, uint256[], int256[]));
-        _checkCall(opcode, kinds.length, operandRoots.length, operands.length, position);
-        Opened[] memory a = new Opened[](operands.length);
-        for (uint256 m = 0; m < a.length; ++m) a[m] = OneStepIO.open(operands[m], operandRoots[m], m);
-        return _compute(opcode, position, prm, a, j);
-    }
+    event FamilySet(uint256 indexed opcode, address family);
 
-    /// Reverts unless the call is well formed: a known opcode, as many roots and opened operands as the
-    /// instruction has operands, that many for the op, and a u64 position.
-    function _checkCall(uint256 opcode, uint256 n, uint256 nRoots, uint256 nOperands, uint256 position) internal pure {
-        if (nRoots != n || nOperands != n) revert OperandCount(n, nRoots, nOperands);
-        uint256 ar = arity(opcode);
-        if (ar == 0) revert UnknownOpcode(opcode);
-        if (n != ar) revert BadArity(opcode, n);
-        if (position >> 64 != 0) revert BadPosition(position); // a step index is a u64
-    }
-
-    /// Element j of the output from the opened operands; 0 past the output's element count.
-    function _compute(uint256 opcode, uint256 position, int256[] memory prm, Opened[] memory a, uint256 j)
-        internal
-        pure
-        returns (int256)
-    {
-        uint256[][] memory shapes = new uint256[][](a.length);
-        for (uint256 m = 0; m < a.length; ++m) shapes[m] = a[m].shape;
-        if (j >= OneStepIO.numel(_outShape(opcode, position, prm, shapes))) return 0;
-        return _element(opcode, position, prm, a, j);
-    }
-
-    /// The output shape of the instruction at `position` given its operands' committed shapes (raw weights:
-    /// (rows, bytes per row)); mirrors each op's shape(); defined (no revert) for any shapes.
-    function outShape(bytes calldata instrBytes, uint256 position, uint256[][] calldata operandShapes)
-        external
-        pure
-        returns (uint256[] memory)
-    {
-        (uint256 opcode,, int256[] memory prm) = abi.decode(instrBytes, (uint256, uint256[], int256[]));
-        uint256[][] memory shapes = new uint256[][](operandShapes.length);
-        for (uint256 m = 0; m < shapes.length; ++m) shapes[m] = operandShapes[m];
-        return _outShape(opcode, position, prm, shapes);
-    }
-
-    /// The shape of the instruction's carried state before the first token (engine Op.empty_state, all zeros,
-    /// i32) for a model of this context: kv_append's (context, width_elems); () for ops without carried state.
-    function emptyShape(bytes calldata instrBytes, uint256 context) public pure returns (uint256[] memory) {
-        (uint256 opcode,, int256[] memory prm) = abi.decode(instrBytes, (uint256, uint256[], int256[]));
-        if (opcode != KV_APPEND) return new uint256[](0);
-        return AttentionOp.kvAppendEmptyState(prm, context);
-    }
-
-    /// The tensor root of that empty state (what a state operand's root is at position 0): the i32 header of
-    /// emptyShape over the all-empty tree of its depth; 0 for ops without carried state.
-    function emptyStateRoot(bytes calldata instrBytes, uint256 context) external pure returns (bytes32) {
-        uint256[] memory s = emptyShape(instrBytes, context);
-        if (s.length == 0) return bytes32(0);
-        uint32[] memory dims = new uint32[](s.length);
-        for (uint256 i = 0; i < s.length; ++i) dims[i] = uint32(s[i]); // kvAppendEmptyState clamps to u32
-        uint256 d = OneStepIO.depthOf(OneStepIO.numel(s) * 4);
-        return Merkle.tensorRoot(Merkle.I32, dims, Merkle.zeroHash(d));
-    }
-
-    /// The number of operands of an op (its Python element() unpacks exactly these); 0 for an unknown opcode.
-    function arity(uint256 opcode) public pure returns (uint256) {
-        if (opcode == LINEAR_ROPE) return 4;
-        if (opcode == ROPE || opcode == LINEAR_SWIGLU || opcode == LINEAR_ADD) return 3;
-        if (opcode == SOFTMAX || opcode == ATTN_MIX || opcode == TOPK_CHUNK || opcode == TOPK_MERGE) return 1;
-        if (opcode == EMBED || opcode == LINEAR || opcode == RMSNORM || opcode == KV_APPEND || opcode == ATTN_SCORES) return 2;
-        if (opcode == ATTN_MIX_PARTIAL || opcode == ADD || opcode == SWIGLU || opcode == SAMPLE) return 2;
-        return 0;
-    }
-
-    function _outShape(uint256 opcode, uint256 position, int256[] memory prm, uint256[][] memory shapes)
-        internal
-        pure
-        returns (uint256[] memory)
-    {
-        if (opcode == EMBED) return EmbeddingOp.embedShape(prm, shapes);
-        if (opcode == LINEAR || opcode == LINEAR_SWIGLU || opcode == LINEAR_ADD || opcode == LINEAR_ROPE) {
-            return LinearOp.linearShape(prm, shapes);
+    /// Route each opcode to its family: families[i] must be a contract whose arity(ops[i]) is not 0; each
+    /// opcode once.
+    constructor(uint256[] memory ops, address[] memory families) {
+        if (ops.length != families.length || ops.length == 0) revert BadTable();
+        for (uint256 i = 0; i < ops.length; ++i) {
+            uint256 op = ops[i];
+            address f = families[i];
+            if (familyOf[op] != address(0) || f.code.length == 0 || IOpFamily(f).arity(op) == 0) {
+                revert BadFamily(op, f);
+            }
+            familyOf[op] = f;
+            opcodeList.push(op);
+            emit FamilySet(op, f);
         }
-        if (opcode == RMSNORM) return NormOp.rmsnormShape(prm, shapes);
-        if (opcode == ROPE) return RopeOp.ropeShape(prm, shapes);
-        if (opcode == KV_APPEND) return AttentionOp.kvAppendShape(prm, shapes);
-        if (opcode == ATTN_SCORES) return AttentionOp.attnScoresShape(prm, position);
-        if (opcode == SOFTMAX) return AttentionOp.softmaxShape(shapes);
-        if (opcode == ATTN_MIX_PARTIAL) return AttentionOp.attnMixPartialShape(prm, shapes);
-        if (opcode == ATTN_MIX) return AttentionOp.attnMixShape(shapes);
-        if (opcode == ADD || opcode == SWIGLU) return ElementwiseOp.pointwiseShape(shapes);
-        if (opcode == TOPK_CHUNK) return SamplingOp.topkChunkShape(prm, shapes);
-        if (opcode == TOPK_MERGE) return SamplingOp.topkMergeShape(prm, shapes);
-        if (opcode == SAMPLE) return SamplingOp.sampleShape();
-        revert UnknownOpcode(opcode);
     }
 
-    function _element(uint256 opcode, uint256 position, int256[] memory prm, Opened[] memory a, uint256 j)
-        internal
-        pure
+    /// The family contract of an opcode (address(0) if none).
+    function family(uint256 opcode) external view returns (address) {
+        return familyOf[opcode];
+    }
+
+    /// Every routed opcode, in table order.
+    function opcodes() external view returns (uint256[] memory) {
+        return opcodeList;
+    }
+
+    /// The op's operand count (its family's arity); 0 for an opcode this verifier does not know.
+    function arity(uint256 opcode) external view returns (uint256) {
+        address f = familyOf[opcode];
+        return f == address(0) ? 0 : IOpFamily(f).arity(opcode);
+    }
+
+    /// @inheritdoc IOneStep
+    function element(bytes calldata instrBytes, uint256, bytes32[] calldata, Operand[] calldata, uint256)
+        external
+        view
         returns (int256)
     {
-        if (opcode == EMBED) return EmbeddingOp.embedElement(prm, a, j);
-        if (opcode == LINEAR) return LinearOp.linearElement(prm, a, j);
-        if (opcode == LINEAR_SWIGLU) return LinearOp.linearSwigluElement(prm, a, j);
-        if (opcode == LINEAR_ADD) return LinearOp.linearAddElement(prm, a, j);
-        if (opcode == LINEAR_ROPE) return LinearOp.linearRopeElement(prm, a, position, j);
-        if (opcode == RMSNORM) return NormOp.rmsnormElement(prm, a, j);
-        if (opcode == ROPE) return RopeOp.ropeElement(prm, a, position, j);
-        if (opcode == KV_APPEND) return AttentionOp.kvAppendElement(a, position, j);
-        if (opcode == ATTN_SCORES) return AttentionOp.attnScoresElement(prm, a, position, j);
-        if (opcode == SOFTMAX) return AttentionOp.softmaxElement(a, j);
-        if (opcode == ATTN_MIX_PARTIAL) return AttentionOp.attnMixPartialElement(prm, a, j);
-        if (opcode == ATTN_MIX) return AttentionOp.attnMixElement(prm, a, j);
-        if (opcode == ADD) return ElementwiseOp.addElement(prm, a, j);
-        if (opcode == SWIGLU) return ElementwiseOp.swigluElement(prm, a, j);
-        if (opcode == TOPK_CHUNK) return SamplingOp.topkChunkElement(prm, a, j);
-        if (opcode == TOPK_MERGE) return SamplingOp.topkMergeElement(prm, a, j);
-        if (opcode == SAMPLE) return SamplingOp.sampleElement(a, position, j);
-        revert UnknownOpcode(opcode);
+        _forward(_route(instrBytes));
+    }
+
+    /// @inheritdoc IOneStep
+    function outShape(bytes calldata instrBytes, uint256, uint256[][] calldata)
+        external
+        view
+        returns (uint256[] memory)
+    {
+        _forward(_route(instrBytes));
+    }
+
+    /// @inheritdoc IOneStep
+    function emptyStateRoot(bytes calldata instrBytes, uint256) external view returns (bytes32) {
+        address f = familyOf[_opcode(instrBytes)];
+        if (f == address(0)) return bytes32(0);
+        _forward(f);
+    }
+
+    /// The first word of instrBytes (abi.encode(uint256 opcode, ...)); an unknown opcode for shorter bytes.
+    function _opcode(bytes calldata instrBytes) internal pure returns (uint256 op) {
+        if (instrBytes.length < 32) revert UnknownOpcode(0);
+        op = uint256(bytes32(instrBytes[:32]));
+    }
+
+    /// The family of the instruction's opcode; UnknownOpcode if there is none.
+    function _route(bytes calldata instrBytes) internal view returns (address f) {
+        uint256 op = _opcode(instrBytes);
+        f = familyOf[op];
+        if (f == address(0)) revert UnknownOpcode(op);
+    }
+
+    /// staticcall f with this call's data; return its return data, or revert with its revert data.
+    function _forward(address f) internal view {
+        assembly ("memory-safe") {
+            let p := mload(0x40)
+            calldatacopy(p, 0, calldatasize())
+            let ok := staticcall(gas(), f, p, calldatasize(), 0, 0)
+            returndatacopy(p, 0, returndatasize())
+            if iszero(ok) { revert(p, returndatasize()) }
+            return(p, returndatasize())
+        }
     }
 }

@@ -29,57 +29,8 @@ import numpy as np
 from fixedpoint import ref, vec
 from fixedpoint.formats import INT64_MAX
 
-from . import Ctx, Op, register
-
-
-class Rows:
-    """A KV cache: logical shape (capacity, width); only the first ``n`` rows are stored (the rest are 0).
-
-    Appending shares one growing buffer between successive tokens: rows below n never change, so the
-    previous token's Rows (a smaller n) stays valid.
-    """
-
-    __slots__ = ("buf", "n", "capacity")
-
-    def __init__(self, buf: np.ndarray, n: int, capacity: int):
-        self.buf, self.n, self.capacity = buf, n, capacity
-
-    @classmethod
-    def empty(cls, capacity: int, width: int) -> Rows:
-        return cls(np.zeros((16, width), dtype=np.int64), 0, capacity)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.capacity, self.buf.shape[1])
-
-    @property
-    def valid(self) -> np.ndarray:
-        return self.buf[: self.n]
-
-    @property
-    def size(self) -> int:
-        return self.capacity * self.buf.shape[1]
-
-    def appended(self, row: np.ndarray, at: int) -> Rows:
-        if at != self.n:
-            raise ValueError(f"KV append at position {at} but the cache holds {self.n} rows")
-        if at >= self.capacity:
-            raise ValueError(f"KV cache full: position {at} >= context {self.capacity}")
-        buf = self.buf
-        if at >= buf.shape[0]:
-            buf = np.zeros((min(self.capacity, 2 * buf.shape[0]), buf.shape[1]), dtype=np.int64)
-            buf[: self.n] = self.buf[: self.n]
-        buf[at] = row
-        return Rows(buf, at + 1, self.capacity)
-
-    def get(self, r: int, c: int) -> int:
-        return int(self.buf[r, c]) if r < self.n else 0
-
-    def to_array(self) -> np.ndarray:
-        """The full logical tensor (tests and small models only)."""
-        out = np.zeros(self.shape, dtype=np.int64)
-        out[: self.n] = self.valid
-        return out
+from ..values import Rows
+from . import Ctx, Op, operand, register, shift, size, width
 
 
 def _score_scale(head_dim: int) -> tuple[int, int]:
@@ -101,6 +52,9 @@ class KVAppend(Op):
     name = "kv_append"
     opcode = 0x40
     family = "attention"
+    params = (size("width_elems"),)
+    operands = (operand("prev", "state"), operand("new"))
+    solidity = "AttentionFamily"
 
     def shape(self, ins, in_shapes, ctx):
         (cap, w), (n,) = in_shapes
@@ -135,6 +89,9 @@ class AttnScores(Op):
     name = "attn_scores"
     opcode = 0x41
     family = "attention"
+    params = (shift("fk"), shift("fq"), shift("fy"), size("head_dim"), size("n_heads"), size("n_kv_heads"), width())
+    operands = (operand("q"), operand("K"))
+    solidity = "AttentionFamily"
 
     def shape(self, ins, in_shapes, ctx):
         return (int(ins.p("n_heads")), ctx.position + 1)
@@ -175,6 +132,9 @@ class Softmax(Op):
     name = "softmax"
     opcode = 0x42
     family = "attention"
+    params = ()
+    operands = (operand("s"),)
+    solidity = "AttentionFamily"
 
     def shape(self, ins, in_shapes, ctx):
         return in_shapes[0]
@@ -208,6 +168,9 @@ class AttnMixPartial(Op):
     name = "attn_mix_partial"
     opcode = 0x44
     family = "attention"
+    params = (size("chunk"), shift("fp"), shift("fv"), size("head_dim"), size("n_heads"), size("n_kv_heads"), width())
+    operands = (operand("p"), operand("V"))
+    solidity = "AttentionFamily"
 
     def shape(self, ins, in_shapes, ctx):
         n = in_shapes[0][1]
@@ -264,6 +227,9 @@ class AttnMix(Op):
     name = "attn_mix"
     opcode = 0x43
     family = "attention"
+    params = (shift("fp"), shift("fy"), width())
+    operands = (operand("part"),)
+    solidity = "AttentionFamily"
 
     def shape(self, ins, in_shapes, ctx):
         return (in_shapes[0][1],)

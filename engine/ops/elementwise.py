@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from fixedpoint import ref, vec
 
-from . import Ctx, Op, register
+from . import Ctx, Op, operand, register, shift, width
 
 
 class _Pointwise(Op):
     family = "elementwise"
+    solidity = "ElementwiseFamily"
 
     def shape(self, ins, in_shapes, ctx):
         if len(set(in_shapes)) != 1:
@@ -28,6 +29,8 @@ class _Pointwise(Op):
 class Add(_Pointwise):
     name = "add"
     opcode = 0x50
+    params = (width(),)
+    operands = (operand("a"), operand("b"))
 
     def run(self, ins, args, ctx: Ctx):
         a, b = args
@@ -42,6 +45,8 @@ class Add(_Pointwise):
 class SwiGLU(_Pointwise):
     name = "swiglu"
     opcode = 0x51
+    params = (shift("fu"), shift("fy"), width())
+    operands = (operand("g"), operand("u"))
 
     def shape(self, ins, in_shapes, ctx):
         if not 0 <= self._shift(ins) <= 62:

@@ -11,7 +11,7 @@ import numpy as np
 
 from fixedpoint import ref, vec
 
-from . import Ctx, Op, register
+from . import Ctx, Op, ggml_type, operand, register, shift, width
 
 
 def dequant_row_fixed(qm, n: int, f: int) -> np.ndarray:
@@ -42,6 +42,9 @@ class Embed(Op):
     name = "embed"
     opcode = 0x01
     family = "embedding"
+    params = (shift("f"), width(), ggml_type())
+    operands = (operand("token", "token", "local"), operand("W", "weight"))
+    solidity = "EmbeddingFamily"
 
     def shape(self, ins, in_shapes, ctx):
         (_one,), (vocab, dim) = in_shapes

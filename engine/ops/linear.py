@@ -33,7 +33,7 @@ import numpy as np
 
 from fixedpoint import ref, vec
 
-from . import Ctx, Op, register
+from . import Ctx, Op, ggml_type, operand, register, shift, size, width
 from .rope import rotate, rotate_element, table_fan_in
 
 _STACKED = ("linear", "linear_rope")  # ops whose matrix rows Linear.plan stacks with others on the same input
@@ -57,6 +57,9 @@ class Linear(Op):
     name = "linear"
     opcode = 0x10
     family = "linear"
+    params = (shift("fx"), shift("fy"), width(), ggml_type())
+    operands = (operand("x"), operand("W", "weight"))
+    solidity = "LinearFamily"
 
     def shape(self, ins, in_shapes, ctx):
         (k,), (n, k2) = in_shapes
@@ -136,6 +139,9 @@ class LinearSwiGLU(Op):
     name = "linear_swiglu"
     opcode = 0x11
     family = "linear"
+    params = (shift("fh"), shift("fx"), shift("fy"), width(), ggml_type("wtype_gate"), ggml_type("wtype_up"))
+    operands = (operand("x"), operand("W_gate", "weight"), operand("W_up", "weight"))
+    solidity = "LinearFamily"
 
     def _shift(self, ins):
         return 16 + int(ins.p("fh")) - int(ins.p("fy"))
@@ -200,6 +206,9 @@ class LinearAdd(Op):
     name = "linear_add"
     opcode = 0x12
     family = "linear"
+    params = (shift("fx"), shift("fy"), width(), ggml_type())
+    operands = (operand("x"), operand("W", "weight"), operand("h"))
+    solidity = "LinearFamily"
 
     def shape(self, ins, in_shapes, ctx):
         (k,), (n, k2), hs = in_shapes
@@ -230,6 +239,9 @@ class LinearRope(Op):
     name = "linear_rope"
     opcode = 0x13
     family = "linear"
+    params = (shift("fx"), shift("fy"), size("head_dim"), size("n_heads"), width(), ggml_type())
+    operands = (operand("x"), operand("W", "weight"), operand("cos", "weight"), operand("sin", "weight"))
+    solidity = "LinearFamily"
 
     def shape(self, ins, in_shapes, ctx):
         (k,), (n, k2), _, _ = in_shapes

@@ -14,7 +14,7 @@ import numpy as np
 
 from fixedpoint import ref, vec
 
-from . import Ctx, Op, register
+from . import Ctx, Op, Param, operand, register, shift, width
 
 
 def _sum_squares_vec(x: np.ndarray) -> int:
@@ -45,6 +45,9 @@ class RMSNorm(Op):
     name = "rmsnorm"
     opcode = 0x20
     family = "norm"
+    params = (Param("eps", 0, 1 << 62), shift("fx"), shift("fy"), width())
+    operands = (operand("x"), operand("g", "weight"))
+    solidity = "NormFamily"
 
     def shape(self, ins, in_shapes, ctx):
         (n,), (m,) = in_shapes

@@ -14,7 +14,7 @@ import numpy as np
 
 from fixedpoint import ref, vec
 
-from . import Ctx, Op, register
+from . import Ctx, Op, operand, register, size, width
 
 
 def rotate(x, c, s, hd: int, width: int):
@@ -44,6 +44,9 @@ class Rope(Op):
     name = "rope"
     opcode = 0x30
     family = "rope"
+    params = (size("head_dim"), size("n_heads"), width())
+    operands = (operand("x"), operand("cos", "weight"), operand("sin", "weight"))
+    solidity = "RopeFamily"
 
     def shape(self, ins, in_shapes, ctx):
         (n,), _, _ = in_shapes

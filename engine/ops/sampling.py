@@ -22,7 +22,7 @@ import sha3
 
 from fixedpoint import ref
 
-from . import Ctx, Op, register
+from . import Ctx, Op, operand, register, size
 
 PAD_VALUE = -(1 << 31)
 
@@ -47,6 +47,9 @@ class TopKChunk(Op):
     name = "topk_chunk"
     opcode = 0x60
     family = "sampling"
+    params = (size("chunk"), size("k"))
+    operands = (operand("logits"),)
+    solidity = "SamplingFamily"
 
     def shape(self, ins, in_shapes, ctx):
         (v,) = in_shapes[0]
@@ -88,6 +91,9 @@ class TopKMerge(Op):
     name = "topk_merge"
     opcode = 0x61
     family = "sampling"
+    params = (size("group"), size("k"))
+    operands = (operand("lists"),)
+    solidity = "SamplingFamily"
 
     def shape(self, ins, in_shapes, ctx):
         n, k, _ = in_shapes[0]
@@ -152,6 +158,9 @@ class Sample(Op):
     name = "sample"
     opcode = 0x62
     family = "sampling"
+    params = ()
+    operands = (operand("cands"), operand("run", "run"))
+    solidity = "SamplingFamily"
 
     def shape(self, ins, in_shapes, ctx):
         return (1,)

@@ -15,10 +15,10 @@ the node has unlocked (or `impersonate`d), or an eth_account LocalAccount (signe
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
-from collections.abc import Iterable, Sequence
 
 import eth_abi
 from eth_account import Account

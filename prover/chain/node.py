@@ -11,6 +11,7 @@ the starting thread dies (PR_SET_DEATHSIG), so no anvil outlives the test run th
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import json
 import os
@@ -27,7 +28,6 @@ import urllib.error
 import urllib.request
 import weakref
 from pathlib import Path
-import contextlib
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SETUP_HINT = "run `make setup` (installs the pinned npm packages @foundry-rs/anvil and solc)"

@@ -63,6 +63,23 @@ def read_sources(src_dir: Path = SRC_DIR) -> dict[str, str]:
     return sources
 
 
+def plugin_sources() -> dict[str, str]:
+    """{"plugins/<file>": text} of the Solidity files that op plugins bring (engine.ops: an op outside this
+    repository names its family's file in ``solidity_file``); they import core files by their unit names, e.g.
+    ``import {OpFamily} from "OpFamily.sol";``."""
+    from engine import ops
+
+    out: dict[str, str] = {}
+    for op in ops.all_ops().values():
+        if op.solidity_file:
+            path = Path(op.solidity_file)
+            try:
+                out[f"plugins/{path.name}"] = path.read_text()
+            except OSError as e:
+                raise SolcError(f"op {op.name}: cannot read its Solidity file {path}: {e}") from None
+    return out
+
+
 def cache_key(sources: dict[str, str]) -> str:
     """sha256 over compiler version, settings and every (path, text): the artifacts' identity."""
     h = hashlib.sha256(json.dumps([SOLC_VERSION, SETTINGS], sort_keys=True).encode())
@@ -152,6 +169,8 @@ def compile_contracts(
     force); otherwise compiles with solcjs and rewrites it atomically. Raises SolcError.
     """
     sources = read_sources(Path(src_dir))
+    if Path(src_dir) == SRC_DIR:
+        sources.update(plugin_sources())
     key = cache_key(sources)
     cache = Path(out_dir) / "artifacts.json"
     if not force and cache.exists():

@@ -4,7 +4,8 @@ pragma solidity 0.8.37;
 import {FixedPoint} from "../FixedPoint.sol";
 import {Nonlinear} from "../Nonlinear.sol";
 import {Quant} from "../Quant.sol";
-import {Opened, OneStepIO} from "../OneStep.sol";
+import {Opened, OneStepIO} from "../OneStepIO.sol";
+import {OpFamily} from "../OpFamily.sol";
 
 /// @title NormOp: engine/ops/norm.py (op `rmsnorm`, opcode 0x20) for the one-step verifier.
 /// @notice v = max(floor(sum_i x_i^2 / n) + eps, 1); r = rsqrt_floor(v, 2fx, 30);
@@ -12,11 +13,12 @@ import {Opened, OneStepIO} from "../OneStep.sol";
 /// with g_i = gm_i * 2^ge_i the F32 gain (committed raw, 4 little-endian bytes each).
 /// Fan-in of y_i: all n elements of x and bytes [4i, 4i + 4) of g.
 library NormOp {
-    // params of `rmsnorm`, ascending names: eps, fx, fy, width
-    uint256 internal constant EPS = 0;
-    uint256 internal constant FX = 1;
-    uint256 internal constant FY = 2;
-    uint256 internal constant WIDTH = 3;
+    uint256 internal constant OP_RMSNORM = 0x20;
+    // params (index in ascending name order)
+    uint256 internal constant RMSNORM_EPS = 0;
+    uint256 internal constant RMSNORM_FX = 1;
+    uint256 internal constant RMSNORM_FY = 2;
+    uint256 internal constant RMSNORM_WIDTH = 3;
 
     /// RMSNorm.shape: (n,), the length of x.
     function rmsnormShape(int256[] memory, uint256[][] memory s) internal pure returns (uint256[] memory) {
@@ -59,10 +61,36 @@ library NormOp {
         uint256 n = a[0].numel;
         if (n == 0) return 0; // Python divides by zero: no run has an empty norm input
         int256[] memory xs = OneStepIO.range(a[0], 0, n);
-        int256 fx = FixedPoint.sat64(OneStepIO.p(prm, FX));
-        int256 nrm = FixedPoint.mulRoundShift(j < n ? xs[j] : int256(0), inverseRms(xs, OneStepIO.p(prm, EPS), fx), fx);
+        int256 fx = FixedPoint.sat64(OneStepIO.p(prm, RMSNORM_FX));
+        int256 nrm = FixedPoint.mulRoundShift(j < n ? xs[j] : int256(0), inverseRms(xs, OneStepIO.p(prm, RMSNORM_EPS), fx), fx);
         (int256 gm, int256 ge) = Quant.fp32Decode(gainBits(a[1], j));
-        int256 y = FixedPoint.rescale(FixedPoint.checkedMul(nrm, gm), gainShift(ge, OneStepIO.p(prm, FY)));
-        return FixedPoint.saturate(y, OneStepIO.p(prm, WIDTH));
+        int256 y = FixedPoint.rescale(FixedPoint.checkedMul(nrm, gm), gainShift(ge, OneStepIO.p(prm, RMSNORM_FY)));
+        return FixedPoint.saturate(y, OneStepIO.p(prm, RMSNORM_WIDTH));
+    }
+}
+
+/// @title NormFamily: the one-step verifier of the norm family (rmsnorm).
+contract NormFamily is OpFamily {
+    /// @inheritdoc OpFamily
+    function arity(uint256 opcode) public pure override returns (uint256) {
+        return opcode == NormOp.OP_RMSNORM ? 2 : 0;
+    }
+
+    function _outShape(uint256, uint256, int256[] memory prm, uint256[][] memory s)
+        internal
+        pure
+        override
+        returns (uint256[] memory)
+    {
+        return NormOp.rmsnormShape(prm, s);
+    }
+
+    function _element(uint256, uint256, int256[] memory prm, Opened[] memory a, uint256 j)
+        internal
+        pure
+        override
+        returns (int256)
+    {
+        return NormOp.rmsnormElement(prm, a, j);
     }
 }

@@ -3,7 +3,8 @@ pragma solidity 0.8.37;
 
 import {FixedPoint} from "../FixedPoint.sol";
 import {Nonlinear} from "../Nonlinear.sol";
-import {Opened, OneStepIO} from "../OneStep.sol";
+import {Opened, OneStepIO} from "../OneStepIO.sol";
+import {OpFamily} from "../OpFamily.sol";
 
 /// @title SamplingOp: engine/ops/sampling.py (topk_chunk 0x60, topk_merge 0x61, sample 0x62) for the one-step.
 /// @notice Candidates (value, index) order by value descending, then index ascending; lists shorter than k are
@@ -14,12 +15,14 @@ import {Opened, OneStepIO} from "../OneStep.sol";
 /// e_0 + .. + e_i > keccak256("sample" || u64 seed || u64 position) mod sum(e), e_i = exp_neg(round_div((v_i - v_0) 2^16, T)).
 library SamplingOp {
     int256 internal constant PAD_VALUE = -(1 << 31);
-    // params of `topk_chunk`, ascending names: chunk, k
-    uint256 internal constant C_CHUNK = 0;
-    uint256 internal constant C_K = 1;
-    // params of `topk_merge`, ascending names: group, k
-    uint256 internal constant M_GROUP = 0;
-    uint256 internal constant M_K = 1;
+    uint256 internal constant OP_TOPK_CHUNK = 0x60;
+    uint256 internal constant OP_TOPK_MERGE = 0x61;
+    uint256 internal constant OP_SAMPLE = 0x62;
+    // params (index in ascending name order)
+    uint256 internal constant TOPK_CHUNK_CHUNK = 0;
+    uint256 internal constant TOPK_CHUNK_K = 1;
+    uint256 internal constant TOPK_MERGE_GROUP = 0;
+    uint256 internal constant TOPK_MERGE_K = 1;
 
     /// The candidate (v, t) as one word ordered like the candidates: a larger key is a better candidate
     /// (value descending, then index ascending). |v|, |t| < 2^126, so both halves lie in (0, 2^128).
@@ -101,13 +104,13 @@ library SamplingOp {
     /// TopKChunk.shape: (ceil(V / chunk), k, 2).
     function topkChunkShape(int256[] memory prm, uint256[][] memory s) internal pure returns (uint256[] memory) {
         uint256 v = OneStepIO.dim(OneStepIO.shapeOf(s, 0), 0);
-        return OneStepIO.shape3(OneStepIO.ceilDiv(v, OneStepIO.u(prm, C_CHUNK)), OneStepIO.u(prm, C_K), 2);
+        return OneStepIO.shape3(OneStepIO.ceilDiv(v, OneStepIO.u(prm, TOPK_CHUNK_CHUNK)), OneStepIO.u(prm, TOPK_CHUNK_K), 2);
     }
 
     /// TopKChunk.element: _best_k_ref([(x[t], t) for t in chunk i], k)[r][f] with (i, rest) = divmod(j, 2k), (r, f) = divmod(rest, 2).
     function topkChunkElement(int256[] memory prm, Opened[] memory a, uint256 j) internal pure returns (int256) {
-        uint256 c = OneStepIO.u(prm, C_CHUNK);
-        uint256 k2 = 2 * OneStepIO.u(prm, C_K);
+        uint256 c = OneStepIO.u(prm, TOPK_CHUNK_CHUNK);
+        uint256 k2 = 2 * OneStepIO.u(prm, TOPK_CHUNK_K);
         uint256 i = OneStepIO.div(j, k2);
         uint256 rest = OneStepIO.mod(j, k2);
         uint256 lo = i * c;
@@ -120,13 +123,13 @@ library SamplingOp {
     /// TopKMerge.shape: (ceil(n / group), k, 2).
     function topkMergeShape(int256[] memory prm, uint256[][] memory s) internal pure returns (uint256[] memory) {
         uint256 n = OneStepIO.dim(OneStepIO.shapeOf(s, 0), 0);
-        return OneStepIO.shape3(OneStepIO.ceilDiv(n, OneStepIO.u(prm, M_GROUP)), OneStepIO.u(prm, M_K), 2);
+        return OneStepIO.shape3(OneStepIO.ceilDiv(n, OneStepIO.u(prm, TOPK_MERGE_GROUP)), OneStepIO.u(prm, TOPK_MERGE_K), 2);
     }
 
     /// TopKMerge.element: _best_k_ref(all pairs of lists [i*group, (i+1)*group), k)[r][f], (i, rest) = divmod(j, 2k), (r, f) = divmod(rest, 2).
     function topkMergeElement(int256[] memory prm, Opened[] memory a, uint256 j) internal pure returns (int256) {
-        uint256 g = OneStepIO.u(prm, M_GROUP);
-        uint256 k2 = 2 * OneStepIO.u(prm, M_K);
+        uint256 g = OneStepIO.u(prm, TOPK_MERGE_GROUP);
+        uint256 k2 = 2 * OneStepIO.u(prm, TOPK_MERGE_K);
         uint256 i = OneStepIO.div(j, k2);
         uint256 rest = OneStepIO.mod(j, k2);
         uint256 per = 2 * OneStepIO.dim(a[0].shape, 1);
@@ -175,5 +178,37 @@ library SamplingOp {
             if (acc > r) return c[2 * i + 1];
         }
         return c.length > 1 ? c[1] : int256(0);
+    }
+}
+
+/// @title SamplingFamily: the one-step verifier of the sampling family (topk_chunk, topk_merge, sample).
+contract SamplingFamily is OpFamily {
+    /// @inheritdoc OpFamily
+    function arity(uint256 opcode) public pure override returns (uint256) {
+        if (opcode == SamplingOp.OP_TOPK_CHUNK || opcode == SamplingOp.OP_TOPK_MERGE) return 1;
+        if (opcode == SamplingOp.OP_SAMPLE) return 2;
+        return 0;
+    }
+
+    function _outShape(uint256 opcode, uint256, int256[] memory prm, uint256[][] memory s)
+        internal
+        pure
+        override
+        returns (uint256[] memory)
+    {
+        if (opcode == SamplingOp.OP_TOPK_CHUNK) return SamplingOp.topkChunkShape(prm, s);
+        if (opcode == SamplingOp.OP_TOPK_MERGE) return SamplingOp.topkMergeShape(prm, s);
+        return SamplingOp.sampleShape();
+    }
+
+    function _element(uint256 opcode, uint256 position, int256[] memory prm, Opened[] memory a, uint256 j)
+        internal
+        pure
+        override
+        returns (int256)
+    {
+        if (opcode == SamplingOp.OP_TOPK_CHUNK) return SamplingOp.topkChunkElement(prm, a, j);
+        if (opcode == SamplingOp.OP_TOPK_MERGE) return SamplingOp.topkMergeElement(prm, a, j);
+        return SamplingOp.sampleElement(a, position, j);
     }
 }

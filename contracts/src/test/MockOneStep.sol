@@ -3,6 +3,7 @@ pragma solidity 0.8.37;
 
 import {Merkle} from "../Merkle.sol";
 import {IOneStep} from "../interfaces/IOneStep.sol";
+import {Operand} from "../OneStepIO.sol";
 
 /// @title MockOneStep: a stand-in one-step verifier for the dispute game's tests.
 /// @notice Synthetic op semantics (mirrored by prover.chain.game.mock_element): element j of instruction

@@ -11,11 +11,11 @@ it committed and defend it as far as the game lets it. An honest player never ne
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Sequence
 
-from .trace import Corruption
+from ..commit.trace import Corruption
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,9 @@ def apply_to_receipt(receipt, lie: Lie, lm, claimed_lm=None):
 
     Every field is made consistent with the lie (output hash and text; for a model lie with ``claimed_lm`` the
     claimed model's name, file hash and template), so nothing but a replay gives the lie away."""
-    from .commit import hex32, output_hash
-    from .runner import model_commitment, output_text
+    from engine.runtime import output_text
+
+    from ..commit.model import hex32, model_commitment, output_hash
 
     upd: dict[str, Any] = {}
     if lie.output is not None:

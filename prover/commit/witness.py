@@ -21,18 +21,16 @@ tables (``TWeight``) as i32. Whole-tensor trees of weights are cached on the wei
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
-import numpy as np
 
 from engine import ops
 from engine.ops import Ctx
-from engine.ops.attention import Rows
 
 from . import merkle
-from .commit import KIND_CODE, KVTree, commit_value, instr_bytes, raw_shape, run_root, token_root
+from .model import KIND_CODE, instr_bytes, run_root, token_root
+from .values import Source, commit_value, operand_source, shape_of
 
 LEAF = merkle.LEAF_BYTES
 
@@ -78,11 +76,6 @@ def to_call_args(w: Witness) -> tuple:
 
 
 # -- multiproofs --------------------------------------------------------------------------------------
-
-
-def tree_depth(nbytes: int) -> int:
-    """ceil(log2(max(1, ceil(nbytes / 256)))): the depth of a tensor's tree (OneStepIO.depthOf)."""
-    return (merkle.n_leaves(nbytes) - 1).bit_length()
 
 
 def multiproof(node: Callable[[int, int], bytes], depth: int, indices: Sequence[int]) -> list[bytes]:
@@ -140,98 +133,7 @@ def verify_multiproof(root: bytes, depth: int, indices: Sequence[int], leaves: b
     return len(nodes) == 1 and nodes[0] == (0, root) and used == len(proof)
 
 
-# -- operand sources ----------------------------------------------------------------------------------
-
-
-class _Source:
-    """A committed tensor: header, leaf bytes and tree nodes on demand."""
-
-    dtype: str
-    shape: tuple[int, ...]
-
-    def leaf(self, i: int) -> bytes:
-        raise NotImplementedError
-
-    def node(self, level: int, index: int) -> bytes:
-        raise NotImplementedError
-
-    @property
-    def width(self) -> int:
-        return merkle.DTYPE_WIDTH[self.dtype]
-
-    @property
-    def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=object)) * self.width
-
-    @property
-    def depth(self) -> int:
-        return tree_depth(self.nbytes)
-
-    def root(self) -> bytes:
-        return self.node(self.depth, 0)
-
-
-class _Packed(_Source):
-    """A tensor packed whole (activations, RUN, RoPE tables, raw weights): levels of its tree kept."""
-
-    def __init__(self, packed: bytes, dtype: str, shape: tuple[int, ...]):
-        self.packed, self.dtype, self.shape = packed, dtype, tuple(int(d) for d in shape)
-        self.levels = merkle.tree_levels(merkle.leaf_hashes(packed))
-
-    def leaf(self, i: int) -> bytes:
-        return merkle.leaf_bytes(self.packed, i)
-
-    def node(self, level: int, index: int) -> bytes:
-        lv = self.levels[level]
-        return lv[index] if index < len(lv) else merkle.ZERO[level]
-
-
-class _KV(_Source):
-    """A KV cache (capacity, width) i32: only its stored rows are packed; its tree is a KVTree."""
-
-    dtype = "i32"
-
-    def __init__(self, rows: Rows):
-        self.rows = rows
-        self.shape = rows.shape
-        self.tree = KVTree.of(rows)
-
-    def leaf(self, i: int) -> bytes:
-        rb = self.shape[1] * 4
-        lo, hi = i * LEAF, (i + 1) * LEAF
-        r0, r1 = lo // rb, min(self.rows.n, -(-hi // rb))
-        if r0 >= r1:
-            return bytes(LEAF)
-        data = merkle.pack(self.rows.buf[r0:r1].astype(np.int64), "i32")[lo - r0 * rb : hi - r0 * rb]
-        return data + bytes(LEAF - len(data))
-
-    def node(self, level: int, index: int) -> bytes:
-        return self.tree.node(level, index)
-
-
-def _weight_source(w) -> _Source:
-    cached = w.__dict__.get("_witness_source")
-    if cached is None:
-        if hasattr(w, "raw"):
-            cached = _Packed(np.ascontiguousarray(w.raw).tobytes(), "raw", raw_shape(w))
-        else:
-            cached = _Packed(merkle.pack(w.data, "i32"), "i32", w.data.shape)
-        w.__dict__["_witness_source"] = cached
-    return cached
-
-
-def operand_source(kind: str, value: Any) -> _Source:
-    """The committed tensor of an operand value of this kind (see the module docstring)."""
-    if kind == "weight":
-        return _weight_source(value)
-    if isinstance(value, Rows):
-        return _KV(value)
-    a = np.asarray(value)
-    dtype = "i64" if kind == "run" else "i32"
-    return _Packed(merkle.pack(a, dtype), dtype, a.shape)
-
-
-def open_operand(src: _Source, leaf_ids: Sequence[int]) -> OperandWitness:
+def open_operand(src: Source, leaf_ids: Sequence[int]) -> OperandWitness:
     """The header of src and the given leaves (sorted, deduplicated here) with their multiproof."""
     ids = sorted(set(int(i) for i in leaf_ids))
     return OperandWitness(
@@ -254,19 +156,11 @@ def fan_in_leaves(fan_in: list[tuple[int, int, int]], widths: list[int], n: int)
     return out
 
 
-def logical_shape(value: Any) -> tuple[int, ...]:
-    """The shape an op's ``shape()`` sees for an operand value (a weight's logical (rows, cols))."""
-    if isinstance(value, Rows):
-        return value.shape
-    s = getattr(value, "shape", None)
-    return tuple(s) if s is not None else np.asarray(value).shape
-
-
 # -- the witness ---------------------------------------------------------------------------------------
 
 
 def operand_roots(lm, run, mc, step: int) -> list[bytes]:
-    """The operand roots step ``step``'s record commits to, from the trace (as prover.trace.Tracer computes them)."""
+    """The operand roots step ``step``'s record commits to, from the trace (as prover.commit.trace.Tracer computes them)."""
     prog = lm.program
     S = prog.steps_per_token
     t, k = divmod(step, S)
@@ -334,7 +228,7 @@ def witness_for(
         operands=opened,
         j=j,
         expected=expected,
-        out_shape=tuple(op.shape(ins, [logical_shape(a) for a in args], ctx)),
+        out_shape=tuple(op.shape(ins, [shape_of(a) for a in args], ctx)),
         meta={"instr": ins.name, "kinds": [KIND_CODE[r.kind] for r in ins.inputs]},
     )
 
@@ -345,11 +239,3 @@ def build_witness(lm, replayer, mc, step: int, j: int) -> Witness:
     t, k = divmod(step, lm.program.steps_per_token)
     _, args, _ = replayer.step(step)
     return witness_for(lm.program, mc.weight_names, k, t, args, j, operand_roots(lm, replayer.run, mc, step), step)
-
-
-def output_value(out: Any, j: int) -> int:
-    """Flat element j of a step's output value (a KV cache read without materializing it)."""
-    if isinstance(out, Rows):
-        r, c = divmod(j, out.shape[1])
-        return out.get(r, c)
-    return int(np.asarray(out).reshape(-1)[j])

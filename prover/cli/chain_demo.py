@@ -12,12 +12,13 @@ def run_chain_demo(
     lm, model_id: str, receipt, bad_receipt, corrupt, out_receipt=None, out_lie=None, log=print
 ) -> tuple[Table, bool]:
     """An honest claim, a claim with a corrupted step (``corrupt``) and optionally one whose claimed output
-    differs from its honest trace (``out_lie``, a prover.lies.Lie): the watcher must slash exactly the liars."""
-    from prover.agent import Agent
+    differs from its honest trace (``out_lie``, a prover.dispute.lies.Lie): the watcher must slash exactly the liars."""
     from prover.chain.client import Chain
-    from prover.chain.game import ClaimStatus, GameClient, Reason, ceil_log2
     from prover.chain.node import start_anvil
+    from prover.chain.registry import GameClient
     from prover.chain.solc import compile_contracts
+    from prover.dispute.agent import Agent
+    from prover.dispute.protocol import ClaimStatus, Reason, ceil_log2
 
     BOND, WINDOW, MOVE = 10**17, 3600, 600
     t = Table(title="on chain (anvil)")
@@ -33,7 +34,9 @@ def run_chain_demo(
     t0 = time.perf_counter()
     with start_anvil() as node:
         chain = Chain(node.url, compile_contracts())
-        one = chain.deploy("OneStep")
+        from prover.chain.deploy import deploy_one_step
+
+        one = deploy_one_step(chain)
         gc = GameClient.deploy(
             chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=one.address
         )
@@ -114,8 +117,8 @@ def play_dispute(gc, lm, prompt, settings, corrupt, *, operator=1, challenger=3,
     ceil(log2 steps) + ceil(log2 leaves) + 2 of the disputed step, and every transaction's (function, gas)."""
     import math
 
-    from prover.agent import Agent
-    from prover.chain.game import ClaimStatus
+    from prover.dispute.agent import Agent
+    from prover.dispute.protocol import ClaimStatus
     from prover.runner import make_receipt, traced_generate
 
     chain = gc.chain

@@ -13,12 +13,12 @@ import numpy as np
 
 from engine import ops
 from engine.ops import Ctx
-from engine.ops.attention import Rows
 from engine.program import Program
 
-from . import merkle
 from . import keccak as _kk
-from .commit import KVTree, ModelCommitment, commit_value, run_root, token_root
+from . import merkle
+from .model import ModelCommitment, run_root, token_root
+from .values import KVTree, as_array, commit_value, is_cache
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class Corruption:
     delta: int = 1
 
     def apply(self, out: Any, position: int) -> Any:
-        if isinstance(out, Rows):  # only the row appended at this position is new
+        if is_cache(out):  # only the row appended at this position is new
             w = out.buf.shape[1]
             r, c = divmod(self.element, w)
             if r != position:
@@ -52,7 +52,7 @@ class Tracer:
 
     Steps are committed in the executor's thread, one token at a time: on_step keeps the token's outputs, and
     the token's last step commits all S of them, their records and the trace-tree pushes in one compiled call
-    (prover.keccak.trace_token: keccak is ~0.3 us a block, and the per-step Python glue was the larger cost).
+    (prover.commit.keccak.trace_token: keccak is ~0.3 us a block, and the per-step Python glue was the larger cost).
     KV caches are committed as they are appended (their trees are incremental). A hashing thread was measured
     slower: a busy hashing thread slowed the engine thread by more than the hashing it took off it (46 -> 67
     ms a token on this 2-vCPU machine). ``out_roots``, ``records`` and ``step_count`` cover whole tokens.
@@ -75,7 +75,7 @@ class Tracer:
         self.corrupt = corrupt
         self.keep_values = keep_values
         self.values: dict[int, Any] = {}
-        # where each operand's root comes from (prover.keccak.trace_token's opk/opi), fixed by the template
+        # where each operand's root comes from (prover.commit.keccak.trace_token's opk/opi), fixed by the template
         consts: list[bytes] = [self.run_root]
         maxops = max(len(i.inputs) for i in program.instrs)
         self._opk = np.zeros((S, maxops), np.int64)
@@ -121,8 +121,8 @@ class Tracer:
         if index == 0 and step != self._count[0]:
             raise ValueError(f"the tracer has {int(self._count[0])} steps and was given step {step}")
         if self.keep_values:
-            self.values[step] = out.to_array() if isinstance(out, Rows) else np.array(out, copy=True)
-        if isinstance(out, Rows):  # committed now: its tree follows the appends
+            self.values[step] = np.array(as_array(out), copy=True)
+        if is_cache(out):  # committed now: its tree follows the appends
             t = self.kv.get(ins.name)
             if t is None or t.rows > out.n:
                 t = self.kv[ins.name] = KVTree(out.capacity, out.buf.shape[1])

@@ -18,13 +18,15 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from engine.ops.attention import Rows
 
-from . import merkle
-from .chain.game import Gas, GameClient, HashTree, StepOpening, TensorTree, TxResult
-from .commit import instr_bytes as _instr_bytes
-from .runner import Replayer, TracedRun, model_commitment
-from .witness import build_witness, operand_roots, operand_source
+from ..chain.registry import GameClient, Gas, TxResult
+from ..commit import merkle
+from ..commit.model import instr_bytes as _instr_bytes
+from ..commit.model import model_commitment
+from ..commit.values import packed_i32, shape_of
+from ..commit.witness import build_witness, operand_roots, operand_source
+from ..runner import Replayer, TracedRun
+from .trees import HashTree, StepOpening, TensorTree
 
 I32 = merkle.DTYPE_CODES["i32"]
 
@@ -32,9 +34,7 @@ I32 = merkle.DTYPE_CODES["i32"]
 class EngineParty:
     """A Party (prover.chain.game.Party) backed by a real traced run of ``lm``."""
 
-    def __init__(
-        self, lm, run: TracedRun, *, k: int = 2, prompt: Sequence[int] | None = None, cache_outputs: int = 8
-    ):
+    def __init__(self, lm, run: TracedRun, *, k: int = 2, prompt: Sequence[int] | None = None, cache_outputs: int = 8):
         self.lm, self.run, self.k = lm, run, k
         self.mc = model_commitment(lm)
         self.program = lm.program
@@ -100,10 +100,7 @@ class EngineParty:
 
     def _packed_output(self, i: int) -> tuple[bytes, tuple[int, ...]]:
         out = self._output(i)
-        if isinstance(out, Rows):
-            return merkle.pack(out.to_array(), "i32"), tuple(out.shape)
-        a = np.asarray(out)
-        return merkle.pack(a, "i32"), tuple(int(d) for d in a.shape)
+        return packed_i32(out), shape_of(out)
 
     def output_tree(self, i: int) -> TensorTree:
         ot = self._outputs.get(i)
@@ -123,12 +120,7 @@ class EngineParty:
             if not 0 <= i < self.step_count:
                 raise IndexError(f"step {i} outside a trace of {self.step_count}")
             k = i % self.steps_per_token
-            out = self._output(i)
-            if isinstance(out, Rows):
-                shape, mroot = tuple(out.shape), self.output_tree(i).root
-            else:
-                shape = tuple(int(d) for d in np.asarray(out).shape)
-                mroot = self.output_tree(i).root
+            shape, mroot = shape_of(self._output(i)), self.output_tree(i).root
             roots = tuple(operand_roots(self.lm, self.run, self.mc, i))
             op = StepOpening(self.mc.instr_hashes[k], roots, I32, shape, mroot)
             if op.record(i) != self.run.tracer.records[i]:

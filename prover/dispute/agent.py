@@ -15,16 +15,19 @@ possible and return how many transactions they sent (the loops call them; tests 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from engine.generate import GenSettings
 
-from .chain.game import ClaimStatus, GameClient, HonestPlayer, Refused, Result, unpack_tokens
+from ..chain.registry import GameClient, Refused
+from ..commit.model import model_commitment
+from ..commit.trace import Corruption
+from ..runner import settings_of, traced_generate
 from .lies import Lie
 from .party import EngineParty
-from .runner import model_commitment, settings_of, traced_generate
-from .trace import Corruption
+from .player import HonestPlayer
+from .protocol import ClaimStatus, Result, unpack_tokens
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """Compiled keccak256 (numba) and the tensor-commitment loops the tracer runs per step, hash for hash the
-same as ``prover.merkle`` (which states the encoding and is the reference; the tests compare every function
+same as ``prover.commit.merkle`` (which states the encoding and is the reference; the tests compare every function
 here with it and with pysha3).
 
 keccak256 is Ethereum's: Keccak-f[1600], rate 136 bytes, capacity 512 bits, padding 0x01 ... 0x80 (not the

@@ -38,7 +38,7 @@ def numerics_selfcheck() -> list[tuple[str, bool, str]]:
 def _output_lie(lm, tokens):
     """The demo's wrong answer: " Paris" replaced by " London" where the tokenizer has both, else the first
     generated token replaced by the next id."""
-    from prover.lies import Lie
+    from prover.dispute.lies import Lie
 
     for j, t in enumerate(tokens):
         if lm.tokenizer.decode([t]) == " Paris":
@@ -51,10 +51,10 @@ def _output_lie(lm, tokens):
 def run_demo(args) -> int:
     from engine.generate import GenSettings
     from engine.runtime import IntegerLM
+    from prover.commit.trace import Corruption
+    from prover.dispute.lies import apply_to_receipt
     from prover.receipt import Receipt
     from prover.runner import make_receipt, traced_generate, verify, write_run_dir
-    from prover.lies import apply_to_receipt
-    from prover.trace import Corruption
 
     con = Console()
     summary = Table(title="openbrains demo")
@@ -121,7 +121,7 @@ def run_demo(args) -> int:
     )
     con.print(summary)
     if not args.offline:
-        from prover.chain_demo import run_chain_demo
+        from prover.cli.chain_demo import run_chain_demo
 
         con.print(
             "[bold]on chain[/bold]: deploy to anvil, submit the three receipts, a watcher disputes the wrong ones"
@@ -139,3 +139,18 @@ def run_demo(args) -> int:
         con.print(t)
     con.print(f"[dim]run directories in {work}[/dim]")
     return 1 if failed else 0
+
+
+def cmd_demo(a) -> int:
+    """The main job, end to end (grows as the product does)."""
+    from prover.cli.demo import run_demo
+
+    return run_demo(a)
+
+
+def add_parsers(sub) -> None:
+    d = sub.add_parser("demo", help="the main job end to end (see README)")
+    d.add_argument("--model", default="smollm2", help="model for the demo run (default smollm2)")
+    d.add_argument("--workdir", default=None, help="where to write the demo's run directories (default: a temp dir)")
+    d.add_argument("--offline", action="store_true", help="skip the on-chain part")
+    d.set_defaults(func=cmd_demo)

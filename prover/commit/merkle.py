@@ -17,7 +17,7 @@ KV cache before its first row).
 
 Speed: hashing costs one keccak per leaf and per node (sha3.keccak_256, ~1 us each) and little else:
 about 9 ms per MB of packed tensor on this machine. The tracer's hot paths (tensor_root_i32, KV trees, a
-token's records) run the same hashes compiled in prover.keccak: ~0.34 us per 136-byte keccak block.
+token's records) run the same hashes compiled in prover.commit.keccak: ~0.34 us per 136-byte keccak block.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def zero_hashes(zero_leaf_hash: bytes, n: int = MAX_ZERO_HEIGHT) -> list[bytes]:
 
 
 ZERO = zero_hashes(leaf_hash(bytes(LEAF_BYTES)))  # ZERO[h]: root of an all-empty subtree of height h
-ZERO_WORDS = _kk.words(b"".join(ZERO)).reshape(MAX_ZERO_HEIGHT, 8)  # ZERO as prover.keccak's u32 words
+ZERO_WORDS = _kk.words(b"".join(ZERO)).reshape(MAX_ZERO_HEIGHT, 8)  # ZERO as prover.commit.keccak's u32 words
 
 
 def zero_hash(h: int) -> bytes:
@@ -122,6 +122,16 @@ def pack(arr, dtype: str) -> bytes:
         if mn < info.min or mx > info.max:
             raise FixedPointOverflow(f"pack({dtype}): values [{mn}, {mx}] outside [{info.min}, {info.max}]")
     return pad_to_leaves(a.astype(f">i{width}").tobytes())
+
+
+def ceil_log2(x: int) -> int:
+    """ceil(log2(x)) for x >= 1, 0 for x <= 1: the depth of a tree over x leaves (contracts' _ceilLog2)."""
+    return max(0, (int(x) - 1).bit_length())
+
+
+def tree_depth(nbytes: int) -> int:
+    """ceil(log2(max(1, ceil(nbytes / 256)))): the depth of a tensor's tree (OneStepIO.depthOf)."""
+    return ceil_log2(n_leaves(nbytes))
 
 
 def n_leaves(packed_len: int) -> int:
@@ -291,7 +301,7 @@ def tensor_root(arr_or_packed, dtype: str, shape: Sequence[int] | None = None) -
 
 def tensor_root_i32(arr: np.ndarray) -> bytes:
     """tensor_root(arr, "i32", arr.shape) for an int64 ndarray, on a short path (the tracer's per-step cost):
-    range check, packing, leaf hashes, tree and header in one compiled call (prover.keccak).
+    range check, packing, leaf hashes, tree and header in one compiled call (prover.commit.keccak).
 
     Same result and same FixedPointOverflow as the general path (tested against it)."""
     head = _I32_HEADS.get(arr.shape)
@@ -354,7 +364,7 @@ class MerkleBuilder:
         n = self.count
         if n == 0:
             return self.zeros[0]
-        depth = (n - 1).bit_length()
+        depth = ceil_log2(n)
         node = None
         for h in range(depth):
             if (n >> h) & 1:
@@ -441,4 +451,4 @@ class FixedCapacityTree:
         """merkle_root of leaves [0, n) (n >= size, n <= capacity): node (ceil log2 n, 0); no hashing."""
         if not self.size <= n <= self.capacity:
             raise ValueError(f"prefix of {n} leaves: need {self.size} <= n <= {self.capacity}")
-        return self.node((max(n, 1) - 1).bit_length(), 0)
+        return self.node(ceil_log2(n), 0)

@@ -1,5 +1,5 @@
-"""The CLI's model and chat pieces, kept out of prover/cli.py: ``obrain inspect``, ``obrain models``, the chat
-options of ``obrain run`` (--system, --messages, --template) and finding a receipt's model by content."""
+"""`obrain inspect` and `obrain models`, and the model and chat pieces `obrain run` / `verify` / `submit` use: the
+chat options (--system, --messages, --template) and finding a receipt's model by content."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def add_chat_args(p) -> None:
     p.add_argument(
         "--messages",
         metavar="FILE",
-        help='the whole conversation as OpenAI-style JSON [{"role", "content"}, ...] instead of PROMPT (implies --chat)',
+        help='the conversation as OpenAI-style JSON [{"role", "content"}, ...] instead of PROMPT (implies --chat)',
     )
     p.add_argument(
         "--template",
@@ -119,7 +119,7 @@ def cmd_models(a) -> int:
     return 0
 
 
-def register(sub) -> None:
+def add_parsers(sub) -> None:
     """Add ``inspect`` and ``models`` to the CLI's subcommands."""
     i = sub.add_parser(
         "inspect",

@@ -1,0 +1,324 @@
+"""`obrain run` and `obrain verify`: a run in pure integers with its receipt, and a receipt checked by replay."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from .common import (
+    EXIT_BAD_INPUT,
+    EXIT_MISMATCH,
+    EXIT_OK,
+    UsageError,
+    chain_args,
+    console,
+    game_client,
+    load_model,
+    make_agent,
+    nonneg,
+    positive,
+    q16,
+    topk,
+)
+
+
+def cmd_run(a) -> int:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from engine.generate import GenSettings
+
+    from .models import chat_request
+
+    t0 = time.perf_counter()
+    req = chat_request(a)
+    lm = load_model(a.model, a.context, a.quiet)
+    ids = req.encode(lm, a.max_new_tokens)
+    settings = GenSettings(max_new_tokens=a.max_new_tokens, temperature_q16=a.temperature, top_k=a.top_k, seed=a.seed)
+    t_load = time.perf_counter() - t0
+    from engine.tokenizer import StreamDecoder
+
+    stream = StreamDecoder(lm.tokenizer)
+    out = sys.stdout
+    times: dict[str, float] = {}
+
+    def on_token(tok: int) -> None:
+        if tok in lm.config.stop_ids:
+            return
+        piece = stream.push(tok)
+        if piece:
+            out.write(piece)
+            out.flush()
+
+    traced = None
+    with Progress(
+        TextColumn("[dim]prompt"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} tokens"),
+        TimeElapsedColumn(),
+        console=console(),
+        transient=True,
+        disable=a.quiet,
+    ) as prog:
+        task = prog.add_task("prompt", total=len(ids))
+        t1 = time.perf_counter()
+
+        def on_prompt(done, total):
+            prog.update(task, completed=done)
+            if done == total:
+                times["prompt"] = time.perf_counter() - t1
+                prog.stop()
+
+        if a.no_receipt:
+            res = lm.generate(ids, settings, on_token=on_token, on_prompt_progress=on_prompt)
+        else:
+            from prover.commit.trace import Corruption
+            from prover.runner import traced_generate
+
+            corrupt = Corruption(*a.dishonest) if a.dishonest else None
+            traced = traced_generate(
+                lm, ids, settings, corrupt=corrupt, on_token=on_token, on_prompt_progress=on_prompt
+            )
+            res = traced.result
+    tail = stream.flush()
+    if tail:
+        out.write(tail)
+    out.write("\n")
+    out.flush()
+    t_all = time.perf_counter() - t1
+    if traced is not None:
+        from pathlib import Path
+
+        from prover.runner import make_receipt, write_run_dir
+
+        receipt = make_receipt(
+            lm, a.model, req.prompt, req.chat, ids, traced, load_s=t_load, chat_input=req.receipt_fields(lm)
+        )
+        lie = _lie_of_run(a, lm, traced)
+        if not lie.honest:
+            from prover.dispute.lies import apply_to_receipt
+
+            claimed_lm = load_model(lie.model_id, a.context, True) if lie.model_root is not None else None
+            try:
+                receipt = apply_to_receipt(receipt, lie, lm, claimed_lm)
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+            if not a.quiet:
+                console().print(f"[yellow]dishonest receipt (demo/test mode)[/yellow]: {_describe_lie(lie)}")
+        if a.receipt:
+            path = Path(a.receipt)
+            run_dir = path.parent
+        else:
+            run_dir = Path(a.runs_dir) / (time.strftime("%Y%m%d-%H%M%S") + "-" + Path(a.model).stem)
+            path = run_dir / "receipt.json"
+        write_run_dir(run_dir, receipt, traced, lie)
+        if path.name != "receipt.json":
+            receipt.save(path)
+        if not a.quiet:
+            console().print(
+                f"[dim]receipt {path}  trace root {receipt.trace.trace_root[:18]}..  "
+                f"{receipt.trace.step_count} steps[/dim]"
+            )
+    if not a.quiet:
+        n_dec = max(len(res.tokens) - 1, 0)
+        dec = t_all - times.get("prompt", 0.0)
+        console().print(
+            f"[dim]{len(ids)} prompt tokens, {len(res.tokens)} generated ({res.stopped}); "
+            f"load {t_load:.1f}s, prompt {times.get('prompt', 0):.1f}s, "
+            f"decode {n_dec / dec if dec > 0 and n_dec else 0:.1f} tok/s[/dim]"
+        )
+    return EXIT_OK
+
+
+def _lie_of_run(a, lm, traced):
+    """The Lie the --dishonest* flags ask for (an empty Lie: honest)."""
+    from pathlib import Path
+
+    from prover.commit.model import model_commitment
+    from prover.dispute.lies import Lie
+
+    out = tuple(a.dishonest_output) if a.dishonest_output else None
+    if not a.dishonest_model:
+        return Lie(corruption=traced.tracer.corrupt, output=out)
+    claimed = load_model(a.dishonest_model, a.context, True)
+    root = model_commitment(claimed).model_root
+    if root == model_commitment(lm).model_root:
+        raise UsageError(f"--dishonest-model {a.dishonest_model} is the model that ran: that is no lie")
+    here = Path(a.model)
+    return Lie(
+        corruption=traced.tracer.corrupt,
+        output=out,
+        model_root=root,
+        model_id=a.dishonest_model,
+        computed_with=str(here.resolve()) if here.exists() else a.model,
+    )
+
+
+def _describe_lie(lie) -> str:
+    parts = []
+    if lie.corruption is not None:
+        c = lie.corruption
+        parts.append(f"step {c.step} element {c.element} changed by {c.delta}")
+    if lie.output is not None:
+        parts.append(f"generated token {lie.output[0]} claimed to be {lie.output[1]}")
+    if lie.model_root is not None:
+        parts.append(
+            f"claims model {lie.model_id} (0x{lie.model_root.hex()[:12]}..), computed with {lie.computed_with}"
+        )
+    return "; ".join(parts)
+
+
+def cmd_verify(a) -> int:
+    import json
+    from pathlib import Path
+
+    from fixedpoint import NUMERICS_VERSION
+    from prover.receipt import Receipt
+    from prover.runner import verify
+
+    r = Receipt.load(a.receipt)
+    if r.numerics_version != NUMERICS_VERSION:
+        console().print(
+            f"[red]error:[/red] receipt uses numerics version {r.numerics_version}; this obrain "
+            f"implements {NUMERICS_VERSION} and cannot replay it"
+        )
+        return EXIT_BAD_INPUT
+    from .models import receipt_model
+
+    lm = load_model(a.model or receipt_model(r), r.model.context, a.quiet)
+    run_dir = Path(a.receipt).parent
+    rep = verify(r, lm, run_dir=run_dir if (run_dir / "steps.bin").exists() else None)
+    if a.json:
+        print(
+            json.dumps(
+                {
+                    "ok": rep.ok,
+                    "mismatches": [vars(m) for m in rep.mismatches],
+                    "first_step": rep.first_step,
+                    "seconds": round(rep.seconds, 3),
+                },
+                indent=2,
+            )
+        )
+    else:
+        con = console()
+        if rep.ok:
+            con.print(
+                f"[green]valid[/green]: model, input, output, {r.trace.step_count} steps and the trace "
+                f"root all replay exactly ({rep.seconds:.1f}s)"
+            )
+        for m in rep.mismatches:
+            con.print(f"[red]mismatch[/red] {m.field}: {m.detail}")
+        if rep.first_step:
+            fs = rep.first_step
+            con.print(
+                f"[red]first differing step[/red] {fs['step']}: token {fs['token']}, layer {fs['layer']}, "
+                f"op {fs['op']} ({fs['instr']}), leaf {fs.get('leaf')}, element {fs.get('element')}"
+            )
+    if a.challenge and not rep.ok:
+        if r.chain is None:
+            raise UsageError("the receipt has no chain fields (it was never submitted): nothing to challenge")
+        from prover.dispute.protocol import ClaimStatus
+
+        gc = game_client(a)
+        agent = make_agent(a, gc, lm)
+        for _ in range(a.max_polls if a.max_polls is not None else 10**9):
+            agent.watch_once(bond=0, only={r.chain.claim_id})
+            st = gc.claim(r.chain.claim_id).status
+            if st != ClaimStatus.PENDING or not agent._games_of(r.chain.claim_id):
+                break
+            open_games = [g for g in agent._games_of(r.chain.claim_id) if not gc.game(g).over]
+            if not open_games:
+                break
+            time.sleep(a.poll)
+        console().print(
+            f"claim {r.chain.claim_id}: {gc.claim(r.chain.claim_id).status.name}; "
+            f"withdrew {agent.withdraw() / 1e18} ETH"
+        )
+    return EXIT_OK if rep.ok else EXIT_MISMATCH
+
+
+def add_parsers(sub) -> None:
+    r = sub.add_parser(
+        "run",
+        help="run a model in pure integers and print the answer",
+        description="Run MODEL on PROMPT with the integer engine; streams the text to stdout.",
+    )
+    r.add_argument(
+        "model", help="a bundled model (tiny, smollm2, ...), a .gguf path, a native model directory or a sha256"
+    )
+    r.add_argument("prompt", nargs="?", help="the prompt text (or --messages FILE)")
+    r.add_argument("--max-new-tokens", type=positive, default=32, metavar="N", help="tokens to generate (default 32)")
+    r.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
+    from .models import add_chat_args
+
+    add_chat_args(r)
+    r.add_argument(
+        "--temperature",
+        type=q16,
+        default=0,
+        metavar="T",
+        help="sampling temperature (decimal, parsed exactly to Q16); 0 = greedy (default)",
+    )
+    r.add_argument(
+        "--top-k",
+        type=topk,
+        default=32,
+        metavar="K",
+        help="with --temperature: sample among the K best, 1..32 (default 32)",
+    )
+    r.add_argument("--seed", type=nonneg, default=0, metavar="S", help="sampling seed (default 0)")
+    r.add_argument(
+        "--context",
+        type=positive,
+        default=None,
+        metavar="C",
+        help="cap the context length (positions); default: the model's, up to 8192",
+    )
+    r.add_argument(
+        "--receipt",
+        metavar="PATH",
+        help="write the receipt here (its folder becomes the run directory); default runs/<time>-<model>/receipt.json",
+    )
+    r.add_argument("--runs-dir", default="runs", metavar="DIR", help="where default run directories go")
+    r.add_argument("--no-receipt", action="store_true", help="do not trace or write a receipt (faster)")
+    r.add_argument(
+        "--dishonest",
+        nargs=3,
+        type=int,
+        metavar=("STEP", "ELEMENT", "DELTA"),
+        help="demo/test only: add DELTA to element ELEMENT of step STEP's output before committing",
+    )
+    r.add_argument(
+        "--dishonest-output",
+        nargs=2,
+        type=nonneg,
+        metavar=("INDEX", "TOKEN"),
+        help="demo/test only: claim generated token INDEX is TOKEN (the trace stays honest)",
+    )
+    r.add_argument(
+        "--dishonest-model",
+        metavar="MODEL",
+        help="demo/test only: claim the run was made by MODEL (its root goes into the receipt)",
+    )
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress bars or timing line")
+    r.set_defaults(func=cmd_run)
+
+    v = sub.add_parser(
+        "verify",
+        help="replay a receipt and check every commitment",
+        description="Replay the run a receipt describes and compare model root, input, output, "
+        "step count and trace root. Exit 0 valid, 1 mismatch (names the first differing step "
+        "when the run directory is at hand), 2 bad input.",
+    )
+    v.add_argument("receipt", help="path to a receipt.json")
+    v.add_argument("--model", help="model to replay with (default: the store's model with the receipt's file sha256)")
+    v.add_argument("--json", action="store_true", help="print the report as JSON")
+    v.add_argument(
+        "--challenge",
+        action="store_true",
+        help="if the receipt's claim is wrong, challenge it on chain "
+        "(its chain fields say where) and play the game to the end",
+    )
+    v.add_argument("-q", "--quiet", action="store_true")
+    chain_args(v)
+    v.set_defaults(func=cmd_verify)
