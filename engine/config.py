@@ -85,15 +85,9 @@ class LlamaConfig:
                 continue
             if not _is_int(v) or not 0 <= v < self.vocab_size:
                 raise ValueError(f"config {f} must be a token id in [0, {self.vocab_size}), got {v!r}")
-        if any(not _is_int(i) or not 0 <= i < self.vocab_size for i in self.special_ids) or list(
-            self.special_ids
-        ) != sorted(set(self.special_ids)):
-            raise ValueError(f"config special_ids must be sorted unique token ids, got {self.special_ids!r}")
         object.__setattr__(self, "stop_ids", tuple(self.stop_ids) or (self.eos_id,))
-        if any(not _is_int(i) or not 0 <= i < self.vocab_size for i in self.stop_ids) or list(self.stop_ids) != sorted(
-            set(self.stop_ids)
-        ):
-            raise ValueError(f"config stop_ids must be sorted unique token ids, got {self.stop_ids!r}")
+        _check_ids("special_ids", self.special_ids, self.vocab_size)
+        _check_ids("stop_ids", self.stop_ids, self.vocab_size)
 
     # derived sizes
     @property
@@ -158,6 +152,11 @@ class LlamaConfig:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"config is not valid JSON: {e}") from None
         return cls.from_dict(d)
+
+
+def _check_ids(name: str, ids: tuple[int, ...], n: int) -> None:
+    if any(not _is_int(i) or not 0 <= i < n for i in ids) or list(ids) != sorted(set(ids)):
+        raise ValueError(f"config {name} must be sorted unique token ids, got {ids!r}")
 
 
 def _is_int(v: Any) -> bool:

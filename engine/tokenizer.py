@@ -225,6 +225,27 @@ class Tokenizer:
                 if self.kind == "bpe":
                     self._check_representable(text)
                 frags.append((text, bool(special)))
+        frags = self._partition_specials(frags)
+        ids: list[int] = []
+        pending: list[tuple[str, bool]] = []  # adjacent text fragments: tokenized as one
+        prev_special = True
+        for f in [*frags, -1]:
+            if isinstance(f, tuple):
+                pending.append(f)
+                continue
+            if pending:
+                guarded = guard and not all(sp for _, sp in pending)
+                ids += self._tokenize_text("".join(t for t, _ in pending), prev_special, guarded)
+                pending, prev_special = [], False
+            if f >= 0:
+                ids.append(f)
+                prev_special = True
+        return ids
+
+    def _partition_specials(self, frags: list) -> list:
+        """llama.cpp's tokenizer_st_partition over text fragments ``(text, special)``: each special token, the
+        longest first, splits the fragments it may match (control/unknown only where ``special``) around its
+        occurrences, leaving its id between the parts."""
         full = "".join(f[0] for f in frags if isinstance(f, tuple))
         for tid in self._partition:
             tt = self.meta.tokens[tid]
@@ -244,21 +265,7 @@ class Tokenizer:
                     if p:
                         out.append((p, sp))
             frags = out
-        ids: list[int] = []
-        pending: list[tuple[str, bool]] = []  # adjacent text fragments: tokenized as one
-        prev_special = True
-        for f in [*frags, -1]:
-            if isinstance(f, tuple):
-                pending.append(f)
-                continue
-            if pending:
-                guarded = guard and not all(sp for _, sp in pending)
-                ids += self._tokenize_text("".join(t for t, _ in pending), prev_special, guarded)
-                pending, prev_special = [], False
-            if f >= 0:
-                ids.append(f)
-                prev_special = True
-        return ids
+        return frags
 
     def _tokenize_text(self, text: str, after_special: bool, guarded: bool = False) -> list[int]:
         if self.kind == "bpe":

@@ -214,6 +214,16 @@ def encode_input(lm, info) -> list[int]:
     )
 
 
+def _input_text_matches(lm, info, prompt: list[int]) -> bool:
+    """True if the receipt carries no prompt text, or its text (chat input) encodes to ``prompt``."""
+    if info.prompt_text is None and info.messages is None:
+        return True
+    try:
+        return encode_input(lm, info) == prompt
+    except (PromptError, ModelLoadError):
+        return False
+
+
 # -- verification -----------------------------------------------------------------------------------
 
 
@@ -266,13 +276,8 @@ def verify(
         )
     settings = settings_of(receipt)
     prompt = list(receipt.input.prompt_tokens)
-    if receipt.input.prompt_text is not None or receipt.input.messages is not None:
-        try:
-            enc = encode_input(lm, receipt.input)
-        except (PromptError, ModelLoadError) as e:
-            enc = f"cannot be encoded: {e}"
-        if enc != prompt:
-            bad(Mismatch("input.prompt_tokens", "the prompt text does not encode to the receipt's prompt tokens"))
+    if not _input_text_matches(lm, receipt.input, prompt):
+        bad(Mismatch("input.prompt_tokens", "the prompt text does not encode to the receipt's prompt tokens"))
     ih = hex32(input_hash(prompt, settings.run_tensor()))
     if ih != receipt.input.input_hash:
         bad(Mismatch("input.input_hash", f"receipt {receipt.input.input_hash} != {ih} (prompt tokens + settings)"))

@@ -117,12 +117,7 @@ def load_native(directory: str | os.PathLike[str], *, verify: bool = True) -> Lo
         tok.special_ids,
     ):
         raise ModelLoadError(f"{where}/{MANIFEST}: config and tokenizer disagree on the vocabulary")
-    from .gguf import stop_ids
-
-    if "stop_ids" not in m.get("config", {}):  # written before stop sets: derive it as a GGUF load would
-        cfg = dataclasses.replace(cfg, stop_ids=stop_ids(tok, cfg.architecture))
-    elif cfg.stop_ids != stop_ids(tok, cfg.architecture):
-        raise ModelLoadError(f"{where}/{MANIFEST}: the config's stop_ids are not the tokenizer's stop set")
+    cfg = _with_stop_ids(cfg, tok, "stop_ids" in m.get("config", {}), f"{where}/{MANIFEST}")
 
     data_path = d / DATA
     try:
@@ -152,6 +147,18 @@ def load_native(directory: str | os.PathLike[str], *, verify: bool = True) -> Lo
         end = e["offset"] + e["nbytes"]
     check_llama_tensors(cfg, tensors, where)
     return LoadedModel(cfg, tensors, tok, ModelSource("native", d), _keepalive=mm)
+
+
+def _with_stop_ids(cfg: LlamaConfig, tok: TokenizerMeta, stored: bool, where: str) -> LlamaConfig:
+    """``cfg`` with the tokenizer's stop set: derived for manifests written before stop sets, else checked."""
+    from .gguf import stop_ids
+
+    want = stop_ids(tok, cfg.architecture)
+    if not stored:
+        return dataclasses.replace(cfg, stop_ids=want)
+    if cfg.stop_ids != want:
+        raise ModelLoadError(f"{where}: the config's stop_ids are not the tokenizer's stop set")
+    return cfg
 
 
 def _tensor(e: Any, i: int, data: np.ndarray, size: int, prev_end: int, where: str) -> RawTensor:

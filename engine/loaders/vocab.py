@@ -173,36 +173,15 @@ class TokenizerMeta:
                 f"tokenizer metadata keys differ: missing {sorted(keys - optional - set(d))}, "
                 f"unknown {sorted(set(d) - keys)}"
             )
-        for k in ("tokens", "merges"):
-            if not isinstance(d[k], list) or not all(isinstance(t, str) for t in d[k]):
-                raise ValueError(f"tokenizer {k} must be a list of strings")
-        if not isinstance(d["token_types"], list) or not all(_is_int(t) for t in d["token_types"]):
-            raise ValueError("tokenizer token_types must be a list of integers")
-        sc = d.get("scores", [])
-        if not isinstance(sc, list) or not all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in sc):
-            raise ValueError("tokenizer scores must be a list of numbers")
-        for k in ("model", "pre"):
-            if not isinstance(d[k], str):
-                raise ValueError(f"tokenizer {k} must be a string")
-        for k in ("eos_id", "bos_id", "unk_id", "pad_id"):
-            if not (_is_int(d[k]) or (d[k] is None and k != "eos_id")):
-                raise ValueError(f"tokenizer {k} must be an integer")
-        for k in ("add_bos", "add_eos", "add_space_prefix"):
-            if not isinstance(d.get(k, False), bool):
-                raise ValueError(f"tokenizer {k} must be a bool")
-        if not isinstance(d["chat_template"], (str, type(None))):
-            raise ValueError("tokenizer chat_template must be a string or null")
-        sp = d.get("special", {})
-        if not isinstance(sp, dict) or not all(k in SPECIAL_KEYS and _is_int(v) for k, v in sp.items()):
-            raise ValueError(f"tokenizer special must map names in {SPECIAL_KEYS} to token ids")
+        _check_dict_values(d)
         meta = cls(
             **{
                 **d,
                 "tokens": tuple(d["tokens"]),
                 "token_types": tuple(d["token_types"]),
                 "merges": tuple(d["merges"]),
-                "scores": tuple(float(s) for s in sc),
-                "special": dict(sp),
+                "scores": tuple(float(s) for s in d.get("scores", [])),
+                "special": dict(d.get("special", {})),
             }
         )
         meta.validate()
@@ -240,6 +219,12 @@ class TokenizerMeta:
                 out.append(f"tokenizer.ggml.{k}_token_id {v} is outside the vocabulary (size {n})")
         if self.add_bos and self.bos_id is None:
             out.append("add_bos_token is set but the file names no BOS token")
+        out += self._table_problems()
+        return out
+
+    def _table_problems(self) -> list[str]:
+        """Token types, duplicates and merges."""
+        out: list[str] = []
         bad = next((i for i, t in enumerate(self.token_types) if t not in _TYPE_ATTR), None)
         if bad is not None:
             out.append(f"token {bad} has unknown token type {self.token_types[bad]}")
@@ -328,6 +313,36 @@ class TokenizerMeta:
 
     def _text_ids(self) -> dict[str, int]:
         return {t: i for i, t in enumerate(self.tokens)}
+
+
+def _check_dict_values(d: dict[str, Any]) -> None:
+    """ValueError unless every value of a ``TokenizerMeta.to_dict`` dict has its type."""
+    for k in ("tokens", "merges"):
+        if not isinstance(d[k], list) or not all(isinstance(t, str) for t in d[k]):
+            raise ValueError(f"tokenizer {k} must be a list of strings")
+    if not isinstance(d["token_types"], list) or not all(_is_int(t) for t in d["token_types"]):
+        raise ValueError("tokenizer token_types must be a list of integers")
+    sc = d.get("scores", [])
+    if not isinstance(sc, list) or not all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in sc):
+        raise ValueError("tokenizer scores must be a list of numbers")
+    _check_dict_scalars(d)
+
+
+def _check_dict_scalars(d: dict[str, Any]) -> None:
+    for k in ("model", "pre"):
+        if not isinstance(d[k], str):
+            raise ValueError(f"tokenizer {k} must be a string")
+    for k in ("eos_id", "bos_id", "unk_id", "pad_id"):
+        if not (_is_int(d[k]) or (d[k] is None and k != "eos_id")):
+            raise ValueError(f"tokenizer {k} must be an integer")
+    for k in ("add_bos", "add_eos", "add_space_prefix"):
+        if not isinstance(d.get(k, False), bool):
+            raise ValueError(f"tokenizer {k} must be a bool")
+    if not isinstance(d["chat_template"], (str, type(None))):
+        raise ValueError("tokenizer chat_template must be a string or null")
+    sp = d.get("special", {})
+    if not isinstance(sp, dict) or not all(k in SPECIAL_KEYS and _is_int(v) for k, v in sp.items()):
+        raise ValueError(f"tokenizer special must map names in {SPECIAL_KEYS} to token ids")
 
 
 def tokenizer_meta_from_gguf(meta: dict[str, Any], get) -> TokenizerMeta:
