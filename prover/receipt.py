@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 FORMAT = "openbrains.receipt"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: input.system / messages / template (version 1 receipts still load)
 
 
 class ReceiptError(Exception):
@@ -35,7 +35,9 @@ class _Strict(BaseModel):
 
 
 class ModelInfo(_Strict):
-    id: str = Field(description="what `obrain run` was given: 'smollm2', 'tiny', or a path")
+    # the model is named by content: file_sha256 (the GGUF file, or a native model's manifest) and model_root;
+    # verify finds the file by file_sha256 in the model store (engine.store), never by this informational id
+    id: str = Field(description="informational: the bundled model's name, or the file's name")
     name: str
     file_sha256: str
     model_root: Hex32
@@ -43,11 +45,21 @@ class ModelInfo(_Strict):
     context: U32
 
 
+class ChatMessage(_Strict):
+    role: str
+    content: str
+
+
 class InputInfo(_Strict):
-    prompt_text: str | None = None
+    prompt_text: str | None = None  # the user's message (None with messages)
     chat: bool = False
     prompt_tokens: list[Token] = Field(min_length=1)
     input_hash: Hex32
+    system: str | None = None  # the system message before prompt_text (chat only)
+    messages: list[ChatMessage] | None = None  # the whole conversation instead of system + prompt_text
+    # the chat template: "file" (the model file's own) or a fallback name (engine.chat.TEMPLATES); None with
+    # chat means "chatml" (receipts from before templates were read from the file)
+    template: str | None = None
 
 
 class OutputInfo(_Strict):

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.errors import ModelLoadError, PromptError
 from engine.executor import Executor
 from engine.generate import GenResult, GenSettings, generate
 from engine.runtime import output_text
@@ -205,8 +206,17 @@ class Replayer:
 
 
 def make_receipt(
-    lm, model_id: str, prompt_text: str | None, chat: bool, prompt: list[int], run: TracedRun, load_s: float = 0.0
+    lm,
+    model_id: str,
+    prompt_text: str | None,
+    chat: bool,
+    prompt: list[int],
+    run: TracedRun,
+    load_s: float = 0.0,
+    chat_input: dict | None = None,
 ) -> Receipt:
+    """The receipt of ``run``. ``chat_input`` holds the chat prompt's ``system``, ``messages`` and resolved
+    ``template`` name (InputInfo); ``model_id`` is recorded as a bundled name or a file name."""
     mc = model_commitment(lm)
     res = run.result
     text = output_text(lm, res.tokens)
@@ -215,7 +225,7 @@ def make_receipt(
         numerics_version=NUMERICS_VERSION,
         engine_version=ENGINE_VERSION,
         model=ModelInfo(
-            id=model_id,
+            id=model_label(model_id),
             name=lm.config.name,
             file_sha256=lm.loaded.source.sha256(),
             model_root=hex32(mc.model_root),
@@ -227,6 +237,7 @@ def make_receipt(
             chat=chat,
             prompt_tokens=list(prompt),
             input_hash=hex32(input_hash(prompt, s.run_tensor())),
+            **(chat_input or {}),
         ),
         output=OutputInfo(
             tokens=list(res.tokens), text=text, output_hash=hex32(output_hash(res.tokens)), stopped=res.stopped
@@ -253,6 +264,40 @@ def write_run_dir(path: Path, receipt: Receipt, run: TracedRun, lie=None) -> Non
         lie = Lie(corruption=run.tracer.corrupt)
     (path / "operator.json").write_text(json.dumps(lie.to_json(), indent=2) + "\n")
     receipt.save(path / "receipt.json")
+
+
+def model_label(model_id: str) -> str:
+    """What a receipt records as its model's id: a bundled name as is, else the file's or folder's name (a
+    local path means nothing elsewhere: the model is named by file_sha256)."""
+    from engine.store import BUNDLED, looks_like_sha256
+
+    if model_id in BUNDLED or looks_like_sha256(model_id):
+        return model_id
+    return Path(model_id).name or model_id
+
+
+def encode_input(lm, info) -> list[int]:
+    """The prompt tokens a receipt's input text stands for (InputInfo: a plain prompt, or a chat prompt from
+    prompt_text and system or from messages, with its template). PromptError if it cannot be encoded."""
+    if not info.chat:
+        return lm.tokenizer.encode(info.prompt_text or "")
+    messages = None if info.messages is None else [m.model_dump() for m in info.messages]
+    return lm.tokenizer.chat(
+        None if messages is not None else info.prompt_text,
+        system=info.system,
+        messages=messages,
+        template=info.template or "chatml",
+    )
+
+
+def _input_text_matches(lm, info, prompt: list[int]) -> bool:
+    """True if the receipt carries no prompt text, or its text (chat input) encodes to ``prompt``."""
+    if info.prompt_text is None and info.messages is None:
+        return True
+    try:
+        return encode_input(lm, info) == prompt
+    except (PromptError, ModelLoadError):
+        return False
 
 
 # -- verification -----------------------------------------------------------------------------------
@@ -330,14 +375,8 @@ def verify(
         )
     settings = settings_of(receipt)
     prompt = list(receipt.input.prompt_tokens)
-    if receipt.input.prompt_text is not None:
-        enc = (
-            lm.tokenizer.chat(receipt.input.prompt_text)
-            if receipt.input.chat
-            else lm.tokenizer.encode(receipt.input.prompt_text)
-        )
-        if enc != prompt:
-            bad(Mismatch("input.prompt_tokens", "the prompt text does not encode to the receipt's prompt tokens"))
+    if not _input_text_matches(lm, receipt.input, prompt):
+        bad(Mismatch("input.prompt_tokens", "the prompt text does not encode to the receipt's prompt tokens"))
     ih = hex32(input_hash(prompt, settings.run_tensor()))
     if ih != receipt.input.input_hash:
         bad(Mismatch("input.input_hash", f"receipt {receipt.input.input_hash} != {ih} (prompt tokens + settings)"))
@@ -399,13 +438,20 @@ def localize(lm, honest: TracedRun, run_dir: Path) -> dict | None:
     # The claimant's leaves come from replaying its own run as its operator notes say (a step corruption: data
     # only). A model the notes name is never loaded (the run directory is untrusted): then no leaf is named.
     lie = operator_notes(run_dir)
-    if lie.computed_with:
-        info["leaf"], info["why"] = None, "the claimant computed with another model; leaf not localized"
-        return info
     r = Receipt.load(run_dir / "receipt.json")
-    theirs = traced_generate(lm, list(r.input.prompt_tokens), settings_of(r), corrupt=lie.corruption)
+    their_lm = lm
+    if lie.computed_with:  # a model lie: the claimant computed with another model
+        from engine.runtime import IntegerLM
+        from engine.store import BUNDLED, looks_like_sha256
+
+        # the run directory is untrusted: a model it names is loaded only from the store (a bundled name or a
+        # sha256), never from a path it gives
+        if lie.computed_with not in BUNDLED and not looks_like_sha256(lie.computed_with):
+            return {**info, "leaf": None, "why": "the claimant's model is not in the model store"}
+        their_lm = IntegerLM.load(lie.computed_with, r.model.context)
+    theirs = traced_generate(their_lm, list(r.input.prompt_tokens), settings_of(r), corrupt=lie.corruption)
     a = Replayer(lm, honest).output_packed(i)
-    b = Replayer(lm, theirs).output_packed(i)
+    b = Replayer(their_lm, theirs).output_packed(i)
     la, lb = merkle.leaf_hashes(a), merkle.leaf_hashes(b)
     leaf = next((k for k, (x, y) in enumerate(zip(la, lb)) if x != y), None)
     info["leaf"] = leaf

@@ -13,7 +13,7 @@ import importlib.util
 import os
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from collections.abc import Callable
 
 import numpy as np
@@ -159,12 +159,21 @@ class _Cursor:
         return out
 
 
-def read_gguf_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, RawTensor], Any]:
-    """Parse a GGUF file: returns (metadata, tensors, mapped file). Metadata values are Python values
-    (float32 values as exact Python floats, arrays as lists). Tensors are read-only uint8 views into
-    the mapping, in file order, with row-major shapes. Checks every bound, tensor types (only
-    ``GGML_TYPES``), alignment and overlap; ModelLoadError on any problem. Does not check that the
-    model is a llama (``load_gguf`` does)."""
+class GGUFHeader(NamedTuple):
+    """A GGUF file parsed up to its tensor data: ``infos`` are (name, dims as stored, type id, offset)."""
+
+    meta: dict[str, Any]
+    infos: list[tuple[str, list[int], int, int]]
+    alignment: int
+    data_start: int
+    mm: Any
+    data: np.ndarray
+    cur: Any
+
+
+def read_gguf_infos(path: str | os.PathLike[str]) -> GGUFHeader:
+    """Parse a GGUF file's header, metadata and tensor infos (every bound checked; tensor types and data
+    not yet: see ``read_gguf_header``). ModelLoadError on any problem."""
     where = str(path)
     try:
         mm = np.memmap(path, dtype=np.uint8, mode="r")
@@ -220,6 +229,21 @@ def read_gguf_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict
     if vtypes.get("general.alignment", 4) != 4 or alignment < 1 or alignment & (alignment - 1):
         raise cur.fail(f"general.alignment {alignment!r} is not a power-of-two uint32")
     data_start = -(-cur.pos // alignment) * alignment
+    return GGUFHeader(meta, infos, alignment, data_start, mm, data, cur)
+
+
+def read_gguf_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Only the metadata key/values of a GGUF file (see ``read_gguf_infos``)."""
+    return read_gguf_infos(path).meta
+
+
+def read_gguf_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, RawTensor], Any]:
+    """Parse a GGUF file: returns (metadata, tensors, mapped file). Metadata values are Python values
+    (float32 values as exact Python floats, arrays as lists). Tensors are read-only uint8 views into
+    the mapping, in file order, with row-major shapes. Checks every bound, tensor types (only
+    ``GGML_TYPES``), alignment and overlap; ModelLoadError on any problem. Does not check that the
+    model is a llama (``load_gguf`` does)."""
+    meta, infos, alignment, data_start, mm, data, cur = read_gguf_infos(path)
     size = len(data)
 
     tensors: dict[str, RawTensor] = {}
@@ -267,8 +291,11 @@ def load_gguf(path: str | os.PathLike[str]) -> LoadedModel:
 
     arch = get("general.architecture", str)
     if arch != "llama":
-        raise ModelLoadError(f"{where}: architecture {arch!r} is not supported (only 'llama')")
-    tok = _tokenizer_meta(get, where)
+        raise ModelLoadError(
+            f"{where}: architecture {arch!r} is not supported (only 'llama'); "
+            f"`obrain inspect {where}` lists everything it would take"
+        )
+    tok = _tokenizer_meta(meta, get, where)
     n_heads = get("llama.attention.head_count", int)
     dim = get("llama.embedding_length", int)
     if n_heads < 1:
@@ -305,6 +332,7 @@ def load_gguf(path: str | os.PathLike[str]) -> LoadedModel:
             eos_id=tok.eos_id,
             bos_id=tok.bos_id,
             special_ids=tok.special_ids,
+            stop_ids=stop_ids(tok, arch),
         )
     except ValueError as e:
         raise ModelLoadError(f"{where}: {e}") from None
@@ -332,25 +360,36 @@ def smollm2_path() -> Path:
     )
 
 
+def stop_ids(tok: TokenizerMeta, architecture: str = "llama") -> tuple[int, ...]:
+    """The model's stop set, sorted: llama.cpp's end-of-generation ids plus the end-of-turn token of the chat
+    template the model uses (its file's, else the architecture's fallback). ModelLoadError if the file's
+    template does not compile."""
+    from engine.chat import end_of_turn_ids, template_source
+    from engine.tokenizer import Tokenizer
+
+    t = Tokenizer(tok)
+    t.architecture = architecture
+    try:
+        _, src = template_source(t)
+    except ModelLoadError:
+        return tok.eog_ids()
+    return tuple(sorted({*tok.eog_ids(), *end_of_turn_ids(t, src)}))
+
+
 def resolve_model(name_or_path: str | os.PathLike[str]) -> LoadedModel:
-    """Load a model by name ("smollm2", "tiny", "tiny-q4_k" and the other ``tiny-<type>``) or from a path (a GGUF
-    file, or a native-format directory). ModelLoadError if it cannot be found or loaded."""
+    """Load a model by name (``KNOWN_MODELS``), by file sha256 (found in the model store) or from a path
+    (a GGUF file, or a native-format directory). ModelLoadError if it cannot be found or loaded."""
+    from engine import store
+
     from .native import load_native
 
     s = os.fspath(name_or_path)
     if "\0" in s:
         raise ModelLoadError(f"no such model or file: {s!r}")
-    if s == "smollm2":
-        return load_gguf(smollm2_path())
-    if s == "tiny":
-        from engine.models.tiny import tiny_path
-
-        return load_gguf(tiny_path())
-    if s.startswith("tiny-"):
-        from engine.models.tiny_types import TYPED_NAMES, typed_path
-
-        if s in TYPED_NAMES:
-            return load_gguf(typed_path(s))
+    if s in KNOWN_MODELS:
+        return load_gguf(store.bundled_path(s))
+    if store.looks_like_sha256(s):
+        return resolve_model(store.find(s))
     p = Path(s)
     if p.is_dir():
         return load_native(p)
@@ -358,34 +397,24 @@ def resolve_model(name_or_path: str | os.PathLike[str]) -> LoadedModel:
         return load_gguf(p)
     raise ModelLoadError(
         f"no such model or file: {s!r} (known models: {', '.join(KNOWN_MODELS)}; "
-        f"or give a .gguf file or a native model directory)"
+        f"or give a .gguf file, a native model directory or a model's sha256)"
     )
 
 
-def _tokenizer_meta(get: Callable[..., Any], where: str) -> TokenizerMeta:
-    tokens = get("tokenizer.ggml.tokens", list)
+def _tokenizer_meta(meta: dict[str, Any], get: Callable[..., Any], where: str) -> TokenizerMeta:
+    from .vocab import tokenizer_meta_from_gguf
+
     try:
-        tok = TokenizerMeta(
-            model=get("tokenizer.ggml.model", str),
-            pre=get("tokenizer.ggml.pre", str),
-            tokens=tuple(tokens),
-            token_types=tuple(get("tokenizer.ggml.token_type", list, [1] * len(tokens))),
-            merges=tuple(get("tokenizer.ggml.merges", list)),
-            eos_id=get("tokenizer.ggml.eos_token_id", int),
-            bos_id=get("tokenizer.ggml.bos_token_id", int, None),
-            unk_id=get("tokenizer.ggml.unknown_token_id", int, None),
-            pad_id=get("tokenizer.ggml.padding_token_id", int, None),
-            add_bos=get("tokenizer.ggml.add_bos_token", bool, False),
-            chat_template=get("tokenizer.chat_template", str, None),
-        )
-        if not all(isinstance(t, str) for t in tok.tokens + tok.merges):
-            raise ValueError("tokenizer.ggml.tokens and tokenizer.ggml.merges must be string arrays")
-        if not all(isinstance(t, int) for t in tok.token_types):
-            raise ValueError("tokenizer.ggml.token_type must be an integer array")
-        tok.validate()
+        return tokenizer_meta_from_gguf(meta, get)
     except ValueError as e:
-        raise ModelLoadError(f"{where}: {e}") from None
-    return tok
+        raise ModelLoadError(f"{where}: tokenizer: {e}") from None
+
+
+def load_vocab(path: str | os.PathLike[str]) -> TokenizerMeta:
+    """Only the tokenizer metadata of a GGUF file (any architecture, any tensor types: nothing else is
+    checked). ModelLoadError if the file is unreadable or its vocabulary is not one we support."""
+    meta = read_gguf_metadata(path)
+    return _tokenizer_meta(meta, _getter(meta, str(path)), str(path))
 
 
 _REQUIRED = object()

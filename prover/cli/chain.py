@@ -141,7 +141,9 @@ def cmd_submit(a) -> int:
     gc = game_client(a)
     op = Path(a.receipt).parent / "operator.json"  # a dishonest run's notes: what it lied about
     lie = Lie.from_json(json.loads(op.read_text()) if op.exists() else None)
-    lm = load_model(lie.computed_with or r.model.id, r.model.context, a.quiet)
+    from .models import receipt_model
+
+    lm = load_model(lie.computed_with or receipt_model(r), r.model.context, a.quiet)
     agent = make_agent(a, gc, lm, lie)
     bond = gc.claim_bond
     try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import chain, demo, run
+from . import chain, demo, models, run
 from .common import EXIT_BAD_INPUT, EXIT_FAILURE, UsageError, console
 
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok, 1 mismatch found, 2 bad input, 3 chain or internal failure.",
     )
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=_Parser)
-    for mod in (run, chain, demo):
+    for mod in (run, chain, models, demo):
         mod.add_parsers(sub)
     return p
 

@@ -30,10 +30,13 @@ def cmd_run(a) -> int:
 
     from engine.generate import GenSettings
 
+    from .models import chat_request
+
     run_dir, path = _receipt_path(a) if not a.no_receipt else (None, None)
     t0 = time.perf_counter()
+    req = chat_request(a)
     lm = load_model(a.model, a.context, a.quiet)
-    ids = lm.encode_prompt(a.prompt, chat=a.chat, max_new_tokens=a.max_new_tokens)
+    ids = req.encode(lm, a.max_new_tokens)
     settings = GenSettings(max_new_tokens=a.max_new_tokens, temperature_q16=a.temperature, top_k=a.top_k, seed=a.seed)
     t_load = time.perf_counter() - t0
     from engine.tokenizer import StreamDecoder
@@ -104,7 +107,9 @@ def cmd_run(a) -> int:
     if traced is not None:
         from prover.runner import make_receipt, write_run_dir
 
-        receipt = make_receipt(lm, a.model, a.prompt, a.chat, ids, traced, load_s=t_load)
+        receipt = make_receipt(
+            lm, a.model, req.prompt, req.chat, ids, traced, load_s=t_load, chat_input=req.receipt_fields(lm)
+        )
         lie = _lie_of_run(a, lm, traced)
         if not lie.honest:
             from prover.dispute.lies import apply_to_receipt
@@ -212,9 +217,11 @@ def cmd_verify(a) -> int:
             f"implements {NUMERICS_VERSION} and cannot replay it"
         )
         return EXIT_BAD_INPUT
+    from .models import receipt_model
+
     run_dir = Path(a.receipt).parent
     operator_notes(run_dir)  # an unreadable or malformed operator.json beside it: exit 2 before any work
-    lm = load_model(a.model or r.model.id, r.model.context, a.quiet)
+    lm = load_model(a.model or receipt_model(r), r.model.context, a.quiet)
     positions = len(r.input.prompt_tokens) + len(r.output.tokens) - 1
     if positions > lm.program.context:
         raise UsageError(
@@ -290,10 +297,15 @@ def add_parsers(sub) -> None:
         help="run a model in pure integers and print the answer",
         description="Run MODEL on PROMPT with the integer engine; streams the text to stdout.",
     )
-    r.add_argument("model", help="'tiny', 'smollm2', a .gguf path, or a native model directory")
-    r.add_argument("prompt", help="the prompt text")
+    r.add_argument(
+        "model", help="a bundled model (tiny, smollm2, ...), a .gguf path, a native model directory or a sha256"
+    )
+    r.add_argument("prompt", nargs="?", help="the prompt text (or --messages FILE)")
     r.add_argument("--max-new-tokens", type=positive, default=32, metavar="N", help="tokens to generate (default 32)")
     r.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
+    from .models import add_chat_args
+
+    add_chat_args(r)
     r.add_argument(
         "--temperature",
         type=q16,
@@ -355,7 +367,7 @@ def add_parsers(sub) -> None:
         "when the run directory is at hand), 2 bad input.",
     )
     v.add_argument("receipt", help="path to a receipt.json")
-    v.add_argument("--model", help="model to replay with (default: the receipt's model id)")
+    v.add_argument("--model", help="model to replay with (default: the store's model with the receipt's file sha256)")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.add_argument(
         "--challenge",
