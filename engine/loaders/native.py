@@ -151,7 +151,7 @@ def load_native(directory: str | os.PathLike[str], *, verify: bool = True) -> Lo
 
 def _with_stop_ids(cfg: LlamaConfig, tok: TokenizerMeta, stored: bool, where: str) -> LlamaConfig:
     """``cfg`` with the tokenizer's stop set: derived for manifests written before stop sets, else checked."""
-    from .gguf import stop_ids
+    from engine.tokenizer import stop_ids
 
     want = stop_ids(tok, cfg.architecture)
     if not stored:

@@ -77,10 +77,18 @@ def receipt_model(receipt) -> str:
     (and its run directory) are untrusted: a path they name is never opened. ModelLoadError if no model in
     the store has that hash."""
     from engine import store
+    from engine.loaders import KNOWN_MODELS
 
     sha = receipt.model.file_sha256
     if not store.looks_like_sha256(sha) or len(sha) != 64:
         raise ModelLoadError(f"the receipt's model.file_sha256 {sha!r:.80} is not a sha256")
+    if receipt.model.id in KNOWN_MODELS:  # a bundled name: only a key, its file's content is what must match
+        try:
+            path = store.bundled_path(receipt.model.id)
+        except ModelLoadError:
+            path = None
+        if path is not None and store.file_sha256(path) == sha:
+            return receipt.model.id
     try:
         return str(store.find(sha))
     except ModelLoadError as e:
