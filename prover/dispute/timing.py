@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 from ..commit.merkle import ceil_log2
 
-# Worst-case replay CPU time a position, microseconds, traced, on a loaded 2-core VM (this project's CI machine),
-# over a max-context claim (attention grows with the position), with a safety factor of 2 on the measurement:
-# scripts/measure_replay.py MODEL --positions CONTEXT (2026-12-01: tiny 3.3 ms, smollm2 ~150 ms a position).
+# Worst-case replay time a position, microseconds, over a max-context claim (attention grows with the position),
+# on a loaded 2-core VM (this project's CI machine), with a factor of 2 or more on the measurement:
+# scripts/measure_replay.py MODEL --positions CONTEXT, teacher-forced as the watcher replays (2026-12-01, load
+# average 6-8: smollm2 1024 positions 51 ms CPU / 138 ms wall a position; tiny 250 positions 1 ms / 3.4 ms).
 REPLAY_US: dict[str, int] = {"tiny": 10_000, "smollm2": 300_000}
 DEFAULT_REPLAY_US = 400_000  # a model not measured here (each position of a bigger model costs more)
 
