@@ -22,10 +22,9 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Union
 from collections.abc import Iterable
 
-Param = Union[int, str]
+Param = int | str
 
 
 KINDS = ("weight", "token", "local", "state", "run")

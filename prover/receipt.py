@@ -131,9 +131,8 @@ class Receipt(_Strict):
         except json.JSONDecodeError as e:
             raise ReceiptError(f"{p} is not JSON (truncated?): {e}") from None
         if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-            raise ReceiptError(
-                f"{p} is not an openbrains receipt (format field is {obj.get('format') if isinstance(obj, dict) else None!r})"
-            )
+            got = obj.get("format") if isinstance(obj, dict) else None
+            raise ReceiptError(f"{p} is not an openbrains receipt (format field is {got!r})")
         v = obj.get("format_version")
         if not isinstance(v, int):
             raise ReceiptError(f"{p}: format_version is missing or not an integer")

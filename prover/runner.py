@@ -1,8 +1,9 @@
 """Traced runs, receipts, replay and verification: what ``obrain run --receipt`` and ``obrain verify`` do.
 
 A run directory holds ``receipt.json``, ``steps.bin`` (the output root of every step, 32 bytes each, in
-step order), ``records.bin`` (every step record, the leaves of the trace tree) and ``operator.json`` (the operator's own notes: how to regenerate its run, including a
-dishonest-mode corruption when one was used, so the operator can serve any leaf of its claimed trace).
+step order), ``records.bin`` (every step record, the leaves of the trace tree) and ``operator.json`` (the
+operator's own notes: how to regenerate its run, including a dishonest-mode corruption when one was used, so the
+operator can serve any leaf of its claimed trace).
 """
 
 from __future__ import annotations
@@ -256,7 +257,8 @@ def make_receipt(
 
 def write_run_dir(path: Path, receipt: Receipt, run: TracedRun, lie=None) -> None:
     """receipt.json, the run's step output roots (steps.bin) and records (records.bin), and the operator's
-    notes (operator.json: a dishonest run's lie, prover.dispute.lies.Lie.to_json, so it can be replayed and defended)."""
+    notes (operator.json: a dishonest run's lie, prover.dispute.lies.Lie.to_json, so it can be replayed and
+    defended)."""
     path.mkdir(parents=True, exist_ok=True)
     (path / "steps.bin").write_bytes(b"".join(run.tracer.out_roots))
     (path / "records.bin").write_bytes(b"".join(run.tracer.records))

@@ -39,7 +39,8 @@ def main() -> int:
     from engine.reference import FloatLlama
     from engine.runtime import IntegerLM
 
-    prompts = [p.strip() for p in open(a.prompts, encoding="utf-8") if p.strip()]
+    with open(a.prompts, encoding="utf-8") as f:
+        prompts = [p.strip() for p in f if p.strip()]
     if a.limit:
         prompts = prompts[: a.limit]
     lm = IntegerLM.load(a.model)

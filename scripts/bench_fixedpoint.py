@@ -94,7 +94,8 @@ def bench_matmul(repeat: int, int64_repeat: int, seed: int) -> list[dict]:
         af, bf = a.astype(np.float64), b.astype(np.float64)
         exact = vec.matmul_exact(a, b)  # warm-up, and the value checked below
         np.matmul(af, bf)
-        t_exact, t_blas = best_of_each([lambda: vec.matmul_exact(a, b), lambda: np.matmul(af, bf)], repeat)
+        exact_call, blas_call = (lambda a=a, b=b: vec.matmul_exact(a, b)), (lambda af=af, bf=bf: np.matmul(af, bf))
+        t_exact, t_blas = best_of_each([exact_call, blas_call], repeat)
         row = {
             "kind": "matmul",
             "name": name,
@@ -115,7 +116,7 @@ def bench_matmul(repeat: int, int64_repeat: int, seed: int) -> list[dict]:
         if int64_repeat > 0:
             ref64 = np.matmul(a, b)  # no wraparound here: |entries| <= K*|a|*|b| < 2^63 for every row above
             row["check"] = bool(np.array_equal(exact, ref64))
-            t_int = best_of(lambda: np.matmul(a, b), int64_repeat)
+            t_int = best_of(lambda a=a, b=b: np.matmul(a, b), int64_repeat)
             row["int64_ms"], row["vs_int64"] = t_int * 1e3, t_int / t_exact
         rows.append(row)
     return rows
@@ -140,7 +141,7 @@ def bench_kernels(repeat: int, seed: int) -> list[dict]:
         else:
             try:
                 call(f)  # warm-up; also proves the call signature and input range are accepted
-                t = best_of(lambda: call(f), repeat)
+                t = best_of(lambda call=call, f=f: call(f), repeat)
                 row["ms"], row["ns_per_element"] = t * 1e3, t * 1e9 / count
             except Exception as e:
                 row["note"] = f"n/a: {type(e).__name__}: {str(e)[:60]}"

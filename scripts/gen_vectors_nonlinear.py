@@ -10,8 +10,8 @@ and just past them, int64 / int256 extremes) and seeded random ones.
 
 Each case: `expect` is what contracts/src/Nonlinear.sol must return; `python` is "ok" (then
 expect == fixedpoint.ref's result) or the exception the reference raises (then expect is the EVM's
-defined value, from the EVM_* models below, which transcribe the Solidity totality rules). Integers are decimal strings, bytes 0x-hex. Deterministic
-(fixed seed), so --check verifies the file is current.
+defined value, from the EVM_* models below, which transcribe the Solidity totality rules). Integers are decimal
+strings, bytes 0x-hex. Deterministic (fixed seed), so --check verifies the file is current.
 """
 
 from __future__ import annotations

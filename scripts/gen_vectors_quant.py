@@ -308,9 +308,9 @@ def synthetic_rows(rng: random.Random) -> list[tuple[str, str, bytes]]:
                 ("real", lambda i: f16_bits(rng.uniform(-0.1, 0.1))),
             ):
                 for qlabel, qgen in (
-                    ("qrand", lambda: rng.randint(qlo, qhi)),
-                    ("qmax", lambda: qhi),
-                    ("qmin", lambda: qlo),
+                    ("qrand", lambda qlo=qlo, qhi=qhi: rng.randint(qlo, qhi)),
+                    ("qmax", lambda qhi=qhi: qhi),
+                    ("qmin", lambda qlo=qlo: qlo),
                 ):
                     if label != "rand" and qlabel != "qrand" and nb == 3:
                         continue

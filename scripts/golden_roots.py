@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -49,7 +50,7 @@ def main() -> int:
     ap.add_argument("--check", action="store_true", help="compare with the checked-in file; exit 1 on change")
     ap.add_argument("--only", choices=sorted(CASES))
     a = ap.parse_args()
-    old = json.load(open(PATH)) if os.path.exists(PATH) else {}
+    old = json.loads(Path(PATH).read_text()) if os.path.exists(PATH) else {}
     new = dict(old)
     for name in [a.only] if a.only else CASES:
         new[name] = compute(name)

@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.generate import GenSettings  # noqa: E402
-from engine.runtime import IntegerLM  # noqa: E402
-from prover.runner import replay_claim, traced_generate  # noqa: E402
+from engine.generate import GenSettings
+from engine.runtime import IntegerLM
+from prover.runner import replay_claim, traced_generate
 
 
 def main() -> int:
@@ -41,8 +41,14 @@ def main() -> int:
     cpu, wall = time.process_time() - c0, time.perf_counter() - w0
     assert r.trace_root == run.tracer.root(), "teacher-forced replay differs from the run"
     P = n + len(out) - 1
-    res = {"model": a.model, "positions": P, "cpu_s": round(cpu, 2), "wall_s": round(wall, 2),
-           "cpu_us_per_position": int(cpu / P * 1e6), "wall_us_per_position": int(wall / P * 1e6)}
+    res = {
+        "model": a.model,
+        "positions": P,
+        "cpu_s": round(cpu, 2),
+        "wall_s": round(wall, 2),
+        "cpu_us_per_position": int(cpu / P * 1e6),
+        "wall_us_per_position": int(wall / P * 1e6),
+    }
     print(json.dumps(res) if a.json else "  ".join(f"{k} {v}" for k, v in res.items()))
     return 0
 

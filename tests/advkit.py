@@ -13,6 +13,7 @@ start minus its gas, no stall (a missed window or a game lost by timeout), the w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import signal
@@ -102,7 +103,7 @@ class FlakyProxy:
         rng, lock = random.Random(seed), threading.Lock()
 
         class H(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with lock:
                     drop = rng.random() < fail
@@ -164,10 +165,8 @@ class WatcherProcess:
 
     def _read(self, proc) -> None:
         for line in proc.stdout:
-            try:
+            with contextlib.suppress(ValueError):
                 self.events.append(json.loads(line))
-            except ValueError:
-                pass
 
     def kill(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
@@ -223,8 +222,6 @@ def _lie(lm, kind: str, rng: random.Random, prompt, settings) -> tuple[Lie, obje
 
 
 def run_scenario(sc: Scenario, node_url: str, artifacts: dict, lm, workdir: Path, deadline_s: float = 300) -> Outcome:
-    from prover.dispute.lies import apply_to_receipt
-
     t0 = time.monotonic()
     rng = random.Random(sc.seed)
     out = Outcome(scenario=asdict(sc))
@@ -238,75 +235,17 @@ def run_scenario(sc: Scenario, node_url: str, artifacts: dict, lm, workdir: Path
         )
     )
     op = Agent(gc, lm, OP)
-    root = model_commitment(lm).model_root
     gc.register_model(model_commitment(lm), uri="engine://tiny", sender=OP)
-    settings = GenSettings(max_new_tokens=3)
-    claims: dict[int, str] = {}  # claim id -> "honest" | "lie"
-    liars: dict[int, Agent] = {}
     w_start = chain.balance(WATCHER)
     proxy = FlakyProxy(node_url, sc.flaky, sc.seed) if sc.flaky else None
     watcher = WatcherProcess(dep, workdir / "watch", proxy.url if proxy else node_url)
     try:
-        # spam first, then the honest claims and the lies (each a different prompt)
-        for i in range(sc.spam):
-            prompt = [rng.randrange(3, 300) for _ in range(200)]
-            rc = make_receipt(lm, "tiny", None, False, prompt, traced_generate(lm, prompt, settings))
-            claims[op.submit(rc)] = "honest"
-        for i in range(sc.honest):
-            prompt = [rng.randrange(3, 300) for _ in range(rng.randint(2, 12))]
-            rc = make_receipt(lm, "tiny", None, False, prompt, traced_generate(lm, prompt, settings))
-            claims[op.submit(rc)] = "honest"
-        for kind in sc.lies:
-            prompt = [rng.randrange(3, 300) for _ in range(rng.randint(2, 12))]
-            lie, run = _lie(lm, kind, rng, prompt, settings)
-            rc = apply_to_receipt(make_receipt(lm, "tiny", None, False, prompt, run), lie, lm)
-            liar = Agent(gc, lm, LIAR, lie=lie)
-            cid = liar.submit(rc)
-            claims[cid], liars[cid] = "lie", liar
-            if sc.sybil:  # the liar's second identity challenges first
-                gid = gc.challenge(cid, bond=BOND, sender=SYBIL).game_id
-                liars[cid].sybil = (
-                    gid,
-                    HonestPlayer(gc, EngineParty(lm, traced_generate(lm, prompt, settings)), SYBIL),
-                )
+        claims, liars = _post_claims(sc, gc, lm, op, rng)
         if sc.bait:
-            out.refused_posts += _bait(gc, lm, rng, root)
+            out.refused_posts += _bait(gc, lm, rng, model_commitment(lm).model_root)
         out.lies = sum(1 for v in claims.values() if v == "lie")
         out.honest = len(claims) - out.lies
-        killed = not sc.kill
-        last_tick = -1
-        while True:
-            if time.monotonic() - t0 > deadline_s:
-                out.problems.append("scenario timed out")
-                break
-            sent = 0
-            for cid, liar in liars.items():
-                sent += _defend(gc, chain, liar, cid, sc.defender)
-                sybil = getattr(liar, "sybil", None)
-                if sybil and sc.sybil == "win":
-                    g = gc.game(sybil[0])
-                    if not g.over and g.to_move == sybil[1].address:
-                        try:
-                            sybil[1].move(sybil[0])
-                            sent += 1
-                        except Exception:
-                            pass
-            for cid, kind in claims.items():
-                if kind == "honest":
-                    sent += op.defend_once(cid)
-            if not killed and any(e.get("event") == "move" for e in watcher.events):
-                watcher.kill()
-                time.sleep(0.5)
-                watcher.start()
-                killed = True
-            if all(gc.claim(c).status != ClaimStatus.PENDING for c in claims):
-                break
-            st = watcher.status()
-            waiting = _watcher_owes(gc, chain)
-            if sent == 0 and st.get("idle") and st.get("ticks", 0) > last_tick + 2 and not waiting:
-                last_tick = st["ticks"]
-                _advance_time(gc, chain, claims, sc.defender)
-            time.sleep(0.05)
+        _play_out(sc, gc, chain, op, claims, liars, watcher, out, t0 + deadline_s)
     finally:
         watcher.stop()
         if proxy:
@@ -317,6 +256,69 @@ def run_scenario(sc: Scenario, node_url: str, artifacts: dict, lm, workdir: Path
     _judge(out, gc, chain, claims, watcher, w_start, first_block)
     out.seconds = round(time.monotonic() - t0, 1)
     return out
+
+
+def _post_claims(sc: Scenario, gc, lm, op: Agent, rng) -> tuple[dict[int, str], dict[int, Agent]]:
+    """Spam first, then the honest claims and the lies (each a different prompt); the liar's second identity
+    challenges each lie first when the scenario says so. ({claim: "honest" | "lie"}, {lie: its liar})."""
+    from prover.dispute.lies import apply_to_receipt
+
+    settings = GenSettings(max_new_tokens=3)
+    claims: dict[int, str] = {}
+    liars: dict[int, Agent] = {}
+    lengths = [200] * sc.spam + [rng.randint(2, 12) for _ in range(sc.honest)]
+    for n in lengths:
+        prompt = [rng.randrange(3, 300) for _ in range(n)]
+        rc = make_receipt(lm, "tiny", None, False, prompt, traced_generate(lm, prompt, settings))
+        claims[op.submit(rc)] = "honest"
+    for kind in sc.lies:
+        prompt = [rng.randrange(3, 300) for _ in range(rng.randint(2, 12))]
+        lie, run = _lie(lm, kind, rng, prompt, settings)
+        rc = apply_to_receipt(make_receipt(lm, "tiny", None, False, prompt, run), lie, lm)
+        liar = Agent(gc, lm, LIAR, lie=lie)
+        cid = liar.submit(rc)
+        claims[cid], liars[cid] = "lie", liar
+        if sc.sybil:
+            gid = gc.challenge(cid, bond=BOND, sender=SYBIL).game_id
+            liar.sybil = (gid, HonestPlayer(gc, EngineParty(lm, traced_generate(lm, prompt, settings)), SYBIL))
+    return claims, liars
+
+
+def _play_out(sc: Scenario, gc, chain, op: Agent, claims: dict, liars: dict, watcher, out: Outcome, until: float):
+    """Every party acts until every claim is settled; chain time moves only while the watcher owes nothing."""
+    killed = not sc.kill
+    last_tick = -1
+    while True:
+        if time.monotonic() > until:
+            out.problems.append("scenario timed out")
+            return
+        sent = sum(_adversary_moves(sc, gc, chain, liar, cid) for cid, liar in liars.items())
+        sent += sum(op.defend_once(cid) for cid, kind in claims.items() if kind == "honest")
+        if not killed and any(e.get("event") == "move" for e in watcher.events):
+            watcher.kill()
+            time.sleep(0.5)
+            watcher.start()
+            killed = True
+        if all(gc.claim(c).status != ClaimStatus.PENDING for c in claims):
+            return
+        st = watcher.status()
+        if sent == 0 and st.get("idle") and st.get("ticks", 0) > last_tick + 2 and not _watcher_owes(gc, chain):
+            last_tick = st["ticks"]
+            _advance_time(gc, chain, claims, sc.defender)
+        time.sleep(0.05)
+
+
+def _adversary_moves(sc: Scenario, gc, chain, liar: Agent, cid: int) -> int:
+    """The liar defends its lie (as the scenario says); its second identity plays its own game to win."""
+    sent = _defend(gc, chain, liar, cid, sc.defender)
+    sybil = getattr(liar, "sybil", None)
+    if sybil and sc.sybil == "win":
+        g = gc.game(sybil[0])
+        if not g.over and g.to_move == sybil[1].address:
+            with contextlib.suppress(Exception):  # a refused move: it tries again next round
+                sybil[1].move(sybil[0])
+                sent += 1
+    return sent
 
 
 def _bait(gc: GameClient, lm, rng, root: bytes) -> int:

@@ -95,7 +95,11 @@ class SyntheticRun:
         self._weights_tree = HashTree(self.weight_roots)
         self.stop_ids = STOP_IDS
         self.model_root = model_root(
-            numerics_version, self.steps_per_token, context, self._template_tree.root, self._weights_tree.root,
+            numerics_version,
+            self.steps_per_token,
+            context,
+            self._template_tree.root,
+            self._weights_tree.root,
             self.stop_ids,
         )
         self.numerics_version = numerics_version
@@ -108,8 +112,49 @@ class SyntheticRun:
         nbytes = int(np.prod(shape)) * 4
         return merkle.tensor_root_hash("i32", shape, merkle.zero_hash(ceil_log2(max(1, -(-nbytes // LEAF)))))
 
+    def _roots(self, ins: SynthInstr, t: int, tok: int, cur: dict, prev: dict) -> list[bytes]:
+        """The operand roots of instruction ins at position t (its sources by kind)."""
+        roots = []
+        for kind, src in ins.operands:
+            if kind == "weight":
+                roots.append(self.weight_roots[src])
+            elif kind == "token":
+                roots.append(token_root(tok))
+            elif kind == "local":
+                roots.append(cur[src])
+            elif kind == "state":
+                roots.append(prev[src] if t > 0 else self._empty_root(src))
+            else:
+                roots.append(self.run_root)
+        return roots
+
+    def _step(self, idx: int, t: int, roots: list[bytes]) -> tuple[StepOpening, bytes, list[int]]:
+        """(opening, packed output, values) of instruction idx at position t, with the planted lie if it is here."""
+        ins, lie, i = self.template[idx], self.lie, t * self.steps_per_token + idx
+        numel = int(np.prod(ins.shape))
+        vals = [mock_element(self.instr[idx], t, j) for j in range(numel)]
+        shape, ih = ins.shape, instr_hash(self.instr[idx])
+        here = lie is not None and lie.step == i
+        if here and lie.kind == "element":
+            vals[lie.at] += 1
+        elif here and lie.kind == "instr":
+            ih = keccak(b"not the instruction")
+        elif here and lie.kind == "operand":
+            roots[lie.at] = keccak(b"not the operand")
+        elif here and lie.kind == "operand_count":
+            roots.append(keccak(b"one operand too many"))
+        elif here and lie.kind == "shape":
+            shape = (1,) + tuple(shape)
+        packed = merkle.pack(np.asarray(vals, dtype=np.int64), "i32")
+        if here and lie.kind == "padding":
+            if len(packed) == numel * 4:
+                raise ValueError("no padding in this step's output")
+            packed = packed[:-1] + b"\x01"
+        op = StepOpening(ih, tuple(roots), merkle.DTYPE_CODES["i32"], tuple(shape), merkle.merkle_root(packed))
+        return op, packed, vals
+
     def _build(self, positions: int) -> None:
-        S, lie = self.steps_per_token, self.lie
+        S = self.steps_per_token
         self.openings: list[StepOpening] = []
         self.packed: list[bytes] = []
         self.output: list[int] = []
@@ -120,40 +165,7 @@ class SyntheticRun:
             self.tokens_in.append(tok)
             cur: dict[int, bytes] = {}
             for idx, ins in enumerate(self.template):
-                i = t * S + idx
-                roots = []
-                for kind, src in ins.operands:
-                    if kind == "weight":
-                        roots.append(self.weight_roots[src])
-                    elif kind == "token":
-                        roots.append(token_root(tok))
-                    elif kind == "local":
-                        roots.append(cur[src])
-                    elif kind == "state":
-                        roots.append(prev[src] if t > 0 else self._empty_root(src))
-                    else:
-                        roots.append(self.run_root)
-                numel = int(np.prod(ins.shape))
-                vals = [mock_element(self.instr[idx], t, j) for j in range(numel)]
-                shape = ins.shape
-                ih = instr_hash(self.instr[idx])
-                if lie is not None and lie.step == i:
-                    if lie.kind == "element":
-                        vals[lie.at] += 1
-                    elif lie.kind == "instr":
-                        ih = keccak(b"not the instruction")
-                    elif lie.kind == "operand":
-                        roots[lie.at] = keccak(b"not the operand")
-                    elif lie.kind == "operand_count":
-                        roots.append(keccak(b"one operand too many"))
-                    elif lie.kind == "shape":
-                        shape = (1,) + tuple(shape)
-                packed = merkle.pack(np.asarray(vals, dtype=np.int64), "i32")
-                if lie is not None and lie.step == i and lie.kind == "padding":
-                    if len(packed) == numel * 4:
-                        raise ValueError("no padding in this step's output")
-                    packed = packed[:-1] + b"\x01"
-                op = StepOpening(ih, tuple(roots), merkle.DTYPE_CODES["i32"], tuple(shape), merkle.merkle_root(packed))
+                op, packed, vals = self._step(idx, t, self._roots(ins, t, tok, cur, prev))
                 self.openings.append(op)
                 self.packed.append(packed)
                 cur[idx] = op.output_root

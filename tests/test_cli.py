@@ -1,4 +1,5 @@
-"""The `obrain` command line: runs, receipts, reproducible sampling, and exit code 2 (never a traceback) on bad input."""
+"""The `obrain` command line: runs, receipts, reproducible sampling, and exit code 2 (never a traceback) on bad
+input."""
 
 from __future__ import annotations
 

@@ -44,7 +44,14 @@ def honest(lm) -> EngineParty:
 def gc(chain, honest) -> GameClient:
     onestep = deploy_one_step(chain)
     g = GameClient.deploy(
-        chain, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=WINDOW, move_window=MOVE, k=4, one_step=onestep.address
+        chain,
+        claim_bond=BOND,
+        challenge_bond=BOND,
+        replay_micros=1,
+        challenge_window=WINDOW,
+        move_window=MOVE,
+        k=4,
+        one_step=onestep.address,
     )
     assert g.deploy_gas < GAS_CAP
     assert honest.register(g).gas < GAS_CAP
@@ -174,7 +181,14 @@ def test_agents_submit_defend_watch(chain, lm, tmp_path):
 
     onestep = deploy_one_step(chain)
     g2 = GameClient.deploy(
-        chain, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=onestep.address
+        chain,
+        claim_bond=BOND,
+        challenge_bond=BOND,
+        replay_micros=1,
+        challenge_window=WINDOW,
+        move_window=MOVE,
+        k=2,
+        one_step=onestep.address,
     )
     OP2, CH2 = 3, 4
     bad = Corruption(2 * lm.program.steps_per_token + lm.program.index["L1.scores"], 1, 1)  # L1.scores at position 2
@@ -225,7 +239,14 @@ def test_agent_claims_a_timeout_from_a_stalling_liar(chain, lm):
 
     onestep = deploy_one_step(chain)
     g2 = GameClient.deploy(
-        chain, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=WINDOW, move_window=MOVE, k=4, one_step=onestep.address
+        chain,
+        claim_bond=BOND,
+        challenge_bond=BOND,
+        replay_micros=1,
+        challenge_window=WINDOW,
+        move_window=MOVE,
+        k=4,
+        one_step=onestep.address,
     )
     bad = Corruption(5, 0, 1)
     rc = make_receipt(lm, "tiny", None, False, PROMPT, traced_generate(lm, PROMPT, SETTINGS, corrupt=bad))

@@ -196,8 +196,9 @@ def test_fused_linear_ops_equal_the_unfused_composition(c):
                 op.shape(ins, [tuple(getattr(a, "shape", np.shape(a))) for a in args], ctx)
             continue
         want = _outcome(composed)
-        assert _outcome(lambda: op.run(ins, args, ctx).tolist()) == want, ins.op
-        assert _outcome(lambda: [op.element(ins, args, ctx, j) for j in range(n)]) == want, ins.op
+        assert _outcome(lambda op=op, ins=ins, args=args: op.run(ins, args, ctx).tolist()) == want, ins.op
+        elements = lambda op=op, ins=ins, args=args, n=n: [op.element(ins, args, ctx, j) for j in range(n)]  # noqa: E731
+        assert _outcome(elements) == want, ins.op
         assert op.shape(ins, [tuple(getattr(a, "shape", np.shape(a))) for a in args], ctx) == (n,)
     # the stacked plan (on copies: plan drops the members' own fast forms)
     wg, wu = replace(c.wg), replace(c.wu)

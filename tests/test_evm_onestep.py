@@ -547,7 +547,7 @@ def test_multiproof_python_twin():
         packed = bytes(rng.randrange(256) for _ in range(n_leaves * 256))
         levels = merkle.tree_levels(merkle.leaf_hashes(packed))
         root, depth = levels[-1][0], tree_depth(len(packed))
-        node = lambda h, i: levels[h][i] if i < len(levels[h]) else merkle.ZERO[h]  # noqa: E731
+        node = lambda h, i, levels=levels: levels[h][i] if i < len(levels[h]) else merkle.ZERO[h]  # noqa: E731
         for _ in range(5):
             ids = sorted(rng.sample(range(n_leaves), rng.randint(1, n_leaves)))
             leaves = b"".join(merkle.leaf_bytes(packed, i) for i in ids)

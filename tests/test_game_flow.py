@@ -41,7 +41,16 @@ def mock(chain):
 @pytest.fixture(scope="module", params=[2, 4], ids=["k2", "k4"])
 def setup(request, chain, mock):
     k = request.param
-    gc = GameClient.deploy(chain, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=WINDOW, move_window=MOVE, k=k, one_step=mock.address)
+    gc = GameClient.deploy(
+        chain,
+        claim_bond=BOND,
+        challenge_bond=BOND,
+        replay_micros=1,
+        challenge_window=WINDOW,
+        move_window=MOVE,
+        k=k,
+        one_step=mock.address,
+    )
     assert gc.deploy_gas < GAS_CAP
     big = SyntheticRun([11, 12, 13, 14], [0, 1, 7, 57], 57, k=k)
     small = SyntheticRun([7, 8, 9], [0, 1, 42, 2], 2, k=k)

@@ -53,7 +53,14 @@ def mock(chain):
 @pytest.fixture(scope="module")
 def gc(chain, mock):
     return GameClient.deploy(
-        chain, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=mock.address
+        chain,
+        claim_bond=BOND,
+        challenge_bond=BOND,
+        replay_micros=1,
+        challenge_window=WINDOW,
+        move_window=MOVE,
+        k=2,
+        one_step=mock.address,
     )
 
 
@@ -168,7 +175,16 @@ def test_constructor_parameters(chain, mock):
             chain.deploy("ClaimRegistry", *args)
         assert ei.value.data[:4] == sel, args
     for k in (2, 64):
-        g = GameClient.deploy(chain, claim_bond=1, challenge_bond=1, replay_micros=1, challenge_window=1, move_window=1, k=k, one_step=mock.address)
+        g = GameClient.deploy(
+            chain,
+            claim_bond=1,
+            challenge_bond=1,
+            replay_micros=1,
+            challenge_window=1,
+            move_window=1,
+            k=k,
+            one_step=mock.address,
+        )
         assert g.k == k
 
 
@@ -180,7 +196,9 @@ def test_register_model_checks_its_root(gc, honest):
     refused(gc, "BadModelRoot", gc.register_model_raw, keccak(b"x"), 1, 5, 512, tr, wr, STOP_IDS)
     refused(gc, "ModelExists", honest.register, gc)
     for s, c in ((0, 512), (5, 0)):  # a correct root over S = 0 or context = 0 is still refused
-        refused(gc, "BadModelRoot", gc.register_model_raw, model_root(1, s, c, tr, wr, STOP_IDS), 1, s, c, tr, wr, STOP_IDS)
+        refused(
+            gc, "BadModelRoot", gc.register_model_raw, model_root(1, s, c, tr, wr, STOP_IDS), 1, s, c, tr, wr, STOP_IDS
+        )
     # the stop set is bound in the root: another set is another model; an empty, unsorted, repeated or too long
     # set is refused
     for bad in ([], [5, 3], [3, 3], list(range(17))):
@@ -270,15 +288,45 @@ def test_a_claim_must_end_as_a_generation_ends(gc, honest):
 def test_windows_follow_a_verification_queue(chain, mock, honest):
     """Each claim's window closes challengeWindow after the queue, advancing replayMicros a position, reaches its
     end: claims posted together get windows one replay apart (a watcher replaying oldest first keeps up)."""
-    g = GameClient.deploy(chain, claim_bond=BOND, challenge_bond=BOND, challenge_window=WINDOW, replay_micros=2_500_000,
-                          move_window=MOVE, k=2, one_step=mock.address)
+    g = GameClient.deploy(
+        chain,
+        claim_bond=BOND,
+        challenge_bond=BOND,
+        challenge_window=WINDOW,
+        replay_micros=2_500_000,
+        move_window=MOVE,
+        k=2,
+        one_step=mock.address,
+    )
     honest.register(g)
     chain.set_automine(False)
     try:
-        a = g.chain.transact(g.registry, "postClaim", honest.model_root, pack_tokens(PROMPT), RUN,
-                             pack_tokens(honest.output), honest.trace_root, N_STEPS, sender=OP, value=BOND, wait=False)
-        b = g.chain.transact(g.registry, "postClaim", honest.model_root, pack_tokens(PROMPT), RUN,
-                             pack_tokens(honest.output), honest.trace_root, N_STEPS, sender=CH, value=BOND, wait=False)
+        a = g.chain.transact(
+            g.registry,
+            "postClaim",
+            honest.model_root,
+            pack_tokens(PROMPT),
+            RUN,
+            pack_tokens(honest.output),
+            honest.trace_root,
+            N_STEPS,
+            sender=OP,
+            value=BOND,
+            wait=False,
+        )
+        b = g.chain.transact(
+            g.registry,
+            "postClaim",
+            honest.model_root,
+            pack_tokens(PROMPT),
+            RUN,
+            pack_tokens(honest.output),
+            honest.trace_root,
+            N_STEPS,
+            sender=CH,
+            value=BOND,
+            wait=False,
+        )
         chain.mine()
     finally:
         chain.set_automine(True)
@@ -301,7 +349,14 @@ def test_claim_is_bound_to_its_chain_and_registry(gc, honest, artifacts):
             ch = Chain(node.url, artifacts)
             mock = ch.deploy("MockOneStep")
             g = GameClient.deploy(
-                ch, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=mock.address
+                ch,
+                claim_bond=BOND,
+                challenge_bond=BOND,
+                replay_micros=1,
+                challenge_window=WINDOW,
+                move_window=MOVE,
+                k=2,
+                one_step=mock.address,
             )
             honest.register(g)
             c = g.claim(honest.post(g, bond=BOND, sender=OP).claim_id)
@@ -317,7 +372,9 @@ def test_claim_is_bound_to_its_chain_and_registry(gc, honest, artifacts):
     # another registry on the same chain: different address, different hash, foreign hash rejected
     g2 = GameClient.deploy(
         gc.chain,
-        claim_bond=BOND, challenge_bond=BOND, replay_micros=1,
+        claim_bond=BOND,
+        challenge_bond=BOND,
+        replay_micros=1,
         challenge_window=WINDOW,
         move_window=MOVE,
         k=2,

@@ -1,6 +1,6 @@
-"""The compiled commitment code (prover.commit.keccak) against its references: pysha3 for keccak256, prover.commit.merkle for
-tensor roots and trees, and a plain-Python tracer (prover.commit.step_record + merkle.MerkleBuilder, one step
-at a time) for the batched Tracer."""
+"""The compiled commitment code (prover.commit.keccak) against its references: pysha3 for keccak256,
+prover.commit.merkle for tensor roots and trees, and a plain-Python tracer (prover.commit.step_record and
+merkle.MerkleBuilder, one step at a time) for the batched Tracer."""
 
 from __future__ import annotations
 

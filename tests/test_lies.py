@@ -110,7 +110,14 @@ def test_a_model_lie_fails_verify_at_the_changed_weight(lm, variant):
 def gc(chain, lm):
     onestep = deploy_one_step(chain)
     g = GameClient.deploy(
-        chain, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=onestep.address
+        chain,
+        claim_bond=BOND,
+        challenge_bond=BOND,
+        replay_micros=1,
+        challenge_window=WINDOW,
+        move_window=MOVE,
+        k=2,
+        one_step=onestep.address,
     )
     return g
 

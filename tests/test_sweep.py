@@ -38,7 +38,16 @@ def honest(lm) -> EngineParty:
 @pytest.fixture(scope="module")
 def gc(chain, honest) -> GameClient:
     onestep = deploy_one_step(chain)
-    g = GameClient.deploy(chain, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=10**6, move_window=1000, k=2, one_step=onestep.address)
+    g = GameClient.deploy(
+        chain,
+        claim_bond=BOND,
+        challenge_bond=BOND,
+        replay_micros=1,
+        challenge_window=10**6,
+        move_window=1000,
+        k=2,
+        one_step=onestep.address,
+    )
     honest.register(g)
     return g
 

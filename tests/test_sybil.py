@@ -41,7 +41,14 @@ def honest_run(lm):
 def gc(chain):
     onestep = deploy_one_step(chain)
     return GameClient.deploy(
-        chain, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=onestep.address
+        chain,
+        claim_bond=BOND,
+        challenge_bond=BOND,
+        replay_micros=1,
+        challenge_window=WINDOW,
+        move_window=MOVE,
+        k=2,
+        one_step=onestep.address,
     )
 
 

@@ -135,7 +135,7 @@ class _Cursor:
         buf, pos, end, out = self.buf, self.pos, self.end, []
         unpack = struct.Struct("<Q").unpack_from
         try:
-            for i in range(n):
+            for _i in range(n):
                 if end - pos < 8:
                     break
                 (size,) = unpack(buf, pos)
@@ -145,7 +145,7 @@ class _Cursor:
                 out.append(str(buf[pos : pos + size], "utf-8"))
                 pos += size
         except UnicodeDecodeError:
-            raise self.fail(f"{what} item {i} at byte {pos} is not valid UTF-8") from None
+            raise self.fail(f"{what} item {len(out)} at byte {pos} is not valid UTF-8") from None
         if len(out) < n:
             raise self.fail(
                 f"file is truncated or corrupt: {what} item {len(out)} at byte {pos} "

@@ -146,7 +146,7 @@ def sample_ref(cands: list[tuple[int, int]], temperature: int, top_k: int, seed:
         es.append(ref.exp_neg(z))
     r = sample_draw(seed, position, max(sum(es), 1))
     acc = 0
-    for (v, t), e in zip(cands[:m], es):
+    for (_v, t), e in zip(cands[:m], es):
         acc += e
         if acc > r:
             return t

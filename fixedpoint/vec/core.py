@@ -181,9 +181,9 @@ def floor_div(a, b):
     """floor(a / b) (toward -inf, unlike Solidity's truncating /); b != 0 else ZeroDivisionError naming a."""
     a, b = as_int(a, "a"), as_int(b, "b")
     if b.size and (b == 0).any():
-        raise ZeroDivisionError(
-            f"floor_div by zero (a={int(np.broadcast_to(a, np.broadcast(a, b).shape)[np.broadcast_to(b == 0, np.broadcast(a, b).shape)].ravel()[0])})"
-        )
+        shape = np.broadcast(a, b).shape
+        first = int(np.broadcast_to(a, shape)[np.broadcast_to(b == 0, shape)].ravel()[0])
+        raise ZeroDivisionError(f"floor_div by zero (a={first})")
     if a.size and b.size and int(a.min()) == INT64_MIN and (b == -1).any():
         raise FixedPointOverflow("floor_div(-2^63, -1) overflows int64")
     return a // b

@@ -81,10 +81,8 @@ def rpc(url: str, method: str, params: list | None = None, timeout: float = 5.0)
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_DEATHSIG
-    except OSError:
-        pass
 
 
 _LIVE: weakref.WeakSet[AnvilProcess] = weakref.WeakSet()

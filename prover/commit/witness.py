@@ -160,7 +160,8 @@ def fan_in_leaves(fan_in: list[tuple[int, int, int]], widths: list[int], n: int)
 
 
 def operand_roots(lm, run, mc, step: int) -> list[bytes]:
-    """The operand roots step ``step``'s record commits to, from the trace (as prover.commit.trace.Tracer computes them)."""
+    """The operand roots step ``step``'s record commits to, from the trace (as prover.commit.trace.Tracer computes
+    them)."""
     prog = lm.program
     S = prog.steps_per_token
     t, k = divmod(step, S)

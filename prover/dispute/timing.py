@@ -33,7 +33,7 @@ MOVE_S: dict[str, int] = {"tiny": 30, "smollm2": 120}
 DEFAULT_MOVE_S = 300
 DEFAULT_MOVE_WINDOW_S = 600  # what `obrain deploy` proposes when the floor is lower
 MIN_CHALLENGE_WINDOW_S = 60  # a replay worker's cold start (model load) and landing the challenge transaction
-MAX_OUTPUT_LEAVES = 4096  # the widest committed output: a 262,144-entry logits row (Gemma 3), 4 bytes an entry  # time to land the challenge transaction once the replay is done
+MAX_OUTPUT_LEAVES = 4096  # the widest committed output: a 262,144-entry logits row (Gemma 3), 4 bytes an entry
 
 # Gas of each move kind, bounded from above (tests/test_timing.py plays whole games on anvil and checks every
 # move against these; measured 2026-12-01: reveal 114k at k=2 and 162k at k=4, pick 73k, openStep 340k, output

@@ -105,7 +105,9 @@ class Workers:
             return fut.result(timeout=QUERY_TIMEOUT_S)
         except cf.TimeoutError:
             self._restart_games()
-            raise TimeoutError(f"game query {method}{args} took over {QUERY_TIMEOUT_S} s; the game worker restarted")
+            raise TimeoutError(
+                f"game query {method}{args} took over {QUERY_TIMEOUT_S} s; the game worker restarted"
+            ) from None
         except cf.process.BrokenProcessPool:
             self._restart_games()
             raise
