@@ -217,7 +217,7 @@ def _lie(lm, kind: str, rng: random.Random, prompt, settings) -> tuple[Lie, obje
         step = steps - S + lm.program.index["logits"]
     else:
         step = rng.randrange(steps - 1)
-    corr = Corruption(step, 0, 1 + rng.randrange(5))
+    corr = Corruption.at(lm.program, step, 1 + rng.randrange(5))
     return Lie(corruption=corr), traced_generate(lm, prompt, settings, corrupt=corr)
 
 

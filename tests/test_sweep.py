@@ -52,16 +52,9 @@ def gc(chain, honest) -> GameClient:
     return g
 
 
-def corruption_at(lm, honest: EngineParty, s: int) -> Corruption:
-    t, idx = divmod(s, lm.program.steps_per_token)
-    if lm.program.instrs[idx].op == "kv_append":  # only the row appended at this position is new
-        return Corruption(s, t * honest.opening(s).shape[1], 1)
-    return Corruption(s, 0, 1)
-
-
 def liars(lm, honest):
     for s in range(honest.step_count):
-        c = corruption_at(lm, honest, s)
+        c = Corruption.at(lm.program, s)
         yield s, EngineParty(lm, traced_generate(lm, PROMPT, SETTINGS, corrupt=c))
 
 

@@ -32,6 +32,16 @@ class Corruption:
     element: int
     delta: int = 1
 
+    @classmethod
+    def at(cls, program: Program, step: int, delta: int = 1, offset: int = 0) -> Corruption:
+        """An edit of ``step``'s element ``offset`` among the values it makes new: a KV-cache step's
+        appended row (position ``step // steps_per_token``), any other step's whole output."""
+        position, idx = divmod(step, program.steps_per_token)
+        ins = program.instrs[idx]
+        if ins.op == "kv_append":
+            return cls(step, position * int(ins.p("width_elems")) + offset, delta)
+        return cls(step, offset, delta)
+
     def apply(self, out: Any, position: int) -> Any:
         if is_cache(out):  # only the row appended at this position is new
             w = out.buf.shape[1]
