@@ -13,9 +13,9 @@ from .common import (
     nonneg,
     open_chain,
     positive,
-    signer,
     wei,
 )
+from .keys import key_args, rpc_url, signer, storable_url
 
 
 def cmd_node(a) -> int:
@@ -46,8 +46,9 @@ def cmd_deploy(a) -> int:
     from prover.chain.registry import GameClient
     from prover.commit.model import model_commitment
 
-    chain = open_chain(a.rpc_url)
-    sender = signer(chain, a.key)
+    url = rpc_url(a)
+    chain = open_chain(a, url)
+    sender = signer(a, chain)
     first_block = int(chain.w3.eth.block_number) + 1  # no event of these contracts can be older
     from prover.chain.deploy import deploy_one_step
 
@@ -69,10 +70,11 @@ def cmd_deploy(a) -> int:
         models[name] = "0x" + mc.model_root.hex()
     out = {
         "chain_id": chain.chain_id,
-        "rpc_url": a.rpc_url,
+        "rpc_url": storable_url(url),  # a loopback URL only: a provider's URL carries its API key
         "one_step": one.address,
         "registry": gc.address,
         "game": gc.game_contract.address,
+        "deployer": sender.address,
         "min_bond_wei": a.min_bond,
         "challenge_window_s": a.challenge_window,
         "move_window_s": a.move_window,
@@ -81,7 +83,11 @@ def cmd_deploy(a) -> int:
         "models": models,
     }
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
+    tmp = Path(a.out).with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, indent=2) + "\n")
+    tmp.replace(a.out)
+    if a.json:
+        print(json.dumps({**out, "deployment_file": str(a.out)}, indent=2))
     console().print(
         f"[green]deployed[/green] registry {gc.address}, game {gc.game_contract.address}, "
         f"one-step {one.address} on chain {chain.chain_id} -> {a.out}"
@@ -132,26 +138,71 @@ def cmd_watch(a) -> int:
     return EXIT_OK
 
 
-def cmd_claims(a) -> int:
-    from rich.table import Table
-
-    gc = game_client(a)
-    t = Table(title=f"claims on {gc.address}")
-    for c in ("id", "operator", "status", "steps", "trace root", "games"):
-        t.add_column(c)
+def claims_table(gc) -> list[dict]:
+    """Every claim on the registry (from its deployment block) with its status and number of games."""
+    games: dict[int, int] = {}
+    for e in gc.events("GameOpened"):
+        games[e.args["claimId"]] = games.get(e.args["claimId"], 0) + 1
+    rows = []
     for e in gc.events("ClaimPosted"):
         cid = e.args["claimId"]
         c = gc.claim(cid)
-        games = len(gc.events("GameOpened", claimId=cid))
+        rows.append(
+            {
+                "id": cid,
+                "operator": c.operator,
+                "status": c.status.name,
+                "model_root": "0x" + c.model_root.hex(),
+                "trace_root": "0x" + c.trace_root.hex(),
+                "step_count": c.step_count,
+                "bond_wei": c.bond,
+                "posted_at": c.posted_at,
+                "games": games.get(cid, 0),
+                "block": e.block,
+            }
+        )
+    return rows
+
+
+def cmd_claims(a) -> int:
+    import json
+
+    from rich.table import Table
+
+    gc = game_client(a)
+    rows = claims_table(gc)
+    if a.json:
+        print(json.dumps({"chain_id": gc.chain.chain_id, "registry": gc.address, "claims": rows}, indent=2))
+        return EXIT_OK
+    t = Table(title=f"claims on {gc.address}")
+    for c in ("id", "operator", "status", "steps", "trace root", "games"):
+        t.add_column(c)
+    for r in rows:
         t.add_row(
-            str(cid),
-            c.operator[:10] + "..",
-            c.status.name,
-            str(c.step_count),
-            "0x" + c.trace_root.hex()[:12] + "..",
-            str(games),
+            str(r["id"]),
+            r["operator"][:10] + "..",
+            r["status"],
+            str(r["step_count"]),
+            r["trace_root"][:14] + "..",
+            str(r["games"]),
         )
     console().print(t)
+    return EXIT_OK
+
+
+def cmd_withdraw(a) -> int:
+    """Withdraw this key's credit (bonds won or returned) from the registry."""
+    import json
+
+    gc = game_client(a)
+    who = signer(a, gc.chain)
+    amount = gc.credit(who.address)
+    tx = gc.withdraw(sender=who).receipt["transactionHash"].to_0x_hex() if amount else None
+    if a.json:
+        print(json.dumps({"address": who.address, "withdrawn_wei": amount, "tx": tx}))
+    console().print(
+        f"{who.address}: withdrew {amount / 1e18} ETH" if amount else f"{who.address}: no credit to withdraw"
+    )
     return EXIT_OK
 
 
@@ -171,9 +222,9 @@ def add_parsers(sub) -> None:
         description="Deploy OneStep and the ClaimRegistry (which deploys its DisputeGame) to any "
         "EVM chain (anvil by default), optionally register models, and write a deployment JSON.",
     )
-    dp.add_argument("--rpc-url", default="http://127.0.0.1:8545", help="JSON-RPC URL (default: local anvil)")
-    dp.add_argument("--key", default=None, help="deployer private key (default: anvil's first dev account)")
+    key_args(dp, rpc_help="JSON-RPC URL (default: $ETH_RPC_URL, else http://127.0.0.1:8545)")
     dp.add_argument("--out", default="deployment.json", help="where to write the deployment JSON")
+    dp.add_argument("--json", action="store_true", help="print the deployment as one JSON object on stdout")
     dp.add_argument("--min-bond", type=wei, default=10**17, metavar="ETH", help="minimum bond (default 0.1)")
     dp.add_argument("--challenge-window", type=positive, default=3600, metavar="S", help="seconds (default 3600)")
     dp.add_argument("--move-window", type=positive, default=600, metavar="S", help="seconds per move (default 600)")
@@ -209,5 +260,11 @@ def add_parsers(sub) -> None:
     w.set_defaults(func=cmd_watch)
 
     cl = sub.add_parser("claims", help="list claims and their status")
+    cl.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     chain_args(cl)
     cl.set_defaults(func=cmd_claims)
+
+    wd = sub.add_parser("withdraw", help="withdraw your credit (bonds won or returned) from the registry")
+    wd.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    chain_args(wd)
+    wd.set_defaults(func=cmd_withdraw)

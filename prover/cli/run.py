@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+from pathlib import Path
 
 from .common import (
     EXIT_BAD_INPUT,
@@ -21,6 +23,40 @@ from .common import (
     topk,
 )
 
+# engine.models.llama.MAX_CONTEXT, not imported for --help's sake (tests/test_cli.py checks they agree)
+MAX_CONTEXT = 1024
+
+
+def run_inputs(a) -> tuple[str, str]:
+    """(model, prompt text) from the llama.cpp-style flags or the positionals: ``-m MODEL`` or the first
+    positional; exactly one of ``-p TEXT``, ``-f FILE`` (``-`` = stdin) or the prompt positional (``-`` = stdin)."""
+    pos = [x for x in (a.model_pos, a.prompt_pos) if x is not None]
+    model = a.m
+    if model is None:
+        if not pos:
+            raise UsageError("no model: give MODEL (tiny, smollm2, a .gguf path) or -m MODEL")
+        model = pos.pop(0)
+    if len(pos) > 1:
+        raise UsageError(f"too many positionals: {pos!r} (MODEL PROMPT, or -m MODEL with PROMPT)")
+    sources = [("-p", a.p), ("-f", a.f), ("PROMPT", pos[0] if pos else None)]
+    given = [(n, v) for n, v in sources if v is not None]
+    if len(given) != 1:
+        raise UsageError(
+            "give the prompt once: PROMPT, -p TEXT or -f FILE ('-' reads stdin)"
+            + (f"; got {', '.join(n for n, _ in given)}" if given else "")
+        )
+    name, value = given[0]
+    if name == "-p":
+        return model, value
+    if value == "-":
+        return model, sys.stdin.read()
+    if name == "PROMPT":
+        return model, value
+    try:
+        return model, Path(value).read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read the prompt file {value}: {e}") from None
+
 
 def cmd_run(a) -> int:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -28,6 +64,7 @@ def cmd_run(a) -> int:
     from engine.generate import GenSettings
 
     t0 = time.perf_counter()
+    a.model, a.prompt = run_inputs(a)
     lm = load_model(a.model, a.context, a.quiet)
     ids = lm.encode_prompt(a.prompt, chat=a.chat, max_new_tokens=a.max_new_tokens)
     settings = GenSettings(max_new_tokens=a.max_new_tokens, temperature_q16=a.temperature, top_k=a.top_k, seed=a.seed)
@@ -39,7 +76,7 @@ def cmd_run(a) -> int:
     times: dict[str, float] = {}
 
     def on_token(tok: int) -> None:
-        if tok == lm.config.eos_id:
+        if tok == lm.config.eos_id or a.json:  # --json: the text goes into the one object at the end
             return
         piece = stream.push(tok)
         if piece:
@@ -77,57 +114,83 @@ def cmd_run(a) -> int:
             )
             res = traced.result
     tail = stream.flush()
-    if tail:
-        out.write(tail)
-    out.write("\n")
-    out.flush()
+    if not a.json:
+        out.write(tail + "\n")
+        out.flush()
     t_all = time.perf_counter() - t1
-    if traced is not None:
-        from pathlib import Path
-
-        from prover.runner import make_receipt, write_run_dir
-
-        receipt = make_receipt(lm, a.model, a.prompt, a.chat, ids, traced, load_s=t_load)
-        lie = _lie_of_run(a, lm, traced)
-        if not lie.honest:
-            from prover.dispute.lies import apply_to_receipt
-
-            claimed_lm = load_model(lie.model_id, a.context, True) if lie.model_root is not None else None
-            try:
-                receipt = apply_to_receipt(receipt, lie, lm, claimed_lm)
-            except ValueError as e:
-                raise UsageError(str(e)) from None
-            if not a.quiet:
-                console().print(f"[yellow]dishonest receipt (demo/test mode)[/yellow]: {_describe_lie(lie)}")
-        if a.receipt:
-            path = Path(a.receipt)
-            run_dir = path.parent
-        else:
-            run_dir = Path(a.runs_dir) / (time.strftime("%Y%m%d-%H%M%S") + "-" + Path(a.model).stem)
-            path = run_dir / "receipt.json"
-        write_run_dir(run_dir, receipt, traced, lie)
-        if path.name != "receipt.json":
-            receipt.save(path)
-        if not a.quiet:
-            console().print(
-                f"[dim]receipt {path}  trace root {receipt.trace.trace_root[:18]}..  "
-                f"{receipt.trace.step_count} steps[/dim]"
-            )
+    receipt, path = _write_receipt(a, lm, ids, traced, t_load) if traced is not None else (None, None)
+    n_dec = max(len(res.tokens) - 1, 0)
+    dec = t_all - times.get("prompt", 0.0)
+    speed = n_dec / dec if dec > 0 and n_dec else 0.0
+    if a.json:
+        print(json.dumps(_run_json(a, lm, ids, res, receipt, path, t_load, times.get("prompt", 0.0), speed), indent=2))
     if not a.quiet:
-        n_dec = max(len(res.tokens) - 1, 0)
-        dec = t_all - times.get("prompt", 0.0)
         console().print(
             f"[dim]{len(ids)} prompt tokens, {len(res.tokens)} generated ({res.stopped}); "
-            f"load {t_load:.1f}s, prompt {times.get('prompt', 0):.1f}s, "
-            f"decode {n_dec / dec if dec > 0 and n_dec else 0:.1f} tok/s[/dim]"
+            f"load {t_load:.1f}s, prompt {times.get('prompt', 0):.1f}s, decode {speed:.1f} tok/s[/dim]"
         )
     return EXIT_OK
 
 
+def _write_receipt(a, lm, ids, traced, t_load: float):
+    """The run's receipt (with the --dishonest* lie applied) and its run directory; (receipt, receipt path)."""
+    from prover.runner import make_receipt, write_run_dir
+
+    receipt = make_receipt(lm, a.model, a.prompt, a.chat, ids, traced, load_s=t_load)
+    lie = _lie_of_run(a, lm, traced)
+    if not lie.honest:
+        from prover.dispute.lies import apply_to_receipt
+
+        claimed_lm = load_model(lie.model_id, a.context, True) if lie.model_root is not None else None
+        try:
+            receipt = apply_to_receipt(receipt, lie, lm, claimed_lm)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
+        if not a.quiet:
+            console().print(f"[yellow]dishonest receipt (demo/test mode)[/yellow]: {_describe_lie(lie)}")
+    if a.receipt:
+        path = Path(a.receipt)
+        run_dir = path.parent
+    else:
+        run_dir = Path(a.runs_dir) / (time.strftime("%Y%m%d-%H%M%S") + "-" + Path(a.model).stem)
+        path = run_dir / "receipt.json"
+    write_run_dir(run_dir, receipt, traced, lie)
+    if path.name != "receipt.json":
+        receipt.save(path)
+    if not a.quiet:
+        console().print(
+            f"[dim]receipt {path}  trace root {receipt.trace.trace_root[:18]}..  {receipt.trace.step_count} steps[/dim]"
+        )
+    return receipt, path
+
+
+def _run_json(a, lm, ids, res, receipt, path, t_load: float, t_prompt: float, speed: float) -> dict:
+    """`obrain run --json`: the answer and, with a receipt, what it commits to (the receipt's own values)."""
+    from engine.runtime import output_text
+
+    out = {
+        "model": a.model,
+        "text": receipt.output.text if receipt else output_text(lm, res.tokens),
+        "tokens": list(receipt.output.tokens) if receipt else list(res.tokens),
+        "stopped": res.stopped,
+        "prompt_tokens": len(ids),
+        "receipt": str(path) if path else None,
+        "seconds": {"load": round(t_load, 3), "prompt": round(t_prompt, 3)},
+        "decode_tok_s": round(speed, 2),
+    }
+    if receipt is not None:
+        out.update(
+            model_root=receipt.model.model_root,
+            input_hash=receipt.input.input_hash,
+            output_hash=receipt.output.output_hash,
+            trace_root=receipt.trace.trace_root,
+            step_count=receipt.trace.step_count,
+        )
+    return out
+
+
 def _lie_of_run(a, lm, traced):
     """The Lie the --dishonest* flags ask for (an empty Lie: honest)."""
-    from pathlib import Path
-
     from prover.commit.model import model_commitment
     from prover.dispute.lies import Lie
 
@@ -163,9 +226,6 @@ def _describe_lie(lie) -> str:
 
 
 def cmd_verify(a) -> int:
-    import json
-    from pathlib import Path
-
     from fixedpoint import NUMERICS_VERSION
     from prover.receipt import Receipt
     from prover.runner import verify
@@ -234,18 +294,34 @@ def add_parsers(sub) -> None:
     r = sub.add_parser(
         "run",
         help="run a model in pure integers and print the answer",
-        description="Run MODEL on PROMPT with the integer engine; streams the text to stdout.",
+        description="Run MODEL on PROMPT with the integer engine; streams the text to stdout (progress and "
+        "timings on stderr) and writes a receipt. llama.cpp's flags work too: `obrain run -m tiny -p hello -n 8`, "
+        "`-f prompt.txt`, `-` for standard input.",
     )
-    r.add_argument("model", help="'tiny', 'smollm2', a .gguf path, or a native model directory")
-    r.add_argument("prompt", help="the prompt text")
-    r.add_argument("--max-new-tokens", type=positive, default=32, metavar="N", help="tokens to generate (default 32)")
+    r.add_argument(
+        "model_pos", nargs="?", metavar="MODEL", help="'tiny', 'smollm2', a .gguf path, or a native model directory"
+    )
+    r.add_argument("prompt_pos", nargs="?", metavar="PROMPT", help="the prompt text ('-': read standard input)")
+    r.add_argument("-m", "--model", dest="m", metavar="MODEL", help="the model (instead of the MODEL positional)")
+    r.add_argument("-p", "--prompt", dest="p", metavar="TEXT", help="the prompt (instead of the PROMPT positional)")
+    r.add_argument("-f", "--file", dest="f", metavar="FILE", help="read the prompt from FILE ('-': standard input)")
+    r.add_argument(
+        "-n",
+        "--max-new-tokens",
+        "--n-predict",
+        type=positive,
+        default=32,
+        metavar="N",
+        help="tokens to generate (default 32)",
+    )
     r.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
     r.add_argument(
         "--temperature",
+        "--temp",
         type=q16,
         default=0,
         metavar="T",
-        help="sampling temperature (decimal, parsed exactly to Q16); 0 = greedy (default)",
+        help="sampling temperature, 0 <= T < 32768 (decimal, parsed exactly to Q16); 0 = greedy (default)",
     )
     r.add_argument(
         "--top-k",
@@ -254,14 +330,18 @@ def add_parsers(sub) -> None:
         metavar="K",
         help="with --temperature: sample among the K best, 1..32 (default 32)",
     )
-    r.add_argument("--seed", type=nonneg, default=0, metavar="S", help="sampling seed (default 0)")
+    r.add_argument("-s", "--seed", type=nonneg, default=0, metavar="S", help="sampling seed, 0 <= S < 2^63 (default 0)")
     r.add_argument(
+        "-c",
         "--context",
+        "--ctx-size",
         type=positive,
         default=None,
         metavar="C",
-        help="cap the context length (positions); default: the model's, up to 8192",
+        help=f"context length in positions (prompt + answer); default and cap: the model's, at most {MAX_CONTEXT} "
+        "(the llama template's cap; a larger C is capped)",
     )
+    r.add_argument("--json", action="store_true", help="print one JSON object (text, tokens, receipt, roots) on stdout")
     r.add_argument(
         "--receipt",
         metavar="PATH",
