@@ -125,6 +125,8 @@ def raw_shape(w) -> tuple[int, ...]:
 LEAF = merkle.LEAF_BYTES
 
 
+
+
 class Source:
     """A committed tensor: header, leaf bytes and tree nodes on demand."""
 
@@ -216,3 +218,5 @@ def operand_source(kind: str, value: Any) -> Source:
     a = np.asarray(value)
     dtype = "i64" if kind == "run" else "i32"
     return _Packed(merkle.pack(a, dtype), dtype, a.shape)
+
+
