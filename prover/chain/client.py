@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -80,11 +80,11 @@ class _Fn:
 class Chain:
     """A web3.py connection plus our artifacts: deploy/call/transact by name, signed locally; dev controls on anvil.
 
-    timeout: seconds per HTTP request (each retried ``rpc_retries`` times on a connection error or timeout);
-    receipt_timeout: seconds to wait for a transaction to be mined before it is re-sent with the same nonce
-    and 25% higher fees, at most ``tx_retries`` times; dev: force dev-chain behaviour on or off (default:
-    detected, see ``is_dev``); fees: a FeePolicy (default: from the node's fee history); log_chunk: blocks per
-    eth_getLogs request.
+    timeout: seconds per HTTP request (a read is retried ``rpc_retries`` times on a connection error or
+    timeout); receipt_timeout: seconds to wait for a transaction to be mined before it is re-sent with the
+    same nonce and 25% higher fees, at most ``tx_retries`` times (default 0 on a dev chain, 2 elsewhere);
+    dev: force dev-chain behaviour on or off (default: detected, see ``is_dev``); fees: a FeePolicy (default:
+    from the node's fee history); log_chunk: blocks per eth_getLogs request.
     """
 
     def __init__(
@@ -96,13 +96,12 @@ class Chain:
         *,
         dev: bool | None = None,
         fees: FeePolicy | None = None,
-        tx_retries: int = 2,
+        tx_retries: int | None = None,
         rpc_retries: int = 3,
         log_chunk: int = LOG_CHUNK,
     ):
         self.url = url
         self.receipt_timeout = receipt_timeout
-        self.tx_retries = tx_retries
         self.fees = fees or FeePolicy()
         self.log_chunk = log_chunk
         # web3 retries only idempotent reads (its allowlist); a send is never repeated blindly
@@ -113,6 +112,8 @@ class Chain:
         self._fns: dict[tuple[int, str, int], _Fn] = {}
         self.chain_id = self.w3.eth.chain_id
         self.dev = self.is_dev() if dev is None else dev
+        # on anvil an unmined transaction is stuck for good (a fee bump cannot help): give up at once there
+        self.tx_retries = tx_retries if tx_retries is not None else (0 if self.dev else 2)
 
     def is_dev(self) -> bool:
         """A dev chain: anvil (web3_clientVersion 'anvil/...') with its default chain id 31337. anvil started with
@@ -361,38 +362,29 @@ class Chain:
 
     def wait(self, pending: Pending, check: bool = True):
         """The receipt of a sent transaction. Polls every few ms (up to 50 ms on a dev chain, 1 s elsewhere); after
-        each ``receipt_timeout`` seconds unmined, re-sends it with the same nonce and 25% higher fees (at most
-        ``tx_retries`` times; whichever version is mined counts). Then ChainError (on a dev chain the stuck
-        transactions are dropped from anvil's pool first; elsewhere they may still be mined later).
-        check: Reverted if the mined transaction reverted."""
-        hashes = [pending.hash]
+        each ``receipt_timeout`` seconds unmined, ``replace``s it (at most ``tx_retries`` times; whichever
+        version is mined counts). Then ChainError (on a dev chain the stuck transactions are dropped from
+        anvil's pool first; elsewhere they may still be mined later). check: Reverted if it reverted."""
         cap = 0.05 if self.dev else 1.0
         for attempt in range(self.tx_retries + 1):
             deadline, pause = time.monotonic() + self.receipt_timeout, 0.001
             while time.monotonic() < deadline:
-                for h in hashes:
-                    try:
-                        rcpt = self.w3.eth.get_transaction_receipt(h)
-                    except TransactionNotFound:
-                        continue
+                rcpt = self.receipt(pending)
+                if rcpt is not None:
                     if check and rcpt["status"] != 1:
                         raise Reverted(
-                            f"transaction {h.to_0x_hex()} reverted in block {rcpt['blockNumber']} "
-                            f"(gasUsed {rcpt['gasUsed']})"
+                            f"transaction {rcpt['transactionHash'].to_0x_hex()} reverted in block "
+                            f"{rcpt['blockNumber']} (gasUsed {rcpt['gasUsed']})"
                         )
                     return rcpt
                 time.sleep(pause)
                 pause = min(2 * pause, cap)
             if pending.account is None or attempt == self.tx_retries:
                 break
-            pending.fees = bump(pending.fees)
-            pending.tx = {**pending.tx, **pending.fees}
-            # a refusal (nonce used: the original was mined meanwhile; or underpriced): keep polling what we have
-            with contextlib.suppress(Web3RPCError):
-                hashes.append(self._send_raw(pending.account, pending.tx))
-        names = ", ".join(h.to_0x_hex() for h in hashes)
+            self.replace(pending)
+        names = ", ".join(h.to_0x_hex() for h in pending.hashes)
         if self.dev:  # a tx anvil accepted but can never include (gas under EIP-7623's floor) blocks its sender
-            for h in hashes:
+            for h in pending.hashes:
                 with contextlib.suppress(ChainError):
                     self.rpc("anvil_dropTransaction", [h.to_0x_hex()])
             raise ChainError(
@@ -403,6 +395,29 @@ class Chain:
             f"transaction {names} not mined after {self.tx_retries + 1} tries of {self.receipt_timeout}s each "
             "(fees too low? raise --max-fee-gwei / --priority-fee-gwei); it may still be mined later"
         )
+
+    def receipt(self, pending: Pending):
+        """The receipt of whichever version of the transaction was mined; None while none is."""
+        for h in pending.hashes:
+            try:
+                return self.w3.eth.get_transaction_receipt(h)
+            except TransactionNotFound:
+                continue
+        return None
+
+    def replace(self, pending: Pending) -> bool:
+        """Re-send a locally signed transaction with the same nonce and 25% higher fees (fees.bump); True if the
+        node took it. A refusal (the nonce is used: an earlier version was mined; or still underpriced) is no
+        error: the versions already sent are still watched."""
+        if pending.account is None:
+            return False
+        pending.fees = bump(pending.fees)
+        pending.tx = {**pending.tx, **pending.fees}
+        try:
+            pending.hashes.append(self._send_raw(pending.account, pending.tx))
+        except Web3RPCError:
+            return False
+        return True
 
     def send_eth(self, to: str, wei: int, sender=None):
         """Plain value transfer, signed like every transaction; the mined receipt."""
@@ -510,12 +525,18 @@ class Chain:
 
 @dataclass
 class Pending:
-    """A sent transaction: its hash and, when signed here, what it takes to re-send it with higher fees."""
+    """A sent transaction: every version's hash (a replacement appends one) and, when signed here, what it
+    takes to re-send it with higher fees."""
 
     hash: Any
     account: LocalAccount | None
     tx: dict | None
     fees: dict | None
+    hashes: list = field(default_factory=list)
+
+    def __post_init__(self):
+        if not self.hashes:
+            self.hashes = [self.hash]
 
     def to_0x_hex(self) -> str:
         return self.hash.to_0x_hex()

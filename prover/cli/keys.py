@@ -71,7 +71,13 @@ def key_args(p, *, rpc_help: str = "JSON-RPC URL (default: $ETH_RPC_URL, else th
         metavar="S",
         help="seconds to wait for a transaction to be mined before re-sending it with 25%% higher fees (default 120)",
     )
-    g.add_argument("--tx-retries", type=int, default=2, metavar="N", help="re-sends of a stuck transaction (default 2)")
+    g.add_argument(
+        "--tx-retries",
+        type=int,
+        default=None,
+        metavar="N",
+        help="re-sends of a stuck transaction (default 2; 0 on anvil)",
+    )
 
 
 def rpc_url(a, stored: str | None = None) -> str:
@@ -106,7 +112,7 @@ def open_chain(a, url: str):
             url,
             compile_contracts(),
             receipt_timeout=getattr(a, "receipt_timeout", 120.0),
-            tx_retries=getattr(a, "tx_retries", 2),
+            tx_retries=getattr(a, "tx_retries", None),
             fees=fees,
         )
     except Exception as e:  # connection refused, bad URL: bad input, not a crash
