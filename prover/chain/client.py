@@ -353,6 +353,9 @@ class Chain:
                 pending = Pending(fn_or_ctor.transact(tx), None, None, None)
         except ContractLogicError as e:
             raise Reverted(f"transaction would revert: {e}", _as_bytes(getattr(e, "data", None))) from e
+        except Web3RPCError as e:  # e.g. no funds: the node cannot even estimate it
+            bal = self.w3.eth.get_balance(tx["from"])
+            raise ChainError(f"the node refused a transaction from {tx['from']} (balance {bal} wei): {e}") from e
         if not wait:
             return pending
         return self.wait(pending, check=check)

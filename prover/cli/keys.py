@@ -128,9 +128,23 @@ def _redacted(url: str) -> str:
         return "<rpc url>"
 
 
+def secret_parts(url: str) -> list[str]:
+    """The pieces of an RPC URL that may carry a key (the URL, its path and query, its password): never printed."""
+    try:
+        u = urlsplit(url)
+    except ValueError:
+        return [url]
+    parts = [url, u.path + ("?" + u.query if u.query else ""), u.query, u.password or ""]
+    if len(u.path) > 1:
+        parts.append(u.path)
+    return sorted({p for p in parts if len(p) > 3}, key=len, reverse=True)
+
+
 def _scrub(text: str, url: str) -> str:
     """An error message with the URL (which may carry an API key) taken out."""
-    return text.replace(url, "<rpc url>")
+    for p in secret_parts(url):
+        text = text.replace(p, "<redacted>")
+    return text
 
 
 def signer(a, chain):

@@ -40,9 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _secrets(args) -> list[str]:
     """Strings never to print: RPC URLs (a provider's carries its API key) and keys."""
-    vals = [getattr(args, "rpc_url", None), getattr(args, "key", None), os.environ.get("ETH_RPC_URL")]
-    vals += [os.environ.get(v) for v in keys.KEY_ENV]
-    return [v for v in vals if v and len(v) > 8]
+    vals = [getattr(args, "key", None)] + [os.environ.get(v) for v in keys.KEY_ENV]
+    for url in (getattr(args, "rpc_url", None), os.environ.get("ETH_RPC_URL")):
+        if url:
+            vals += keys.secret_parts(url)
+    return sorted({v for v in vals if v and len(v) > 3}, key=len, reverse=True)
 
 
 def _say(args, kind: str, e: BaseException, hint: str = "") -> None:
