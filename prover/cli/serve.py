@@ -6,6 +6,7 @@ from .common import EXIT_OK, UsageError, chain_args, console, game_client, load_
 
 
 def cmd_serve(a) -> int:
+    import signal
     import socket
     from pathlib import Path
 
@@ -69,6 +70,10 @@ def cmd_serve(a) -> int:
     if not lie.honest:
         con.print("[yellow]dishonest server (demo/test mode)[/yellow]: every receipt carries the lie")
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=not a.quiet, lifespan="off"))
+    # uvicorn stops on SIGINT/SIGTERM, then re-raises the signal under the handlers it found: make those
+    # no-ops, so the clean-up below runs and the exit code is 0
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     try:
         server.run(sockets=[sock])
     finally:
