@@ -96,6 +96,7 @@ def test_chat_completion_has_a_receipt_that_verifies(client, server, tmp_path, c
     assert rc["settings"] == {"max_new_tokens": 5, "temperature_q16": 45875, "top_k": 5, "seed": 11}
     assert rc["input"]["chat"] is True and rc["input"]["prompt_text"] == "hello"
     assert r.usage.completion_tokens == len(rc["output"]["tokens"])
+    assert cli(["verify", server[0] + block["url"], "-q"]) == 0  # `obrain verify URL` fetches the files itself
 
 
 def test_streaming_chat_adds_up_to_its_receipt(client, server, tmp_path, capsys):

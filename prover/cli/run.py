@@ -225,7 +225,37 @@ def _describe_lie(lie) -> str:
     return "; ".join(parts)
 
 
+def fetch_receipt(url: str, dest: Path) -> Path:
+    """Download a served receipt (`obrain serve`'s /v1/receipts/{id}) and the trace files a verifier reads into
+    dest; the local receipt.json. UsageError if the server does not have them."""
+    import urllib.error
+    import urllib.request
+
+    from prover.serve.worker import RUN_FILES
+
+    base = url.rstrip("/")
+    base = base.removesuffix("/files/receipt.json")
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:
+        try:
+            with urllib.request.urlopen(f"{base}/files/{name}", timeout=60) as f:
+                (dest / name).write_bytes(f.read())
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise UsageError(f"cannot fetch {name} of {url}: {e}") from None
+    return dest / "receipt.json"
+
+
 def cmd_verify(a) -> int:
+    import tempfile
+
+    if a.receipt.startswith(("http://", "https://")):
+        with tempfile.TemporaryDirectory(prefix="obrain-verify-") as d:
+            a.receipt = str(fetch_receipt(a.receipt, Path(d)))
+            return _verify(a)
+    return _verify(a)
+
+
+def _verify(a) -> int:
     from fixedpoint import NUMERICS_VERSION
     from prover.receipt import Receipt
     from prover.runner import verify
@@ -378,7 +408,11 @@ def add_parsers(sub) -> None:
         "step count and trace root. Exit 0 valid, 1 mismatch (names the first differing step "
         "when the run directory is at hand), 2 bad input.",
     )
-    v.add_argument("receipt", help="path to a receipt.json")
+    v.add_argument(
+        "receipt",
+        help="a receipt.json (its folder's steps.bin names the first differing step), or a served "
+        "receipt's URL (http://HOST/v1/receipts/ID: its files are fetched)",
+    )
     v.add_argument("--model", help="model to replay with (default: the receipt's model id)")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.add_argument(
