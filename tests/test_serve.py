@@ -201,3 +201,25 @@ def test_admission_counts_running_and_waiting(lm, tmp_path):
     e.release()
     assert e.admit() and not e.admit()
     e.close()
+
+
+def test_the_event_loop_answers_while_the_engine_thread_is_busy(client, server):
+    """The worker thread held on an Event: /v1/models and /health still answer, and a request waits its turn."""
+    url, engine, _ = server
+    go = threading.Event()
+    engine.pool.submit(go.wait)  # the engine thread is busy until go is set
+    try:
+        assert [m.id for m in client.models.list().data] == ["tiny"]
+        with urllib.request.urlopen(url + "/health") as r:
+            assert json.loads(r.read())["status"] == "ok"
+        out: list = []
+        t = threading.Thread(
+            target=lambda: out.append(client.completions.create(model="tiny", prompt="hi", max_tokens=2))
+        )
+        t.start()
+        t.join(0.5)
+        assert not out  # queued behind the busy engine thread, not answered
+    finally:
+        go.set()
+    t.join(120)
+    assert out and out[0].model_extra["receipt"]["step_count"] > 0
