@@ -43,9 +43,16 @@ def generate(
     stop_ids: tuple[int, ...] = (),
     on_token: Callable[[int], None] | None = None,
     on_prompt_progress: Callable[[int, int], None] | None = None,
+    positions: int | None = None,
 ) -> GenResult:
+    """Run the prompt, then the model's own samples, until a stop token, max_new_tokens or the context.
+
+    ``positions``: instead, run exactly that many positions (len(prompt) <= positions <= context), ignoring stop
+    tokens and max_new_tokens: the honest run a claim of that many positions is judged against (a replay)."""
     if not prompt:
         raise ValueError("empty prompt")
+    if positions is not None and not len(prompt) <= positions <= ex.program.context:
+        raise ValueError(f"{positions} positions for a prompt of {len(prompt)} in a context of {ex.program.context}")
     run = settings.run_tensor()
     res = GenResult(prompt=list(prompt))
     ex.reset()
@@ -65,6 +72,11 @@ def generate(
         res.tokens.append(nxt)
         if on_token:
             on_token(nxt)
+        if positions is not None:
+            if t >= positions:
+                res.stopped = "positions"
+                break
+            continue
         if nxt in stop_ids:
             res.stopped = "eos"
             break

@@ -30,7 +30,8 @@ def output_text(lm: IntegerLM, tokens) -> str:
     """The text of generated tokens (the stop token left out). A dishonest run may carry an out-of-vocabulary
     "token" (the trace defines it: a zero embedding); it shows as U+FFFD rather than failing."""
     vocab = lm.config.vocab_size
-    toks = [int(t) for t in tokens if t != lm.config.eos_id]
+    stops = set(lm.stop_ids)
+    toks = [int(t) for t in tokens if t not in stops]
     if all(0 <= t < vocab for t in toks):
         return lm.tokenizer.decode(toks)
     return "".join(lm.tokenizer.decode([t]) if 0 <= t < vocab else "\ufffd" for t in toks)
@@ -56,6 +57,13 @@ class IntegerLM:
         self.weights = self.arch.build_weights(loaded, self.program, progress)
         self.plans = ops.build_plans(self.program, self.weights)
         self.tokenizer = Tokenizer.from_meta(loaded.tokenizer_meta)
+
+    @property
+    def stop_ids(self) -> tuple[int, ...]:
+        """The token ids that end a generation, sorted (committed in the model root: the judging rule's stop set).
+        The config's ``stop_ids`` when it has them (eos, end-of-turn tokens), else its eos alone."""
+        ids = getattr(self.config, "stop_ids", None) or (self.config.eos_id,)
+        return tuple(sorted({int(i) for i in ids}))
 
     @classmethod
     def load(cls, name_or_path: str, context: int | None = None, progress=None) -> IntegerLM:
@@ -98,7 +106,7 @@ class IntegerLM:
             ex,
             prompt_ids,
             settings,
-            stop_ids=(self.config.eos_id,),
+            stop_ids=self.stop_ids,
             on_token=on_token,
             on_prompt_progress=on_prompt_progress,
         )

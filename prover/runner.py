@@ -72,8 +72,10 @@ def traced_generate(
     on_token=None,
     on_prompt_progress=None,
     keep_values: bool = False,
+    positions: int | None = None,
 ) -> TracedRun:
-    """Generate with every step committed (and, if ``corrupt``, one element altered: dishonest mode)."""
+    """Generate with every step committed (and, if ``corrupt``, one element altered: dishonest mode); with
+    ``positions``, exactly that many positions (engine.generate: a claim's honest replay)."""
     mc = model_commitment(lm)
     tracer = Tracer(lm.program, mc, settings.run_tensor(), corrupt=corrupt, keep_values=keep_values)
     snaps = _Snapshots(tracer)
@@ -88,7 +90,9 @@ def traced_generate(
         if on_prompt_progress:
             on_prompt_progress(done, total)
 
-    res = generate(ex, prompt, settings, stop_ids=(lm.config.eos_id,), on_token=on_token, on_prompt_progress=prog)
+    res = generate(
+        ex, prompt, settings, stop_ids=lm.stop_ids, on_token=on_token, on_prompt_progress=prog, positions=positions
+    )
     return TracedRun(res, tracer, settings, snaps, time.perf_counter() - t0, marks.get("prompt", 0.0))
 
 

@@ -57,7 +57,7 @@ def main() -> int:
         for g in range(a.games):
             if g % 20 == 0:  # a fresh registry every 20 games keeps the agents' event scans short
                 gc = GameClient.deploy(
-                    chain, min_bond=10**15, challenge_window=10**6, move_window=10**6, k=a.k, one_step=one.address
+                    chain, claim_bond=10**15, challenge_bond=10**15, replay_micros=1, challenge_window=10**6, move_window=10**6, k=a.k, one_step=one.address
                 )
             step = rng.randrange(steps)
             _, _, y = rp.step(step)

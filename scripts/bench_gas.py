@@ -269,7 +269,7 @@ def main(argv=None) -> int:
         from prover.commit.trace import Corruption
 
         gc = GameClient.deploy(
-            chain, min_bond=10**15, challenge_window=10**6, move_window=10**6, k=2, one_step=onestep.address
+            chain, claim_bond=10**15, challenge_bond=10**15, replay_micros=1, challenge_window=10**6, move_window=10**6, k=2, one_step=onestep.address
         )
         mid = t * S + next(
             kk

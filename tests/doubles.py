@@ -15,7 +15,7 @@ from eth_abi import encode as abi_encode
 
 from prover.chain.registry import GameClient, Gas, TxResult
 from prover.commit import merkle
-from prover.commit.model import KIND_CODE, run_root, token_root
+from prover.commit.model import KIND_CODE, model_root, run_root, token_root
 from prover.dispute.protocol import LEAF, ceil_log2, instr_hash, keccak
 from prover.dispute.trees import HashTree, StepOpening, TensorTree
 
@@ -59,6 +59,11 @@ class SynthLie:
     at: int = 0
 
 
+# The synthetic model's stop token: the mock sampler's outputs are random int32s, so its claims end by length
+# (their run's max_new_tokens is their output length: a claim must end as a generation ends).
+STOP_IDS = (2**31 - 1,)
+
+
 class SyntheticRun:
     """A complete Party for tests: a small template (mock ops), two weights, a prompt and a run whose
     every element is mock_element; `lie` makes it a dishonest trace (consistently recommitted after it)."""
@@ -88,13 +93,10 @@ class SyntheticRun:
         self.weights = [("raw", (4, 8), merkle.pack(w0, "raw")), ("i32", (5,), merkle.pack(w1, "i32"))]
         self.weight_roots = [merkle.tensor_root_hash(d, s, merkle.merkle_root(pk)) for d, s, pk in self.weights]
         self._weights_tree = HashTree(self.weight_roots)
-        self.model_root = keccak(
-            b"model"
-            + numerics_version.to_bytes(4, "big")
-            + self.steps_per_token.to_bytes(4, "big")
-            + context.to_bytes(4, "big")
-            + self._template_tree.root
-            + self._weights_tree.root
+        self.stop_ids = STOP_IDS
+        self.model_root = model_root(
+            numerics_version, self.steps_per_token, context, self._template_tree.root, self._weights_tree.root,
+            self.stop_ids,
         )
         self.numerics_version = numerics_version
         self.run_root = run_root(np.asarray(self.run, dtype=np.int64))
@@ -228,6 +230,7 @@ class SyntheticRun:
             self.context,
             self._template_tree.root,
             self._weights_tree.root,
+            self.stop_ids,
             "synthetic://mock",
             sender=sender,
             gas=gas,

@@ -57,3 +57,23 @@ def dispute(gc: GameClient, defender, challenger, *, op, ch, bond: int, label: s
     bound = ceil_log2(g.step_count) + ceil_log2(g.out_leaves or 1) + 2
     assert rounds <= bound, (label, rounds, g.step_count, g.out_leaves)
     return Played(g, why, rounds, bound, gas[0], last[0])
+
+
+def won(bond: int) -> int:
+    """A winning challenger's credit: its bond back and half the slashed claim bond (the other half is burned)."""
+    return bond + bond // 2
+
+
+def quiet(*actors, rounds: int = 1000) -> int:
+    """Let every actor act in turn until none has anything to do three rounds running (a Watcher also until it has
+    no replay pending). An actor is a callable returning the transactions it sent, or a Watcher (its tick).
+    Returns the transactions sent."""
+    sent, idle = 0, 0
+    for _ in range(rounds):
+        n = sum(a.tick() if hasattr(a, "tick") else a() for a in actors)
+        sent += n
+        busy = any(hasattr(a, "idle") and not a.idle() for a in actors)
+        idle = 0 if n or busy else idle + 1
+        if idle >= 3:
+            return sent
+    raise AssertionError(f"actors still busy after {rounds} rounds")

@@ -121,7 +121,16 @@ def test_events_in_small_chunks_equal_one_read(chain, artifacts, lm):
     from prover.commit.model import model_commitment
 
     one = deploy_one_step(chain)
-    gc = GameClient.deploy(chain, min_bond=1, challenge_window=60, move_window=60, k=2, one_step=one.address)
+    gc = GameClient.deploy(
+        chain,
+        claim_bond=2,
+        challenge_bond=1,
+        challenge_window=60,
+        replay_micros=1,
+        move_window=60,
+        k=2,
+        one_step=one.address,
+    )
     b0 = chain.block_number()
     gc.register_model(model_commitment(lm), uri="t", sender=1)
     chain.mine(3)

@@ -83,7 +83,9 @@ def test_submit_claims_and_challenge_from_the_command_line(tmp_path):
     try:
         url = node.stdout.readline().strip()
         dep = tmp_path / "deployment.json"
-        assert _cli("deploy", "--rpc-url", url, "--out", str(dep), "--move-window", "3", "-q").returncode == 0
+        r = _cli("deploy", "--rpc-url", url, "--out", str(dep), "--model", "tiny", "--move-window", "3",
+                 "--unsafe-windows", "-q")  # a liar that times out within seconds (a throwaway dev chain)
+        assert r.returncode == 0, r.stderr
         rc = tmp_path / "bad" / "receipt.json"
         assert (
             _cli(
@@ -122,6 +124,8 @@ def test_submit_claims_and_challenge_from_the_command_line(tmp_path):
             "0.5",
             "--max-polls",
             "120",
+            "--state-dir",
+            str(tmp_path / "verify-watch"),
             "-q",
         )
         assert r.returncode == 1, r.stderr
@@ -193,9 +197,9 @@ def test_watcher_process_killed_mid_game_resumes_and_wins(tmp_path):
         )
         gc = GameClient(Chain(url, compile_contracts()), json.loads(dep.read_text())["registry"])
         wait_for(lambda: gc.events("ClaimPosted"), "the claim")
-        watcher = start(
-            "watch", "--model", "tiny", "--deployment", str(dep), "--dev-account", "2", "--poll", "0.2", "-q"
-        )
+        state = str(tmp_path / "watch")
+        watcher = start("watch", "--model", "tiny", "--deployment", str(dep), "--dev-account", "2", "--poll", "0.2",
+                        "--state-dir", state, "-q")
         wait_for(lambda: gc.events("GameOpened"), "the challenge")
         gid = gc.events("GameOpened")[0].args["gameId"]
         b0 = gc.chain.block_number()
@@ -205,7 +209,8 @@ def test_watcher_process_killed_mid_game_resumes_and_wins(tmp_path):
         assert not gc.game(gid).over
         time.sleep(1.0)
         assert not gc.game(gid).over  # the liar alone cannot end it (its deadline is far away)
-        start("watch", "--model", "tiny", "--deployment", str(dep), "--dev-account", "2", "--poll", "0.2", "-q")
+        start("watch", "--model", "tiny", "--deployment", str(dep), "--dev-account", "2", "--poll", "0.2",
+              "--state-dir", state, "-q")
         wait_for(lambda: gc.game(gid).over, "the game's end")
         assert gc.claim(1).status == ClaimStatus.SLASHED
         assert len(gc.events("GameOpened")) == 1  # the restarted watcher resumed its game, did not open another

@@ -13,7 +13,7 @@ The tiny model, prompt [5, 17, 99, 120], 3 new tokens (6 positions x steps_per_t
 from __future__ import annotations
 
 import pytest
-from gamekit import GAS_CAP, Lenient, dispute
+from gamekit import quiet, won, GAS_CAP, Lenient, dispute
 
 from engine.generate import GenSettings
 from prover.chain.deploy import deploy_one_step
@@ -44,7 +44,7 @@ def honest(lm) -> EngineParty:
 def gc(chain, honest) -> GameClient:
     onestep = deploy_one_step(chain)
     g = GameClient.deploy(
-        chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=4, one_step=onestep.address
+        chain, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=WINDOW, move_window=MOVE, k=4, one_step=onestep.address
     )
     assert g.deploy_gas < GAS_CAP
     assert honest.register(g).gas < GAS_CAP
@@ -135,7 +135,7 @@ def test_dishonest_claim_loses(lm, gc, honest, name):
     assert (g.result, g.step) == (Result.CHALLENGER_WON, c.step)
     assert why in (Reason.WRONG_ELEMENT, Reason.WRONG_OPERAND), why
     assert g.phase in (Phase.LEAF_REVEALED, Phase.STEP_OPENED)
-    assert gc.credit(CH) - before == 2 * BOND  # its own bond back and the defender's
+    assert gc.credit(CH) - before == won(BOND)  # its own bond back and half the defender's
     assert gc.claim(g.claim_id).status == ClaimStatus.SLASHED
 
 
@@ -149,7 +149,9 @@ def test_withdrawals_leave_exactly_the_locked_bonds(gc):
     pending = [gc.claim(e.args["claimId"]) for e in gc.events("ClaimPosted") if e.address == gc.address]
     owed = sum(c.bond for c in pending if c.status == ClaimStatus.PENDING)
     assert owed == 3 * BOND  # the honest claims the liars challenged in vain
-    assert gc.ledger() == (owed, owed, 0)
+    burned = gc.credit("0x" + "00" * 20)  # half of every slashed claim bond
+    assert burned == len(DISHONEST) * (BOND - BOND // 2)
+    assert gc.ledger() == (owed + burned, owed, burned)
 
 
 def test_table():
@@ -165,13 +167,14 @@ def test_table():
 # -- the agent (prover/agent.py): submit / defend / watch, resumable from chain state ----------------------
 
 
-def test_agents_submit_defend_watch(chain, lm):
+def test_agents_submit_defend_watch(chain, lm, tmp_path):
     from prover.dispute.agent import Agent
+    from prover.dispute.watcher import Watcher
     from prover.runner import make_receipt
 
     onestep = deploy_one_step(chain)
     g2 = GameClient.deploy(
-        chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=onestep.address
+        chain, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=onestep.address
     )
     OP2, CH2 = 3, 4
     bad = Corruption(2 * lm.program.steps_per_token + lm.program.index["L1.scores"], 1, 1)  # L1.scores at position 2
@@ -185,51 +188,55 @@ def test_agents_submit_defend_watch(chain, lm):
     ok_cid = good_op.submit(honest_rc, BOND)
     bad_cid = liar_op.submit(liar_rc, BOND)
 
-    watcher = Agent(g2, lm, CH2)
-    assert watcher.watch_once() == 1  # challenges the wrong claim only
-    assert len(watcher._games_of(bad_cid)) == 1
-    assert watcher._games_of(ok_cid) == []
-    moves = 0
+    state = tmp_path / "watch"
+    watcher = Watcher.in_process(g2, lm, CH2, state_dir=state)
+    quiet(watcher)
+    assert len(watcher.games_on(bad_cid)) == 1  # challenges the wrong claim only
+    assert watcher.games_on(ok_cid) == []
     for turn in range(60):
-        if turn == 5:  # both restart from scratch: everything is read back from the chain
-            liar_op, watcher = Agent(g2, lm, OP2, corrupt=bad), Agent(g2, lm, CH2)
-        moves += liar_op.defend_once(bad_cid) + watcher.watch_once()
+        if turn == 5:  # both restart from scratch: the liar from the chain, the watcher from the chain and its state
+            liar_op, watcher = Agent(g2, lm, OP2, corrupt=bad), Watcher.in_process(g2, lm, CH2, state_dir=state)
+        liar_op.defend_once(bad_cid)
+        watcher.tick()
         if g2.claim(bad_cid).status != ClaimStatus.PENDING:
             break
     assert turn > 5  # the restart happened mid-game
-    gid = watcher._games_of(bad_cid)[0]
+    gid = watcher.games_on(bad_cid)[0]
     g = g2.game(gid)
     assert (g.result, g.step) == (Result.CHALLENGER_WON, bad.step)
     assert g2.claim(bad_cid).status == ClaimStatus.SLASHED
-    assert watcher.watch_once() == 0  # nothing left to do
-    assert g2.credit(CH2) == 2 * BOND
+    quiet(watcher)  # the last withdrawal, then nothing left to do
+    assert quiet(watcher) == 0 and g2.credit(CH2) == 0
+    assert sum(int(e.args["amount"]) for e in g2.events("Withdrawn", who=watcher.address)) == won(BOND)
 
     # the honest claim: nobody challenges; after the window its operator finalizes it
     assert good_op.defend_once(ok_cid) == 0
-    chain.increase_time(WINDOW)
+    chain.mine(1, timestamp=g2.claim(ok_cid).window_end)
     assert good_op.defend_once(ok_cid) == 1 and g2.claim(ok_cid).status == ClaimStatus.FINAL
-    assert (watcher.withdraw(), good_op.withdraw(), liar_op.withdraw()) == (2 * BOND, BOND, 0)
-    assert g2.ledger() == (0, 0, 0)
+    assert (good_op.withdraw(), liar_op.withdraw()) == (BOND, 0)
+    burned = BOND - BOND // 2
+    assert g2.ledger() == (burned, 0, burned)
 
 
 def test_agent_claims_a_timeout_from_a_stalling_liar(chain, lm):
     from prover.dispute.agent import Agent
+    from prover.dispute.watcher import Watcher
     from prover.runner import make_receipt
 
     onestep = deploy_one_step(chain)
     g2 = GameClient.deploy(
-        chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=4, one_step=onestep.address
+        chain, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=WINDOW, move_window=MOVE, k=4, one_step=onestep.address
     )
     bad = Corruption(5, 0, 1)
     rc = make_receipt(lm, "tiny", None, False, PROMPT, traced_generate(lm, PROMPT, SETTINGS, corrupt=bad))
-    liar, watcher = Agent(g2, lm, 5, corrupt=bad), Agent(g2, lm, 6)
+    liar, watcher = Agent(g2, lm, 5, corrupt=bad), Watcher.in_process(g2, lm, 6)
     cid = liar.submit(rc, BOND)
-    assert watcher.watch_once() == 1
+    assert quiet(watcher) == 1  # the challenge
     liar.defend_once(cid)  # one answer, then the liar goes quiet
-    assert watcher.watch_once() == 1  # the watcher's pick
-    assert watcher.watch_once() == 0  # waiting for the liar
+    assert watcher.tick() == 1  # the watcher's pick
+    assert quiet(watcher) == 0  # waiting for the liar
     chain.increase_time(MOVE)
-    assert watcher.watch_once() == 1  # the timeout
-    g = g2.game(watcher._games_of(cid)[0])
+    assert watcher.tick() == 2  # the timeout, then its winnings withdrawn
+    g = g2.game(watcher.games_on(cid)[0])
     assert g.result == Result.CHALLENGER_WON and g2.claim(cid).status == ClaimStatus.SLASHED
-    assert watcher.withdraw() == 2 * BOND and g2.ledger() == (0, 0, 0)
+    assert g2.credit(watcher.address) == 0 and g2.ledger() == (BOND - BOND // 2, 0, BOND - BOND // 2)

@@ -41,10 +41,10 @@ def mock(chain):
 @pytest.fixture(scope="module", params=[2, 4], ids=["k2", "k4"])
 def setup(request, chain, mock):
     k = request.param
-    gc = GameClient.deploy(chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=k, one_step=mock.address)
+    gc = GameClient.deploy(chain, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=WINDOW, move_window=MOVE, k=k, one_step=mock.address)
     assert gc.deploy_gas < GAS_CAP
-    big = SyntheticRun([11, 12, 13, 14], [0, 1, 7, 64], 57, k=k)
-    small = SyntheticRun([7, 8, 9], [0, 1, 42, 8], 2, k=k)
+    big = SyntheticRun([11, 12, 13, 14], [0, 1, 7, 57], 57, k=k)
+    small = SyntheticRun([7, 8, 9], [0, 1, 42, 2], 2, k=k)
     assert (big.step_count, small.step_count) == (300, 20) and big.model_root == small.model_root
     big.register(gc)
     return gc, big, small
@@ -241,19 +241,23 @@ def test_every_divergence_point_small_trace(setup, step):
 
 
 def test_everyone_withdraws_to_zero(setup):
-    """After all the games above (per k): settle what is pending and withdraw; the registry ends empty."""
+    """After all the games above (per k): settle what is pending and withdraw; the registry ends holding exactly
+    the burned halves of the slashed claim bonds (credited to address(0), which never withdraws)."""
     gc, big, _ = setup
     chain = gc.chain
     bal, locked, credit = gc.ledger()
     assert bal == locked + credit
-    chain.increase_time(WINDOW)
+    chain.increase_time(WINDOW + 10)
     for e in gc.events("ClaimPosted"):
         if e.address == gc.address and gc.claim(e.args["claimId"]).status.name == "PENDING":
             gc.finalize(e.args["claimId"])
     for who in (OP, CH):
         if gc.credit(who):
             gc.withdraw(sender=who)
-    assert gc.ledger() == (0, 0, 0)
+    burned = gc.credit("0x" + "00" * 20)
+    slashed = [e for e in gc.events("ClaimSlashed") if e.address == gc.address]
+    assert burned == sum(int(e.args["bond"]) - int(e.args["bond"]) // 2 for e in slashed) > 0
+    assert gc.ledger() == (burned, 0, burned)
 
 
 def test_gas_per_move(setup):

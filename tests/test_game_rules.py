@@ -9,12 +9,13 @@ and claim state are the same before and after. Each test runs on a snapshot of t
 from __future__ import annotations
 
 import pytest
-from doubles import SyntheticRun
+from doubles import STOP_IDS, SyntheticRun
 from doubles import SynthLie as Lie
 
 from prover.chain import Chain, Reverted, start_anvil
 from prover.chain.registry import GameClient, Refused
 from prover.commit.model import input_hash as commit_input_hash
+from prover.commit.model import model_root
 from prover.commit.model import output_hash as commit_output_hash
 from prover.dispute.player import HonestPlayer, play
 from prover.dispute.protocol import (
@@ -33,11 +34,13 @@ from prover.dispute.trees import HashTree, StepOpening, TensorTree
 pytestmark = pytest.mark.chain
 
 BOND = 10**15
+WIN, BURN = BOND + BOND // 2, BOND - BOND // 2  # a winning challenger's credit; the burned half of the claim bond
+ZERO = "0x" + "00" * 20
 WINDOW = 10_000
 MOVE = 100
 OP, CH, STRANGER, CH2, OTHER = 1, 2, 3, 4, 5
 PARTIES = (OP, CH, STRANGER, CH2, OTHER)
-PROMPT, RUN, NEW = [7, 8, 9], [0, 1, 42, 8], 2  # 4 positions x 5 instructions = 20 steps (trace depth 5)
+PROMPT, RUN, NEW = [7, 8, 9], [0, 1, 42, 2], 2  # 4 positions x 5 instructions = 20 steps (trace depth 5)
 N_STEPS = 20
 GAS = 3_000_000  # explicit gas: send without estimation (for exact-timestamp moves)
 
@@ -50,7 +53,7 @@ def mock(chain):
 @pytest.fixture(scope="module")
 def gc(chain, mock):
     return GameClient.deploy(
-        chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=mock.address
+        chain, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=mock.address
     )
 
 
@@ -91,6 +94,7 @@ def refused(gc: GameClient, error: str, call, *args, game_id=None, claim_id=None
         call(*args, **kw)
     assert ei.value.error == error, f"expected {error}, got {ei.value.error!r}: {ei.value}"
     assert state(gc, game_id, claim_id) == before
+    return ei.value
 
 
 def solvent(gc: GameClient) -> None:
@@ -154,24 +158,17 @@ def test_one_step_interface_matches_the_verifier(artifacts):
 
 
 def test_constructor_parameters(chain, mock):
-    """Zero bond floor or windows, an arity that is not a power of two in [2, 64], a verifier with no code."""
+    """A zero bond, window or replay rate, an arity that is not a power of two in [2, 64], a verifier with no code."""
     sel = keccak(b"BadParams()")[:4]
-    bad = [
-        (0, WINDOW, MOVE, 2, mock.address),
-        (BOND, 0, MOVE, 2, mock.address),
-        (BOND, WINDOW, 0, 2, mock.address),
-        (BOND, WINDOW, MOVE, 3, mock.address),
-        (BOND, WINDOW, MOVE, 1, mock.address),
-        (BOND, WINDOW, MOVE, 128, mock.address),
-        (BOND, WINDOW, MOVE, 0, mock.address),
-        (BOND, WINDOW, MOVE, 2, chain.address(OTHER)),
-    ]
+    ok = (BOND, BOND, WINDOW, 1, MOVE, 2, mock.address)  # claim bond, challenge bond, window, rate, move, k, verifier
+    bad = [ok[:i] + (v,) + ok[i + 1 :] for i, v in ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))]
+    bad += [ok[:5] + (k,) + ok[6:] for k in (3, 1, 128, 0)] + [ok[:6] + (chain.address(OTHER),)]
     for args in bad:
         with pytest.raises(Reverted) as ei:
             chain.deploy("ClaimRegistry", *args)
         assert ei.value.data[:4] == sel, args
     for k in (2, 64):
-        g = GameClient.deploy(chain, min_bond=1, challenge_window=1, move_window=1, k=k, one_step=mock.address)
+        g = GameClient.deploy(chain, claim_bond=1, challenge_bond=1, replay_micros=1, challenge_window=1, move_window=1, k=k, one_step=mock.address)
         assert g.k == k
 
 
@@ -180,11 +177,16 @@ def test_constructor_parameters(chain, mock):
 
 def test_register_model_checks_its_root(gc, honest):
     tr, wr = honest.template_tree().root, honest.weights_tree().root
-    refused(gc, "BadModelRoot", gc.register_model_raw, keccak(b"x"), 1, 5, 512, tr, wr)
+    refused(gc, "BadModelRoot", gc.register_model_raw, keccak(b"x"), 1, 5, 512, tr, wr, STOP_IDS)
     refused(gc, "ModelExists", honest.register, gc)
     for s, c in ((0, 512), (5, 0)):  # a correct root over S = 0 or context = 0 is still refused
-        root = keccak(b"model" + (1).to_bytes(4, "big") + s.to_bytes(4, "big") + c.to_bytes(4, "big") + tr + wr)
-        refused(gc, "BadModelRoot", gc.register_model_raw, root, 1, s, c, tr, wr)
+        refused(gc, "BadModelRoot", gc.register_model_raw, model_root(1, s, c, tr, wr, STOP_IDS), 1, s, c, tr, wr, STOP_IDS)
+    # the stop set is bound in the root: another set is another model; an empty, unsorted, repeated or too long
+    # set is refused
+    for bad in ([], [5, 3], [3, 3], list(range(17))):
+        refused(gc, "BadStopTokens", gc.register_model_raw, keccak(b"x"), 1, 5, 512, tr, wr, bad)
+    assert model_root(1, 5, 512, tr, wr, [2, 7]) != model_root(1, 5, 512, tr, wr, [2, 8])
+    refused(gc, "BadModelRoot", gc.register_model_raw, honest.model_root, 1, 5, 512, tr, wr, [2**31 - 2])
     other = SyntheticRun(PROMPT, RUN, NEW, context=64)
     r = other.register(gc)
     ev = r.event("ModelRegistered").args
@@ -225,7 +227,8 @@ def test_post_claim_refusals(gc, honest):
     post = gc.post_claim_raw
     m = honest.model_root
     refused(gc, "UnknownModel", post, keccak(b"no model"), p, RUN, o, tr, N_STEPS, bond=BOND, sender=OP)
-    refused(gc, "BondTooLow", post, m, p, RUN, o, tr, N_STEPS, bond=BOND - 1, sender=OP)
+    refused(gc, "WrongBond", post, m, p, RUN, o, tr, N_STEPS, bond=BOND - 1, sender=OP)
+    refused(gc, "WrongBond", post, m, p, RUN, o, tr, N_STEPS, bond=BOND + 1, sender=OP)  # no whale bonds
     refused(gc, "EmptyTokens", post, m, b"", RUN, o, tr, N_STEPS, bond=BOND, sender=OP)
     refused(gc, "EmptyTokens", post, m, p, RUN, b"", tr, N_STEPS, bond=BOND, sender=OP)
     for bad in (p[:-1], p + b"\x00", b"\x00"):  # truncated or extra bytes
@@ -233,7 +236,7 @@ def test_post_claim_refusals(gc, honest):
         refused(gc, "BadTokenBytes", post, m, p, RUN, bad, tr, N_STEPS, bond=BOND, sender=OP)
     long_prompt = pack_tokens([1] * 512)  # 512 + 2 - 1 positions > context 512
     refused(gc, "TooManyTokens", post, m, long_prompt, RUN, o, tr, 513 * 5, bond=BOND, sender=OP)
-    nine = pack_tokens([1] * 9)  # more output tokens than max_new_tokens = 8
+    nine = pack_tokens([1] * 9)  # more output tokens than max_new_tokens = 2
     refused(gc, "TooManyTokens", post, m, p, RUN, nine, tr, 11 * 5, bond=BOND, sender=OP)
     for sc in (0, N_STEPS - 1, N_STEPS + 1, N_STEPS - 5, N_STEPS + 5, 2**64 - 1):
         refused(gc, "BadStepCount", post, m, p, RUN, o, tr, sc, bond=BOND, sender=OP)
@@ -242,6 +245,50 @@ def test_post_claim_refusals(gc, honest):
     # max_new_tokens <= 1 still allows the one token every run produces
     assert post(m, p, [0, 1, 42, 0], pack_tokens([5]), tr, 3 * 5, bond=BOND, sender=OP).claim_id == 2
     refused(gc, "TooManyTokens", post, m, p, [0, 1, 42, 1], o, tr, N_STEPS, bond=BOND, sender=OP)
+
+
+def test_a_claim_must_end_as_a_generation_ends(gc, honest):
+    """The judging rule's ending, enforced at posting: an output shorter than max(1, max_new_tokens) must end in a
+    stop token unless the run filled the context, and no stop token may come before the last output token (the
+    early-stop bait of a true prefix, and a run continued past its stop, are both unpostable)."""
+    p, tr, m, post = pack_tokens(PROMPT), honest.trace_root, honest.model_root, gc.post_claim_raw
+    stop = STOP_IDS[0]
+    run8 = [0, 1, 42, 8]
+    refused(gc, "UnfinishedOutput", post, m, p, run8, pack_tokens([5, 6]), tr, 4 * 5, bond=BOND, sender=OP)
+    refused(gc, "UnfinishedOutput", post, m, p, run8, pack_tokens([-1]), tr, 3 * 5, bond=BOND, sender=OP)
+    r = refused(gc, "StopInsideOutput", post, m, p, run8, pack_tokens([5, stop, 6]), tr, 5 * 5, bond=BOND, sender=OP)
+    assert r.error_args == (1,)
+    refused(gc, "StopInsideOutput", post, m, p, [0, 1, 42, 2], pack_tokens([stop, 6]), tr, 4 * 5, bond=BOND, sender=OP)
+    assert post(m, p, run8, pack_tokens([5, stop]), tr, 4 * 5, bond=BOND, sender=OP).claim_id  # ends in a stop
+    assert post(m, p, run8, pack_tokens([stop]), tr, 3 * 5, bond=BOND, sender=OP).claim_id
+    # a run that filled the 512-position context ends there, stop token or not
+    full = pack_tokens([1] * 509)
+    assert post(m, full, run8, pack_tokens([5, 6, 7, 8]), tr, 512 * 5, bond=BOND, sender=OP).claim_id
+    refused(gc, "UnfinishedOutput", post, m, full, run8, pack_tokens([5, 6, 7]), tr, 511 * 5, bond=BOND, sender=OP)
+
+
+def test_windows_follow_a_verification_queue(chain, mock, honest):
+    """Each claim's window closes challengeWindow after the queue, advancing replayMicros a position, reaches its
+    end: claims posted together get windows one replay apart (a watcher replaying oldest first keeps up)."""
+    g = GameClient.deploy(chain, claim_bond=BOND, challenge_bond=BOND, challenge_window=WINDOW, replay_micros=2_500_000,
+                          move_window=MOVE, k=2, one_step=mock.address)
+    honest.register(g)
+    chain.set_automine(False)
+    try:
+        a = g.chain.transact(g.registry, "postClaim", honest.model_root, pack_tokens(PROMPT), RUN,
+                             pack_tokens(honest.output), honest.trace_root, N_STEPS, sender=OP, value=BOND, wait=False)
+        b = g.chain.transact(g.registry, "postClaim", honest.model_root, pack_tokens(PROMPT), RUN,
+                             pack_tokens(honest.output), honest.trace_root, N_STEPS, sender=CH, value=BOND, wait=False)
+        chain.mine()
+    finally:
+        chain.set_automine(True)
+    t = chain.timestamp()
+    assert {chain.w3.eth.get_transaction_receipt(h)["status"] for h in (a, b)} == {1}
+    ca, cb = g.claim(1), g.claim(2)
+    positions = len(PROMPT) + NEW - 1  # 4 positions of 2.5 s: 10 s of replay each
+    assert ca.window_end == t + positions * 5 // 2 + WINDOW
+    assert cb.window_end == ca.window_end + positions * 5 // 2
+    assert chain.call(g.registry, "queueEnd") == cb.window_end - WINDOW
 
 
 def test_claim_is_bound_to_its_chain_and_registry(gc, honest, artifacts):
@@ -254,7 +301,7 @@ def test_claim_is_bound_to_its_chain_and_registry(gc, honest, artifacts):
             ch = Chain(node.url, artifacts, dev=True)  # 31338: anvil still, used as a dev chain here
             mock = ch.deploy("MockOneStep")
             g = GameClient.deploy(
-                ch, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=mock.address
+                ch, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=mock.address
             )
             honest.register(g)
             c = g.claim(honest.post(g, bond=BOND, sender=OP).claim_id)
@@ -270,7 +317,7 @@ def test_claim_is_bound_to_its_chain_and_registry(gc, honest, artifacts):
     # another registry on the same chain: different address, different hash, foreign hash rejected
     g2 = GameClient.deploy(
         gc.chain,
-        min_bond=BOND,
+        claim_bond=BOND, challenge_bond=BOND, replay_micros=1,
         challenge_window=WINDOW,
         move_window=MOVE,
         k=2,
@@ -286,16 +333,17 @@ def test_claim_is_bound_to_its_chain_and_registry(gc, honest, artifacts):
 
 def test_finalize_and_challenge_windows(gc, honest):
     cid = honest.post(gc, bond=BOND, sender=OP).claim_id
-    end = gc.claim(cid).posted_at + WINDOW
+    end = gc.claim(cid).window_end
     refused(gc, "UnknownClaim", gc.finalize, 99, claim_id=cid)
     refused(gc, "UnknownClaim", gc.challenge, 99, bond=BOND, sender=CH, claim_id=cid)
     refused(gc, "WindowOpen", gc.finalize, cid, claim_id=cid)
     assert gc.dry_run("finalize", cid, at_time=end - 1) == "WindowOpen"
     assert gc.dry_run("challenge", cid, sender=CH, value=BOND, at_time=end) == "WindowClosed"
-    refused(gc, "BondTooLow", gc.challenge, cid, bond=BOND - 1, sender=CH, claim_id=cid)
+    refused(gc, "WrongBond", gc.challenge, cid, bond=BOND - 1, sender=CH, claim_id=cid)
+    refused(gc, "WrongBond", gc.challenge, cid, bond=2 * BOND, sender=CH, claim_id=cid)
     refused(gc, "OperatorCannotChallenge", gc.challenge, cid, bond=BOND, sender=OP, claim_id=cid)
     gc.chain.set_next_timestamp(end - 1)  # the last second of the window: accepted
-    gid = gc.challenge(cid, bond=2 * BOND, sender=CH, gas=GAS).game_id
+    gid = gc.challenge(cid, bond=BOND, sender=CH, gas=GAS).game_id
     assert gc.claim(cid).open_games == 1
     gc.chain.mine(1, timestamp=end)
     refused(gc, "WindowClosed", gc.challenge, cid, bond=BOND, sender=CH2, claim_id=cid)
@@ -303,7 +351,8 @@ def test_finalize_and_challenge_windows(gc, honest):
     gc.chain.increase_time(MOVE)
     gc.timeout(gid)  # the defender never moved: it loses, the claim is slashed
     refused(gc, "ClaimNotPending", gc.finalize, cid, claim_id=cid)
-    assert gc.credit(CH) == 3 * BOND and gc.claim(cid).status == ClaimStatus.SLASHED
+    assert gc.credit(CH) == WIN and gc.claim(cid).status == ClaimStatus.SLASHED  # its bond + half the liar's
+    assert gc.credit(ZERO) == BURN  # the other half is burned
 
     cid2 = honest.post(gc, bond=BOND, sender=OP).claim_id
     gid2 = gc.challenge(cid2, bond=BOND, sender=CH2).game_id
@@ -311,7 +360,7 @@ def test_finalize_and_challenge_windows(gc, honest):
     d.move(gid2)
     gc.chain.increase_time(MOVE)
     gc.timeout(gid2)  # the challenger did not pick in time: the defender wins its bond
-    gc.chain.increase_time(WINDOW)
+    gc.chain.mine(1, timestamp=gc.claim(cid2).window_end)
     r = gc.finalize(cid2)
     assert r.event("ClaimFinalized").args["bond"] == BOND
     assert gc.credit(OP) == 2 * BOND and gc.claim(cid2).status == ClaimStatus.FINAL
@@ -430,7 +479,7 @@ def test_timeout_in_every_phase_makes_the_mover_lose(gc, honest, phase):
     result, reason = resolved(gc, gid)
     assert reason == Reason.TIMEOUT
     if g.phase.defender_moves:
-        assert result == Result.CHALLENGER_WON and gc.credit(CH) == 2 * BOND
+        assert result == Result.CHALLENGER_WON and gc.credit(CH) == WIN
         assert gc.claim(cid).status == ClaimStatus.SLASHED
     else:
         assert result == Result.DEFENDER_WON and gc.credit(OP) == BOND
@@ -843,28 +892,28 @@ def test_a_slash_closes_the_other_games(gc, honest):
     liar = honest.with_lie(Lie(3))
     cid = liar.post(gc, bond=BOND, sender=OP).claim_id
     ga = gc.challenge(cid, bond=BOND, sender=CH).game_id
-    gb = gc.challenge(cid, bond=2 * BOND, sender=CH2).game_id
+    gb = gc.challenge(cid, bond=BOND, sender=CH2).game_id
     refused(gc, "ClaimStillPending", gc.close, gb, game_id=gb, claim_id=cid)
     refused(gc, "UnknownGame", gc.close, 99)
     refused(gc, "UnknownGame", gc.timeout, 99)
     play(gc, ga, players(gc, liar, honest))
     assert gc.game(ga).result == Result.CHALLENGER_WON and gc.slashed(cid)
-    assert gc.claim(cid).status == ClaimStatus.SLASHED and gc.credit(CH) == 2 * BOND
+    assert gc.claim(cid).status == ClaimStatus.SLASHED and gc.credit(CH) == WIN
     g = gc.game(gb)
     refused(gc, "ClaimNotPending", gc.reveal, gb, liar.trace_tree().children(g.height, 0, 2), sender=OP, game_id=gb)
     gc.chain.increase_time(MOVE)
     refused(gc, "ClaimNotPending", gc.timeout, gb, game_id=gb)
     r = gc.close(gb, sender=STRANGER)
-    assert r.event("GameClosed").args["refund"] == 2 * BOND and gc.credit(CH2) == 2 * BOND
+    assert r.event("GameClosed").args["refund"] == BOND and gc.credit(CH2) == BOND
     assert gc.game(gb).result == Result.CLOSED and gc.claim(cid).open_games == 0
     refused(gc, "GameOver", gc.close, gb, game_id=gb)
     refused(gc, "GameOver", gc.timeout, ga, game_id=ga)
     refused(gc, "ClaimNotPending", gc.challenge, cid, bond=BOND, sender=OTHER, claim_id=cid)
     refused(gc, "ClaimNotPending", gc.finalize, cid, claim_id=cid)
-    assert gc.ledger() == (4 * BOND, 0, 4 * BOND)
+    assert gc.ledger() == (3 * BOND, 0, 3 * BOND)
     gc.withdraw(sender=CH)
     gc.withdraw(sender=CH2)
-    assert gc.ledger() == (0, 0, 0)
+    assert gc.ledger() == (BURN, 0, BURN)  # burned: credited to address(0), which can never withdraw
 
 
 def test_reverting_bond_receiver_does_not_brick_resolution(gc, honest, chain):
@@ -877,14 +926,14 @@ def test_reverting_bond_receiver_does_not_brick_resolution(gc, honest, chain):
     assert gc.game(gid).challenger == rev.address
     gc.chain.increase_time(MOVE)
     gc.timeout(gid, sender=STRANGER)  # the defender stalled: the (reverting) challenger wins
-    assert gc.credit(rev.address) == 2 * BOND
+    assert gc.credit(rev.address) == WIN
     refused(
         gc, "TransferFailed", gc._tx, rev, "exec", gc.address, chain.calldata(gc.registry, "withdraw"), sender=STRANGER
     )
-    assert gc.credit(rev.address) == 2 * BOND
+    assert gc.credit(rev.address) == WIN
     before = chain.balance(OTHER)
     gc._tx(rev, "exec", gc.address, chain.calldata(gc.registry, "withdrawTo", chain.address(OTHER)), sender=STRANGER)
-    assert chain.balance(OTHER) == before + 2 * BOND and gc.credit(rev.address) == 0
+    assert chain.balance(OTHER) == before + WIN and gc.credit(rev.address) == 0
     # a reverting operator: its claim finalizes and its bond is credited all the same
     pdata = chain.calldata(
         gc.registry,
@@ -898,10 +947,10 @@ def test_reverting_bond_receiver_does_not_brick_resolution(gc, honest, chain):
     )
     chain.transact(rev, "exec", gc.address, pdata, value=BOND)
     cid2 = gc.events("ClaimPosted", operator=rev.address)[0].args["claimId"]
-    gc.chain.increase_time(WINDOW)
+    gc.chain.mine(1, timestamp=gc.claim(cid2).window_end)
     gc.finalize(cid2, sender=STRANGER)
     assert gc.credit(rev.address) == BOND
-    assert gc.ledger() == (BOND, 0, BOND)
+    assert gc.ledger() == (BOND + BURN, 0, BOND + BURN)
 
 
 def test_reentrant_bond_receiver_is_paid_once(gc, honest, chain):
@@ -918,15 +967,15 @@ def test_reentrant_bond_receiver_is_paid_once(gc, honest, chain):
     gc.chain.increase_time(MOVE)
     gc.timeout(gid2)
     bal0 = gc.ledger()[0]
-    assert gc.ledger() == (bal0, BOND, 4 * BOND) and gc.credit(CH) == 2 * BOND
+    assert gc.ledger() == (bal0, BOND, 4 * BOND) and gc.credit(CH) == WIN  # 2 x (WIN + BURN) = 4 BOND
     for reentry in (chain.calldata(gc.registry, "withdraw"), chain.calldata(gc.registry, "withdrawTo", ree.address)):
         chain.transact(ree, "arm", gc.address, reentry)
         snap = chain.snapshot()
         chain.transact(ree, "exec", gc.address, chain.calldata(gc.registry, "withdraw"))
-        assert chain.call(ree, "received") == 2 * BOND
+        assert chain.call(ree, "received") == WIN
         assert (chain.call(ree, "attempts"), chain.call(ree, "successes")) == (1, 0)  # NothingToWithdraw inside
-        assert gc.ledger() == (bal0 - 2 * BOND, BOND, 2 * BOND) and gc.credit(ree.address) == 0
-        assert gc.credit(CH) == 2 * BOND
+        assert gc.ledger() == (bal0 - WIN, BOND, 4 * BOND - WIN) and gc.credit(ree.address) == 0
+        assert gc.credit(CH) == WIN
         chain.revert(snap)
 
 
@@ -938,13 +987,13 @@ def test_solvency_over_many_games(gc, honest):
     liar = honest.with_lie(Lie(11))
     c1 = liar.post(gc, bond=BOND, sender=OP).claim_id
     g1 = gc.challenge(c1, bond=BOND, sender=CH).game_id
-    g2 = gc.challenge(c1, bond=3 * BOND, sender=CH2).game_id
+    g2 = gc.challenge(c1, bond=BOND, sender=CH2).game_id
     solvent(gc)
     play(gc, g1, players(gc, liar, honest), on_move=lambda g, r: solvent(gc))
     gc.close(g2)
     solvent(gc)
-    c2 = honest.post(gc, bond=2 * BOND, sender=OP).claim_id
-    g3 = gc.challenge(c2, bond=2 * BOND, sender=OTHER).game_id
+    c2 = honest.post(gc, bond=BOND, sender=OP).claim_id
+    g3 = gc.challenge(c2, bond=BOND, sender=OTHER).game_id
     play(gc, g3, [HonestPlayer(gc, honest, OP), HonestPlayer(gc, liar, OTHER)], on_move=lambda g, r: solvent(gc))
     c3 = honest.post(gc, bond=BOND, sender=OP).claim_id
     c4 = liar.post(gc, bond=BOND, sender=OP).claim_id
@@ -954,15 +1003,15 @@ def test_solvency_over_many_games(gc, honest):
     solvent(gc)
     results = [gc.game(g).result for g in (g1, g2, g3, g4)]
     assert results == [Result.CHALLENGER_WON, Result.CLOSED, Result.DEFENDER_WON, Result.CHALLENGER_WON]
-    gc.chain.increase_time(WINDOW)
+    gc.chain.mine(1, timestamp=max(gc.claim(c).window_end for c in (c2, c3)))
     for c in (c2, c3):
         gc.finalize(c)
         solvent(gc)
     assert gc.ledger()[1] == 0
-    expected = {OP: 2 * BOND + 2 * BOND + BOND, CH: 2 * BOND, CH2: 3 * BOND, STRANGER: 2 * BOND, OTHER: 0}
+    expected = {OP: 3 * BOND, CH: WIN, CH2: BOND, STRANGER: WIN, OTHER: 0}
     assert {a: gc.credit(a) for a in PARTIES} == expected
     for a in PARTIES:
         if expected[a]:
             gc.withdraw(sender=a)
             solvent(gc)
-    assert gc.ledger() == (0, 0, 0)
+    assert gc.ledger() == (2 * BURN, 0, 2 * BURN)

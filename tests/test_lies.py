@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from gamekit import quiet
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -24,6 +25,7 @@ from prover.commit.trace import Corruption
 from prover.dispute.agent import Agent
 from prover.dispute.lies import Lie, apply_to_receipt
 from prover.dispute.protocol import ClaimStatus, Reason
+from prover.dispute.watcher import Watcher
 from prover.runner import make_receipt, traced_generate, verify
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,15 +110,13 @@ def test_a_model_lie_fails_verify_at_the_changed_weight(lm, variant):
 def gc(chain, lm):
     onestep = deploy_one_step(chain)
     g = GameClient.deploy(
-        chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=onestep.address
+        chain, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=onestep.address
     )
     return g
 
 
-def _settle(gc, watcher, liar, cid, limit=200):
-    for _ in range(limit):
-        if watcher.watch_once() + liar.defend_once(cid) == 0:
-            break
+def _settle(gc, watcher, liar, cid):
+    quiet(watcher, lambda: liar.defend_once(cid))
     return gc.claim(cid)
 
 
@@ -129,13 +129,13 @@ def test_wrong_answer_claim_is_slashed_by_the_output_token_proof(gc, lm):
     honest_op = Agent(gc, lm, 1)
     with pytest.raises(ValueError, match="does not reproduce"):  # an honest operator will not post it
         honest_op.submit(rc, BOND)
-    liar, watcher = Agent(gc, lm, 2, lie=lie), Agent(gc, lm, 3)
+    liar, watcher = Agent(gc, lm, 2, lie=lie), Watcher.in_process(gc, lm, 3, from_block=gc.chain.block_number())
     cid = liar.submit(rc, BOND)
     c = _settle(gc, watcher, liar, cid)
     assert c.status == ClaimStatus.SLASHED
-    (gid,) = watcher._games_of(cid)
+    (gid,) = watcher.games_on(cid)
     assert Reason(gc.events("GameResolved", gameId=gid)[0].args["reason"]) == Reason.WRONG_OUTPUT_TOKEN
-    assert watcher.withdraw() == 2 * BOND and liar.withdraw() == 0
+    assert watcher.stats["won"] == 1 and gc.credit(watcher.address) == 0 and liar.withdraw() == 0
 
 
 @pytest.mark.chain
@@ -146,19 +146,19 @@ def test_model_lie_is_slashed_by_the_weight_operand_proof(gc, lm, variant):
     lie = Lie(model_root=mc.model_root, model_id="tiny", computed_with="variant")
     run = traced_generate(variant, PROMPT, SETTINGS)
     rc = apply_to_receipt(make_receipt(variant, "variant", None, False, PROMPT, run), lie, variant, lm)
-    liar, watcher = Agent(gc, variant, 4, lie=lie), Agent(gc, lm, 5)
+    liar, watcher = Agent(gc, variant, 4, lie=lie), Watcher.in_process(gc, lm, 5, from_block=gc.chain.block_number())
     with pytest.raises(ValueError, match="another model"):  # it must own up to the lie to post it
         Agent(gc, variant, 4).submit(rc, BOND)
     cid = liar.submit(rc, BOND)
     assert not gc.model(model_commitment(variant).model_root).registered  # it never registered what it ran
     c = _settle(gc, watcher, liar, cid)
     assert c.status == ClaimStatus.SLASHED
-    (gid,) = watcher._games_of(cid)
+    (gid,) = watcher.games_on(cid)
     g = gc.game(gid)
     first_up = lm.program.index["L1.act"]  # the first step that reads blk.1.ffn_up: position 0's L1.act
     assert g.step == first_up
     assert Reason(gc.events("GameResolved", gameId=gid)[0].args["reason"]) == Reason.WRONG_OPERAND
-    assert watcher.withdraw() == 2 * BOND
+    assert watcher.stats["won"] == 1 and gc.credit(watcher.address) == 0
 
 
 @pytest.mark.chain

@@ -28,7 +28,6 @@ from prover.chain.registry import GameClient
 from prover.dispute.protocol import ClaimStatus
 
 ROOT = Path(__file__).resolve().parent.parent
-BOND = 10**17
 
 
 def wait_for(cond, what: str, procs=(), limit: float = 600.0):
@@ -69,10 +68,7 @@ def test_deploy_serve_submit_watch_withdraw_on_a_public_style_chain(tmp_path, ar
         op_env = {**env0, "ETH_PRIVATE_KEY": operator.key.hex()}
 
         dep = tmp_path / "deployment.json"
-        r = obrain(
-            "deploy", "--model", "tiny", "--out", str(dep), "--challenge-window", "900", "--move-window", "90",
-            "--json", "-q", env=op_env,
-        )  # fmt: skip
+        r = obrain("deploy", "--model", "tiny", "--out", str(dep), "--json", "-q", env=op_env)
         assert r.returncode == 0, r.stderr
         d = json.loads(r.stdout)
         assert d["chain_id"] == 11155111 and d["deployer"] == operator.address and d["rpc_url"] is None
@@ -131,8 +127,11 @@ def test_deploy_serve_submit_watch_withdraw_on_a_public_style_chain(tmp_path, ar
             )
             assert r.returncode == 0, r.stderr
             paid = json.loads(r.stdout)
-            assert paid["address"] == watcher and paid["withdrawn_wei"] == 2 * BOND  # its bond and the liar's
-            assert gc.ledger() == (0, 0, 0)  # the registry holds nothing more
+            # its challenge bond back and half the liar's claim bond (the other half is burned)
+            won = d["challenge_bond_wei"] + d["claim_bond_wei"] // 2
+            assert paid["address"] == watcher and paid["withdrawn_wei"] == won
+            burned = d["claim_bond_wei"] - d["claim_bond_wei"] // 2
+            assert gc.ledger() == (burned, 0, burned)  # the registry holds only the burned half
             server.send_signal(signal.SIGTERM)
             assert server.wait(timeout=60) == 0
         finally:

@@ -35,7 +35,7 @@ def server(lm, tmp_path_factory):
         temperature_q16=0,
         top_k=32,
         seed=0,
-        stop_strings=frozenset({lm.tokenizer.decode([lm.config.eos_id])}),
+        stop_strings=frozenset(lm.tokenizer.decode([t]) for t in lm.stop_ids),
     )
     engine = Engine(lm, "tiny", runs, queue=0)
     app = build_app(engine, served, model_root=root, context=lm.program.context)
@@ -155,9 +155,9 @@ def test_unsupported_fields_are_refused_with_400(client, extra, param):
 
 
 def test_the_models_own_stop_set_is_accepted(client, lm):
-    eos = lm.tokenizer.decode([lm.config.eos_id])
+    stops = [lm.tokenizer.decode([t]) for t in lm.stop_ids]
     r = client.chat.completions.create(
-        model="tiny", messages=[{"role": "user", "content": "hi"}], max_tokens=2, stop=[eos]
+        model="tiny", messages=[{"role": "user", "content": "hi"}], max_tokens=2, stop=stops
     )
     assert r.model_extra["receipt"]["step_count"] > 0
 

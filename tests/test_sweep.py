@@ -38,7 +38,7 @@ def honest(lm) -> EngineParty:
 @pytest.fixture(scope="module")
 def gc(chain, honest) -> GameClient:
     onestep = deploy_one_step(chain)
-    g = GameClient.deploy(chain, min_bond=BOND, challenge_window=10**6, move_window=1000, k=2, one_step=onestep.address)
+    g = GameClient.deploy(chain, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=10**6, move_window=1000, k=2, one_step=onestep.address)
     honest.register(g)
     return g
 
@@ -84,7 +84,7 @@ def test_every_step_dishonest_defender_loses(lm, gc, honest):
         worst = max(worst, p.rounds)
         if (
             (p.game.result, p.game.step) != (Result.CHALLENGER_WON, s)
-            or gc.credit(CH) - before != 2 * BOND
+            or gc.credit(CH) - before != BOND + BOND // 2
             or gc.claim(p.game.claim_id).status != ClaimStatus.SLASHED
         ):
             bad.append((s, p.game.result, p.game.step, p.reason))
@@ -115,4 +115,5 @@ def test_the_registry_holds_exactly_what_is_owed(gc):
     pending = [gc.claim(e.args["claimId"]) for e in gc.events("ClaimPosted") if e.address == gc.address]
     owed = sum(c.bond for c in pending if c.status == ClaimStatus.PENDING)
     assert owed == len([c for c in pending if c.status == ClaimStatus.PENDING]) * BOND > 0
-    assert gc.ledger() == (owed, owed, 0)
+    burned = gc.credit("0x" + "00" * 20)  # half of every slashed claim bond
+    assert gc.ledger() == (owed + burned, owed, burned)

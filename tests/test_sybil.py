@@ -10,7 +10,7 @@ After each, the contracts hold exactly what is still owed.
 from __future__ import annotations
 
 import pytest
-from gamekit import Lenient
+from gamekit import Lenient, quiet, won
 
 from engine.generate import GenSettings
 from prover.chain.deploy import deploy_one_step
@@ -21,6 +21,7 @@ from prover.dispute.agent import Agent
 from prover.dispute.party import EngineParty
 from prover.dispute.player import HonestPlayer
 from prover.dispute.protocol import ClaimStatus, Phase, Reason, Result
+from prover.dispute.watcher import Watcher
 from prover.runner import make_receipt, traced_generate
 
 pytestmark = pytest.mark.chain
@@ -40,7 +41,7 @@ def honest_run(lm):
 def gc(chain):
     onestep = deploy_one_step(chain)
     return GameClient.deploy(
-        chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=onestep.address
+        chain, claim_bond=BOND, challenge_bond=BOND, replay_micros=1, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=onestep.address
     )
 
 
@@ -75,7 +76,7 @@ def test_sybil_challengers_all_lose_to_one_honest_claim(chain, gc, lm, honest_ru
         why = Reason(gc.events("GameResolved", gameId=gid)[0].args["reason"])
         assert why in (Reason.ELEMENT_CORRECT, Reason.TIMEOUT), (who, why)
     assert gc.claim(cid).status == ClaimStatus.PENDING and gc.claim(cid).open_games == 0
-    chain.increase_time(WINDOW)
+    chain.mine(1, timestamp=gc.claim(cid).window_end)
     assert operator.defend_once(cid) == 1 and gc.claim(cid).status == ClaimStatus.FINAL
     assert [gc.credit(w) for w in wrong] == [0, 0, 0]
     assert operator.withdraw() == BOND + 3 * BOND  # its bond back and every sybil's
@@ -142,9 +143,10 @@ def test_a_copier_front_running_the_final_step_gains_nothing(chain, gc, lm, hone
     assert (g.result, g.step) == (Result.CHALLENGER_WON, corr.step)
     assert gc.claim(cid).status == ClaimStatus.SLASHED
     assert gc.credit(COPIER) == 0 and chain.balance(COPIER) < copier_balance  # it only paid gas
-    assert gc.credit(CH) == 2 * BOND
+    assert gc.credit(CH) == won(BOND)
     gc.withdraw(sender=CH)
-    assert gc.ledger() == (0, 0, 0)
+    burned = BOND - BOND // 2
+    assert gc.ledger() == (burned, 0, burned)
 
 
 def test_watcher_scans_from_its_start_block_and_then_only_new_blocks(chain, gc, lm, honest_run):
@@ -154,22 +156,21 @@ def test_watcher_scans_from_its_start_block_and_then_only_new_blocks(chain, gc, 
     liar = Agent(gc, lm, 8, corrupt=bad)
     old = liar.submit(bad_rc, BOND)
     start = chain.block_number() + 1
-    late = Agent(gc, lm, 9, from_block=start)  # started after claim `old`: does not see it
-    full = Agent(gc, lm, 3, from_block=0)
-    assert late.watch_once() == 0 and late._next_block == chain.block_number() + 1
+    late = Watcher.in_process(gc, lm, 9, from_block=start)  # started after claim `old`: does not see it
+    full = Watcher.in_process(gc, lm, 3, from_block=0)
+    assert late.tick() == 0 and late.next_block == chain.block_number() + 1 and not late.claims
     honest_cid = Agent(gc, lm, 1).submit(ok_rc, BOND)
     liar2 = Agent(gc, lm, 2, corrupt=bad)
     new = liar2.submit(bad_rc, BOND)  # posted after late's first scan: its next poll finds it
-    assert late.watch_once() == 1 and late._games_of(new) and not late._games_of(old)
-    assert honest_cid not in late._watching  # checked once, found right, dropped
-    assert full.watch_once() == 2  # both wrong claims (a second honest game on `new` is its own right)
-    for _ in range(200):
-        n = late.watch_once() + full.watch_once() + liar.defend_once(old) + liar2.defend_once(new)
-        if n == 0:
-            break
+    quiet(late)
+    assert late.games_on(new) and not late.games_on(old)
+    assert late.claims[honest_cid].state == "right" and late.stats["right"] == 1  # checked once: right
+    assert not (late.state_dir / "replays" / f"claim-{honest_cid}").exists()  # and its replay dropped
+    quiet(full)
+    assert len(full.games_on(old)) == len(full.games_on(new)) == 1  # a second honest game on `new` is its own right
+    quiet(late, full, lambda: liar.defend_once(old), lambda: liar2.defend_once(new))
     assert gc.claim(old).status == gc.claim(new).status == ClaimStatus.SLASHED
     assert gc.claim(honest_cid).status == ClaimStatus.PENDING
-    for w in (late, full):
-        w.withdraw()
     bal, locked, credit = gc.ledger()
-    assert credit == 0 and bal == locked == BOND  # only the honest claim's bond, still in its window
+    burned = 2 * (BOND - BOND // 2)  # the watchers withdrew as they won: only the burned halves stay credited
+    assert credit == burned and bal == locked + burned and locked == BOND  # and the honest claim's bond

@@ -17,6 +17,7 @@ from engine.generate import GenSettings
 from engine.values import Rows
 from engine.runtime import IntegerLM
 from prover.cli import main as cli
+from prover.commit.model import model_commitment
 from prover.commit import merkle
 from prover.commit.model import KVTree, commit_value, hex32
 from prover.commit.trace import Corruption
@@ -161,6 +162,13 @@ def test_golden_root_tiny(honest):
         "the tiny trace root changed: a numerics change must be deliberate (bump NUMERICS_VERSION and "
         "regenerate tests/data/golden_roots.json with scripts/golden_roots.py)"
     )
+
+
+def test_golden_model_root_tiny(lm):
+    """The model root binds the template, the weights and the stop tokens (docs/encoding.md): a change to any of
+    them, or to the encoding, shows here."""
+    golden = json.loads(GOLDEN.read_text())["tiny"]
+    assert hex32(model_commitment(lm).model_root) == golden["model_root"]
 
 
 def test_same_root_across_blas_thread_counts(honest):

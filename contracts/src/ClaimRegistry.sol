@@ -5,14 +5,18 @@ import {Merkle} from "./Merkle.sol";
 import {DisputeGame, GameClaim, Evidence, Outcome} from "./DisputeGame.sol";
 
 /// @title ClaimRegistry: models, claims with bonds, challenges, and the pull-payment ledger (docs/dispute.md).
-/// @notice Anyone registers a model by its root preimage (docs/encoding.md). An operator posts a claim
-/// (model, prompt tokens, run settings, output tokens, trace root, step count) with a bond; the input and
-/// output hashes are computed here from the posted tokens, so both are bound. Anyone may challenge a
-/// pending claim before its window closes, bonding at least the claim's bond; the game is played in
-/// `game` (a DisputeGame this registry deploys and alone trusts), which reports each outcome through
-/// settle(). After the window, with no game open, the claim is final and its bond is credited back.
-/// Every payout is a credit its owner withdraws (pull payment); this contract holds all the value, and
-/// address(this).balance == totalLocked + totalCredit at all times.
+/// @notice Anyone registers a model by its root preimage (docs/encoding.md), which binds its stop tokens. An
+/// operator posts a claim (model, prompt tokens, run settings, output tokens, trace root, step count) with exactly
+/// `claimBond`; the input and output hashes are computed here from the posted tokens, so both are bound, and a
+/// claim whose output does not end as a generation ends (the judging rule, docs/dispute.md) cannot be posted.
+/// Each claim's challenge window closes `challengeWindow` seconds after a verification queue reaches it: the queue
+/// advances `replayMicros` per position of every claim posted, so a watcher that replays at that rate checks every
+/// claim before its window closes however many are posted. Anyone may challenge a pending claim before its
+/// window closes with exactly `challengeBond` (set here, never by the claimer); the game is played in `game` (a
+/// DisputeGame this registry deploys and alone trusts), which reports each outcome through settle(). After the
+/// window, with no game open, the claim is final and its bond is credited back. Every payout is a credit its
+/// owner withdraws (pull payment); half of a slashed claim bond is burned (credited to address(0), which can never
+/// withdraw); this contract holds all the value, and address(this).balance == totalLocked + totalCredit always.
 contract ClaimRegistry {
     uint8 internal constant I32 = 3;
     uint8 internal constant I64 = 4;
@@ -25,6 +29,7 @@ contract ClaimRegistry {
         uint32 context;
         bytes32 templateRoot;
         bytes32 weightsRoot;
+        uint32[] stopTokens;
     }
 
     enum ClaimStatus {
@@ -37,6 +42,7 @@ contract ClaimRegistry {
     struct Claim {
         address operator;
         uint64 postedAt;
+        uint64 windowEnd;
         uint32 openGames;
         ClaimStatus status;
         uint64 stepCount;
@@ -53,9 +59,14 @@ contract ClaimRegistry {
         bytes32 claimHash;
     }
 
-    uint256 public immutable minBond;
+    uint256 internal constant MAX_STOP_TOKENS = 16;
+
+    uint256 public immutable claimBond;
+    uint256 public immutable challengeBond;
     uint64 public immutable challengeWindow;
+    uint64 public immutable replayMicros;
     DisputeGame public immutable game;
+    uint64 public queueEnd; // when the verification queue reaches the end of the last claim posted
 
     mapping(bytes32 => Model) internal models;
     mapping(uint256 => Claim) internal claims;
@@ -73,6 +84,7 @@ contract ClaimRegistry {
         uint32 context,
         bytes32 templateRoot,
         bytes32 weightsRoot,
+        uint32[] stopTokens,
         string uri
     );
     event ClaimPosted(
@@ -85,6 +97,7 @@ contract ClaimRegistry {
         bytes32 traceRoot,
         uint64 stepCount,
         uint256 bond,
+        uint64 windowEnd,
         int64[4] run,
         bytes promptPacked,
         bytes outputPacked
@@ -99,7 +112,10 @@ contract ClaimRegistry {
     error BadModelRoot();
     error ModelExists();
     error UnknownModel();
-    error BondTooLow(uint256 required);
+    error WrongBond(uint256 required);
+    error BadStopTokens();
+    error UnfinishedOutput();
+    error StopInsideOutput(uint256 index);
     error EmptyTokens();
     error BadTokenBytes();
     error TooManyTokens();
@@ -115,17 +131,30 @@ contract ClaimRegistry {
     error NothingToWithdraw();
     error TransferFailed();
 
-    /// Fix the bond floor and windows (seconds) and deploy the DisputeGame (arity k, a power of two in [2, 64]; oneStep verifier).
-    constructor(uint256 minBond_, uint64 challengeWindow_, uint64 moveWindow_, uint256 k_, address oneStep_) {
-        if (minBond_ == 0 || challengeWindow_ == 0) revert BadParams();
-        minBond = minBond_;
+    /// Fix the bonds (wei), the windows (seconds), the verification rate (microseconds a position) and deploy the
+    /// DisputeGame (arity k, a power of two in [2, 64]; oneStep verifier). prover/dispute/timing.py sizes them.
+    constructor(
+        uint256 claimBond_,
+        uint256 challengeBond_,
+        uint64 challengeWindow_,
+        uint64 replayMicros_,
+        uint64 moveWindow_,
+        uint256 k_,
+        address oneStep_
+    ) {
+        if (claimBond_ == 0 || challengeBond_ == 0 || challengeWindow_ == 0 || replayMicros_ == 0) revert BadParams();
+        claimBond = claimBond_;
+        challengeBond = challengeBond_;
         challengeWindow = challengeWindow_;
+        replayMicros = replayMicros_;
         game = new DisputeGame(moveWindow_, k_, oneStep_);
     }
 
     // -- models ------------------------------------------------------------------------------------
 
-    /// Store a model whose root is keccak256("model" || u32 nv || u32 S || u32 context || templateRoot || weightsRoot); emit its uri.
+    /// Store a model whose root is keccak256("model" || u32 nv || u32 S || u32 context || templateRoot ||
+    /// weightsRoot || keccak256("stop" || u32 n || u32 stopTokens..)), stopTokens strictly increasing, 1 to 16 of them;
+    /// emit its uri.
     function registerModel(
         bytes32 modelRoot,
         uint32 numericsVersion,
@@ -133,15 +162,24 @@ contract ClaimRegistry {
         uint32 context,
         bytes32 templateRoot,
         bytes32 weightsRoot,
+        uint32[] calldata stopTokens,
         string calldata uri
     ) external {
+        uint256 ns = stopTokens.length;
+        if (ns == 0 || ns > MAX_STOP_TOKENS) revert BadStopTokens();
+        for (uint256 i = 1; i < ns; ++i) {
+            if (stopTokens[i] <= stopTokens[i - 1]) revert BadStopTokens();
+        }
+        bytes32 stopRoot = _stopRoot(stopTokens);
         bytes32 h = keccak256(
-            abi.encodePacked("model", numericsVersion, stepsPerToken, context, templateRoot, weightsRoot)
+            abi.encodePacked("model", numericsVersion, stepsPerToken, context, templateRoot, weightsRoot, stopRoot)
         );
         if (h != modelRoot || stepsPerToken == 0 || context == 0) revert BadModelRoot();
         if (models[modelRoot].registered) revert ModelExists();
-        models[modelRoot] = Model(true, numericsVersion, stepsPerToken, context, templateRoot, weightsRoot);
-        emit ModelRegistered(modelRoot, numericsVersion, stepsPerToken, context, templateRoot, weightsRoot, uri);
+        models[modelRoot] = Model(true, numericsVersion, stepsPerToken, context, templateRoot, weightsRoot, stopTokens);
+        emit ModelRegistered(
+            modelRoot, numericsVersion, stepsPerToken, context, templateRoot, weightsRoot, stopTokens, uri
+        );
     }
 
     /// The registered model with this root (registered == false if none).
@@ -151,7 +189,8 @@ contract ClaimRegistry {
 
     // -- claims ------------------------------------------------------------------------------------
 
-    /// Post a claim with bond msg.value >= minBond: tokens int32 big-endian, run = [temperature Q16, top_k, seed, max_new_tokens].
+    /// Post a claim with bond msg.value == claimBond: tokens int32 big-endian, run = [temperature Q16, top_k, seed,
+    /// max_new_tokens]; its window closes challengeWindow after the verification queue reaches its end.
     function postClaim(
         bytes32 modelRoot,
         bytes calldata promptPacked,
@@ -165,10 +204,16 @@ contract ClaimRegistry {
         {
             Model storage m = models[modelRoot];
             if (!m.registered) revert UnknownModel();
-            if (msg.value < minBond) revert BondTooLow(minBond);
+            if (msg.value != claimBond) revert WrongBond(claimBond);
             (uint256 n, uint256 out) = _checkCounts(m, promptPacked, outputPacked, run[3], stepCount);
+            _checkEnding(m, outputPacked, out, run[3], n + out - 1 == m.context);
             c.promptLen = uint32(n);
             c.outputLen = uint32(out);
+            // the queue advances by this claim's replay time; its window opens for challenges until then + the window
+            uint256 start = queueEnd > block.timestamp ? queueEnd : block.timestamp;
+            uint256 end = start + (uint256(n + out - 1) * replayMicros + 999_999) / 1_000_000;
+            queueEnd = uint64(end);
+            c.windowEnd = uint64(end + challengeWindow);
         }
         c.operator = msg.sender;
         c.postedAt = uint64(block.timestamp);
@@ -210,10 +255,10 @@ contract ClaimRegistry {
         return claims[claimId];
     }
 
-    /// After the challenge window, with no game open: mark the claim final and credit its bond to the operator.
+    /// After the claim's window, with no game open: mark the claim final and credit its bond to the operator.
     function finalize(uint256 claimId) external {
         Claim storage c = _pendingClaim(claimId);
-        if (block.timestamp < uint256(c.postedAt) + challengeWindow) revert WindowOpen();
+        if (block.timestamp < c.windowEnd) revert WindowOpen();
         if (c.openGames != 0) revert GamesOpen();
         c.status = ClaimStatus.Final;
         totalLocked -= c.bond;
@@ -223,11 +268,11 @@ contract ClaimRegistry {
 
     // -- games -------------------------------------------------------------------------------------
 
-    /// Open a game against a pending claim before its window closes, with bond msg.value >= the claim's bond.
+    /// Open a game against a pending claim before its window closes, with bond msg.value == challengeBond.
     function challenge(uint256 claimId) external payable returns (uint256 gameId) {
         Claim storage c = _pendingClaim(claimId);
-        if (block.timestamp >= uint256(c.postedAt) + challengeWindow) revert WindowClosed();
-        if (msg.value < c.bond) revert BondTooLow(c.bond);
+        if (block.timestamp >= c.windowEnd) revert WindowClosed();
+        if (msg.value != challengeBond) revert WrongBond(challengeBond);
         if (msg.sender == c.operator) revert OperatorCannotChallenge();
         c.openGames += 1;
         totalLocked += msg.value;
@@ -247,7 +292,8 @@ contract ClaimRegistry {
         );
     }
 
-    /// Game only: book a game's outcome (defender won: its bond to the operator; challenger won: both bonds to it and the claim slashed; closed: refund).
+    /// Game only: book a game's outcome (defender won: its bond to the operator; challenger won: its bond and half
+    /// the claim bond to it, the other half burned, and the claim slashed; closed: refund).
     function settle(uint256 gameId, uint256 claimId, address challenger, uint256 bond, Outcome outcome) external {
         if (msg.sender != address(game)) revert NotGame();
         Claim storage c = claims[claimId];
@@ -259,7 +305,10 @@ contract ClaimRegistry {
             c.status = ClaimStatus.Slashed;
             totalLocked -= c.bond;
             emit ClaimSlashed(claimId, gameId, challenger, c.bond);
-            _credit(challenger, bond + c.bond);
+            uint256 reward = c.bond / 2;
+            _credit(challenger, bond + reward);
+            _credit(address(0), c.bond - reward); // burned: address(0) never withdraws, so a liar racing its own
+                // challenger identity still loses half its bond
         } else {
             _credit(challenger, bond);
         }
@@ -320,6 +369,48 @@ contract ClaimRegistry {
         if (uint256(stepCount) != positions * m.stepsPerToken) revert BadStepCount();
     }
 
+    /// keccak256("stop" || u32 n || u32 ids..): the ids packed 4 bytes each (abi.encodePacked pads arrays to words).
+    function _stopRoot(uint32[] calldata ids) internal pure returns (bytes32 h) {
+        uint256 n = ids.length;
+        bytes memory b = new bytes(8 + 4 * n);
+        assembly ("memory-safe") {
+            let p := add(b, 32)
+            mstore(p, or(shl(224, 0x73746f70), shl(192, n))) // "stop" then u32 n
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                let v := calldataload(add(ids.offset, shl(5, i)))
+                mstore(add(add(p, 8), shl(2, i)), shl(224, v))
+            }
+            h := keccak256(p, add(8, shl(2, n)))
+        }
+    }
+
+    /// The judging rule's ending (docs/dispute.md): no output token before the last is a stop token, and the last is
+    /// one unless the output has max(1, max_new_tokens) tokens or the run filled the context.
+    function _checkEnding(Model storage m, bytes calldata outputPacked, uint256 out, int64 maxNew, bool full)
+        internal
+        view
+    {
+        uint32[] storage stops = m.stopTokens;
+        uint256 ns = stops.length;
+        uint32[MAX_STOP_TOKENS] memory st;
+        for (uint256 i = 0; i < ns; ++i) st[i] = stops[i];
+        bool lastStops;
+        for (uint256 j = 0; j < out; ++j) {
+            int32 tok = int32(uint32(bytes4(outputPacked[j * TOKEN_BYTES:j * TOKEN_BYTES + TOKEN_BYTES])));
+            bool isStop;
+            for (uint256 i = 0; i < ns; ++i) {
+                if (tok >= 0 && uint32(tok) == st[i]) {
+                    isStop = true;
+                    break;
+                }
+            }
+            if (isStop && j + 1 < out) revert StopInsideOutput(j);
+            lastStops = isStop;
+        }
+        bool complete = out == (maxNew > 1 ? uint256(uint64(maxNew)) : 1);
+        if (!lastStops && !complete && !full) revert UnfinishedOutput();
+    }
+
     /// Number of int32 tokens in packed (> 0 and a multiple of 4 bytes).
     function _tokenCount(bytes calldata packed) internal pure returns (uint256) {
         if (packed.length == 0) revert EmptyTokens();
@@ -359,8 +450,19 @@ contract ClaimRegistry {
         bytes calldata outputPacked
     ) private {
         emit ClaimPosted(
-            claimId, c.operator, c.modelRoot, c.claimHash, c.inputHash, c.outputHash, c.traceRoot, c.stepCount,
-            c.bond, run, promptPacked, outputPacked
+            claimId,
+            c.operator,
+            c.modelRoot,
+            c.claimHash,
+            c.inputHash,
+            c.outputHash,
+            c.traceRoot,
+            c.stepCount,
+            c.bond,
+            c.windowEnd,
+            run,
+            promptPacked,
+            outputPacked
         );
     }
 

@@ -205,7 +205,7 @@ contract DisputeGame {
         registry = IGameRegistry(msg.sender);
         moveWindow = moveWindow_;
         k = k_;
-        kBits = _ceilLog2(k_);
+        kBits = Merkle.ceilLog2(k_);
         oneStepVerifier = IOneStep(oneStep_);
     }
 
@@ -224,7 +224,7 @@ contract DisputeGame {
         g.stepsPerToken = gc.stepsPerToken;
         g.traceRoot = gc.traceRoot;
         g.node = gc.traceRoot;
-        g.height = uint8(_ceilLog2(gc.stepCount));
+        g.height = uint8(Merkle.ceilLog2(gc.stepCount));
         g.phase = g.height == 0 ? Phase.StepOpen : Phase.TraceReveal;
         g.deadline = _nextDeadline();
         emit GameOpened(gameId, gc.claimId, gc.challenger, gc.defender, gc.bond, g.height, g.phase, g.deadline);
@@ -278,7 +278,7 @@ contract DisputeGame {
         if (!trace && g.phase != Phase.OutPick) revert WrongPhase();
         uint256 n = g.children.length;
         if (child >= n) revert BadIndex();
-        uint256 levels = _ceilLog2(n);
+        uint256 levels = Merkle.ceilLog2(n);
         uint256 childHeight = g.height - levels;
         uint256 index = (g.index << levels) + child;
         if (index << childHeight >= (trace ? g.stepCount : g.outLeaves)) revert PickPadding();
@@ -303,14 +303,14 @@ contract DisputeGame {
         Game storage g = _move(gameId, true);
         if (g.phase != Phase.StepOpen) revert WrongPhase();
         if (outDtype > I64) revert BadHeader();
-        bytes32 outRoot = _tensorRoot(outDtype, outShape, outMerkleRoot);
+        bytes32 outRoot = _headerRoot(outDtype, outShape, outMerkleRoot);
         if (_recordHash(uint64(g.index), instrHash, operandRoots, outRoot) != g.node) revert BadRecord();
         uint256 numel = 1;
         for (uint256 d = 0; d < outShape.length; ++d) {
             numel *= outShape[d]; // each dim < 2^32 (checked by _tensorRoot) and numel capped: no overflow
             if (numel > MAX_NUMEL) revert BadHeader();
         }
-        uint256 bytes_ = numel * _width(outDtype);
+        uint256 bytes_ = numel * Merkle.widthOf(outDtype);
         g.step = uint64(g.index);
         g.instrHash = instrHash;
         g.operandRoots = operandRoots;
@@ -329,7 +329,7 @@ contract DisputeGame {
         Game storage g = _move(gameId, false);
         if (g.phase != Phase.StepOpened) revert WrongPhase();
         g.node = g.outMerkleRoot;
-        g.height = uint8(_ceilLog2(g.outLeaves));
+        g.height = uint8(Merkle.ceilLog2(g.outLeaves));
         g.index = 0;
         g.phase = g.height == 0 ? Phase.LeafReveal : Phase.OutReveal;
         g.deadline = _nextDeadline();
@@ -354,7 +354,7 @@ contract DisputeGame {
         Game storage g = _move(gameId, false);
         if (g.phase != Phase.LeafRevealed) revert WrongPhase();
         if (keccak256(abi.encodePacked("instr", instrBytes)) != g.instrHash) revert BadInstr();
-        uint256 perLeaf = Merkle.LEAF_BYTES / _width(g.outDtype);
+        uint256 perLeaf = Merkle.LEAF_BYTES / Merkle.widthOf(g.outDtype);
         if (j >= perLeaf) revert BadIndex();
         uint256 e = g.index * perLeaf + j;
         int256 claimed = _leafElement(g, j);
@@ -373,7 +373,7 @@ contract DisputeGame {
     function proveWrongInstruction(uint256 gameId, bytes32 templateLeaf, bytes32[] calldata proof) external {
         Game storage g = _proofMove(gameId);
         Evidence memory ev = registry.evidence(g.claimId);
-        if (proof.length != _ceilLog2(g.stepsPerToken)) revert BadProof();
+        if (proof.length != Merkle.ceilLog2(g.stepsPerToken)) revert BadProof();
         if (!Merkle.verifyProof(ev.templateRoot, templateLeaf, g.step % g.stepsPerToken, proof)) revert BadProof();
         if (templateLeaf == g.instrHash) revert NotWrong();
         _resolve(gameId, g, false, Reason.WrongInstruction);
@@ -420,7 +420,7 @@ contract DisputeGame {
         if (kind != KIND_STATE || g.step >= g.stepsPerToken) revert BadOperand();
         Evidence memory ev = registry.evidence(g.claimId);
         bytes32 leaf = keccak256(abi.encodePacked("instr", srcInstrBytes));
-        if (templateProof.length != _ceilLog2(g.stepsPerToken)) revert BadProof();
+        if (templateProof.length != Merkle.ceilLog2(g.stepsPerToken)) revert BadProof();
         if (!Merkle.verifyProof(ev.templateRoot, leaf, idx, templateProof)) revert BadProof();
         _operandVerdict(gameId, g, m, oneStepVerifier.emptyStateRoot(srcInstrBytes, ev.context));
     }
@@ -436,7 +436,7 @@ contract DisputeGame {
         Game storage g = _proofMove(gameId);
         (uint256 kind, uint256 idx) = _operandRef(g, instrBytes, m);
         if (kind != KIND_WEIGHT) revert BadOperand();
-        bytes32 root = _tensorRoot(weight.dtype, weight.shape, weight.merkleRoot);
+        bytes32 root = _headerRoot(weight.dtype, weight.shape, weight.merkleRoot);
         if (!Merkle.verifyProof(registry.evidence(g.claimId).weightsRoot, root, idx, proof)) revert BadProof();
         _operandVerdict(gameId, g, m, root);
     }
@@ -477,7 +477,7 @@ contract DisputeGame {
         uint256[][] memory shapes = new uint256[][](n);
         for (uint256 i = 0; i < n; ++i) {
             Header calldata h = operandHeaders[i];
-            if (_tensorRoot(h.dtype, h.shape, h.merkleRoot) != g.operandRoots[i]) revert BadHeader();
+            if (_headerRoot(h.dtype, h.shape, h.merkleRoot) != g.operandRoots[i]) revert BadHeader();
             shapes[i] = h.shape;
         }
         uint256[] memory want = oneStepVerifier.outShape(instrBytes, g.step / g.stepsPerToken, shapes);
@@ -572,7 +572,7 @@ contract DisputeGame {
         internal
         view
     {
-        if (proof.length != _ceilLog2(g.stepCount)) revert BadProof();
+        if (proof.length != Merkle.ceilLog2(g.stepCount)) revert BadProof();
         bytes32 rec = _recordHash(uint64(step), src.instrHash, src.operandRoots, src.outputRoot);
         if (!Merkle.verifyProof(g.traceRoot, rec, step, proof)) revert BadProof();
     }
@@ -602,7 +602,7 @@ contract DisputeGame {
         returns (int256)
     {
         if (e >= n) revert BadIndex();
-        uint256 depth = _ceilLog2((n + TOKENS_PER_LEAF - 1) / TOKENS_PER_LEAF);
+        uint256 depth = Merkle.ceilLog2((n + TOKENS_PER_LEAF - 1) / TOKENS_PER_LEAF);
         if (proof.length != depth || !Merkle.verifyLeaf(root, leaf, e / TOKENS_PER_LEAF, proof)) revert BadProof();
         return Merkle.readElement(leaf, I32, e % TOKENS_PER_LEAF);
     }
@@ -618,7 +618,7 @@ contract DisputeGame {
     /// Element j of the stored leaf as a signed big-endian integer of the output dtype's width (raw: unsigned).
     function _leafElement(Game storage g, uint256 j) internal view returns (int256) {
         bytes memory leaf = g.leaf;
-        uint256 w = _width(g.outDtype);
+        uint256 w = Merkle.widthOf(g.outDtype);
         uint256 x;
         for (uint256 b = 0; b < w; ++b) {
             x = (x << 8) | uint8(leaf[j * w + b]);
@@ -637,17 +637,6 @@ contract DisputeGame {
         return keccak256(abi.encodePacked("step", i, instrHash, uint8(roots.length), roots, outRoot));
     }
 
-    /// tensorRoot of a header whose dims each fit u32 (BadHeader otherwise: no trace holds such a tensor).
-    function _tensorRoot(uint8 dtype, uint256[] calldata shape, bytes32 merkleRoot) internal pure returns (bytes32) {
-        uint256 nd = shape.length;
-        if (nd > 255) revert BadHeader();
-        uint32[] memory s = new uint32[](nd);
-        for (uint256 i = 0; i < nd; ++i) {
-            if (shape[i] > type(uint32).max) revert BadHeader();
-            s[i] = uint32(shape[i]);
-        }
-        return Merkle.tensorRoot(dtype, s, merkleRoot);
-    }
 
     /// Root of the subtree whose 2^levels leaves are `nodes` (left to right).
     function _fold(bytes32[] calldata nodes, uint256 levels) internal pure returns (bytes32) {
@@ -665,22 +654,17 @@ contract DisputeGame {
         return level[0];
     }
 
-    /// Bytes per element of a dtype code (raw and i8: 1, i16: 2, i32: 4, i64: 8).
-    function _width(uint8 dtype) internal pure returns (uint256) {
-        return dtype <= 1 ? 1 : 1 << (dtype - 1);
-    }
 
-    /// ceil(log2(x)) for x >= 1 (0 for x <= 1).
-    function _ceilLog2(uint256 x) internal pure returns (uint256 r) {
-        uint256 v = 1;
-        while (v < x) {
-            v <<= 1;
-            ++r;
-        }
-    }
 
     /// block.timestamp + moveWindow.
     function _nextDeadline() internal view returns (uint64) {
         return uint64(block.timestamp) + moveWindow;
+    }
+
+    /// tensorRoot of a header whose dims each fit u32 (BadHeader otherwise: no trace holds such a tensor).
+    function _headerRoot(uint8 dtype, uint256[] calldata shape, bytes32 merkleRoot) internal pure returns (bytes32) {
+        (bool ok, bytes32 h) = Merkle.headerRoot(dtype, shape, merkleRoot);
+        if (!ok) revert BadHeader();
+        return h;
     }
 }

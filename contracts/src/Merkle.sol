@@ -205,6 +205,43 @@ library Merkle {
         }
     }
 
+    /// tensorRoot of a header given as uint256 dims: (true, root) if dtypeCode <= 4, ndim <= 255 and every dim
+    /// fits u32; (false, 0) otherwise (no committed tensor has such a header; each caller names its own error).
+    function headerRoot(uint8 dtypeCode, uint256[] calldata shape, bytes32 root)
+        internal
+        pure
+        returns (bool ok, bytes32 h)
+    {
+        uint256 nd = shape.length;
+        if (dtypeCode > I64 || nd > 255) return (false, 0);
+        uint32[] memory dims = new uint32[](nd);
+        for (uint256 i = 0; i < nd; ++i) {
+            if (shape[i] > type(uint32).max) return (false, 0);
+            dims[i] = uint32(shape[i]);
+        }
+        return (true, tensorRoot(dtypeCode, dims, root));
+    }
+
+    /// Bytes per element of a dtype code: raw 1, i8 1, i16 2, i32 4, i64 8; 0 for an unknown code.
+    function widthOf(uint256 dtypeCode) internal pure returns (uint256) {
+        if (dtypeCode > I64) return 0;
+        return dtypeCode <= I8 ? 1 : 1 << (dtypeCode - 1);
+    }
+
+    /// ceil(log2(x)) for x >= 1, 0 for x <= 1: the depth of a tree over x leaves (prover.commit.merkle.ceil_log2).
+    function ceilLog2(uint256 x) internal pure returns (uint256 r) {
+        uint256 v = 1;
+        while (v < x) {
+            v <<= 1;
+            ++r;
+        }
+    }
+
+    /// The depth of the tree of a tensor of nbytes bytes: ceilLog2(max(1, ceil(nbytes / 256))).
+    function depthOf(uint256 nbytes) internal pure returns (uint256) {
+        return ceilLog2((nbytes + LEAF_BYTES - 1) / LEAF_BYTES);
+    }
+
     /// Element i of leaf as a signed big-endian integer of the dtype's width (raw: byte i, unsigned);
     /// 0 if the element does not lie inside leaf or dtypeCode is unknown (> 4).
     function readElement(bytes calldata leaf, uint8 dtypeCode, uint256 i) internal pure returns (int256 v) {

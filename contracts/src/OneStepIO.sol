@@ -42,12 +42,6 @@ library OneStepIO {
     error BadProof(uint256 operand);
     error MissingLeaf(uint256 leaf);
 
-    /// Bytes per element of a dtype code: raw 1, i8 1, i16 2, i32 4, i64 8; 0 for an unknown code.
-    function widthOf(uint256 dtype) internal pure returns (uint256) {
-        if (dtype > 4) return 0;
-        return dtype <= 1 ? 1 : 1 << (dtype - 1);
-    }
-
     /// prod(shape), capped at 2^64 (prod of no dims is 1, as numpy's size of a 0-d array).
     function numel(uint256[] memory shape) internal pure returns (uint256 n) {
         n = 1;
@@ -56,12 +50,6 @@ library OneStepIO {
             n = n * d; // both <= 2^64: no overflow
             if (n > MAX_NUMEL) n = MAX_NUMEL;
         }
-    }
-
-    /// ceil(log2(max(1, ceil(bytes / 256)))): the depth of a tensor's tree (docs/encoding.md).
-    function depthOf(uint256 nbytes) internal pure returns (uint256 d) {
-        uint256 n = (nbytes + LEAF - 1) / LEAF;
-        while ((uint256(1) << d) < n) ++d;
     }
 
     /// Param i of the instruction (params in ascending name order), 0 if the template has fewer.
@@ -135,14 +123,9 @@ library OneStepIO {
     /// keccak256("tensor" || u8 dtype || u8 ndim || u32 dims .. || merkleRoot) of the operand's header;
     /// reverts BadHeader(m) for an unknown dtype, ndim > 255 or a dim >= 2^32 (no root has such a header).
     function headerRoot(Operand calldata o, uint256 m) internal pure returns (bytes32) {
-        uint256[] calldata s = o.shape;
-        if (o.dtype > 4 || s.length > 255) revert BadHeader(m);
-        uint32[] memory dims = new uint32[](s.length);
-        for (uint256 i = 0; i < s.length; ++i) {
-            if (s[i] > MAX_DIM) revert BadHeader(m);
-            dims[i] = uint32(s[i]);
-        }
-        return Merkle.tensorRoot(o.dtype, dims, o.merkleRoot);
+        (bool ok, bytes32 h) = Merkle.headerRoot(o.dtype, o.shape, o.merkleRoot);
+        if (!ok) revert BadHeader(m);
+        return h;
     }
 
     /// True iff the opened leaves (strictly increasing indices, 256 bytes each) and the multiproof hash to
@@ -236,10 +219,10 @@ library OneStepIO {
     function open(Operand calldata o, bytes32 root, uint256 m) internal pure returns (Opened memory t) {
         if (headerRoot(o, m) != root) revert BadHeader(m);
         t.dtype = o.dtype;
-        t.width = widthOf(o.dtype);
+        t.width = Merkle.widthOf(o.dtype);
         t.shape = o.shape;
         t.numel = numel(t.shape);
-        if (!verifyLeaves(o, depthOf(t.numel * t.width))) revert BadProof(m);
+        if (!verifyLeaves(o, Merkle.depthOf(t.numel * t.width))) revert BadProof(m);
         uint256[] calldata idx = o.indices;
         bytes calldata lv = o.leaves;
         uint256 a;

@@ -63,7 +63,7 @@ abstract contract OpFamily is IOpFamily {
         if (s.length == 0) return bytes32(0);
         uint32[] memory dims = new uint32[](s.length);
         for (uint256 i = 0; i < s.length; ++i) dims[i] = uint32(s[i]); // _emptyShape clamps dims to u32
-        uint256 d = OneStepIO.depthOf(OneStepIO.numel(s) * 4);
+        uint256 d = Merkle.depthOf(OneStepIO.numel(s) * 4);
         return Merkle.tensorRoot(Merkle.I32, dims, Merkle.zeroHash(d));
     }
 

@@ -22,9 +22,23 @@ def rotate(x, c, s, hd: int, width: int):
     xp = x.reshape(-1, hd // 2, 2)  # (H, hd/2, 2)
     a, b = xp[..., 0], xp[..., 1]
     y = np.empty_like(xp)
-    y[..., 0] = vec.round_shift(a * c - b * s, 30)
-    y[..., 1] = vec.round_shift(a * s + b * c, 30)
+    # |a|, |b| <= 2^31 (i32 activations) and the Q30 tables |c|, |s| <= 2^30: each product <= 2^61 and their sum
+    # fits int64. Tables or inputs past that (no model's) take the checked path, which raises where ref does.
+    big = max(_absmax(a), _absmax(b)) * max(_absmax(c), _absmax(s)) > (1 << 61)
+    if big:
+        ac, bs = vec.checked_mul(a, c), vec.checked_mul(b, s)
+        as_, bc = vec.checked_mul(a, s), vec.checked_mul(b, c)
+        y[..., 0] = vec.round_shift(vec.checked_add(ac, -bs), 30)
+        y[..., 1] = vec.round_shift(vec.checked_add(as_, bc), 30)
+    else:
+        y[..., 0] = vec.round_shift(a * c - b * s, 30)
+        y[..., 1] = vec.round_shift(a * s + b * c, 30)
     return vec.saturate(y.reshape(-1), width)
+
+
+def _absmax(v) -> int:
+    v = np.asarray(v)
+    return max(abs(int(v.max())), abs(int(v.min()))) if v.size else 0
 
 
 def rotate_element(a: int, b: int, c: int, s: int, odd: bool, width: int) -> int:

@@ -1,7 +1,7 @@
 """The claim registry and dispute game from Python: a typed client for every function, event and error.
 
-    gc = GameClient.deploy(chain, min_bond=10**16, challenge_window=3600, move_window=600, k=4,
-                           one_step=one_step_address)
+    gc = GameClient.deploy(chain, claim_bond=10**16, challenge_bond=10**16, challenge_window=600,
+                           replay_micros=400_000, move_window=600, k=4, one_step=one_step_address)
     gc.register_model(mc, uri="ipfs://...")                       # a prover.commit.model.ModelCommitment
     claim_id = gc.post_claim(model_root, prompt, run, output, trace_root, step_count, bond=10**16,
                              sender=operator).claim_id
@@ -43,12 +43,14 @@ class Model:
     context: int
     template_root: bytes
     weights_root: bytes
+    stop_tokens: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class Claim:
     operator: str
     posted_at: int
+    window_end: int  # challenges are accepted while block.timestamp < window_end; finalize at or after it
     open_games: int
     status: ClaimStatus
     step_count: int
@@ -172,7 +174,9 @@ class GameClient:
         self.k = chain.call(self.game_contract, "k")
         self.move_window = chain.call(self.game_contract, "moveWindow")
         self.challenge_window = chain.call(self.registry, "challengeWindow")
-        self.min_bond = chain.call(self.registry, "minBond")
+        self.claim_bond = chain.call(self.registry, "claimBond")
+        self.challenge_bond = chain.call(self.registry, "challengeBond")
+        self.replay_micros = chain.call(self.registry, "replayMicros")
         self.first_block = 0  # where event scans start by default (`obrain` sets the deployment's block)
         self._errors = self._error_table()
         self._events = {}
@@ -184,10 +188,31 @@ class GameClient:
     # -- deployment ---------------------------------------------------------------------------------
     @classmethod
     def deploy(
-        cls, chain: Chain, *, min_bond: int, challenge_window: int, move_window: int, k: int, one_step: str, sender=None
+        cls,
+        chain: Chain,
+        *,
+        claim_bond: int,
+        challenge_bond: int,
+        challenge_window: int,
+        replay_micros: int,
+        move_window: int,
+        k: int,
+        one_step: str,
+        sender=None,
     ) -> GameClient:
-        """Deploy a ClaimRegistry (which deploys its DisputeGame) and return a client for it."""
-        reg = chain.deploy("ClaimRegistry", min_bond, challenge_window, move_window, k, one_step, sender=sender)
+        """Deploy a ClaimRegistry (which deploys its DisputeGame) and return a client for it. Bonds in wei, windows
+        in seconds, replay_micros the verification rate a claim's window allows per position (docs/dispute.md)."""
+        reg = chain.deploy(
+            "ClaimRegistry",
+            claim_bond,
+            challenge_bond,
+            challenge_window,
+            replay_micros,
+            move_window,
+            k,
+            one_step,
+            sender=sender,
+        )
         gc = cls(chain, reg.address)
         gc.deploy_gas = int(reg.deploy_receipt["gasUsed"])
         return gc
@@ -331,6 +356,7 @@ class GameClient:
             mc.context,
             mc.template_root,
             mc.weights_root,
+            mc.stop_ids,
             uri,
             sender=sender,
             gas=gas,
@@ -344,6 +370,7 @@ class GameClient:
         context: int,
         template_root: bytes,
         weights_root: bytes,
+        stop_tokens: Sequence[int],
         uri: str = "",
         sender=None,
         gas: Gas = None,
@@ -357,6 +384,7 @@ class GameClient:
             context,
             template_root,
             weights_root,
+            [int(t) for t in stop_tokens],
             uri,
             sender=sender,
             gas=gas,
@@ -619,11 +647,11 @@ class GameClient:
     # -- reading state --------------------------------------------------------------------------------
     def model(self, model_root: bytes) -> Model:
         r = self.chain.call(self.registry, "getModel", model_root)
-        return Model(r[0], r[1], r[2], r[3], _b32(r[4]), _b32(r[5]))
+        return Model(r[0], r[1], r[2], r[3], _b32(r[4]), _b32(r[5]), tuple(r[6]))
 
     def claim(self, claim_id: int) -> Claim:
         r = self.chain.call(self.registry, "getClaim", claim_id)
-        return Claim(_addr(r[0]), r[1], r[2], ClaimStatus(r[3]), r[4], r[5], r[6], r[7], *[_b32(x) for x in r[8:16]])
+        return Claim(_addr(r[0]), *r[1:4], ClaimStatus(r[4]), *r[5:9], *[_b32(x) for x in r[9:17]])
 
     def game(self, game_id: int) -> Game:
         r = self.chain.call(self.game_contract, "getGame", game_id)

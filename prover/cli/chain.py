@@ -1,4 +1,4 @@
-"""`obrain node | deploy | submit | defend | watch | claims`: the chain side."""
+"""`obrain node | deploy | submit | defend | watch | claims | withdraw`: the chain side."""
 
 from __future__ import annotations
 
@@ -39,32 +39,62 @@ def cmd_node(a) -> int:
 
 
 def cmd_deploy(a) -> int:
-    """Deploy OneStep and the ClaimRegistry (with its DisputeGame), register models, write a deployment JSON."""
+    """Deploy the one-step verifier, the ClaimRegistry (with its DisputeGame), register models, write a deployment
+    JSON. Refuses bonds and windows that cannot protect claims on the models it registers (prover.dispute.timing)."""
     import json
     from pathlib import Path
 
+    from prover.chain.deploy import deploy_one_step
     from prover.chain.registry import GameClient
     from prover.commit.model import model_commitment
+    from prover.dispute import timing
 
+    lms = {name: load_model(name, None, a.quiet) for name in a.model or []}
+    names = [timing_name(n) for n in lms] or ["smollm2"]
+    max_ctx = max([lm.program.context for lm in lms.values()] or [1024])
+    steps = max([lm.program.steps_per_token for lm in lms.values()] or [402])
+    gas_price = a.max_gas_price_gwei * 10**9
+    floor = timing.bond_floor(max_ctx * steps, timing.MAX_OUTPUT_LEAVES, a.k, gas_price)
+    sched = timing.Schedule(
+        claim_bond=a.claim_bond if a.claim_bond is not None else 2 * floor,
+        challenge_bond=a.challenge_bond if a.challenge_bond is not None else floor,
+        challenge_window=a.challenge_window,
+        move_window=a.move_window
+        if a.move_window is not None
+        else max(timing.move_window_for(names), timing.DEFAULT_MOVE_WINDOW_S),
+        replay_micros=a.replay_micros if a.replay_micros is not None else timing.replay_micros_for(names),
+        k=a.k,
+    )
+    why = timing.check(
+        sched,
+        names,
+        max_context=max_ctx,
+        steps_per_token=steps,
+        leaves=timing.MAX_OUTPUT_LEAVES,
+        max_gas_price_wei=gas_price,
+    )
+    if why and not a.unsafe_windows:
+        raise UsageError("refusing to deploy: " + "; ".join(why) + " (--unsafe-windows for a throwaway dev chain)")
+    for w in why:
+        console().print(f"[yellow]warning:[/yellow] {w}")
     url = rpc_url(a)
     chain = open_chain(a, url)
     sender = signer(a, chain)
     first_block = int(chain.w3.eth.block_number) + 1  # no event of these contracts can be older
-    from prover.chain.deploy import deploy_one_step
-
     one = deploy_one_step(chain, sender=sender)
     gc = GameClient.deploy(
         chain,
-        min_bond=a.min_bond,
-        challenge_window=a.challenge_window,
-        move_window=a.move_window,
+        claim_bond=sched.claim_bond,
+        challenge_bond=sched.challenge_bond,
+        challenge_window=sched.challenge_window,
+        replay_micros=sched.replay_micros,
+        move_window=sched.move_window,
         k=a.k,
         one_step=one.address,
         sender=sender,
     )
     models = {}
-    for name in a.model or []:
-        lm = load_model(name, None, a.quiet)
+    for name, lm in lms.items():
         mc = model_commitment(lm)
         gc.register_model(mc, uri=f"openbrains:{name}", sender=sender)
         models[name] = "0x" + mc.model_root.hex()
@@ -75,9 +105,11 @@ def cmd_deploy(a) -> int:
         "registry": gc.address,
         "game": gc.game_contract.address,
         "deployer": sender.address,
-        "min_bond_wei": a.min_bond,
-        "challenge_window_s": a.challenge_window,
-        "move_window_s": a.move_window,
+        "claim_bond_wei": sched.claim_bond,
+        "challenge_bond_wei": sched.challenge_bond,
+        "challenge_window_s": sched.challenge_window,
+        "replay_micros": sched.replay_micros,
+        "move_window_s": sched.move_window,
         "k": a.k,
         "deploy_block": first_block,
         "models": models,
@@ -95,6 +127,13 @@ def cmd_deploy(a) -> int:
     return EXIT_OK
 
 
+def timing_name(model: str) -> str:
+    """The name prover.dispute.timing knows a model by ('tiny', 'smollm2', or the file's stem)."""
+    from pathlib import Path
+
+    return Path(model).stem if model.endswith(".gguf") else model
+
+
 def cmd_submit(a) -> int:
     """Post a receipt's claim with a bond; write the chain fields into the receipt; optionally defend it."""
     import json
@@ -109,9 +148,9 @@ def cmd_submit(a) -> int:
     lie = Lie.from_json(json.loads(op.read_text()) if op.exists() else None)
     lm = load_model(lie.computed_with or r.model.id, r.model.context, a.quiet)
     agent = make_agent(a, gc, lm, lie)
-    bond = a.bond if a.bond is not None else gc.min_bond
+    bond = gc.claim_bond
     try:
-        cid = agent.submit(r, bond)
+        cid = agent.submit(r)
     except ValueError as e:
         raise UsageError(str(e)) from None
     info = ChainInfo(chain_id=gc.chain.chain_id, registry=gc.address, claim_id=cid, tx_hash="", bond_wei=bond)
@@ -131,37 +170,77 @@ def cmd_defend(a) -> int:
     return EXIT_OK
 
 
+def watch_models(a, gc) -> dict[str, str]:
+    """{model root: model id} of the --model options (each loaded once here to learn its root)."""
+    from prover.commit.model import model_commitment
+
+    out = {}
+    for name in a.model or ["smollm2"]:
+        out["0x" + model_commitment(load_model(name, None, True)).model_root.hex()] = name
+    return out
+
+
+def make_watcher(a, gc, *, only=None, inline=False):
+
+    from prover.dispute.watcher import Watcher
+
+    sender = signer(a, gc.chain)
+    return Watcher(
+        gc,
+        watch_models(a, gc),
+        sender,
+        watch_state_dir(a, gc),
+        from_block=getattr(gc, "first_block", 0),
+        budget=getattr(a, "budget", None),
+        max_bond=getattr(a, "max_bond", None),
+        replay_workers=getattr(a, "replay_workers", 1),
+        inline=inline,
+        only=only,
+        log=event_printer(getattr(a, "json", False)),
+    )
+
+
+def watch_state_dir(a, gc):
+    from pathlib import Path
+
+    return Path(a.state_dir) if getattr(a, "state_dir", None) else Path(".obrain") / "watch" / gc.address
+
+
+def event_printer(as_json: bool):
+    """One line per watcher event: a JSON object (--json, on stdout) or a readable line on stderr."""
+    import json
+    import sys
+    import time
+
+    con = console()
+
+    def emit(ev: dict) -> None:
+        ev = {"time": round(time.time(), 3), **ev}
+        if as_json:
+            sys.stdout.write(json.dumps(ev) + "\n")
+            sys.stdout.flush()
+        else:
+            rest = " ".join(f"{k}={v}" for k, v in ev.items() if k not in ("time", "event"))
+            style = "red" if ev["event"] in ("error", "missed", "cannot_afford") else "dim"
+            con.print(f"[{style}]{ev['event']}[/{style}] {rest}")
+
+    return emit
+
+
 def cmd_watch(a) -> int:
+    import time
+
     gc = game_client(a)
-    lm = load_model(a.model, None, a.quiet)
-    make_agent(a, gc, lm).watch(bond=a.bond or 0, poll=a.poll, max_polls=a.max_polls)
+    w = make_watcher(a, gc)
+    try:
+        n = 0
+        while a.max_polls is None or n < a.max_polls:
+            w.tick()
+            n += 1
+            time.sleep(a.poll)
+    finally:
+        w.close()
     return EXIT_OK
-
-
-def claims_table(gc) -> list[dict]:
-    """Every claim on the registry (from its deployment block) with its status and number of games."""
-    games: dict[int, int] = {}
-    for e in gc.events("GameOpened"):
-        games[e.args["claimId"]] = games.get(e.args["claimId"], 0) + 1
-    rows = []
-    for e in gc.events("ClaimPosted"):
-        cid = e.args["claimId"]
-        c = gc.claim(cid)
-        rows.append(
-            {
-                "id": cid,
-                "operator": c.operator,
-                "status": c.status.name,
-                "model_root": "0x" + c.model_root.hex(),
-                "trace_root": "0x" + c.trace_root.hex(),
-                "step_count": c.step_count,
-                "bond_wei": c.bond,
-                "posted_at": c.posted_at,
-                "games": games.get(cid, 0),
-                "block": e.block,
-            }
-        )
-    return rows
 
 
 def cmd_claims(a) -> int:
@@ -169,22 +248,48 @@ def cmd_claims(a) -> int:
 
     from rich.table import Table
 
+    from prover.dispute.watcher import read_flags
+
     gc = game_client(a)
-    rows = claims_table(gc)
+    flags = read_flags(a.watch_state) if a.watch_state else {}
+    rows = []
+    head = gc.chain.block_number()
+    lo = getattr(gc, "first_block", 0)
+    while lo <= head:
+        hi = min(head, lo + 1999)
+        for e in gc.events("ClaimPosted", from_block=lo, to_block=hi):
+            cid = int(e.args["claimId"])
+            c = gc.claim(cid)
+            games = len(gc.events("GameOpened", from_block=e.block, claimId=cid))
+            rows.append(
+                {
+                    "id": cid,
+                    "operator": c.operator,
+                    "status": c.status.name,
+                    "steps": c.step_count,
+                    "trace_root": "0x" + c.trace_root.hex(),
+                    "window_end": c.window_end,
+                    "games": games,
+                    "flag": flags.get(cid, ""),
+                }
+            )
+        lo = hi + 1
     if a.json:
-        print(json.dumps({"chain_id": gc.chain.chain_id, "registry": gc.address, "claims": rows}, indent=2))
+        print(json.dumps({"registry": gc.address, "claims": rows}, indent=2))
         return EXIT_OK
     t = Table(title=f"claims on {gc.address}")
-    for c in ("id", "operator", "status", "steps", "trace root", "games"):
-        t.add_column(c)
+    for col in ("id", "operator", "status", "steps", "trace root", "window end", "games", "flag"):
+        t.add_column(col)
     for r in rows:
         t.add_row(
             str(r["id"]),
             r["operator"][:10] + "..",
             r["status"],
-            str(r["step_count"]),
+            str(r["steps"]),
             r["trace_root"][:14] + "..",
+            str(r["window_end"]),
             str(r["games"]),
+            r["flag"],
         )
     console().print(t)
     return EXIT_OK
@@ -225,9 +330,54 @@ def add_parsers(sub) -> None:
     key_args(dp, rpc_help="JSON-RPC URL (default: $ETH_RPC_URL, else http://127.0.0.1:8545)")
     dp.add_argument("--out", default="deployment.json", help="where to write the deployment JSON")
     dp.add_argument("--json", action="store_true", help="print the deployment as one JSON object on stdout")
-    dp.add_argument("--min-bond", type=wei, default=10**17, metavar="ETH", help="minimum bond (default 0.1)")
-    dp.add_argument("--challenge-window", type=positive, default=3600, metavar="S", help="seconds (default 3600)")
-    dp.add_argument("--move-window", type=positive, default=600, metavar="S", help="seconds per move (default 600)")
+    dp.add_argument(
+        "--claim-bond",
+        type=wei,
+        default=None,
+        metavar="ETH",
+        help="every claim's bond (default: 2 x the challenge bond; half of a slashed one is burned)",
+    )
+    dp.add_argument(
+        "--challenge-bond",
+        type=wei,
+        default=None,
+        metavar="ETH",
+        help="every challenge's bond (default and floor: an honest side's worst-case game gas at --max-gas-price-gwei)",
+    )
+    dp.add_argument(
+        "--max-gas-price-gwei",
+        type=positive,
+        default=50,
+        metavar="G",
+        help="the gas price the bonds must cover (default 50)",
+    )
+    dp.add_argument(
+        "--challenge-window",
+        type=positive,
+        default=300,
+        metavar="S",
+        help="seconds a claim stays open after the verification queue reaches it (default 300)",
+    )
+    dp.add_argument(
+        "--replay-micros",
+        type=positive,
+        default=None,
+        metavar="US",
+        help="verification queue rate, microseconds a position (default and floor: the slowest "
+        "registered model's worst-case replay on a 2-core machine)",
+    )
+    dp.add_argument(
+        "--move-window",
+        type=positive,
+        default=None,
+        metavar="S",
+        help="seconds per move (default and floor: an honest move's worst case for these models)",
+    )
+    dp.add_argument(
+        "--unsafe-windows",
+        action="store_true",
+        help="deploy even if the bonds or windows are below the floors (throwaway dev chains only)",
+    )
     dp.add_argument("--k", type=int, choices=(2, 4, 8, 16), default=2, help="dissection arity (default 2)")
     dp.add_argument("--model", action="append", help="register this model (repeatable): tiny, smollm2, a path")
     dp.add_argument("-q", "--quiet", action="store_true")
@@ -235,7 +385,6 @@ def add_parsers(sub) -> None:
 
     sb = sub.add_parser("submit", help="post a receipt's claim with a bond (and optionally defend it)")
     sb.add_argument("receipt")
-    sb.add_argument("--bond", type=wei, default=None, metavar="ETH", help="bond (default: the registry minimum)")
     sb.add_argument("--serve", action="store_true", help="stay and defend the claim until it is final")
     chain_args(sb)
     sb.set_defaults(func=cmd_submit)
@@ -247,8 +396,29 @@ def add_parsers(sub) -> None:
     df.set_defaults(func=cmd_defend)
 
     w = sub.add_parser("watch", help="honest challenger: replay every claim, dispute the wrong ones")
-    w.add_argument("--model", default="smollm2")
-    w.add_argument("--bond", type=wei, default=None, metavar="ETH", help="challenge bond (default: the claim's)")
+    w.add_argument("--model", action="append", help="watch claims on this model (repeatable; default smollm2)")
+    w.add_argument(
+        "--state-dir",
+        default=None,
+        metavar="DIR",
+        help="where the watcher keeps its state and replays (default .obrain/watch/REGISTRY)",
+    )
+    w.add_argument(
+        "--budget",
+        type=wei,
+        default=None,
+        metavar="ETH",
+        help="most ETH locked in challenge bonds at once (default: the balance)",
+    )
+    w.add_argument(
+        "--max-bond",
+        type=wei,
+        default=None,
+        metavar="ETH",
+        help="refuse to challenge on a registry whose challenge bond is higher",
+    )
+    w.add_argument("--replay-workers", type=positive, default=1, metavar="N", help="replay processes (default 1)")
+    w.add_argument("--json", action="store_true", help="one JSON object per event line on stdout")
     w.add_argument(
         "--from-block",
         type=nonneg,
@@ -260,7 +430,8 @@ def add_parsers(sub) -> None:
     w.set_defaults(func=cmd_watch)
 
     cl = sub.add_parser("claims", help="list claims and their status")
-    cl.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    cl.add_argument("--json", action="store_true", help="print the claims as JSON")
+    cl.add_argument("--watch-state", default=None, metavar="DIR", help="show the flags of a watcher's state dir")
     chain_args(cl)
     cl.set_defaults(func=cmd_claims)
 

@@ -19,6 +19,7 @@ def run_chain_demo(
     from prover.chain.solc import compile_contracts
     from prover.dispute.agent import Agent
     from prover.dispute.protocol import ClaimStatus, Reason, ceil_log2
+    from prover.dispute.watcher import Watcher
 
     BOND, WINDOW, MOVE = 10**17, 3600, 600
     t = Table(title="on chain (anvil)")
@@ -38,10 +39,18 @@ def run_chain_demo(
 
         one = deploy_one_step(chain)
         gc = GameClient.deploy(
-            chain, min_bond=BOND, challenge_window=WINDOW, move_window=MOVE, k=2, one_step=one.address
+            chain,
+            claim_bond=BOND,
+            challenge_bond=BOND,
+            challenge_window=WINDOW,
+            replay_micros=1,
+            move_window=MOVE,
+            k=2,
+            one_step=one.address,
         )
         row("deploy", True, f"OneStep + ClaimRegistry/DisputeGame on {node.url} ({gc.deploy_gas:,} gas)")
-        operator, liar, watcher = Agent(gc, lm, 1), Agent(gc, lm, 2, corrupt=corrupt), Agent(gc, lm, 3)
+        operator, liar = Agent(gc, lm, 1), Agent(gc, lm, 2, corrupt=corrupt)
+        watcher = Watcher.in_process(gc, lm, 3)
         ok_cid = operator.submit(receipt, BOND)
         bad_cid = liar.submit(bad_receipt, BOND)
         liar2 = Agent(gc, lm, 4, lie=out_lie) if out_receipt is not None else None
@@ -56,17 +65,17 @@ def run_chain_demo(
         t1 = time.perf_counter()
         txs, rounds, gas = 0, 0, []
         chain_gas0 = chain.w3.eth.block_number
-        while True:
-            n = watcher.watch_once() + liar.defend_once(bad_cid) + operator.defend_once(ok_cid, finalize=False)
+        quiet = 0
+        while quiet < 3 or not watcher.idle():
+            n = watcher.tick() + liar.defend_once(bad_cid) + operator.defend_once(ok_cid, finalize=False)
             if liar2:
                 n += liar2.defend_once(out_cid)
             txs += n
-            if n == 0:
-                break
+            quiet = quiet + 1 if n == 0 else 0
         for b in range(chain_gas0 + 1, chain.w3.eth.block_number + 1):
             for h in chain.w3.eth.get_block(b)["transactions"]:
                 gas.append(int(chain.w3.eth.get_transaction_receipt(h)["gasUsed"]))
-        games = watcher._games_of(bad_cid)
+        games = watcher.games_on(bad_cid)
         slashed = gc.claim(bad_cid).status == ClaimStatus.SLASHED
         rounds = bound = "?"
         if games:
@@ -82,7 +91,7 @@ def run_chain_demo(
             f"{sum(gas):,} gas, {time.perf_counter() - t1:.1f}s; liar slashed",
         )
         if liar2:
-            g2 = watcher._games_of(out_cid)
+            g2 = watcher.games_on(out_cid)
             ev = gc.events("GameResolved", gameId=g2[0]) if g2 else []
             why = Reason(ev[0].args["reason"]).name if ev else "?"
             slashed2 = gc.claim(out_cid).status == ClaimStatus.SLASHED and why == "WRONG_OUTPUT_TOKEN"
@@ -94,18 +103,21 @@ def run_chain_demo(
             )
         disputed = {e.args["claimId"] for e in gc.events("GameOpened")}
         row("no false alarm", ok_cid not in disputed, f"nobody challenged the honest claim {ok_cid}")
-        chain.increase_time(WINDOW + 1)
+        chain.set_next_timestamp(gc.claim(ok_cid).window_end)
+        chain.mine()
         operator.defend_once(ok_cid)
         final = gc.claim(ok_cid).status == ClaimStatus.FINAL
         row("finalize", final, f"honest claim {ok_cid} final after the challenge window")
         n_liars = 2 if liar2 else 1
-        paid = (watcher.withdraw(), operator.withdraw(), liar.withdraw() + (liar2.withdraw() if liar2 else 0))
+        won = sum(int(e.args["amount"]) for e in gc.events("Withdrawn", who=watcher.address))
+        paid = (won, operator.withdraw(), liar.withdraw() + (liar2.withdraw() if liar2 else 0))
         ledger = gc.ledger()
+        burned = gc.credit("0x" + "00" * 20)
         row(
             "payouts",
-            paid == (2 * n_liars * BOND, BOND, 0) and ledger == (0, 0, 0),
-            f"watcher {paid[0] / 1e18:.1f} ETH (its bonds + the liars'), operator {paid[1] / 1e18:.1f} (its bond "
-            f"back), liars {paid[2] / 1e18:.1f}; registry holds {ledger[0] / 1e18:.1f} ETH",
+            paid == (n_liars * (BOND + BOND // 2), BOND, 0) and ledger == (burned, 0, burned),
+            f"watcher {paid[0] / 1e18:.2f} ETH (its bonds + half the liars'), operator {paid[1] / 1e18:.1f} (its bond "
+            f"back), liars {paid[2] / 1e18:.1f}; {burned / 1e18:.2f} ETH burned (the other halves)",
         )
     row("on-chain total", ok, f"{time.perf_counter() - t0:.1f}s")
     return t, ok
@@ -119,16 +131,19 @@ def play_dispute(gc, lm, prompt, settings, corrupt, *, operator=1, challenger=3,
 
     from prover.dispute.agent import Agent
     from prover.dispute.protocol import ClaimStatus
+    from prover.dispute.watcher import Watcher
     from prover.runner import make_receipt, traced_generate
 
     chain = gc.chain
     run = traced_generate(lm, list(prompt), settings, corrupt=corrupt)
     receipt = make_receipt(lm, "bench", None, False, list(prompt), run)
-    op, watcher = Agent(gc, lm, operator, corrupt=corrupt), Agent(gc, lm, challenger)
+    op = Agent(gc, lm, operator, corrupt=corrupt)
+    watcher = Watcher.in_process(gc, lm, challenger, from_block=chain.block_number())
     b0 = chain.w3.eth.block_number
-    cid = op.submit(receipt, bond)
-    while watcher.watch_once() + op.defend_once(cid, finalize=False):
-        pass
+    cid = op.submit(receipt)
+    quiet = 0
+    while quiet < 3 or not watcher.idle():
+        quiet = quiet + 1 if watcher.tick() + op.defend_once(cid, finalize=False) == 0 else 0
     txs = []
     for b in range(b0 + 1, chain.w3.eth.block_number + 1):
         for h in chain.w3.eth.get_block(b)["transactions"]:
@@ -141,7 +156,7 @@ def play_dispute(gc, lm, prompt, settings, corrupt, *, operator=1, challenger=3,
                 except Exception:
                     continue
             txs.append((name, int(chain.w3.eth.get_transaction_receipt(h)["gasUsed"])))
-    games = watcher._games_of(cid)
+    games = watcher.games_on(cid)
     status = gc.claim(cid).status
     out = {
         "claim": cid,

@@ -50,7 +50,7 @@ def _output_lie(lm, tokens):
 
 def run_demo(args) -> int:
     from engine.generate import GenSettings
-    from engine.runtime import IntegerLM
+    from engine.runtime import IntegerLM, output_text
     from prover.commit.trace import Corruption
     from prover.dispute.lies import apply_to_receipt
     from prover.receipt import Receipt
@@ -77,7 +77,7 @@ def run_demo(args) -> int:
     settings = GenSettings(max_new_tokens=24)
     con.print(f"[bold]{args.model}[/bold] (pure integers): {prompt}")
     run = traced_generate(lm, ids, settings)
-    answer = lm.tokenizer.decode([t for t in run.result.tokens if t != lm.config.eos_id])
+    answer = output_text(lm, run.result.tokens)
     con.print(f"  -> {answer}")
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="obrain-demo-"))
     honest_dir, bad_dir = work / "honest", work / "dishonest"

@@ -16,12 +16,12 @@ from .common import (
     console,
     game_client,
     load_model,
-    make_agent,
     nonneg,
     positive,
     q16,
     topk,
 )
+from .keys import signer
 
 # engine.models.llama.MAX_CONTEXT, not imported for --help's sake (tests/test_cli.py checks they agree)
 MAX_CONTEXT = 1024
@@ -76,7 +76,7 @@ def cmd_run(a) -> int:
     times: dict[str, float] = {}
 
     def on_token(tok: int) -> None:
-        if tok == lm.config.eos_id or a.json:  # --json: the text goes into the one object at the end
+        if tok in lm.stop_ids or a.json:  # --json: the text goes into the one object at the end
             return
         piece = stream.push(tok)
         if piece:
@@ -302,21 +302,33 @@ def _verify(a) -> int:
             raise UsageError("the receipt has no chain fields (it was never submitted): nothing to challenge")
         from prover.dispute.protocol import ClaimStatus
 
+        from prover.dispute.watcher import Watcher
+
+        from .chain import event_printer, watch_state_dir
+
         gc = game_client(a)
-        agent = make_agent(a, gc, lm)
-        for _ in range(a.max_polls if a.max_polls is not None else 10**9):
-            agent.watch_once(bond=0, only={r.chain.claim_id})
-            st = gc.claim(r.chain.claim_id).status
-            if st != ClaimStatus.PENDING or not agent._games_of(r.chain.claim_id):
-                break
-            open_games = [g for g in agent._games_of(r.chain.claim_id) if not gc.game(g).over]
-            if not open_games:
-                break
-            time.sleep(a.poll)
-        console().print(
-            f"claim {r.chain.claim_id}: {gc.claim(r.chain.claim_id).status.name}; "
-            f"withdrew {agent.withdraw() / 1e18} ETH"
+        cid = r.chain.claim_id
+        sender = signer(a, gc.chain)
+        w = Watcher.in_process(
+            gc,
+            lm,
+            sender,
+            state_dir=watch_state_dir(a, gc),
+            from_block=getattr(gc, "first_block", 0),
+            only={cid},
+            log=event_printer(False),
         )
+        try:
+            for _ in range(a.max_polls if a.max_polls is not None else 10**9):
+                w.tick()
+                games = w.games_on(cid)
+                if gc.claim(cid).status != ClaimStatus.PENDING and all(gc.game(g).over for g in games):
+                    break
+                time.sleep(a.poll)
+            w.tick()  # the last withdrawal
+        finally:
+            w.close()
+        console().print(f"claim {cid}: {gc.claim(cid).status.name}; watcher state in {w.state_dir}")
     return EXIT_OK if rep.ok else EXIT_MISMATCH
 
 
@@ -420,6 +432,12 @@ def add_parsers(sub) -> None:
         action="store_true",
         help="if the receipt's claim is wrong, challenge it on chain "
         "(its chain fields say where) and play the game to the end",
+    )
+    v.add_argument(
+        "--state-dir",
+        default=None,
+        metavar="DIR",
+        help="with --challenge: the watcher's state dir (default .obrain/watch/REGISTRY)",
     )
     v.add_argument("-q", "--quiet", action="store_true")
     chain_args(v)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import EXIT_OK, UsageError, chain_args, console, game_client, load_model, nonneg, positive, q16, topk, wei
+from .common import EXIT_OK, UsageError, chain_args, console, game_client, load_model, nonneg, positive, q16, topk
 
 
 def cmd_serve(a) -> int:
@@ -34,7 +34,7 @@ def cmd_serve(a) -> int:
     lm = load_model(a.model, a.context, a.quiet)
     mc = model_commitment(lm)
     root = "0x" + mc.model_root.hex()
-    stop = frozenset({lm.tokenizer.decode([lm.config.eos_id])})
+    stop = frozenset(lm.tokenizer.decode([t]) for t in lm.stop_ids)  # the model's own stop set (in its root)
     served = Served(
         model_id=a.model,
         names=frozenset({a.model, Path(a.model).stem, lm.config.name, root}),
@@ -50,8 +50,7 @@ def cmd_serve(a) -> int:
     if gc is not None:
         from prover.serve.submitter import Submitter
 
-        bond = a.bond if a.bond is not None else gc.min_bond
-        submitter = Submitter(gc, lm, sender, lie=lie, bond=bond, poll=a.poll, log=log).start()
+        submitter = Submitter(gc, lm, sender, lie=lie, poll=a.poll, log=log).start()
     on_answer = (lambda ans, path: submitter.put(ans.rid, path)) if submitter else None
     engine = Engine(lm, a.model, Path(a.runs_dir), queue=a.queue, lie=lie, on_answer=on_answer)
     app = build_app(engine, served, model_root=root, context=mc.context, submitting=submitter is not None)
@@ -133,9 +132,6 @@ def add_parsers(sub) -> None:
         "--runs-dir", default="runs/serve", metavar="DIR", help="where run directories go (default runs/serve)"
     )
     s.add_argument("--submit", action="store_true", help="post every answer's claim with a bond and defend it")
-    s.add_argument(
-        "--bond", type=wei, default=None, metavar="ETH", help="with --submit: bond (default: the registry minimum)"
-    )
     s.add_argument(
         "--dishonest",
         nargs=3,

@@ -67,10 +67,12 @@ class ModelCommitment:
     model_root: bytes
     steps_per_token: int
     context: int
+    stop_ids: tuple[int, ...] = ()
     empty_state_roots: dict[str, bytes] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, program: Program, weights: dict[str, Any]) -> ModelCommitment:
+    def build(cls, program: Program, weights: dict[str, Any], stop_ids: Sequence[int]) -> ModelCommitment:
+        """The commitment of a program, its weights and its stop tokens (1 to 16 distinct ids in [0, 2^32))."""
         names = weight_names(program)
         widx = {n: i for i, n in enumerate(names)}
         ih = [merkle.keccak(b"instr" + instr_bytes(program, i, widx)) for i in range(len(program.instrs))]
@@ -78,10 +80,37 @@ class ModelCommitment:
         wroots = {n: weight_root(weights[n]) for n in names}
         wroot = merkle.hash_tree_root([wroots[n] for n in names])
         S, C = program.steps_per_token, program.context
-        mroot = merkle.keccak(
-            b"model" + NUMERICS_VERSION.to_bytes(4, "big") + S.to_bytes(4, "big") + C.to_bytes(4, "big") + troot + wroot
-        )
-        return cls(ih, troot, names, wroots, wroot, mroot, S, C)
+        stops = tuple(sorted({int(t) for t in stop_ids}))
+        mroot = model_root(NUMERICS_VERSION, S, C, troot, wroot, stops)
+        return cls(ih, troot, names, wroots, wroot, mroot, S, C, stops)
+
+
+MAX_STOP_TOKENS = 16
+
+
+def stop_root(stop_ids: Sequence[int]) -> bytes:
+    """keccak256("stop" || u32 n || u32 id_0 .. u32 id_{n-1}) of strictly increasing stop token ids (1 <= n <= 16)."""
+    ids = [int(t) for t in stop_ids]
+    if not 1 <= len(ids) <= MAX_STOP_TOKENS or any(b <= a for a, b in zip(ids, ids[1:])):
+        raise ValueError(f"stop tokens must be 1 to {MAX_STOP_TOKENS} strictly increasing ids, got {ids}")
+    if any(not 0 <= t < 1 << 32 for t in ids):
+        raise ValueError(f"stop token ids must be in [0, 2^32), got {ids}")
+    return merkle.keccak(b"stop" + len(ids).to_bytes(4, "big") + b"".join(t.to_bytes(4, "big") for t in ids))
+
+
+def model_root(
+    numerics_version: int, steps: int, context: int, template_root: bytes, weights_root: bytes, stop_ids: Sequence[int]
+) -> bytes:
+    """keccak256("model" || u32 nv || u32 S || u32 context || template_root || weights_root || stop_root)."""
+    return merkle.keccak(
+        b"model"
+        + numerics_version.to_bytes(4, "big")
+        + steps.to_bytes(4, "big")
+        + context.to_bytes(4, "big")
+        + template_root
+        + weights_root
+        + stop_root(stop_ids)
+    )
 
 
 _COMMITMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -92,7 +121,7 @@ def model_commitment(lm) -> ModelCommitment:
     every weight's file bytes. Cached beside the model, not on it (the engine knows nothing of commitments)."""
     mc = _COMMITMENTS.get(lm)
     if mc is None:
-        mc = _COMMITMENTS[lm] = ModelCommitment.build(lm.program, lm.weights)
+        mc = _COMMITMENTS[lm] = ModelCommitment.build(lm.program, lm.weights, lm.stop_ids)
     return mc
 
 

@@ -42,8 +42,20 @@ class HonestPlayer:
     """Plays one side of a game truthfully from a Party's own trace: `move(game_id)` makes the move the
     game waits for if it is this player's turn (and returns the TxResult), else returns None."""
 
-    def __init__(self, gc: GameClient, party: Party, sender):
+    def __init__(
+        self,
+        gc: GameClient,
+        party: Party,
+        sender,
+        *,
+        claimed_output: Sequence[int] | None = None,
+        from_block: int = 0,
+    ):
+        """claimed_output: the claim's output tokens if the caller has them (else read from its ClaimPosted event);
+        from_block: a block at or before the game's opening (event reads start there, not at genesis)."""
         self.gc, self.party, self.sender = gc, party, sender
+        self.claimed_output = None if claimed_output is None else [int(t) for t in claimed_output]
+        self.from_block = from_block
         self.address = gc.chain.address(sender)
         self._tt: HashTree | None = None
 
@@ -126,6 +138,8 @@ class HonestPlayer:
         raise ChainError("same trace and same output: nothing to dispute")
 
     def _claimed_output(self, claim_id: int) -> list[int]:
+        if self.claimed_output is not None:
+            return self.claimed_output
         ev = self.gc.events("ClaimPosted", claimId=claim_id)
         return unpack_tokens(bytes(ev[0].args["outputPacked"]))
 
@@ -175,7 +189,7 @@ class HonestPlayer:
     def defender_proof(self, game_id: int, g: Game, k: int) -> list[bytes]:
         """Proof of agreed record k (< the disputed step) in the defender's trace tree (see RevealedTree)."""
         revealed: dict[tuple[int, int], bytes] = {}
-        for e in self.gc.events("Revealed", gameId=game_id):
+        for e in self.gc.events("Revealed", from_block=self.from_block, gameId=game_id):
             if Phase(e.args["phase"]) != Phase.TRACE_PICK:
                 continue
             levels = ceil_log2(len(e.args["children"]))

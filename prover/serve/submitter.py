@@ -16,10 +16,11 @@ from pathlib import Path
 
 
 class Submitter:
-    def __init__(self, gc, lm, sender, *, lie=None, bond: int, poll: float = 1.0, log: Callable[[str], None] = print):
+    def __init__(self, gc, lm, sender, *, lie=None, poll: float = 1.0, log: Callable[[str], None] = print):
         from ..dispute.agent import Agent
 
-        self.gc, self.bond, self.poll, self.log = gc, bond, poll, log
+        self.gc, self.poll, self.log = gc, poll, log
+        self.bond = gc.claim_bond  # the registry's one claim bond
         self.agent = Agent(gc, lm, sender, lie=lie, log=log, from_block=getattr(gc, "first_block", 0))
         self.inbox: queue.Queue = queue.Queue()
         self.open: dict[int, str] = {}  # claim id -> receipt id, until settled
@@ -54,7 +55,7 @@ class Submitter:
 
         try:
             r = Receipt.load(path)
-            cid = self.agent.submit(r, self.bond)
+            cid = self.agent.submit(r)
         except Exception as e:  # logged; the server goes on
             self.log(f"receipt {rid}: not posted: {type(e).__name__}: {e}")
             return

@@ -100,11 +100,11 @@ class Engine:
         from ..runner import make_receipt, traced_generate, write_run_dir
 
         t0 = time.perf_counter()
-        eos = self.lm.config.eos_id
+        stops = set(self.lm.stop_ids)
         stream = StreamDecoder(self.lm.tokenizer, skip_special=False)  # the pieces add up to the receipt's text
 
         def on_token(tok: int) -> None:
-            if on_piece is not None and tok != eos:
+            if on_piece is not None and tok not in stops:
                 piece = stream.push(tok)
                 if piece:
                     on_piece(piece)
