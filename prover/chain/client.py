@@ -81,8 +81,9 @@ class Chain:
     """A web3.py connection plus our artifacts: deploy/call/transact by name, signed locally; dev controls on anvil.
 
     timeout: seconds per HTTP request (a read is retried ``rpc_retries`` times on a connection error or
-    timeout); receipt_timeout: seconds to wait for a transaction to be mined before it is re-sent with the
-    same nonce and 25% higher fees, at most ``tx_retries`` times (default 0 on a dev chain, 2 elsewhere);
+    timeout); receipt_timeout: seconds to wait for a transaction to be mined (default 30 on a dev chain, 120
+    elsewhere) before it is re-sent with the same nonce and 25% higher fees, at most ``tx_retries`` times
+    (default 0 on a dev chain, 2 elsewhere);
     dev: force dev-chain behaviour on or off (default: detected, see ``is_dev``); fees: a FeePolicy (default:
     from the node's fee history); log_chunk: blocks per eth_getLogs request.
     """
@@ -92,7 +93,7 @@ class Chain:
         url: str,
         artifacts: dict[str, dict] | None = None,
         timeout: float = 60.0,
-        receipt_timeout: float = 30.0,
+        receipt_timeout: float | None = None,
         *,
         dev: bool | None = None,
         fees: FeePolicy | None = None,
@@ -101,7 +102,6 @@ class Chain:
         log_chunk: int = LOG_CHUNK,
     ):
         self.url = url
-        self.receipt_timeout = receipt_timeout
         self.fees = fees or FeePolicy()
         self.log_chunk = log_chunk
         # web3 retries only idempotent reads (its allowlist); a send is never repeated blindly
@@ -112,7 +112,8 @@ class Chain:
         self._fns: dict[tuple[int, str, int], _Fn] = {}
         self.chain_id = self.w3.eth.chain_id
         self.dev = self.is_dev() if dev is None else dev
-        # on anvil an unmined transaction is stuck for good (a fee bump cannot help): give up at once there
+        # on anvil an unmined transaction is stuck for good (a fee bump cannot help): give up sooner, at once
+        self.receipt_timeout = receipt_timeout if receipt_timeout is not None else (30.0 if self.dev else 120.0)
         self.tx_retries = tx_retries if tx_retries is not None else (0 if self.dev else 2)
 
     def is_dev(self) -> bool:
@@ -330,13 +331,14 @@ class Chain:
         wait: bool = True,
         check: bool = True,
     ):
-        """Send contract.fn(*args) as a transaction; the mined receipt (`.gasUsed`, `.logs`), or a `Pending` if not
-        wait (``wait(pending)`` later; ``pending.hash`` is the transaction hash).
+        """Send contract.fn(*args) as a transaction; the mined receipt (`.gasUsed`, `.logs`), or its hash if not
+        wait (``wait(hash)`` waits for it later, without re-sends).
 
         Raises Reverted if gas estimation reverts, or (check) if the mined transaction reverted. With automine
         off, use wait=False (or `mine()` from another thread) or it blocks until the next block.
         """
-        return self._send(contract.get_function_by_name(fn)(*args), sender, value, gas, wait=wait, check=check)
+        out = self._send(contract.get_function_by_name(fn)(*args), sender, value, gas, wait=wait, check=check)
+        return out if wait else out.hash
 
     def _send(self, fn_or_ctor, sender, value: int, gas: int | None, wait: bool = True, check: bool = True):
         who = self.signer(sender)
@@ -363,11 +365,14 @@ class Chain:
     def _send_raw(self, who: LocalAccount, tx: dict) -> bytes:
         return self.w3.eth.send_raw_transaction(who.sign_transaction(tx).raw_transaction)
 
-    def wait(self, pending: Pending, check: bool = True):
+    def wait(self, pending, check: bool = True):
         """The receipt of a sent transaction. Polls every few ms (up to 50 ms on a dev chain, 1 s elsewhere); after
         each ``receipt_timeout`` seconds unmined, ``replace``s it (at most ``tx_retries`` times; whichever
         version is mined counts). Then ChainError (on a dev chain the stuck transactions are dropped from
-        anvil's pool first; elsewhere they may still be mined later). check: Reverted if it reverted."""
+        anvil's pool first; elsewhere they may still be mined later). check: Reverted if it reverted.
+        ``pending``: a Pending (from ``_send``), or a bare transaction hash (not re-sent)."""
+        if not isinstance(pending, Pending):
+            pending = Pending(pending, None, None, None)
         cap = 0.05 if self.dev else 1.0
         for attempt in range(self.tx_retries + 1):
             deadline, pause = time.monotonic() + self.receipt_timeout, 0.001

@@ -67,9 +67,10 @@ def key_args(p, *, rpc_help: str = "JSON-RPC URL (default: $ETH_RPC_URL, else th
     g.add_argument(
         "--receipt-timeout",
         type=seconds,
-        default=120.0,
+        default=None,
         metavar="S",
-        help="seconds to wait for a transaction to be mined before re-sending it with 25%% higher fees (default 120)",
+        help="seconds to wait for a transaction to be mined before re-sending it with 25%% higher fees "
+        "(default 120; 30 on anvil)",
     )
     g.add_argument(
         "--tx-retries",
@@ -111,7 +112,7 @@ def open_chain(a, url: str):
         return Chain(
             url,
             compile_contracts(),
-            receipt_timeout=getattr(a, "receipt_timeout", 120.0),
+            receipt_timeout=getattr(a, "receipt_timeout", None),
             tx_retries=getattr(a, "tx_retries", None),
             fees=fees,
         )
