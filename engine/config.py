@@ -33,7 +33,9 @@ class LlamaConfig:
     Query head h reads KV head h // (n_heads // n_kv_heads).
 
     ``special_ids`` are the ids of control tokens (never produced by BPE; registered as special tokens).
-    Raises ValueError on inconsistent values.
+    ``stop_ids`` is the model's stop set, sorted: generation ends at the first of these tokens (llama.cpp's
+    end-of-generation ids plus the chat template's end-of-turn token, engine.loaders.gguf.stop_ids); () means
+    (eos_id,). Raises ValueError on inconsistent values.
     """
 
     name: str
@@ -52,6 +54,7 @@ class LlamaConfig:
     bos_id: int | None = None
     special_ids: tuple[int, ...] = ()
     architecture: str = "llama"
+    stop_ids: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str):
@@ -82,10 +85,9 @@ class LlamaConfig:
                 continue
             if not _is_int(v) or not 0 <= v < self.vocab_size:
                 raise ValueError(f"config {f} must be a token id in [0, {self.vocab_size}), got {v!r}")
-        if any(not _is_int(i) or not 0 <= i < self.vocab_size for i in self.special_ids) or list(
-            self.special_ids
-        ) != sorted(set(self.special_ids)):
-            raise ValueError(f"config special_ids must be sorted unique token ids, got {self.special_ids!r}")
+        object.__setattr__(self, "stop_ids", tuple(self.stop_ids) or (self.eos_id,))
+        _check_ids("special_ids", self.special_ids, self.vocab_size)
+        _check_ids("stop_ids", self.stop_ids, self.vocab_size)
 
     # derived sizes
     @property
@@ -115,6 +117,7 @@ class LlamaConfig:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["special_ids"] = list(self.special_ids)
+        d["stop_ids"] = list(self.stop_ids)
         return d
 
     def to_json(self) -> str:
@@ -127,17 +130,18 @@ class LlamaConfig:
         if not isinstance(d, dict):
             raise ValueError(f"config must be a JSON object, got {type(d).__name__}")
         names = {f.name for f in fields(cls)}
-        required = {f.name for f in fields(cls) if f.name not in ("bos_id", "special_ids", "architecture")}
+        required = {f.name for f in fields(cls) if f.name not in ("bos_id", "special_ids", "architecture", "stop_ids")}
         unknown, missing = set(d) - names, required - set(d)
         if unknown:
             raise ValueError(f"unknown config keys {sorted(unknown)}")
         if missing:
             raise ValueError(f"missing config keys {sorted(missing)}")
         d = dict(d)
-        if "special_ids" in d:
-            if not isinstance(d["special_ids"], list):
-                raise ValueError(f"config special_ids must be a list, got {d['special_ids']!r}")
-            d["special_ids"] = tuple(d["special_ids"])
+        for k in ("special_ids", "stop_ids"):
+            if k in d:
+                if not isinstance(d[k], list):
+                    raise ValueError(f"config {k} must be a list, got {d[k]!r}")
+                d[k] = tuple(d[k])
         return cls(**d)
 
     @classmethod
@@ -148,6 +152,11 @@ class LlamaConfig:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"config is not valid JSON: {e}") from None
         return cls.from_dict(d)
+
+
+def _check_ids(name: str, ids: tuple[int, ...], n: int) -> None:
+    if any(not _is_int(i) or not 0 <= i < n for i in ids) or list(ids) != sorted(set(ids)):
+        raise ValueError(f"config {name} must be sorted unique token ids, got {ids!r}")
 
 
 def _is_int(v: Any) -> bool:

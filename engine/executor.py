@@ -5,11 +5,18 @@ instruction in order; ``args`` are the resolved operands (for commitments of inp
 already holds). An observer may also rewrite outputs before they are used downstream: ``transform(step, token,
 out) -> out`` (a dishonest operator's corruption, demos and tests only); an observer without one passes
 ``transform = None``. Nothing here stores a trace.
+
+Positions run one at a time (``step_token``) or as a block of known tokens (``run_block``: prefill, teacher-forced
+replay): the block runs instruction by instruction over all its positions (``Op.run_many``: one weight pass per
+block), then reports the steps to the observer in the same order as ``step_token`` would (position by position,
+instruction by instruction), with the same operands and outputs; ``state`` is, at each position's first step,
+the state before that position. Blocks need every state operand to be the instruction's own output (a KV cache
+append); other templates run blocks position by position.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -17,6 +24,9 @@ import numpy as np
 from . import ops
 from .ops import Ctx
 from .program import Instr, Program
+
+_LOCAL, _WEIGHT, _TOKEN, _RUN, _STATE = range(5)
+_CODES = {"local": _LOCAL, "weight": _WEIGHT, "token": _TOKEN, "run": _RUN, "state": _STATE}
 
 
 class StepObserver(Protocol):
@@ -50,25 +60,27 @@ class Executor:
         # execution plans are built once per loaded model (IntegerLM.plans) and shared by its executors
         self.plans = ops.build_plans(program, weights) if plans is None else plans
         self.state_names = sorted({r.name for i in program.instrs for r in i.inputs if r.kind == "state"})
+        # each operand as (code, payload): local/state -> instruction index, weight -> the weight
+        idx = program.index
+        self._spec = [
+            [(_CODES[r.kind], weights[r.name] if r.kind == "weight" else idx.get(r.name)) for r in ins.inputs]
+            for ins in program.instrs
+        ]
+        self._state_at = [(n, idx[n]) for n in self.state_names]
+        # blocks need self-recurrent state only (instruction i reads S(i)): then instruction order is a valid
+        # schedule for all positions of a block at once
+        self.blockable = all(p == i for i, spec in enumerate(self._spec) for c, p in spec if c == _STATE)
         self.reset()
 
     def reset(self) -> None:
         self.state: dict[str, Any] = {}
         self.next_token = 0
 
-    def _resolve(self, ref, outs, token_id: int, run: np.ndarray, ctx: Ctx):
-        k = ref.kind
-        if k == "local":
-            return outs[ref.name]
-        if k == "weight":
-            return self.weights[ref.name]
-        if k == "token":
-            return np.array([token_id], dtype=np.int64)
-        if k == "run":
-            return run
-        if ref.name in self.state:  # state
-            return self.state[ref.name]
-        i = self.program.index[ref.name]
+    def _state(self, i: int, ctx: Ctx, state: dict) -> Any:
+        """The value of S(instruction i) given ``state`` (the op's empty state before the first token)."""
+        name = self.program.instrs[i].name
+        if name in state:
+            return state[name]
         return self.ops[i].empty_state(self.program.instrs[i], ctx)
 
     def step_token(self, token_id: int, run: np.ndarray) -> dict[str, Any]:
@@ -77,16 +89,139 @@ class Executor:
         if t >= self.program.context:
             raise ValueError(f"position {t} is beyond the program's context {self.program.context}")
         ctx = Ctx(self.program, t, plans=self.plans)
-        outs: dict[str, Any] = {}
         S = self.program.steps_per_token
+        outs: list[Any] = [None] * S
+        tok = np.array([token_id], dtype=np.int64)
+        obs, tf = self.observer, self._transform
         for i, (ins, op) in enumerate(zip(self.program.instrs, self.ops)):
-            args = [self._resolve(r, outs, token_id, run, ctx) for r in ins.inputs]
+            args = [
+                outs[p]
+                if c == _LOCAL
+                else p
+                if c == _WEIGHT
+                else tok
+                if c == _TOKEN
+                else run
+                if c == _RUN
+                else self._state(p, ctx, self.state)
+                for c, p in self._spec[i]
+            ]
             y = op.run(ins, args, ctx)
-            if self._transform is not None:
-                y = self._transform(t * S + i, t, y)
-            outs[ins.name] = y
-            if self.observer is not None:
-                self.observer.on_step(t * S + i, t, i, ins, args, y)
-        self.state = {n: outs[n] for n in self.state_names}
+            if tf is not None:
+                y = tf(t * S + i, t, y)
+            outs[i] = y
+            if obs is not None:
+                obs.on_step(t * S + i, t, i, ins, args, y)
+        self.state = {n: outs[i] for n, i in self._state_at}
         self.next_token = t + 1
-        return outs
+        return {ins.name: y for ins, y in zip(self.program.instrs, outs)}
+
+    def run_block(self, tokens: Sequence[int], run: np.ndarray, every: str | None = None) -> dict[str, Any]:
+        """Run the positions [next_token, next_token + len(tokens)) with these input tokens as one block; returns
+        the last position's outputs by name (and, if ``every`` names an instruction, under the key ``every`` the
+        list of its output at each position). Same steps, outputs and observer calls as ``step_token`` per token."""
+        if every is not None:
+            return self._run_block_keeping(tokens, run, every)
+        T = len(tokens)
+        t0 = self.next_token
+        if T == 0:
+            raise ValueError("an empty block")
+        if t0 + T > self.program.context:
+            raise ValueError(f"position {t0 + T - 1} is beyond the program's context {self.program.context}")
+        if T == 1 or not self.blockable:
+            for tok in tokens:
+                outs = self.step_token(int(tok), run)
+            return outs
+        prog, S = self.program, self.program.steps_per_token
+        ctx = Ctx(prog, t0, plans=self.plans, count=T)
+        toks = np.asarray(tokens, dtype=np.int64).reshape(T, 1)
+        state0 = dict(self.state)
+        tf = self._transform
+        outs: list[Any] = [None] * S
+        scratch = [dict() for _ in range(T)]  # per-position scratch of ops run position by position
+        for i, (ins, op) in enumerate(zip(prog.instrs, self.ops)):
+            spec = self._spec[i]
+            args = [
+                outs[p]
+                if c == _LOCAL
+                else p
+                if c == _WEIGHT
+                else toks
+                if c == _TOKEN
+                else run
+                if c == _RUN
+                else self._state(p, Ctx(prog, t0, plans=self.plans), state0)
+                for c, p in spec
+            ]
+            if op.run_many is not None:
+                ys = op.run_many(ins, args, ctx)
+                if tf is not None:  # a state op's outputs share storage: an edit at t is seen at t + 1 on
+                    for t in range(T):
+                        y = tf((t0 + t) * S + i, t0 + t, ys[t])
+                        if y is not ys[t]:
+                            ys[t] = y
+            else:
+                ys = self._per_position(i, args, t0, scratch)
+            outs[i] = ys
+        if self.observer is not None:
+            self._report(t0, T, toks, run, outs, state0)
+        self.state = {n: outs[i][T - 1] for n, i in self._state_at}
+        self.next_token = t0 + T
+        return {ins.name: ys[T - 1] for ins, ys in zip(prog.instrs, outs)}
+
+    def _per_position(self, i: int, args: list, t0: int, scratch: list[dict]) -> list:
+        """Instruction i of a block run position by position (an op without run_many); a state operand is the
+        previous position's output (self-recurrent state: ``blockable``)."""
+        ins, op, spec, tf = self.program.instrs[i], self.ops[i], self._spec[i], self._transform
+        S, ys = self.program.steps_per_token, []
+        for t in range(len(scratch)):
+            a = [
+                x[t] if c in (_LOCAL, _TOKEN) else (ys[t - 1] if t else x) if c == _STATE else x
+                for (c, _), x in zip(spec, args)
+            ]
+            y = op.run(ins, a, Ctx(self.program, t0 + t, scratch=scratch[t], plans=self.plans))
+            ys.append(tf((t0 + t) * S + i, t0 + t, y) if tf is not None else y)
+        return ys
+
+    def _run_block_keeping(self, tokens, run, every: str) -> dict[str, Any]:
+        i = self.program.index[every]
+        seen: list = []
+        inner = self.observer
+
+        class _Keep:  # the wanted output of every position, then the real observer
+            transform = self._transform
+
+            def on_step(_s, step, token, index, ins, args, out):
+                if index == i:
+                    seen.append(out)
+                if inner is not None:
+                    inner.on_step(step, token, index, ins, args, out)
+
+        self.observer = _Keep()
+        try:
+            outs = self.run_block(tokens, run)
+        finally:
+            self.observer = inner
+        return {**outs, every: seen}
+
+    def _report(self, t0: int, T: int, toks: np.ndarray, run: np.ndarray, outs: list, state0: dict) -> None:
+        """The block's steps to the observer, position by position, as step_token reports them."""
+        prog, S, obs = self.program, self.program.steps_per_token, self.observer
+        ctx0 = Ctx(prog, t0, plans=self.plans)
+        for t in range(T):
+            pos = t0 + t
+            self.state = state0 if t == 0 else {n: outs[i][t - 1] for n, i in self._state_at}
+            for i, ins in enumerate(prog.instrs):
+                args = [
+                    outs[p][t]
+                    if c == _LOCAL
+                    else p
+                    if c == _WEIGHT
+                    else toks[t]
+                    if c == _TOKEN
+                    else run
+                    if c == _RUN
+                    else (outs[p][t - 1] if t else self._state(p, ctx0, state0))
+                    for c, p in self._spec[i]
+                ]
+                obs.on_step(pos * S + i, pos, i, ins, args, outs[i][t])

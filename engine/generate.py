@@ -1,8 +1,9 @@
-"""Generation: feed the prompt token by token, then the model's own sampled tokens, until a stop token.
+"""Generation: feed the prompt, then the model's own sampled tokens, until a stop token.
 
 Every position runs the same template (the prompt positions too), so step i is always
 (token i // S, instruction i % S). The token fed at position t is prompt[t] while t < len(prompt), else
-the token sampled at position t-1.
+the token sampled at position t-1. The prompt's positions run in blocks (``Executor.run_block``: one weight
+pass per block, the same steps as token by token); generated positions one at a time.
 """
 
 from __future__ import annotations
@@ -36,6 +37,27 @@ class GenResult:
     stopped: str = ""  # "eos" or "length"
 
 
+BLOCK_BYTES = 64 << 20  # a block's outputs are held until its steps are reported: bound them
+
+
+def block_sizes(start: int, stop: int, first: int = 16, budget: int = BLOCK_BYTES, per_position=None):
+    """Blocks [a, b) covering [start, stop): ``first`` positions, then as many as ``budget`` bytes of outputs allow
+    by ``per_position(p)`` (bytes a position's outputs take, estimated from the last block), at most 64."""
+    a = start
+    size = first
+    while a < stop:
+        b = min(stop, a + max(1, size))
+        yield a, b
+        if per_position is not None:
+            size = max(1, min(64, budget // max(1, per_position(b))))
+        a = b
+
+
+def outputs_bytes(outs) -> int:
+    """Bytes held by one position's outputs (arrays; KV caches share their buffer and count nothing)."""
+    return sum(v.nbytes for v in outs.values() if isinstance(v, np.ndarray))
+
+
 def generate(
     ex: Executor,
     prompt: list[int],
@@ -57,17 +79,15 @@ def generate(
     res = GenResult(prompt=list(prompt))
     ex.reset()
     out_name = ex.program.output
-    t = 0
+    n = len(prompt)
+    est = {"bytes": 0}
+    for a, b in block_sizes(0, n, per_position=lambda p: est["bytes"]):
+        outs = ex.run_block(prompt[a:b], run)
+        est["bytes"] = 2 * outputs_bytes(outs)  # the block's last position holds the most; x2 for temporaries
+        if on_prompt_progress:
+            on_prompt_progress(b, n)
+    t = n
     while True:
-        tok = prompt[t] if t < len(prompt) else res.tokens[-1]
-        outs = ex.step_token(tok, run)
-        t += 1
-        if t < len(prompt):
-            if on_prompt_progress:
-                on_prompt_progress(t, len(prompt))
-            continue
-        if t == len(prompt) and on_prompt_progress:
-            on_prompt_progress(t, len(prompt))
         nxt = int(outs[out_name][0])
         res.tokens.append(nxt)
         if on_token:
@@ -76,15 +96,16 @@ def generate(
             if t >= positions:
                 res.stopped = "positions"
                 break
-            continue
-        if nxt in stop_ids:
+        elif nxt in stop_ids:
             res.stopped = "eos"
             break
-        if len(res.tokens) >= settings.max_new_tokens:
+        elif len(res.tokens) >= settings.max_new_tokens:
             res.stopped = "length"
             break
-        if t >= ex.program.context:
+        elif t >= ex.program.context:
             res.stopped = "context"
             break
+        outs = ex.step_token(nxt, run)
+        t += 1
     res.positions = t
     return res

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Union
 from collections.abc import Iterable
 
@@ -74,10 +75,14 @@ class Instr:
     layer: int = -1  # for messages only ("layer 3, attn_q"); -1 = not in a block
 
     def p(self, key: str) -> Param:
-        for k, v in self.params:
-            if k == key:
-                return v
-        raise KeyError(f"instruction {self.name} ({self.op}) has no parameter {key!r}")
+        try:
+            return self._param_dict[key]
+        except KeyError:
+            raise KeyError(f"instruction {self.name} ({self.op}) has no parameter {key!r}") from None
+
+    @cached_property
+    def _param_dict(self) -> dict[str, Param]:  # not a field: equality, hashing and the template ignore it
+        return dict(self.params)
 
     def to_obj(self) -> dict:
         return {

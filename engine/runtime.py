@@ -27,7 +27,7 @@ def architectures() -> dict[str, object]:
 
 
 def output_text(lm: IntegerLM, tokens) -> str:
-    """The text of generated tokens (the stop token left out). A dishonest run may carry an out-of-vocabulary
+    """The text of generated tokens (stop tokens left out). A dishonest run may carry an out-of-vocabulary
     "token" (the trace defines it: a zero embedding); it shows as U+FFFD rather than failing."""
     vocab = lm.config.vocab_size
     stops = set(lm.stop_ids)
@@ -57,6 +57,7 @@ class IntegerLM:
         self.weights = self.arch.build_weights(loaded, self.program, progress)
         self.plans = ops.build_plans(self.program, self.weights)
         self.tokenizer = Tokenizer.from_meta(loaded.tokenizer_meta)
+        self.tokenizer.architecture = arch
 
     @property
     def stop_ids(self) -> tuple[int, ...]:
@@ -67,15 +68,29 @@ class IntegerLM:
 
     @classmethod
     def load(cls, name_or_path: str, context: int | None = None, progress=None) -> IntegerLM:
-        from .loaders.gguf import resolve_model
+        from .store import resolve_model
 
         return cls(resolve_model(name_or_path), context, progress)
 
-    def encode_prompt(self, prompt: str, chat: bool = False, max_new_tokens: int = 0) -> list[int]:
-        """Token ids for ``prompt`` (chat template applied if ``chat``); PromptError if empty or too long."""
-        if not prompt or not prompt.strip():
-            raise PromptError("empty prompt")
-        ids = self.tokenizer.chat(prompt) if chat else self.tokenizer.encode(prompt)
+    def encode_prompt(
+        self,
+        prompt: str | None,
+        chat: bool = False,
+        max_new_tokens: int = 0,
+        *,
+        system: str | None = None,
+        messages: list | None = None,
+        template: str | None = None,
+    ) -> list[int]:
+        """Token ids for ``prompt``, or with ``chat`` for the chat prompt of ``prompt`` (after an optional
+        ``system`` message) or of ``messages``, rendered with ``template`` (engine.chat.template_source: the
+        file's own by default). PromptError if empty or too long."""
+        if chat:
+            ids = self.tokenizer.chat(prompt, system=system, messages=messages, template=template)
+        else:
+            if not prompt or not prompt.strip():
+                raise PromptError("empty prompt")
+            ids = self.tokenizer.encode(prompt)
         if not ids:
             raise PromptError("the prompt encodes to no tokens")
         room = self.program.context - max(max_new_tokens - 1, 0)
@@ -89,6 +104,12 @@ class IntegerLM:
         if bad:
             raise PromptError(f"token ids {bad[:5]} are outside the vocabulary of {vocab}")
         return ids
+
+    def chat_template(self, template: str | None = None) -> str:
+        """The name of the chat template ``template`` resolves to: "file" (the file's own) or a fallback."""
+        from .chat import template_source
+
+        return template_source(self.tokenizer, template)[0]
 
     def executor(self, observer: StepObserver | None = None) -> Executor:
         return Executor(self.program, self.weights, observer, self.plans)

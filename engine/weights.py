@@ -2,7 +2,7 @@
 
 * ``QWeight``: a block-quantized (or F16/F32) matrix: its ``QuantMatrix`` (exact q and dyadic scales,
   plus the raw bytes that get committed) and the prepared fast form for ``fixedpoint.vec.qlinear``;
-* ``VWeight``: an F32 vector (norm gains) as exact (mantissa, exponent) int64 pairs, plus raw bytes;
+* ``VWeight``: an F32 / F16 / BF16 vector (norm gains) as exact (mantissa, exponent) int64 pairs, plus raw bytes;
 * ``TWeight``: an integer table derived from the model by integer algorithms (the RoPE cos/sin table),
   committed like any weight.
 """
@@ -15,7 +15,9 @@ import numpy as np
 
 from fixedpoint import vec
 
-GGML_TYPE_IDS = {"F32": 0, "F16": 1, "Q4_0": 2, "Q4_1": 3, "Q8_0": 8}
+from .loaders import GGML_TYPES
+
+GGML_TYPE_IDS = {name: v[0] for name, v in GGML_TYPES.items()}
 
 
 @dataclass
@@ -35,7 +37,7 @@ class QWeight:
 
     @property
     def type_id(self) -> int:
-        """The GGML type id (F32 0, F16 1, Q4_0 2, Q4_1 3, Q8_0 8): what a verifier decodes the raw bytes as."""
+        """The GGML type id (F32 0, F16 1, Q4_0 2, ..., BF16 30): what a verifier decodes the raw bytes as."""
         return GGML_TYPE_IDS[self.qm.ggml_type]
 
     def check_type(self, ins, key: str = "wtype") -> None:
@@ -52,11 +54,20 @@ class VWeight:
     name: str
     mant: np.ndarray  # int64 (n,)
     exp: np.ndarray  # int64 (n,)
-    raw: np.ndarray  # uint8 (4n,), little-endian float32 bits as in the file
+    raw: np.ndarray  # uint8 (4n or 2n,), little-endian float32 / float16 / bfloat16 bits as in the file
+    ggml_type: str = "F32"
 
     @property
     def shape(self) -> tuple[int]:
         return (self.mant.size,)
+
+    @property
+    def type_id(self) -> int:
+        return GGML_TYPE_IDS[self.ggml_type]
+
+    @property
+    def elem_bytes(self) -> int:
+        return 4 if self.ggml_type == "F32" else 2
 
 
 @dataclass
@@ -74,7 +85,12 @@ def qweight(name: str, raw: np.ndarray, ggml_type: str, rows: int, cols: int) ->
     return QWeight(name, qm, vec.prepare(qm), raw)
 
 
-def vweight(name: str, raw: np.ndarray) -> VWeight:
-    bits = np.frombuffer(np.ascontiguousarray(raw).tobytes(), dtype="<u4")
-    mant, exp = vec.fp32_decode(bits)
-    return VWeight(name, np.asarray(mant, np.int64), np.asarray(exp, np.int64), raw)
+_VECTOR_DECODERS = {"F32": ("<u4", vec.fp32_decode), "F16": ("<u2", vec.fp16_decode), "BF16": ("<u2", vec.bf16_decode)}
+
+
+def vweight(name: str, raw: np.ndarray, ggml_type: str = "F32") -> VWeight:
+    """The vector of ``raw`` (the file's bytes) read as ``ggml_type`` (F32, F16 or BF16), decoded exactly."""
+    dt, decode = _VECTOR_DECODERS[ggml_type]
+    bits = np.frombuffer(np.ascontiguousarray(raw).tobytes(), dtype=dt)
+    mant, exp = decode(bits)
+    return VWeight(name, np.asarray(mant, np.int64), np.asarray(exp, np.int64), raw, ggml_type)

@@ -9,19 +9,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 FORMAT = "openbrains.receipt"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: input.system / messages / template (version 1 receipts still load)
 
 
 class ReceiptError(Exception):
     """The receipt file cannot be used (unreadable, not JSON, wrong schema, newer format): exit code 2."""
 
 
-Hex32 = str  # "0x" + 64 hex digits
+Hex32 = Annotated[str, Field(pattern=r"^0x[0-9a-f]{64}$")]  # "0x" + 64 lowercase hex digits
+# The ranges the chain holds them in (postClaim: int32 tokens, int64 run settings, u32 sizes, u64 step counts):
+# a receipt outside them can be no claim's, and is refused when read (exit 2), before anything is computed.
+Token = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+I64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+U32 = Annotated[int, Field(ge=1, le=2**32 - 1)]
+U64 = Annotated[int, Field(ge=0, le=2**64 - 1)]
 
 
 class _Strict(BaseModel):
@@ -29,23 +35,35 @@ class _Strict(BaseModel):
 
 
 class ModelInfo(_Strict):
-    id: str = Field(description="what `obrain run` was given: 'smollm2', 'tiny', or a path")
+    # the model is named by content: file_sha256 (the GGUF file, or a native model's manifest) and model_root;
+    # verify finds the file by file_sha256 in the model store (engine.store), never by this informational id
+    id: str = Field(description="informational: the bundled model's name, or the file's name")
     name: str
     file_sha256: str
     model_root: Hex32
-    steps_per_token: int
-    context: int
+    steps_per_token: U32
+    context: U32
+
+
+class ChatMessage(_Strict):
+    role: str
+    content: str
 
 
 class InputInfo(_Strict):
-    prompt_text: str | None = None
+    prompt_text: str | None = None  # the user's message (None with messages)
     chat: bool = False
-    prompt_tokens: list[int]
+    prompt_tokens: list[Token] = Field(min_length=1)
     input_hash: Hex32
+    system: str | None = None  # the system message before prompt_text (chat only)
+    messages: list[ChatMessage] | None = None  # the whole conversation instead of system + prompt_text
+    # the chat template: "file" (the model file's own) or a fallback name (engine.chat.TEMPLATES); None with
+    # chat means "chatml" (receipts from before templates were read from the file)
+    template: str | None = None
 
 
 class OutputInfo(_Strict):
-    tokens: list[int]
+    tokens: list[Token] = Field(min_length=1)
     text: str
     output_hash: Hex32
     stopped: str
@@ -53,14 +71,14 @@ class OutputInfo(_Strict):
 
 class TraceInfo(_Strict):
     trace_root: Hex32
-    step_count: int
+    step_count: U64
 
 
 class Settings(_Strict):
-    max_new_tokens: int
-    temperature_q16: int
-    top_k: int
-    seed: int
+    max_new_tokens: I64
+    temperature_q16: I64
+    top_k: I64
+    seed: I64
 
 
 class Timings(_Strict):

@@ -35,7 +35,7 @@ def main() -> int:
     a = ap.parse_args()
 
     from engine.generate import GenSettings
-    from engine.loaders.gguf import resolve_model
+    from engine.store import resolve_model
     from engine.reference import FloatLlama
     from engine.runtime import IntegerLM
 

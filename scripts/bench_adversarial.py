@@ -40,10 +40,13 @@ def main() -> int:
             rows.append(out)
             if not a.json:
                 s = out.scenario
-                print(f"{i:3d} lies {'+'.join(s['lies']):18s} honest {s['honest']} spam {s['spam']} "
-                      f"def {s['defender']:11s} sybil {s['sybil'] or '-':5s} flaky {s['flaky']:.2f} "
-                      f"kill {int(s['kill'])}  -> {'ok' if out.ok else 'FAIL ' + '; '.join(out.problems)} "
-                      f"(latency {out.worst_move_latency_s}s, {out.seconds}s)", flush=True)
+                print(
+                    f"{i:3d} lies {'+'.join(s['lies']):18s} honest {s['honest']} spam {s['spam']} "
+                    f"def {s['defender']:11s} sybil {s['sybil'] or '-':5s} flaky {s['flaky']:.2f} "
+                    f"kill {int(s['kill'])}  -> {'ok' if out.ok else 'FAIL ' + '; '.join(out.problems)} "
+                    f"(latency {out.worst_move_latency_s}s, {out.seconds}s)",
+                    flush=True,
+                )
     summary = {
         "scenarios": len(rows),
         "lies": sum(o.lies for o in rows),

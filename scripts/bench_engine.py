@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""Decode speed of the integer engine (traced and untraced) vs the float32 numpy reference, in one run.
+"""Speed of the integer engine (traced and untraced) against the float32 reference: decode at given positions,
+batched prefill, bytes a token and the bandwidth bound, and verification against the run it checks.
 
-    scripts/bench_engine.py [--model smollm2|tiny] [--tokens N] [--json]
+    scripts/bench_engine.py [--model smollm2|tiny] [--positions 16,128,512,1000] [--window 8]
+                            [--prefill 64] [--claim 256] [--json]
 
-The three engines (integer untraced, integer traced, float32) process the same chat prompt token by token,
-then decode N more positions fed with the integer engine's own greedy tokens (eos does not stop the
-measurement; the traced engine must predict the same tokens). They take turns of 8 positions each
-(lockstep), so that this VM's drifting speed hits all three alike. Columns: prompt tok/s, decode tok/s. Peak RSS
-is measured in a separate process running `obrain run` (traced), so the float model's memory does not count
-against the integer engine. Summary keys: int_decode_tok_s (traced), int_untraced_decode_tok_s,
-float_decode_tok_s, int_vs_float (traced int / float), int_untraced_vs_float, prompt_tok_s, trace_overhead,
-peak_rss_mb.
+Decode: the engines walk one token sequence; at each position P in --positions each decodes --window positions
+one at a time, taking turns position by position (rotating who goes first), timed in CPU seconds of this process
+(the VM is shared: wall time measures the neighbours). Between windows the integer engines fast-forward with
+batched blocks and the float engine token by token (untimed). Prefill: --prefill prompt positions as blocks,
+each engine in turn. Bytes a token: the prepared weights every position reads; the bound is those bytes over a
+measured single-thread read (a compiled sum over 512 MB). Verify: a --claim-token claim (exactly that many
+generated positions, eos ignored) run traced, then replayed teacher-forced (prover.runner.replay_claim, what
+`obrain verify` does), both in CPU seconds. Peak RSS: a separate `obrain run` (traced) process.
 """
 
 import argparse
@@ -20,68 +22,133 @@ import sys
 import time
 
 import _common
+import numpy as np
 from _common import emit
 
 PROMPT = "Write a short story about a robot who learns to paint."
+TEXT = (
+    "The robot stood before the canvas for a long time. It had painted nothing yet, but it had watched the old "
+    "painter every morning, the brush moving in slow circles, the colours meeting at their edges. "
+)
 
 
 class IntEngine:
-    """The integer engine, traced (a Tracer observes every step) or not, stepped one position at a time."""
-
-    def __init__(self, lm, n: int, traced: bool):
+    def __init__(self, lm, traced: bool):
         from engine.generate import GenSettings
         from prover.commit.model import model_commitment
         from prover.commit.trace import Tracer
 
-        self.run = GenSettings(max_new_tokens=n).run_tensor()
-        obs = Tracer(lm.program, model_commitment(lm), self.run) if traced else None
-        self.ex = lm.executor(obs)
+        self.run = GenSettings(max_new_tokens=1).run_tensor()
+        self.ex = lm.executor(Tracer(lm.program, model_commitment(lm), self.run) if traced else None)
 
-    def step(self, tok: int, pos: int) -> int:
-        return int(self.ex.step_token(tok, self.run)["sample"][0])
+    def step(self, tok: int) -> None:
+        self.ex.step_token(tok, self.run)
+
+    def block(self, toks) -> None:
+        for a in range(0, len(toks), 32):
+            self.ex.run_block(toks[a : a + 32], self.run)
 
 
 class FloatEngine:
-    """The float32 reference, stepped one position at a time."""
-
     def __init__(self, fm):
-        self.fm = fm
+        self.fm, self.pos = fm, 0
         fm.reset()
 
-    def step(self, tok: int, pos: int) -> None:
-        self.fm.forward(tok, pos)
+    def step(self, tok: int) -> None:
+        self.fm.forward(tok, self.pos)
+        self.pos += 1
+
+    def block(self, toks) -> None:
+        for t in toks:
+            self.step(t)
 
 
-def lockstep(engines: dict, ids: list[int], n: int, block: int = 8) -> tuple[dict, dict, list[int]]:
-    """Run every engine over the prompt, then n decode positions fed with the first engine's greedy tokens, in
-    turns of ``block`` positions each (the first engine first, the others' order rotating), so that this VM's
-    drifting speed hits all of them alike. Turns of several positions, not one: OpenBLAS's threads spin for a
-    while after the float engine's GEMVs, and one-position turns charged that spinning to the next engine.
-    Returns (prompt tok/s, decode tok/s) by engine name, and the decoded tokens."""
+def _cpu(f, *a) -> float:
+    c = time.process_time()
+    f(*a)
+    return time.process_time() - c
+
+
+def decode_at(engines: dict, tokens: list[int], positions: list[int], window: int) -> dict:
+    """{position: {engine: CPU seconds a position}}, engines taking turns position by position."""
+    out, at = {}, 0
     names = list(engines)
-    total = len(ids) + n
-    spent = {k: [0.0, 0.0] for k in names}
-    outs = {k: [] for k in names}
-    feed = list(ids)
-    for t, b0 in enumerate(range(0, total, block)):
-        rest = names[1:]
-        for name in names[:1] + rest[t % max(1, len(rest)) :] + rest[: t % max(1, len(rest))]:
-            for pos in range(b0, min(b0 + block, total)):
-                t0 = time.perf_counter()
-                out = engines[name].step(feed[pos], pos)
-                spent[name][pos >= len(ids)] += time.perf_counter() - t0
-                outs[name].append(out)
-                if name == names[0] and pos + 1 == len(feed) and pos + 1 < total:
-                    feed.append(out)
-    for name in names[1:]:
-        if outs[name][0] is not None and outs[name] != outs[names[0]]:
-            raise AssertionError(f"{name} predicted other tokens than {names[0]}")
-    return ({k: len(ids) / v[0] for k, v in spent.items()}, {k: n / v[1] for k, v in spent.items()}, feed[len(ids) :])
+    for p in positions:
+        for e in engines.values():
+            e.block(tokens[at:p])
+        at = p
+        spent = dict.fromkeys(names, 0.0)
+        for k in range(window):
+            order = names[k % len(names) :] + names[: k % len(names)]
+            for name in order:
+                spent[name] += _cpu(engines[name].step, tokens[p + k])
+        at = p + window
+        out[p] = {n: s / window for n, s in spent.items()}
+    return out
+
+
+def prefill(lm, ids: list[int], rounds: int = 2) -> dict:
+    """CPU seconds a prompt position, blocks of 32, untraced and traced in turns."""
+    spent = {"untraced": 0.0, "traced": 0.0}
+    for r in range(rounds):
+        for name in ["untraced", "traced"] if r % 2 == 0 else ["traced", "untraced"]:
+            e = IntEngine(lm, name == "traced")
+            spent[name] += _cpu(e.block, ids)
+    return {n: s / (rounds * len(ids)) for n, s in spent.items()}
+
+
+def weight_bytes(lm) -> int:
+    """Bytes of prepared weights one position reads: every linear instruction's matrix (stacked forms once)."""
+    seen, total = set(), 0
+    for ins in lm.program.instrs:
+        if not ins.op.startswith("linear"):
+            continue
+        p = lm.plans.get(("linear", ins.name)) or lm.plans.get((ins.op, ins.name))
+        preps = [p.prep] if p is not None else [lm.weights[r.name].prep for r in ins.inputs if r.kind == "weight"]
+        for pr in preps:
+            if pr is not None and id(pr) not in seen:
+                seen.add(id(pr))
+                total += int(pr.nbytes)
+    return total
+
+
+def read_bandwidth() -> float:
+    """Bytes a second one thread reads (a compiled sum over 512 MB of int64, best of 3)."""
+    from numba import njit
+
+    @njit(cache=False, nogil=True)
+    def _sum(a):
+        s = 0
+        for i in range(a.shape[0]):
+            s += a[i]
+        return s
+
+    a = np.ones(64 << 20, np.int64)
+    _sum(a[:8])
+    best = min(_cpu(_sum, a) for _ in range(3))
+    return a.nbytes / best
+
+
+def verify_vs_run(lm, ids: list[int], n: int) -> dict:
+    from engine.generate import GenSettings
+    from prover.runner import replay_claim, traced_generate
+
+    gs = GenSettings(max_new_tokens=n)
+    positions = min(lm.program.context, len(ids) + n - 1)
+    c = time.process_time()
+    run = traced_generate(lm, ids, gs, positions=positions)
+    run_s = time.process_time() - c
+    out = run.result.tokens
+    c = time.process_time()
+    rp = replay_claim(lm, ids, gs.run_tensor(), out)
+    ver_s = time.process_time() - c
+    if rp.trace_root != run.tracer.root() or rp.samples != out:
+        raise AssertionError("the teacher-forced replay did not reproduce the run")
+    return {"claim_tokens": len(out), "run_cpu_s": run_s, "verify_cpu_s": ver_s, "verify_speedup": run_s / ver_s}
 
 
 def child_peak_rss(model: str, n: int) -> float:
-    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork+exec, so a child would report the
-    # parent's (two models') footprint; VmHWM belongs to the child's own address space.
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss across fork+exec
     code = (
         "from prover.cli import main; "
         f"rc = main(['run', {model!r}, {PROMPT!r}, '--chat', '--max-new-tokens', '{n}', '-q', "
@@ -95,46 +162,80 @@ def child_peak_rss(model: str, n: int) -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="smollm2")
-    ap.add_argument("--tokens", type=int, default=32, help="decode positions to time (default 32)")
+    ap.add_argument("--positions", default="16,128,512,1000")
+    ap.add_argument("--window", type=int, default=8, help="decode positions timed at each position")
+    ap.add_argument("--prefill", type=int, default=64, help="prompt positions timed as batched prefill")
+    ap.add_argument("--claim", type=int, default=256, help="generated tokens of the claim verify replays (0: skip)")
+    ap.add_argument("--no-float", action="store_true", help="leave out the float32 reference")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
 
-    from engine.loaders.gguf import resolve_model
+    from engine.store import resolve_model
     from engine.reference import FloatLlama
     from engine.runtime import IntegerLM
 
     lm = IntegerLM.load(a.model)
-    fm = FloatLlama(resolve_model(a.model))
-    ids = lm.encode_prompt(PROMPT, chat=True)
-    lockstep({"u": IntEngine(lm, 1, False), "t": IntEngine(lm, 1, True), "f": FloatEngine(fm)}, ids[:2], 1)
-    engines = {
-        "untraced": IntEngine(lm, a.tokens, False),
-        "traced": IntEngine(lm, a.tokens, True),
-        "float": FloatEngine(fm),
-    }
-    p, d, toks = lockstep(engines, ids, a.tokens)
-    p_u, p_t, p_f, d_u, d_t, d_f = p["untraced"], p["traced"], p["float"], d["untraced"], d["traced"], d["float"]
-    rss = child_peak_rss(a.model, a.tokens)
-    rows = [
-        {"engine": "integer, traced", "prompt_tok_s": p_t, "decode_tok_s": d_t},
-        {"engine": "integer, untraced", "prompt_tok_s": p_u, "decode_tok_s": d_u},
-        {"engine": "float32 reference", "prompt_tok_s": p_f, "decode_tok_s": d_f},
-    ]
+    ctx = lm.program.context
+    positions = [p for p in (int(x) for x in a.positions.split(",")) if p + a.window <= ctx]
+    base = lm.tokenizer.encode(TEXT)
+    tokens = (base * (ctx // len(base) + 1))[:ctx]
+    engines = {"untraced": IntEngine(lm, False), "traced": IntEngine(lm, True)}
+    if not a.no_float:
+        engines["float"] = FloatEngine(FloatLlama(resolve_model(a.model)))
+    warm = {k: (IntEngine(lm, k == "traced") if k != "float" else engines[k]) for k in engines}
+    decode_at(warm, tokens, [1], 2)  # compile / page in
+    if "float" in engines:
+        engines["float"].fm.reset()
+        engines["float"].pos = 0
+    dec = decode_at(engines, tokens, positions, a.window)
+    ids = (lm.encode_prompt(PROMPT, chat=True) + tokens)[: a.prefill]
+    pre = prefill(lm, ids)
+    wb = weight_bytes(lm)
+    bw = read_bandwidth()
+    rows = []
+    for p, by in dec.items():
+        for name, s in by.items():
+            rows.append({"what": f"decode @{p}", "engine": name, "tok_s": 1 / s, "cpu_ms": 1000 * s})
+    for name, s in pre.items():
+        rows.append({"what": f"prefill x{len(ids)}", "engine": name, "tok_s": 1 / s, "cpu_ms": 1000 * s})
     summary = {
         "model": a.model,
-        "prompt_tokens": len(ids),
-        "decode_tokens": a.tokens,
-        "int_decode_tok_s": round(d_t, 2),
-        "int_untraced_decode_tok_s": round(d_u, 2),
-        "float_decode_tok_s": round(d_f, 2),
-        "int_vs_float": round(d_t / d_f, 3),
-        "int_untraced_vs_float": round(d_u / d_f, 3),
-        "trace_overhead": round(d_u / d_t, 3),
-        "prompt_tok_s": round(p_t, 2),
-        "peak_rss_mb": round(rss, 1),
-        "threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+        "window": a.window,
+        "weight_bytes_per_token": wb,
+        "read_gb_s": round(bw / 1e9, 2),
+        "bandwidth_bound_tok_s": round(bw / wb, 1),
+        "prefill_tok_s": round(1 / pre["traced"], 2),
+        "prefill_untraced_tok_s": round(1 / pre["untraced"], 2),
+        "prefill_trace_overhead": round(pre["traced"] / pre["untraced"], 3),
     }
-    emit(f"decode speed, {a.model}", rows, summary, a.json)
+    for p, by in dec.items():
+        summary[f"decode{p}_traced_cpu_ms"] = round(1000 * by["traced"], 2)
+        summary[f"decode{p}_untraced_cpu_ms"] = round(1000 * by["untraced"], 2)
+        summary[f"decode{p}_trace_overhead"] = round(by["traced"] / by["untraced"], 3)
+        if "float" in by:
+            summary[f"decode{p}_float_cpu_ms"] = round(1000 * by["float"], 2)
+    if a.claim:
+        v = verify_vs_run(lm, lm.encode_prompt(PROMPT, chat=True), a.claim)
+        summary.update({k: round(x, 3) if isinstance(x, float) else x for k, x in v.items()})
+        rows.append(
+            {
+                "what": f"claim of {v['claim_tokens']}",
+                "engine": "run (traced)",
+                "tok_s": None,
+                "cpu_ms": 1000 * v["run_cpu_s"],
+            }
+        )
+        rows.append(
+            {
+                "what": f"claim of {v['claim_tokens']}",
+                "engine": "verify",
+                "tok_s": None,
+                "cpu_ms": 1000 * v["verify_cpu_s"],
+            }
+        )
+    summary["peak_rss_mb"] = round(child_peak_rss(a.model, 32), 1)
+    summary["threads"] = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    emit(f"engine speed, {a.model}", rows, summary, a.json)
     return 0
 
 

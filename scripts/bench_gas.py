@@ -3,6 +3,7 @@
 for the attention ops (the ops whose fan-in grows with the position), at the worst position of the context.
 
     scripts/bench_gas.py [--model smollm2|tiny] [--prompt TEXT] [--raw] [--tokens N] [--position P] [--json]
+    scripts/bench_gas.py --types [--json]      (only the per-type linear rows, below)
 
 Runs the model traced on the prompt (in the chat template unless --raw; tiny: fixed token ids) with N
 generated tokens, deploys OneStep on a fresh anvil and, at the last position of the run, measures
@@ -20,6 +21,11 @@ to 2^30), partials = attn_mix_partial(probabilities, V), then attn_mix. softmax'
 term far below the row's max skips the exp polynomial), so it is also measured on a row of close scores where
 every term is live ("all terms live", its worst case). The same ops are also measured at a few positions
 below P (chunk boundaries, P-1 where the rows are not leaf-aligned) to show where the maximum is.
+
+Per GGUF block type (scripts/_typegas.py): the one-step gas of a `linear` element whose weight row is of that type
+(Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, F16, BF16, F32), 576 and 1536 wide (K-quants: 768 and 1536), x of F12
+activations: rows "linear <type> <width>" (family "linear, per type": not counted in the model's max and typical)
+and summary keys type_gas (type -> width -> gas), max_type_gas.
 
 Summary keys: max_onestep_gas (worst op at any measured position), max_onestep_op, max_onestep_position,
 typical_onestep_gas (median over the template's instructions of their worst-case gas at the run's position:
@@ -162,7 +168,10 @@ def main(argv=None) -> int:
         help="position of the attention section (default: the program's context - 1)",
     )
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--types", action="store_true", help="only the per-type linear rows (no model run)")
     a = ap.parse_args(argv)
+    if a.types:
+        return types_only(a.json)
 
     from engine import ops
     from engine.generate import GenSettings
@@ -269,7 +278,14 @@ def main(argv=None) -> int:
         from prover.commit.trace import Corruption
 
         gc = GameClient.deploy(
-            chain, claim_bond=10**15, challenge_bond=10**15, replay_micros=1, challenge_window=10**6, move_window=10**6, k=2, one_step=onestep.address
+            chain,
+            claim_bond=10**15,
+            challenge_bond=10**15,
+            replay_micros=1,
+            challenge_window=10**6,
+            move_window=10**6,
+            k=2,
+            one_step=onestep.address,
         )
         mid = t * S + next(
             kk
@@ -280,6 +296,10 @@ def main(argv=None) -> int:
         moves = {}
         for name, gas in game["txs"]:
             moves[name] = max(moves.get(name, 0), gas)
+        from _typegas import type_rows
+
+        typed = type_rows(chain, onestep)
+    rows.update(typed_table_rows(typed))
     out_rows = sorted(rows.values(), key=lambda r: -r["gas"])
     # the worst one-step over every measured position: the run's rows and the attention ops at each position
     att_max = {}
@@ -289,7 +309,7 @@ def main(argv=None) -> int:
             if g > att_max.get(op, {"gas": -1})["gas"]:
                 att_max[op] = {"gas": g, "position": pos}
     worst = max(
-        [{"op": r["op"], "gas": r["gas"], "position": r["position"]} for r in out_rows]
+        [{"op": r["op"], "gas": r["gas"], "position": r["position"]} for r in out_rows if r["family"] != TYPED]
         + [{"op": op, **v} for op, v in att_max.items()],
         key=lambda r: r["gas"],
     )
@@ -315,11 +335,59 @@ def main(argv=None) -> int:
         "dispute_rounds": game.get("rounds"),
         "dispute_rounds_bound": game.get("bound"),
         "dispute_honest_won": game["honest_won"],
+        "max_type_gas": max(r["gas"] for r in typed),
+        "type_gas": {
+            t: {r["width"]: r["gas"] for r in typed if r["type"] == t} for t in dict.fromkeys(r["type"] for r in typed)
+        },
         "tx_gas_cap": TX_CAP,
         "meets_targets": worst["gas"] < TARGET_WORST and typical < TARGET_TYPICAL,
         "seconds": round(time.perf_counter() - t0, 1),
     }
     emit(f"one-step gas, {a.model}, position {t} (estimate_gas of OneStep.element)", out_rows, summary, a.json)
+    return 0
+
+
+TYPED = "linear, per type"  # the family column of the per-type rows (not part of the model's max / typical)
+
+
+def typed_table_rows(typed: list[dict]) -> dict[str, dict]:
+    """The per-type linear rows (scripts/_typegas.py) as rows of the main table."""
+    return {
+        f"linear {r['type']} {r['width']}": {
+            "op": "linear",
+            "family": TYPED,
+            "instr": f"{r['type']} row of {r['width']}, synthetic",
+            "position": 0,
+            "j": 0,
+            "gas": r["gas"],
+            "calldata": r["calldata"],
+            "leaves": None,
+        }
+        for r in typed
+    }
+
+
+def types_only(as_json: bool) -> int:
+    """The per-type linear one-step rows alone, on a fresh anvil."""
+    from _typegas import type_rows
+
+    from prover.chain import Chain, compile_contracts, start_anvil
+    from prover.chain.deploy import deploy_one_step
+
+    with start_anvil() as node:
+        chain = Chain(node.url, compile_contracts())
+        rows = type_rows(chain, deploy_one_step(chain))
+    out = [{"op": f"linear {r['type']} {r['width']}", **r} for r in rows]
+    summary = {
+        "type_gas": {
+            t: {r["width"]: r["gas"] for r in rows if r["type"] == t} for t in dict.fromkeys(r["type"] for r in rows)
+        },
+        "max_type_gas": max(r["gas"] for r in rows),
+        "meets_targets": max(r["gas"] for r in rows) < TARGET_WORST,
+    }
+    emit(
+        "one-step gas of a linear element per GGUF block type (estimate_gas of OneStep.element)", out, summary, as_json
+    )
     return 0
 
 

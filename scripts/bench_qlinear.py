@@ -23,6 +23,11 @@ exact kernel runs on one thread.
 
 --json prints one object {"rows": [...], "summary": {...}}; summary has qlinear_token_ms,
 float32_token_ms and qlinear_vs_float32 = float32 time / qlinear time.
+
+--types: instead, every GGUF block type (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, F16, BF16, F32) on synthetic
+matrices of SmolLM2's shapes (random valid blocks: scripts/_typegas.py; K-quant widths rounded up to whole
+super-blocks: 576 -> 768), the same realistic x, ms per matrix of vec.qlinear (prepared) against numpy's float32
+GEMV on the gguf-dequantized matrix, and the prepared bytes per weight.
 """
 
 from __future__ import annotations
@@ -89,7 +94,13 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--repeats", type=int, default=7, help="timed runs per measurement (median reported)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--types", action="store_true", help="every block type on synthetic matrices (no SmolLM2)")
     args = ap.parse_args()
+    (bench_types if args.types else bench_smollm2)(args)
+
+
+def bench_smollm2(args) -> None:
+    """The SmolLM2 table (module doc)."""
 
     from gguf import GGUFReader
     from gguf.quants import dequantize
@@ -199,6 +210,63 @@ def main() -> None:
         f"prepared fast forms: {s['prepared_mb']} MB, built in {s['prepare_s']} s; "
         f"load average during the run {s['load_avg_1min']} on {s['cpus']} CPUs"
     )
+
+
+def bench_types(args) -> None:
+    """ms per matrix of vec.qlinear vs a float32 GEMV, per block type, on synthetic matrices of SmolLM2's shapes."""
+    from gguf import GGMLQuantizationType
+    from gguf.quants import dequantize
+
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from _typegas import TYPES, random_raw, width_of
+
+    rng = np.random.default_rng(args.seed)
+    rows = []
+    for gtype in TYPES:
+        for n, k0 in ((576, 576), (1536, 576), (576, 1536)):
+            k = width_of(gtype, k0)
+            mats = [random_raw(rng, gtype, n, k) for _ in range(4)]  # cycled, so caches do not flatter either side
+            prepared = [vec.prepare(vec.decode_matrix(m.reshape(-1), gtype, n, k)) for m in mats]
+            floats = [
+                np.ascontiguousarray(dequantize(m, GGMLQuantizationType[gtype]).reshape(n, k), np.float32) for m in mats
+            ]
+            x = realistic_x(k, rng)
+            xf = x.astype(np.float32) / np.float32(1 << F_X)
+            it = {"i": 0}
+
+            def one_q(p=prepared, x=x, it=it):
+                it["i"] = (it["i"] + 1) % len(p)
+                vec.qlinear(x, p[it["i"]], F_X, 16)
+
+            def one_f(f=floats, xf=xf, it=it):
+                it["i"] = (it["i"] + 1) % len(f)
+                f[it["i"]] @ xf
+
+            tq, tf = (float(np.median(v)) * 1e3 for v in timeit([one_q, one_f], max(args.repeats, 12)))
+            f = prepared[0].fast
+            rows.append(
+                {
+                    "type": gtype,
+                    "shape": f"{n}x{k}",
+                    "path": "exact (no fast rows)" if f is None else f"fast, {f.slow_rows.size} slow rows",
+                    "qlinear_ms": round(tq, 4),
+                    "float32_ms": round(tf, 4),
+                    "ratio": round(tf / tq, 3),
+                    "bytes_per_weight": round(prepared[0].nbytes / (n * k), 3),
+                }
+            )
+    if args.json:
+        print(json.dumps({"rows": rows, "summary": {"cpus": os.cpu_count(), "load_avg_1min": os.getloadavg()[0]}}))
+        return
+    hdr = f"{'type':>5} {'shape':>9} {'qlinear ms':>10} {'float32 ms':>10} {'ratio':>6} {'B/weight':>8}  path"
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        print(
+            f"{r['type']:>5} {r['shape']:>9} {r['qlinear_ms']:>10.3f} {r['float32_ms']:>10.3f} {r['ratio']:>6.2f} "
+            f"{r['bytes_per_weight']:>8.3f}  {r['path']}"
+        )
+    print(f"ratio = float32 time / qlinear time (higher is better); load average {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

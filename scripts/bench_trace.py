@@ -17,7 +17,50 @@ import time
 
 import _common  # noqa: F401
 from _common import emit
-from bench_engine import PROMPT, IntEngine, lockstep
+from bench_engine import PROMPT
+
+
+class StepEngine:
+    """The integer engine, traced (a Tracer observes every step) or not, stepped one position at a time."""
+
+    def __init__(self, lm, n: int, traced: bool):
+        from engine.generate import GenSettings
+        from prover.commit.model import model_commitment
+        from prover.commit.trace import Tracer
+
+        self.run = GenSettings(max_new_tokens=n).run_tensor()
+        obs = Tracer(lm.program, model_commitment(lm), self.run) if traced else None
+        self.ex = lm.executor(obs)
+
+    def step(self, tok: int, pos: int) -> int:
+        return int(self.ex.step_token(tok, self.run)["sample"][0])
+
+
+def lockstep(engines: dict, ids: list[int], n: int, block: int = 8) -> tuple[dict, dict, list[int]]:
+    """Run every engine over the prompt, then n decode positions fed with the first engine's greedy tokens, in
+    turns of ``block`` positions each (the first engine first, the others' order rotating), so that this VM's
+    drifting speed hits all of them alike. Turns of several positions, not one: OpenBLAS's threads spin for a
+    while after the float engine's GEMVs, and one-position turns charged that spinning to the next engine.
+    Returns (prompt tok/s, decode tok/s) by engine name, and the decoded tokens."""
+    names = list(engines)
+    total = len(ids) + n
+    spent = {k: [0.0, 0.0] for k in names}
+    outs = {k: [] for k in names}
+    feed = list(ids)
+    for t, b0 in enumerate(range(0, total, block)):
+        rest = names[1:]
+        for name in names[:1] + rest[t % max(1, len(rest)) :] + rest[: t % max(1, len(rest))]:
+            for pos in range(b0, min(b0 + block, total)):
+                t0 = time.perf_counter()
+                out = engines[name].step(feed[pos], pos)
+                spent[name][pos >= len(ids)] += time.perf_counter() - t0
+                outs[name].append(out)
+                if name == names[0] and pos + 1 == len(feed) and pos + 1 < total:
+                    feed.append(out)
+    for name in names[1:]:
+        if outs[name][0] is not None and outs[name] != outs[names[0]]:
+            raise AssertionError(f"{name} predicted other tokens than {names[0]}")
+    return ({k: len(ids) / v[0] for k, v in spent.items()}, {k: n / v[1] for k, v in spent.items()}, feed[len(ids) :])
 
 
 def main() -> int:
@@ -35,9 +78,9 @@ def main() -> int:
 
     lm = IntegerLM.load(a.model)
     ids = lm.encode_prompt(PROMPT, chat=True)
-    lockstep({"u": IntEngine(lm, 1, False), "t": IntEngine(lm, 1, True)}, ids[:2], 1)  # warm-up
+    lockstep({"u": StepEngine(lm, 1, False), "t": StepEngine(lm, 1, True)}, ids[:2], 1)  # warm-up
     _, d, _ = lockstep(
-        {"untraced": IntEngine(lm, a.tokens, False), "traced": IntEngine(lm, a.tokens, True)}, ids, a.tokens
+        {"untraced": StepEngine(lm, a.tokens, False), "traced": StepEngine(lm, a.tokens, True)}, ids, a.tokens
     )
     d_u, d_t = d["untraced"], d["traced"]
 

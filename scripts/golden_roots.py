@@ -30,7 +30,7 @@ CASES = {
 def compute(name: str) -> dict:
     c = CASES[name]
     lm = IntegerLM.load(c["model"])
-    ids = c["prompt_ids"] or lm.encode_prompt(c["chat"], chat=True)
+    ids = c["prompt_ids"] or lm.encode_prompt(c["chat"], chat=True, template="chatml")
     run = traced_generate(lm, ids, GenSettings(max_new_tokens=c["max_new_tokens"]))
     return {
         "numerics_version": NUMERICS_VERSION,

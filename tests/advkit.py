@@ -40,7 +40,7 @@ from prover.runner import make_receipt, traced_generate
 
 ROOT = Path(__file__).resolve().parents[1]
 BOND = 10**16
-WINDOW, MOVE = 40, 60  # seconds of chain time: a claim's base window, a move's window
+WINDOW, MOVE = 300, 300  # seconds of chain time (warped while the watcher is idle): base window, move window
 OP, LIAR, SYBIL, WATCHER = 1, 2, 4, 3  # anvil dev accounts
 LIE_KINDS = ("step", "maxgas", "output")
 
@@ -135,8 +135,23 @@ class WatcherProcess:
 
     def __init__(self, deployment: Path, state: Path, rpc_url: str):
         self.args = [
-            sys.executable, "-m", "prover.cli", "watch", "--model", "tiny", "--deployment", str(deployment),
-            "--rpc-url", rpc_url, "--dev-account", str(WATCHER), "--state-dir", str(state), "--poll", "0.1", "--json",
+            sys.executable,
+            "-m",
+            "prover.cli",
+            "watch",
+            "--model",
+            "tiny",
+            "--deployment",
+            str(deployment),
+            "--rpc-url",
+            rpc_url,
+            "--dev-account",
+            str(WATCHER),
+            "--state-dir",
+            str(state),
+            "--poll",
+            "0.1",
+            "--json",
         ]
         self.state = state
         self.events: list[dict] = []
@@ -176,8 +191,14 @@ class WatcherProcess:
 def _deploy(chain: Chain, lm) -> GameClient:
     one = deploy_one_step(chain)
     gc = GameClient.deploy(
-        chain, claim_bond=BOND, challenge_bond=BOND, challenge_window=WINDOW, replay_micros=10_000,
-        move_window=MOVE, k=2, one_step=one.address,
+        chain,
+        claim_bond=BOND,
+        challenge_bond=BOND,
+        challenge_window=WINDOW,
+        replay_micros=10_000,
+        move_window=MOVE,
+        k=2,
+        one_step=one.address,
     )
     return gc
 
@@ -211,8 +232,11 @@ def run_scenario(sc: Scenario, node_url: str, artifacts: dict, lm, workdir: Path
     gc = _deploy(chain, lm)
     first_block = chain.block_number() + 1
     dep = workdir / "deployment.json"
-    dep.write_text(json.dumps({"chain_id": chain.chain_id, "rpc_url": node_url, "registry": gc.address,
-                               "deploy_block": first_block}))
+    dep.write_text(
+        json.dumps(
+            {"chain_id": chain.chain_id, "rpc_url": node_url, "registry": gc.address, "deploy_block": first_block}
+        )
+    )
     op = Agent(gc, lm, OP)
     root = model_commitment(lm).model_root
     gc.register_model(model_commitment(lm), uri="engine://tiny", sender=OP)
@@ -241,7 +265,10 @@ def run_scenario(sc: Scenario, node_url: str, artifacts: dict, lm, workdir: Path
             claims[cid], liars[cid] = "lie", liar
             if sc.sybil:  # the liar's second identity challenges first
                 gid = gc.challenge(cid, bond=BOND, sender=SYBIL).game_id
-                liars[cid].sybil = (gid, HonestPlayer(gc, EngineParty(lm, traced_generate(lm, prompt, settings)), SYBIL))
+                liars[cid].sybil = (
+                    gid,
+                    HonestPlayer(gc, EngineParty(lm, traced_generate(lm, prompt, settings)), SYBIL),
+                )
         if sc.bait:
             out.refused_posts += _bait(gc, lm, rng, root)
         out.lies = sum(1 for v in claims.values() if v == "lie")
@@ -302,8 +329,16 @@ def _bait(gc: GameClient, lm, rng, root: bytes) -> int:
     refused = 0
     for m, bond in ((3, BOND), (8, 100 * BOND)):
         try:
-            gc.post_claim(root, prompt, [0, 1, 0, 8], run.result.tokens[:m], run.tracer.root(),
-                          (n + m - 1) * lm.program.steps_per_token, bond=bond, sender=LIAR)
+            gc.post_claim(
+                root,
+                prompt,
+                [0, 1, 0, 8],
+                run.result.tokens[:m],
+                run.tracer.root(),
+                (n + m - 1) * lm.program.steps_per_token,
+                bond=bond,
+                sender=LIAR,
+            )
         except Refused as e:
             refused += e.error in ("UnfinishedOutput", "WrongBond", "BadStepCount")
     return refused

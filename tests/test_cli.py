@@ -133,6 +133,52 @@ def test_run_json_without_receipt_and_llama_sampling_flags(capsys):
     assert out["receipt"] is None and "trace_root" not in out and len(out["tokens"]) <= 4
 
 
+@pytest.mark.parametrize("name", ["tiny-spm", "tiny-llama3", "tiny-qwen2"])
+def test_tiny_vocabularies_chat_with_their_own_templates(name, tmp_path, capsys):
+    p = tmp_path / name / "receipt.json"
+    assert (
+        cli(["run", name, "hi", "--chat", "--system", "Be brief.", "--max-new-tokens", "4", "--receipt", str(p), "-q"])
+        == 0
+    )
+    r = json.loads(p.read_text())
+    assert r["input"]["template"] == "file" and r["input"]["system"] == "Be brief."
+    assert cli(["verify", str(p), "-q"]) == 0
+
+
+def test_messages_file_and_template_option(tmp_path, capsys):
+    msgs = tmp_path / "m.json"
+    msgs.write_text(
+        json.dumps(
+            [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]
+        )
+    )
+    p = tmp_path / "run" / "receipt.json"
+    assert (
+        cli(
+            [
+                "run",
+                "tiny",
+                "--messages",
+                str(msgs),
+                "--template",
+                "chatml",
+                "--max-new-tokens",
+                "3",
+                "--receipt",
+                str(p),
+                "-q",
+            ]
+        )
+        == 0
+    )
+    r = json.loads(p.read_text())
+    assert r["input"]["prompt_text"] is None and r["input"]["template"] == "chatml" and len(r["input"]["messages"]) == 3
+    assert cli(["verify", str(p), "-q"]) == 0
+    r["input"]["messages"][0]["content"] = "z"  # the committed tokens no longer match the conversation
+    (tmp_path / "run" / "edited.json").write_text(json.dumps(r))
+    assert cli(["verify", str(tmp_path / "run" / "edited.json"), "-q"]) == 1
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -175,6 +221,26 @@ def test_exit_codes_are_documented_and_a_crash_is_one_line_exit_3(monkeypatch, c
     monkeypatch.setattr(run_cmd, "run_inputs", boom)
     assert cli(["run", "tiny", "hi", "-q"]) == 3
     err = capsys.readouterr().err
-    assert "internal error (KeyError)" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "internal failure (KeyError)" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert cli(["run", "tiny", "hi", "-q", "--debug"]) == 3
     assert "Traceback" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "tiny"],  # no prompt
+        ["run", "tiny", "hi", "--messages", "/no/such.json"],
+        ["run", "tiny", "hi", "--template", "alpaca"],
+        ["run", "tiny-spm", "--messages", "ROLES"],
+        ["inspect", "/no/such.gguf"],
+    ],
+)
+def test_chat_and_inspect_bad_input_exit_2(args, tmp_path):
+    if "ROLES" in args:
+        f = tmp_path / "roles.json"
+        f.write_text(json.dumps([{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]))
+        args = [str(f) if a == "ROLES" else a for a in args]
+    r = obrain(*args, "--no-receipt", "-q") if args[0] == "run" else obrain(*args)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and "error" in r.stderr.lower()

@@ -1,7 +1,9 @@
-"""Quant.sol == fixedpoint.ref.quant bit for bit on anvil: fp16/fp32 decoding (fp16 exhaustively), the exact
-quantized linear row and the exact dequantized element on synthetic rows of every GGML type (edge scales,
-edge activations) and real SmolLM2 rows (tests/vectors/quant.json), the documented EVM results where
-Python raises, hypothesis properties on random rows, the spec lines, and the gas budget."""
+"""Quant.sol == fixedpoint.ref.quant bit for bit on anvil: fp16/bf16/fp32 decoding (fp16 and bf16 exhaustively),
+the exact quantized linear row and the exact dequantized element on synthetic rows of every GGML type (Q4_0,
+Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, F16, BF16, F32: edge scales, extreme sub-scales and q, edge activations) and
+real SmolLM2 rows (tests/vectors/quant.json), the documented EVM results where Python raises, hypothesis
+properties on random rows of every type (random bytes, random float fields), the spec lines, and the gas budget
+per type."""
 
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.chain
 ROOT = Path(__file__).resolve().parents[1]
 VECTORS = json.loads((ROOT / "tests" / "vectors" / "quant.json").read_text())
 SOL = (ROOT / "contracts" / "src" / "Quant.sol").read_text()
-_spec = importlib.util.spec_from_file_location("gen_vectors_nonlinear", ROOT / "scripts" / "gen_vectors_nonlinear.py")
+_spec = importlib.util.spec_from_file_location("gen_vectors_quant", ROOT / "scripts" / "gen_vectors_quant.py")
 gen = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gen)
 
@@ -50,6 +52,7 @@ def harness(chain):
 
 def test_vectors_cover_every_function_type_and_outcome():
     assert set(FUNCTIONS) == set(gen.QUANT) and VECTORS["type_ids"] == gen.TYPE_IDS
+    assert set(gen.TYPE_IDS) == {"F32", "F16", "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"} | set(gen.K_TYPES)
     for fn in FUNCTIONS:
         outs = {o for c in cases_of(fn) for o in (c["python"] if isinstance(c["python"], list) else [c["python"]])}
         assert "ok" in outs and len(outs) >= 2, (fn, outs)
@@ -80,7 +83,7 @@ def test_vectors_hold_real_smollm2_rows():
 
 
 def test_synthetic_vectors_are_current():
-    """The synthetic part of the file is what the generator writes now (scripts/gen_vectors_nonlinear.py)."""
+    """The synthetic part of the file is what the generator writes now (scripts/gen_vectors_quant.py)."""
     cases, tab, _ = gen.quant_cases(with_real=False)
     syn = [c for c in VECTORS["cases"] if not c.get("row", "").startswith("smollm2:")]
     assert syn == cases
@@ -88,7 +91,7 @@ def test_synthetic_vectors_are_current():
     assert all(VECTORS["xs"][k] == v for k, v in tab.xs.items())
 
 
-@pytest.mark.parametrize("fn", ["fp16_decode", "fp32_decode"])
+@pytest.mark.parametrize("fn", ["fp16_decode", "bf16_decode", "fp32_decode"])
 def test_decode_vectors_agree_with_python_ref(fn):
     for c in cases_of(fn):
         e, o = gen.expected(gen.QUANT, fn, (int(c["args"][0]),))
@@ -113,7 +116,7 @@ def test_dequant_vectors_agree_with_python_ref():
 # -- the EVM -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fn", ["fp16_decode", "fp32_decode"])
+@pytest.mark.parametrize("fn", ["fp16_decode", "bf16_decode", "fp32_decode"])
 def test_evm_decode_equals_vectors(chain, harness, fn):
     cases = cases_of(fn)
     got = chain.call_many([(harness, FUNCTIONS[fn], [int(c["args"][0])]) for c in cases])
@@ -121,15 +124,17 @@ def test_evm_decode_equals_vectors(chain, harness, fn):
     assert not bad, bad[:5]
 
 
-def test_evm_fp16_decode_exhaustive(chain, harness):
-    """All 65536 fp16 bit patterns (inf/NaN -> (0, 0)), hashed in chunks on chain and here."""
+@pytest.mark.parametrize("kind", ["fp16", "bf16"])
+def test_evm_16_bit_decode_exhaustive(chain, harness, kind):
+    """All 65536 fp16 (bf16) bit patterns (inf/NaN -> (0, 0)), hashed in chunks on chain and here."""
     chunk = 4096
-    got = chain.call_many([(harness, "fp16DecodeRangeHash", (lo, lo + chunk)) for lo in range(0, 1 << 16, chunk)])
+    fn, model = f"{kind}DecodeRangeHash", getattr(gen, f"evm_{kind}_decode")
+    got = chain.call_many([(harness, fn, (lo, lo + chunk)) for lo in range(0, 1 << 16, chunk)])
     for i, g in enumerate(got):
         h = bytes(32)
         for b in range(i * chunk, (i + 1) * chunk):
-            h = keccak(eth_abi.encode(["bytes32", "int256", "int256"], [h, *gen.evm_fp16_decode(b)]))
-        assert g == h, f"fp16 bits {i * chunk}..{(i + 1) * chunk - 1} differ"
+            h = keccak(eth_abi.encode(["bytes32", "int256", "int256"], [h, *model(b)]))
+        assert g == h, f"{kind} bits {i * chunk}..{(i + 1) * chunk - 1} differ"
 
 
 def test_evm_qlinear_row_equals_vectors(chain, harness):
@@ -168,24 +173,28 @@ x_elem = st.integers(-(1 << 24), 1 << 24) | i64 | st.sampled_from([I64_MIN, I64_
 
 @st.composite
 def rows(draw):
-    tname = draw(st.sampled_from(["Q4_0", "Q4_1", "Q8_0", "F16", "F32"]))
-    if tname in ("F16", "F32"):
+    """(type name, row bytes, K): Q4_0/Q4_1/Q8_0/F16/BF16/F32 rows from scales and q; every other type from random
+    body bytes with fp16 fields from edge, random (inf/NaN included) or realistic bits."""
+    tname = draw(st.sampled_from(list(gen.TYPE_IDS)))
+    if tname in ("F16", "BF16", "F32"):
         k = draw(st.integers(1, 40))
-        width = 16 if tname == "F16" else 32
-        scales = draw(
-            st.lists(
-                st.integers(0, (1 << width) - 1)
-                | (st.sampled_from(gen.F16_EDGES) if width == 16 else st.sampled_from(gen.F32_EDGES)),
-                min_size=k,
-                max_size=k,
-            )
-        )
+        width = 32 if tname == "F32" else 16
+        edges = gen.F32_EDGES if width == 32 else gen.F16_EDGES
+        scales = draw(st.lists(st.integers(0, (1 << width) - 1) | st.sampled_from(edges), min_size=k, max_size=k))
         return tname, gen.make_row(tname, scales, []), k
-    nb = draw(st.integers(1, 3))
-    qlo, qhi = (-128, 127) if tname == "Q8_0" else (0, 15)
-    scales = [(draw(f16_scale), draw(f16_scale)) if tname == "Q4_1" else draw(f16_scale) for _ in range(nb)]
-    qs = draw(st.lists(st.integers(qlo, qhi), min_size=32 * nb, max_size=32 * nb))
-    return tname, gen.make_row(tname, scales, qs), 32 * nb
+    blk, bpb = gen.LAYOUT[tname]
+    nb = draw(st.integers(1, 2 if blk == 256 else 3))
+    if tname in ("Q4_0", "Q4_1", "Q8_0"):
+        qlo, qhi = (-128, 127) if tname == "Q8_0" else (0, 15)
+        scales = [(draw(f16_scale), draw(f16_scale)) if tname == "Q4_1" else draw(f16_scale) for _ in range(nb)]
+        qs = draw(st.lists(st.integers(qlo, qhi), min_size=32 * nb, max_size=32 * nb))
+        return tname, gen.make_row(tname, scales, qs), 32 * nb
+    body = draw(
+        st.binary(min_size=nb * bpb, max_size=nb * bpb) | st.sampled_from([bytes(nb * bpb), b"\xff" * (nb * bpb)])
+    )
+    nf = len(gen.scale_fields(tname))
+    scales = draw(st.lists(f16_scale, min_size=nb * nf, max_size=nb * nf))
+    return tname, gen.block_row(tname, body, scales), nb * blk
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -250,29 +259,29 @@ def test_type_ids_and_layouts_match_the_engine():
 
 
 def _random_row(rng: random.Random, tname: str, k: int) -> bytes:
-    if tname == "F32":
-        return gen.make_row("F32", [gen.f32_bits(rng.gauss(1, 0.1)) for _ in range(k)], [])
-    nb = k // 32
-    sc = [
-        (gen.f16_bits(rng.uniform(0.001, 0.05)), gen.f16_bits(-rng.uniform(0.01, 0.2)))
-        if tname == "Q4_1"
-        else gen.f16_bits(rng.uniform(0.001, 0.05))
-        for _ in range(nb)
-    ]
-    qlo, qhi = (-128, 127) if tname == "Q8_0" else (0, 15)
-    return gen.make_row(tname, sc, [rng.randint(qlo, qhi) for _ in range(k)])
+    if tname in ("F32", "BF16", "F16"):
+        bits = [gen.f32_bits(rng.gauss(1, 0.1)) for _ in range(k)]
+        return gen.make_row(
+            tname,
+            bits
+            if tname == "F32"
+            else [b >> 16 for b in bits]
+            if tname == "BF16"
+            else [gen.f16_bits(rng.gauss(0, 0.1)) for _ in range(k)],
+            [],
+        )
+    blk, bpb = gen.LAYOUT[tname]
+    nf = len(gen.scale_fields(tname))
+    body = bytes(rng.getrandbits(8) for _ in range(k // blk * bpb))
+    sc = [gen.f16_bits(rng.uniform(0.001, 0.05) * (-1 if i % nf else 1)) for i in range(k // blk * nf)]
+    return gen.block_row(tname, body, sc)
 
 
-BUDGET = {
-    "qlinearRow Q4_1 576": 200_000,
-    "qlinearRow Q4_1 1536": 500_000,
-    "qlinearRow Q8_0 576": 200_000,
-    "qlinearRow Q4_0 576": 200_000,
-    "qlinearRow F32 576": 400_000,
-    "dequantElemFixed Q8_0": 10_000,
-    "dequantElemFixed Q4_1": 10_000,
-    "dequantElemFixed F32": 10_000,
-}
+GAS_TYPES = ("Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "F16", "BF16", "F32")
+BUDGET = {f"qlinearRow {t} {k}": 400_000 if k == 576 else 1_000_000 for t in GAS_TYPES for k in (576, 1536)}
+BUDGET.update({f"qlinearRow {t} 576": 200_000 for t in ("Q4_1", "Q8_0", "Q4_0")})
+BUDGET.update({"qlinearRow Q4_1 1536": 500_000})
+BUDGET.update({f"dequantElemFixed {t}": 10_000 for t in GAS_TYPES})
 
 
 def test_gas_within_budget(chain, harness):
@@ -280,23 +289,25 @@ def test_gas_within_budget(chain, harness):
     (printed with -s). The answers are checked too."""
     rng = random.Random(11)
     gas = {}
-    for tname, k in (("Q4_1", 576), ("Q4_1", 1536), ("Q8_0", 576), ("Q4_0", 576), ("F32", 576)):
+    for tname, k in ((t, k) for t in GAS_TYPES for k in (576, 1536)):
+        if k % gen.LAYOUT[tname][0]:
+            k = k // 256 * 256 + 256  # K-quants: 768 and 1536 (576 is not a whole number of super-blocks)
         row = _random_row(rng, tname, k)
         x = [rng.randrange(-(1 << 40), 1 << 40) for _ in range(k)]
         wtype = gen.TYPE_IDS[tname]
         r, g = chain.call(harness, "qlinearRowGas", row, wtype, x, 16, 16)
         assert r == gen.expected(gen.QUANT, "qlinear_row", (row, wtype, x, 16, 16))[0]
-        gas[f"qlinearRow {tname} {k}"] = g
-    for tname in ("Q8_0", "Q4_1", "F32"):
-        row = _random_row(rng, tname, 576)
+        gas[f"qlinearRow {tname} {576 if k < 1536 else 1536}"] = g
+    for tname in GAS_TYPES:
+        row = _random_row(rng, tname, 768 if gen.LAYOUT[tname][0] == 256 else 576)
         wtype = gen.TYPE_IDS[tname]
         worst = 0
-        for kk in (0, 17, 575):
+        for kk in (0, 17, 200, 575):
             r, g = chain.call(harness, "dequantElemFixedGas", row, wtype, kk, 16)
             assert r == gen.expected(gen.QUANT, "dequant_elem_fixed", (row, wtype, kk, 16))[0]
             worst = max(worst, g)
         gas[f"dequantElemFixed {tname}"] = worst
-    print("\nQuant gas (inside the call):")
+    print("\nQuant gas (inside the call; K-quant '576' rows are 768 wide):")
     for name, g in gas.items():
         print(f"  {name:24s} {g:>9,d}  (budget {BUDGET[name]:,d})")
     assert all(gas[n] <= BUDGET[n] for n in BUDGET), gas

@@ -1,9 +1,10 @@
-"""Exact GGUF import and exact quantized linear: both twins against independent oracles.
+"""Exact GGUF import and exact quantized linear: both twins against independent oracles, for every block type.
 
 Oracles: numpy's float16/float32 (for decoding bit patterns), gguf.quants.dequantize (float32 values of
-synthetic and real SmolLM2 blocks), and Fractions built from the numbers we encode ourselves (the exact
-dot product, rounded half up). vec == ref exactly on every path of the fast kernel (one pass, limbs,
-Python-int limb combination, slow rows, per-row exponents) and on failure.
+random blocks of every type and real SmolLM2 blocks: equal to the exact weight rounded to float32, compared
+exactly), gguf.quants.quantize (blocks of the types it writes), and Fractions built from the numbers we encode
+ourselves (the exact dot product, rounded half up). vec == ref exactly on every path of the fast kernel (one
+pass, limbs, Python-int limb combination, slow rows, per-row exponents) and on failure.
 """
 
 from __future__ import annotations
@@ -20,12 +21,25 @@ from hypothesis import strategies as st
 
 from fixedpoint import FixedPointOverflow, FixedPointTypeError, FixedPointValueError, ref, vec
 from fixedpoint.ref import quant as rq
+from fixedpoint.ref.blocks import GGML_TYPES, scale_fields
 from fixedpoint.vec import quant as vq
 
 I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-QTYPES = ("Q4_0", "Q4_1", "Q8_0")
+QTYPES = ("Q4_0", "Q4_1", "Q8_0")  # the types the test's own encoder (block_bytes) writes
 ALL_TYPES = QTYPES + ("F16", "F32")
+BLOCK_TYPES = (
+    "Q4_0",
+    "Q4_1",
+    "Q5_0",
+    "Q5_1",
+    "Q8_0",
+    "Q2_K",
+    "Q3_K",
+    "Q4_K",
+    "Q5_K",
+    "Q6_K",
+)  # tests/test_fixedpoint_blocks.py
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -335,7 +349,7 @@ def test_inf_nan_scales_raise_on_decode(gtype, where):
     rows = [good_blocks, [good_blocks[0], (*blk, good_blocks[0][2])]]
     raw, n, k = raw_of(gtype, rows), 2, 2 * (32 if gtype in QTYPES else 1)
     for twin in (ref, vec):
-        with pytest.raises(FixedPointValueError, match=r"row 1 block 1: fp\d+ bits 0x"):
+        with pytest.raises(FixedPointValueError, match=r"row 1 block 1: (fp|bf)\d+ bits 0x"):
             twin.decode_matrix(raw, gtype, n, k)
 
 
@@ -346,7 +360,8 @@ def test_inf_nan_scales_raise_on_decode(gtype, where):
         ((np.zeros(40, np.uint8).tolist(), "Q4_1", 1, 64), FixedPointTypeError),
         ((np.zeros(40, np.uint8), "Q4_1", 1, 60), FixedPointValueError),
         ((np.zeros(39, np.uint8), "Q4_1", 1, 64), FixedPointValueError),
-        ((np.zeros(40, np.uint8), "Q5_0", 1, 64), FixedPointValueError),
+        ((np.zeros(40, np.uint8), "IQ4_NL", 1, 64), FixedPointValueError),
+        ((np.zeros(144, np.uint8), "Q4_K", 1, 128), FixedPointValueError),
         ((np.zeros(40, np.uint8), 2, 1, 64), FixedPointTypeError),
         ((np.zeros(40, np.uint8), "Q4_1", 0, 64), FixedPointValueError),
         ((np.zeros(40, np.uint8), "Q4_1", True, 64), FixedPointTypeError),
@@ -465,17 +480,18 @@ def test_every_fast_path_is_exact():
     )
 
 
-@pytest.mark.parametrize("gtype", QTYPES)
+@pytest.mark.parametrize("gtype", BLOCK_TYPES)
 def test_large_matrix_packing_across_prepare_chunks(gtype):
     # 1025 x 2048: prepare decodes 512 rows per chunk and the 4-bit packing pairs row r with row 513 + r, so
     # one chunk straddles the pairing boundary and the odd row count needs a padded zero row
     rng = np.random.default_rng(13)
     n, k = 1025, 2048
-    _, bpb, qo, has_min = rq.GGML_TYPES[gtype]
-    raw = rng.integers(0, 256, (n, k // 32, bpb), dtype=np.uint8)
-    scale = rng.integers(0x1000, 0x2C00, (n, k // 32, 2 if has_min else 1)).astype("<u2")  # |d|, |m| in [2^-20, 2^-4)
-    scale |= (rng.integers(0, 2, scale.shape) << 15).astype("<u2")
-    raw[..., :qo] = scale.view(np.uint8).reshape(n, k // 32, qo)
+    lay = GGML_TYPES[gtype]
+    raw = rng.integers(0, 256, (n, k // lay.block, lay.nbytes), dtype=np.uint8)
+    for o, _, _ in scale_fields(gtype):  # |d|, |m| in [2^-20, 2^-4)
+        scale = rng.integers(0x1000, 0x2C00, (n, k // lay.block)).astype("<u2")
+        scale |= (rng.integers(0, 2, scale.shape) << 15).astype("<u2")
+        raw[..., o : o + 2] = scale.view(np.uint8).reshape(n, k // lay.block, 2)
     qm = vec.decode_matrix(raw.reshape(-1), gtype, n, k)
     pq = vec.prepare(qm)
     assert pq.fast is not None and pq.fast.slow_rows.size == 0

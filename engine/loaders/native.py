@@ -13,6 +13,7 @@ bit-for-bit the model it was converted from or it does not load.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -116,6 +117,7 @@ def load_native(directory: str | os.PathLike[str], *, verify: bool = True) -> Lo
         tok.special_ids,
     ):
         raise ModelLoadError(f"{where}/{MANIFEST}: config and tokenizer disagree on the vocabulary")
+    cfg = _with_stop_ids(cfg, tok, "stop_ids" in m.get("config", {}), f"{where}/{MANIFEST}")
 
     data_path = d / DATA
     try:
@@ -145,6 +147,18 @@ def load_native(directory: str | os.PathLike[str], *, verify: bool = True) -> Lo
         end = e["offset"] + e["nbytes"]
     check_llama_tensors(cfg, tensors, where)
     return LoadedModel(cfg, tensors, tok, ModelSource("native", d), _keepalive=mm)
+
+
+def _with_stop_ids(cfg: LlamaConfig, tok: TokenizerMeta, stored: bool, where: str) -> LlamaConfig:
+    """``cfg`` with the tokenizer's stop set: derived for manifests written before stop sets, else checked."""
+    from engine.tokenizer import stop_ids
+
+    want = stop_ids(tok, cfg.architecture)
+    if not stored:
+        return dataclasses.replace(cfg, stop_ids=want)
+    if cfg.stop_ids != want:
+        raise ModelLoadError(f"{where}: the config's stop_ids are not the tokenizer's stop set")
+    return cfg
 
 
 def _tensor(e: Any, i: int, data: np.ndarray, size: int, prev_end: int, where: str) -> RawTensor:

@@ -63,6 +63,16 @@ def _eps_q(bits: int, f: int) -> int:
     return ref.rescale(m, -(e + f)) if m else 0
 
 
+def _norm(name: str, x: str, gain: str, layer: int, eps: int, wt: dict[str, int]) -> Instr:
+    """RMSNorm of L(x) by the gain vector W(gain): ``rmsnorm`` for an F32 gain (the instruction every existing
+    template holds, unchanged), ``rmsnorm_typed`` with param gtype (the GGML type id) for F16 / BF16 gains."""
+    g = wt.get(gain, 0)
+    kw = dict(fx=F_H, fy=F_X, eps=eps, width=WIDTH)
+    if g == 0:
+        return instr(name, "rmsnorm", [L(x), W(gain)], layer, **kw)
+    return instr(name, "rmsnorm_typed", [L(x), W(gain)], layer, gtype=g, **kw)
+
+
 def build_program(cfg, context: int | None = None, wtypes: dict[str, int] | None = None) -> Program:
     """The per-token template of a llama config (``context`` caps the model's context length).
 
@@ -82,11 +92,7 @@ def build_program(cfg, context: int | None = None, wtypes: dict[str, int] | None
     for l in range(cfg.n_layers):
         b, n = f"blk.{l}.", f"L{l}."
         att = dict(n_heads=H, n_kv_heads=Hkv, head_dim=hd, width=WIDTH)
-        P += [
-            instr(
-                n + "attn_norm", "rmsnorm", [L(h), W(b + "attn_norm.weight")], l, fx=F_H, fy=F_X, eps=eps, width=WIDTH
-            ),
-        ]
+        P += [_norm(n + "attn_norm", h, b + "attn_norm.weight", l, eps, wt)]
         wq, wk, wv = (b + s for s in ("attn_q.weight", "attn_k.weight", "attn_v.weight"))
         rope = [W("rope.cos"), W("rope.sin")]
         if FUSE:
@@ -163,16 +169,7 @@ def build_program(cfg, context: int | None = None, wtypes: dict[str, int] | None
                     width=WIDTH,
                     wtype=wt.get(wo, 3),
                 ),
-                instr(
-                    n + "ffn_norm",
-                    "rmsnorm",
-                    [L(n + "h_attn"), W(b + "ffn_norm.weight")],
-                    l,
-                    fx=F_H,
-                    fy=F_X,
-                    eps=eps,
-                    width=WIDTH,
-                ),
+                _norm(n + "ffn_norm", n + "h_attn", b + "ffn_norm.weight", l, eps, wt),
                 instr(
                     n + "act",
                     "linear_swiglu",
@@ -200,16 +197,7 @@ def build_program(cfg, context: int | None = None, wtypes: dict[str, int] | None
             P += [
                 instr(n + "o", "linear", [L(n + "mix"), W(wo)], l, fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(wo, 3)),
                 instr(n + "h_attn", "add", [L(h), L(n + "o")], l, width=WIDTH),
-                instr(
-                    n + "ffn_norm",
-                    "rmsnorm",
-                    [L(n + "h_attn"), W(b + "ffn_norm.weight")],
-                    l,
-                    fx=F_H,
-                    fy=F_X,
-                    eps=eps,
-                    width=WIDTH,
-                ),
+                _norm(n + "ffn_norm", n + "h_attn", b + "ffn_norm.weight", l, eps, wt),
                 instr(
                     n + "gate",
                     "linear",
@@ -230,7 +218,7 @@ def build_program(cfg, context: int | None = None, wtypes: dict[str, int] | None
         h = n + "h"
     head = "output.weight" if not cfg.tied_output else "token_embd.weight"
     P += [
-        instr("out_norm", "rmsnorm", [L(h), W("output_norm.weight")], fx=F_H, fy=F_X, eps=eps, width=WIDTH),
+        _norm("out_norm", h, "output_norm.weight", -1, eps, wt),
         instr("logits", "linear", [L("out_norm"), W(head)], fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(head, 8)),
         instr("topk", "topk_chunk", [L("logits")], chunk=CHUNK, k=TOPK),
     ]
@@ -261,7 +249,7 @@ def build_weights(loaded, program: Program, progress=None) -> dict:
     for k, name in enumerate(file_names):
         t = loaded.tensors[name]
         if len(t.shape) == 1:
-            out[name] = vweight(name, t.data)
+            out[name] = vweight(name, t.data, t.ggml_type)
         else:
             out[name] = qweight(name, t.data, t.ggml_type, t.shape[0], t.shape[1])
         if progress:

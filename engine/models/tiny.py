@@ -134,33 +134,12 @@ def _pack(ggml_type: str, d: np.ndarray, q: np.ndarray, m: np.ndarray, rows: int
     return np.ascontiguousarray(blocks.reshape(rows, -1))
 
 
-def tiny_spec() -> tuple[dict[str, tuple[Any, Any, Any]], dict[str, tuple[np.ndarray, str]]]:
-    """The tiny model's content, before serialisation: (metadata, tensors).
-
-    metadata: key -> (value, GGUFValueType, array item type or None), in file order.
-    tensors: name -> (array, ggml type name), in file order; quantized tensors are uint8
-    (rows, bytes per row) arrays of ggml blocks, F32 ones float32 (n,). Tests mutate copies of
-    these to write broken variants with ``write_gguf``."""
+def tiny_tokenizer_kv() -> dict[str, tuple[Any, Any, Any]]:
+    """The tiny model's ``tokenizer.*`` metadata entries, in file order."""
     from gguf import GGUFValueType as T
 
-    from engine.config import LlamaConfig
-    from engine.loaders import expected_tensor_shapes
-
     tokens, types = tiny_vocab()
-    kv: dict[str, tuple[Any, Any, Any]] = {
-        "general.architecture": ("llama", T.STRING, None),
-        "general.name": (TINY_NAME, T.STRING, None),
-        "general.quantization_version": (2, T.UINT32, None),
-        "llama.block_count": (N_LAYERS, T.UINT32, None),
-        "llama.context_length": (CONTEXT, T.UINT32, None),
-        "llama.embedding_length": (DIM, T.UINT32, None),
-        "llama.feed_forward_length": (FFN_DIM, T.UINT32, None),
-        "llama.attention.head_count": (N_HEADS, T.UINT32, None),
-        "llama.attention.head_count_kv": (N_KV_HEADS, T.UINT32, None),
-        "llama.rope.freq_base": (10000.0, T.FLOAT32, None),
-        "llama.attention.layer_norm_rms_epsilon": (1e-5, T.FLOAT32, None),
-        "llama.rope.dimension_count": (HEAD_DIM, T.UINT32, None),
-        "llama.vocab_size": (len(tokens), T.UINT32, None),
+    return {
         "tokenizer.ggml.model": ("gpt2", T.STRING, None),
         "tokenizer.ggml.pre": ("smollm", T.STRING, None),
         "tokenizer.ggml.tokens": (tokens, T.ARRAY, T.STRING),
@@ -173,20 +152,56 @@ def tiny_spec() -> tuple[dict[str, tuple[Any, Any, Any]], dict[str, tuple[np.nda
         "tokenizer.ggml.add_bos_token": (False, T.BOOL, None),
         "tokenizer.chat_template": (CHAT_TEMPLATE_JINJA, T.STRING, None),
     }
+
+
+def tiny_spec(
+    name: str = TINY_NAME, tokenizer_kv: dict[str, tuple[Any, Any, Any]] | None = None
+) -> tuple[dict[str, tuple[Any, Any, Any]], dict[str, tuple[np.ndarray, str]]]:
+    """The tiny model's content, before serialisation: (metadata, tensors). With ``tokenizer_kv`` (the
+    ``tokenizer.*`` entries of another vocabulary, engine.models.tiny_vocabs) the same model with that
+    vocabulary: its embedding has one row per token, drawn from the same seed.
+
+    metadata: key -> (value, GGUFValueType, array item type or None), in file order.
+    tensors: name -> (array, ggml type name), in file order; quantized tensors are uint8
+    (rows, bytes per row) arrays of ggml blocks, F32 ones float32 (n,). Tests mutate copies of
+    these to write broken variants with ``write_gguf``."""
+    from gguf import GGUFValueType as T
+
+    from engine.config import LlamaConfig
+    from engine.loaders import expected_tensor_shapes
+
+    tok_kv = tiny_tokenizer_kv() if tokenizer_kv is None else tokenizer_kv
+    n_tokens = len(tok_kv["tokenizer.ggml.tokens"][0])
+    kv: dict[str, tuple[Any, Any, Any]] = {
+        "general.architecture": ("llama", T.STRING, None),
+        "general.name": (name, T.STRING, None),
+        "general.quantization_version": (2, T.UINT32, None),
+        "llama.block_count": (N_LAYERS, T.UINT32, None),
+        "llama.context_length": (CONTEXT, T.UINT32, None),
+        "llama.embedding_length": (DIM, T.UINT32, None),
+        "llama.feed_forward_length": (FFN_DIM, T.UINT32, None),
+        "llama.attention.head_count": (N_HEADS, T.UINT32, None),
+        "llama.attention.head_count_kv": (N_KV_HEADS, T.UINT32, None),
+        "llama.rope.freq_base": (10000.0, T.FLOAT32, None),
+        "llama.attention.layer_norm_rms_epsilon": (1e-5, T.FLOAT32, None),
+        "llama.rope.dimension_count": (HEAD_DIM, T.UINT32, None),
+        "llama.vocab_size": (n_tokens, T.UINT32, None),
+        **tok_kv,
+    }
     cfg = LlamaConfig(
-        name=TINY_NAME,
+        name=name,
         n_layers=N_LAYERS,
         dim=DIM,
         ffn_dim=FFN_DIM,
         n_heads=N_HEADS,
         n_kv_heads=N_KV_HEADS,
         head_dim=HEAD_DIM,
-        vocab_size=len(tokens),
+        vocab_size=n_tokens,
         context_length=CONTEXT,
         rope_base_bits=0x461C4000,
         rms_eps_bits=0x3727C5AC,
         tied_output=True,
-        eos_id=2,
+        eos_id=0,
     )
     rng = np.random.default_rng(0)
     tensors: dict[str, tuple[np.ndarray, str]] = {}
@@ -235,15 +250,16 @@ def write_gguf(
     w.close()
 
 
-def build_tiny_gguf(path: str | os.PathLike[str]) -> Path:
-    """Write the tiny model to ``path`` (atomically: a temporary file in the same directory, then
-    renamed). Deterministic: the bytes are the same on every run and machine (see ``TINY_SHA256``)."""
+def build_tiny_gguf(path: str | os.PathLike[str], spec=None) -> Path:
+    """Write the tiny model (or ``spec``, a ``tiny_spec`` result) to ``path`` (atomically: a temporary file
+    in the same directory, then renamed). Deterministic: the bytes are the same on every run and machine
+    (see ``TINY_SHA256``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        write_gguf(tmp, *tiny_spec())
+        write_gguf(tmp, *(spec or tiny_spec()))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -260,21 +276,26 @@ def cache_dir() -> Path:
 def tiny_path() -> Path:
     """Path of the tiny model's GGUF in the cache, (re)built if missing or not byte-identical to
     ``TINY_SHA256``. ModelLoadError if the cache is unwritable or a fresh build differs from the pin."""
+    return cached_build(TINY_FILE, TINY_SHA256, tiny_spec)
+
+
+def cached_build(file: str, sha256: str, spec) -> Path:
+    """``cache_dir()/file``, (re)built from ``spec()`` unless it is there with the pinned ``sha256``."""
     from engine.errors import ModelLoadError
 
-    p = cache_dir() / TINY_FILE
-    if p.is_file() and _sha256(p) == TINY_SHA256:
+    p = cache_dir() / file
+    if p.is_file() and _sha256(p) == sha256:
         return p
     try:
-        build_tiny_gguf(p)
+        build_tiny_gguf(p, spec())
     except OSError as e:
         raise ModelLoadError(
             f"cannot write the tiny model to {p}: {e.strerror or e} (set OBRAIN_CACHE to a writable directory)"
         ) from None
     got = _sha256(p)
-    if got != TINY_SHA256:
+    if got != sha256:
         raise ModelLoadError(
-            f"{p}: the tiny model built here has sha256 {got}, not the pinned {TINY_SHA256}; "
+            f"{p}: the tiny model built here has sha256 {got}, not the pinned {sha256}; "
             "are gguf and numpy the pinned versions?"
         )
     return p

@@ -13,6 +13,12 @@ consistency test and the deployment of the one-step verifier):
 and, as methods:
 * ``shape(ins, in_shapes, ctx)``   the output shape (a function of static shapes and the position, never data);
 * ``run(ins, args, ctx)``           the vectorized numpy computation (uses ``fixedpoint.vec``);
+* ``run_many(ins, args, ctx)``      optional: ``run`` for a block of ``ctx.count`` consecutive positions from
+                                    ``ctx.position`` at once (batched prefill and replay; engine/executor.py):
+                                    local and token operands hold one value per position (a list, or an array
+                                    whose first axis is the position), a state operand the value before the
+                                    block; returns one output per position. Must equal ``run`` position by
+                                    position; ops without it are run position by position;
 * ``element(ins, args, ctx, j)``    the pure-int recomputation of flat output element j (uses ``fixedpoint.ref``):
                                     the one-step spec the contracts mirror;
 * ``fan_in(ins, args, ctx, j)``     which input pieces element j reads: [(operand index, start, stop)], in the
@@ -108,15 +114,17 @@ class Example:
 class Ctx:
     """What an op may know besides its operands: the program and this step's token position.
 
-    ``scratch`` lives for one position: an op may compute several instructions' outputs at once (an
-    execution detail, e.g. linear layers sharing an input) and leave them there for their own steps.
-    ``plans`` holds what ``Op.plan`` built once per loaded model.
+    ``scratch`` lives for one position (or one block): an op may compute several instructions' outputs at once
+    (an execution detail, e.g. linear layers sharing an input) and leave them there for their own steps.
+    ``plans`` holds what ``Op.plan`` built once per loaded model. ``count`` > 1: a block of positions
+    [position, position + count) run by ``Op.run_many``.
     """
 
     program: Program
     position: int
     scratch: dict = field(default_factory=dict)
     plans: dict = field(default_factory=dict)
+    count: int = 1
 
 
 class Op:
@@ -155,6 +163,8 @@ class Op:
 
     def run(self, ins: Instr, args: list[Any], ctx: Ctx) -> np.ndarray:
         raise NotImplementedError
+
+    run_many = None  # optional batched form (module docstring); None: the executor runs ``run`` per position
 
     def element(self, ins: Instr, args: list[Any], ctx: Ctx, j: int) -> int:
         raise NotImplementedError

@@ -24,15 +24,19 @@ at most C/2 LSB at fp, C/2^9 LSB of the output.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from fixedpoint import ref, vec
 from fixedpoint.formats import INT64_MAX
+from fixedpoint.vec.layers import softmax_rows as _fast_softmax
 
 from ..values import Rows
-from . import Ctx, Op, operand, register, shift, size, width
+from . import Ctx, Op, _fast, operand, register, shift, size, width
 
 
+@functools.lru_cache(maxsize=64)
 def _score_scale(head_dim: int) -> tuple[int, int]:
     """(cm, cs) with cm * 2^-cs == floor(2^30 / sqrt(head_dim)) * 2^-30 and cm odd (or 0)."""
     c = ref.rsqrt_floor(head_dim, 0, 30)
@@ -45,6 +49,34 @@ def _score_scale(head_dim: int) -> tuple[int, int]:
 
 def _group(ins, h: int) -> int:
     return h // (int(ins.p("n_heads")) // int(ins.p("n_kv_heads")))
+
+
+def _sat_bounds(bits: int) -> tuple[int, int]:
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+def _fast_cache(c) -> bool:
+    """A cache the compiled kernels read: an engine-built Rows (int32 buffer with its row maxima)."""
+    return isinstance(c, Rows) and c.buf.dtype == np.int32 and c.amax is not None
+
+
+def _amax(a: np.ndarray) -> int:
+    return int(_fast.absmax(a.reshape(a.shape[0], -1))) if a.size else 0
+
+
+class _Params:
+    """An attention instruction's static numbers, read once per loaded model (Op.plan) instead of per call."""
+
+    def __init__(self, ins, keys):
+        for k in keys:
+            setattr(self, k, int(ins.p(k)))
+
+
+def _params(op, ins, ctx, keys):
+    pl = ctx.plans.get((op.name, ins.name))
+    if pl is None:
+        pl = ctx.plans[(op.name, ins.name)] = _Params(ins, keys)
+    return pl
 
 
 @register
@@ -67,7 +99,12 @@ class KVAppend(Op):
 
     def run(self, ins, args, ctx: Ctx):
         prev, new = args
-        return prev.appended(np.asarray(new, dtype=np.int64), ctx.position)
+        return prev.appended(np.asarray(new), ctx.position)
+
+    def run_many(self, ins, args, ctx: Ctx):
+        """The caches after each of the block's appends (prev: the cache before the block; new: (T, width))."""
+        prev, new = args
+        return prev.appended_rows(np.asarray(new).reshape(ctx.count, -1), ctx.position)
 
     def element(self, ins, args, ctx, j):
         prev, new = args
@@ -99,16 +136,36 @@ class AttnScores(Op):
     def _shift(self, ins, cs):
         return int(ins.p("fq")) + int(ins.p("fk")) + cs - int(ins.p("fy"))
 
+    _KEYS = ("n_heads", "n_kv_heads", "head_dim", "width")
+
     def run(self, ins, args, ctx: Ctx):
         q, K = args
-        H, Hkv, hd = int(ins.p("n_heads")), int(ins.p("n_kv_heads")), int(ins.p("head_dim"))
+        return self._one(ins, np.asarray(q), K, ctx.position + 1, _params(self, ins, ctx, self._KEYS))
+
+    def run_many(self, ins, args, ctx: Ctx):
+        q, Ks = args
+        pl = _params(self, ins, ctx, self._KEYS)
+        return [self._one(ins, q[t], Ks[t], ctx.position + t + 1, pl) for t in range(ctx.count)]
+
+    def _one(self, ins, q, K, n, pl):
+        H, Hkv, hd = pl.n_heads, pl.n_kv_heads, pl.head_dim
         cm, cs = _score_scale(hd)
-        n = ctx.position + 1
+        sh = self._shift(ins, cs)
+        if _fast_cache(K) and q.dtype == np.int64 and n <= K.n and 0 <= sh <= 62:
+            kmax = int(_fast.rows_max(K.amax, n))
+            if hd * _amax(q.reshape(1, -1)) * kmax * cm + (1 << max(sh - 1, 0)) <= INT64_MAX:
+                out = np.empty((H, n), np.int64)
+                lo, hi = _sat_bounds(pl.width)
+                _fast.scores(np.ascontiguousarray(q), K.buf, n, H, H // Hkv, hd, cm, sh, lo, hi, out)
+                return out
         G = H // Hkv
-        keys = K.buf[:n].reshape(n, Hkv, hd).transpose(1, 2, 0)  # (Hkv, hd, n)
-        out = vec.bmm_exact(q.reshape(Hkv, G, hd), keys)  # per group, (G, hd) @ (hd, n): its query heads
-        out = vec.mul_round_shift(out.reshape(H, n), cm, self._shift(ins, cs))
-        return vec.saturate(out, int(ins.p("width")))
+        rows = np.zeros((n, K.shape[1]), np.int64)  # rows past the cache's are 0 (as K.get)
+        m = min(n, K.n)
+        rows[:m] = K.buf[:m]
+        keys = rows.reshape(n, Hkv, hd).transpose(1, 2, 0)  # (Hkv, hd, n)
+        out = vec.bmm_exact(q.reshape(Hkv, G, hd), np.ascontiguousarray(keys))  # per group, (G, hd) @ (hd, n)
+        out = vec.mul_round_shift(out.reshape(H, n), cm, sh)
+        return vec.saturate(out, pl.width)
 
     def element(self, ins, args, ctx, j):
         q, K = args
@@ -140,7 +197,15 @@ class Softmax(Op):
         return in_shapes[0]
 
     def run(self, ins, args, ctx: Ctx):
-        return vec.softmax(args[0])
+        s = args[0]
+        if isinstance(s, np.ndarray) and s.ndim == 2 and s.shape[1] and s.dtype == np.int64:
+            out = np.empty(s.shape, np.int64)
+            _fast_softmax(s, out)
+            return out
+        return vec.softmax(s)
+
+    def run_many(self, ins, args, ctx: Ctx):
+        return [self.run(ins, [s], ctx) for s in args[0]]
 
     def element(self, ins, args, ctx, j):
         s = args[0]
@@ -179,12 +244,30 @@ class AttnMixPartial(Op):
     def _shift(self, ins):
         return 30 + int(ins.p("fv")) - int(ins.p("fp"))
 
+    _KEYS = ("n_heads", "n_kv_heads", "head_dim", "chunk", "width")
+
     def run(self, ins, args, ctx: Ctx):
         p, V = args
-        H, Hkv, hd, c = (int(ins.p(k)) for k in ("n_heads", "n_kv_heads", "head_dim", "chunk"))
+        return self._one(ins, p, V, _params(self, ins, ctx, self._KEYS))
+
+    def run_many(self, ins, args, ctx: Ctx):
+        ps, Vs = args
+        pl = _params(self, ins, ctx, self._KEYS)
+        return [self._one(ins, ps[t], Vs[t], pl) for t in range(ctx.count)]
+
+    def _one(self, ins, p, V, pl):
+        H, Hkv, hd, c = pl.n_heads, pl.n_kv_heads, pl.head_dim, pl.chunk
         n = p.shape[1]
         C, G = -(-n // c), H // Hkv
         m = min(n, V.n)  # rows past the cache's are 0 (as V.get)
+        sh = self._shift(ins)
+        if _fast_cache(V) and p.dtype == np.int64 and p.ndim == 2 and 0 <= sh <= 62:
+            bound = c * _amax(p) * int(_fast.rows_max(V.amax, m)) + (1 << max(sh - 1, 0))
+            if bound <= INT64_MAX:
+                out = np.empty((C, H * hd), np.int64)
+                lo, hi = _sat_bounds(pl.width)
+                _fast.mix_partial(np.ascontiguousarray(p), V.buf, m, H, G, hd, c, sh, lo, hi, out)
+                return out
         vals = np.zeros((C * c, V.shape[1]), dtype=np.int64)  # zero rows pad the last chunk: they add nothing
         vals[:m] = V.buf[:m]
         pp = np.zeros((H, C * c), dtype=np.int64)
@@ -192,8 +275,8 @@ class AttnMixPartial(Op):
         a = pp.reshape(Hkv, G, C, c).transpose(0, 2, 1, 3).reshape(Hkv * C, G, c)
         b = vals.reshape(C, c, Hkv, hd).transpose(2, 0, 1, 3).reshape(Hkv * C, c, hd)
         out = vec.bmm_exact(a, b).reshape(Hkv, C, G, hd)  # per group and chunk, (G, chunk) @ (chunk, hd)
-        out = vec.round_shift(out.transpose(1, 0, 2, 3).reshape(C, H * hd), self._shift(ins))
-        return vec.saturate(out, int(ins.p("width")))
+        out = vec.round_shift(out.transpose(1, 0, 2, 3).reshape(C, H * hd), sh)
+        return vec.saturate(out, pl.width)
 
     def _span(self, ins, n, j):
         """(r0, r1, h, column of V) of element j: the chunk's positions [r0, r1) and the head."""
@@ -239,6 +322,13 @@ class AttnMix(Op):
 
     def run(self, ins, args, ctx: Ctx):
         part = args[0]
+        sh, w = self._shift(ins), int(ins.p("width"))
+        fast = isinstance(part, np.ndarray) and part.dtype == np.int64 and part.ndim == 2 and 0 <= sh <= 62
+        if fast and part.shape[0] * _amax(part) + (1 << max(sh - 1, 0)) <= INT64_MAX:
+            out = np.empty(part.shape[1], np.int64)
+            lo, hi = _sat_bounds(w)
+            _fast.mix_sum(np.ascontiguousarray(part), sh, lo, hi, out)
+            return out
         pmax = max(-int(part.min()), int(part.max())) if part.size else 0
         if part.shape[0] * pmax <= INT64_MAX:  # every partial sum fits: a plain sum is exact
             acc = part.sum(axis=0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from fixedpoint import ref, vec
+from fixedpoint.vec.quant import fields
 
 from . import Ctx, Op, ggml_type, operand, register, shift, width
 
@@ -17,9 +18,9 @@ from . import Ctx, Op, ggml_type, operand, register, shift, width
 def dequant_row_fixed(qm, n: int, f: int) -> np.ndarray:
     """round_half_up(w[n, k] * 2^f) for every k of row n, exactly (vec twin of ``dequant_row_fixed_ref``)."""
     b = qm.block
-    q = np.asarray(qm.q[n], dtype=np.int64).reshape(-1, b)  # (nb, B)
-    dm, de = qm.d_mant[n][:, None], qm.d_exp[n][:, None]  # (nb, 1)
-    mm, me = qm.m_mant[n][:, None], qm.m_exp[n][:, None]
+    q, dm, de, mm, me = (a[0] for a in fields(qm, qm.raw[n : n + 1]))  # vectorized decode of row n
+    q = q.astype(np.int64).reshape(-1, b)  # (nb, B)
+    dm, de, mm, me = (a[:, None] for a in (dm, de, mm, me))  # (nb, 1)
     # w = dm*q*2^de + mm*2^me; bring both terms to the common exponent e0 = min(de, me), exactly.
     e0 = np.minimum(de, me)
     v = vec.shift_left(dm * q, de - e0) + vec.shift_left(np.broadcast_to(mm, q.shape), me - e0)
@@ -27,7 +28,9 @@ def dequant_row_fixed(qm, n: int, f: int) -> np.ndarray:
 
 
 def dequant_elem_fixed_ref(qm, n: int, k: int, f: int) -> int:
-    """round_half_up(w[n, k] * 2^f) exactly, with Python ints (the spec of ``dequant_row_fixed``)."""
+    """round_half_up(w[n, k] * 2^f) exactly, with Python ints (the spec of ``dequant_row_fixed``).
+
+    Reads the fields with the reference's plain-int decoder (``QuantMatrix.q`` etc.: fixedpoint.ref.blocks)."""
     b = k // qm.block
     q = int(qm.q[n][k])
     dm, de = int(qm.d_mant[n][b]), int(qm.d_exp[n][b])

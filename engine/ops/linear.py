@@ -32,11 +32,25 @@ from __future__ import annotations
 import numpy as np
 
 from fixedpoint import ref, vec
+from fixedpoint.vec import layers
 
 from . import Ctx, Op, ggml_type, operand, register, shift, size, width
 from .rope import rotate, rotate_element, table_fan_in
 
 _STACKED = ("linear", "linear_rope")  # ops whose matrix rows Linear.plan stacks with others on the same input
+
+
+def _bounds(width: int) -> tuple[int, int]:
+    return -(1 << (width - 1)), (1 << (width - 1)) - 1
+
+
+def _x2(x, ctx: Ctx) -> np.ndarray:
+    """The input of a block of ctx.count positions as (T, K)."""
+    return np.asarray(x).reshape(ctx.count, -1)
+
+
+def _positions(ctx: Ctx) -> np.ndarray:
+    return np.arange(ctx.position, ctx.position + ctx.count, dtype=np.int64)
 
 
 class _Group:
@@ -92,6 +106,10 @@ class Linear(Op):
         x, w = args
         return vec.saturate(_rows(ins, x, w, ctx), int(ins.p("width")))
 
+    def run_many(self, ins, args, ctx: Ctx):
+        x, w = args
+        return self.run(ins, [_x2(x, ctx), w], ctx)
+
     def element(self, ins, args, ctx, j):
         x, w = args
         y = ref.qlinear_row([int(v) for v in x], w.qm, j, int(ins.p("fx")), int(ins.p("fy")))
@@ -118,6 +136,23 @@ def _rows(ins, x, w, ctx: Ctx):
             ctx.scratch[("linear", name)] = ys[..., g.rows[k] : g.rows[k + 1]]
         y = ctx.scratch.pop(key)
     return y
+
+
+def _tables_ok(cos, sin, ctx: Ctx) -> bool:
+    """The RoPE tables the compiled rotation reads: int64 C arrays with |entries| <= 2^31 (checked once per table)."""
+    key = ("rope_tables", id(cos.data), id(sin.data))
+    ok = ctx.plans.get(key)
+    if ok is None:
+        ok = all(
+            isinstance(t, np.ndarray)
+            and t.dtype == np.int64
+            and t.ndim == 2
+            and t.flags.c_contiguous
+            and (not t.size or int(np.abs(t).max()) <= 1 << 31)
+            for t in (cos.data, sin.data)
+        )
+        ctx.plans[key] = ok
+    return ok
 
 
 def _row_fan_in(m: int, w, j: int) -> tuple[int, int, int]:
@@ -184,9 +219,18 @@ class LinearSwiGLU(Op):
             g, u = vec.qlinear(x, wg.prep, fx, fh), vec.qlinear(x, wu.prep, fx, fh)
         else:
             y = vec.qlinear(x, st.prep, fx, fh)
+            if width <= 32:  # silu(g) * u of i32 values fits int64: the compiled tail
+                y2 = y.reshape(-1, 2 * st.n)
+                out = np.empty((y2.shape[0], st.n), np.int64)
+                layers.swiglu_rows(y2, st.n, self._shift(ins), *_bounds(width), out)
+                return out.reshape(y.shape[:-1] + (st.n,))
             g, u = y[..., : st.n], y[..., st.n :]
         g, u = vec.saturate(g, width), vec.saturate(u, width)
         return vec.saturate(vec.mul_round_shift(vec.silu(g), u, self._shift(ins)), width)
+
+    def run_many(self, ins, args, ctx: Ctx):
+        x, wg, wu = args
+        return self.run(ins, [_x2(x, ctx), wg, wu], ctx)
 
     def element(self, ins, args, ctx, j):
         x, wg, wu = args
@@ -220,8 +264,19 @@ class LinearAdd(Op):
         x, w, h = args
         w.check_type(ins)
         width = int(ins.p("width"))
-        y = vec.saturate(vec.qlinear(x, w.prep, int(ins.p("fx")), int(ins.p("fy"))), width)
-        return vec.saturate(vec.checked_add(h, y), width)
+        y = vec.qlinear(x, w.prep, int(ins.p("fx")), int(ins.p("fy")))
+        h = np.asarray(h)
+        if h.dtype == np.int64 and h.shape == y.shape:
+            out = np.empty(y.shape, np.int64)
+            if layers.add_sat_rows(
+                h.reshape(-1, y.shape[-1]), y.reshape(-1, y.shape[-1]), *_bounds(width), out.reshape(-1, y.shape[-1])
+            ):
+                return out
+        return vec.saturate(vec.checked_add(h, vec.saturate(y, width)), width)
+
+    def run_many(self, ins, args, ctx: Ctx):
+        x, w, h = args
+        return self.run(ins, [_x2(x, ctx), w, _x2(h, ctx)], ctx)
 
     def element(self, ins, args, ctx, j):
         x, w, h = args
@@ -253,10 +308,23 @@ class LinearRope(Op):
 
     def run(self, ins, args, ctx: Ctx):
         x, w, cos, sin = args
-        width = int(ins.p("width"))
-        z = vec.saturate(_rows(ins, x, w, ctx), width)
-        p = ctx.position
-        return rotate(z, cos.data[p], sin.data[p], int(ins.p("head_dim")), width)
+        z = _rows(ins, x, w, ctx)  # (N,) unsaturated (maybe a view of a stacked call)
+        return self._rope(ins, z.reshape(1, -1), cos, sin, ctx)[0]
+
+    def run_many(self, ins, args, ctx: Ctx):
+        x, w, cos, sin = args
+        return self._rope(ins, _rows(ins, _x2(x, ctx), w, ctx), cos, sin, ctx)
+
+    def _rope(self, ins, z, cos, sin, ctx: Ctx):
+        """rope(saturate(z[t])) at position ctx.position + t for each row t of z (T, N)."""
+        width, hd = int(ins.p("width")), int(ins.p("head_dim"))
+        pos = _positions(ctx)
+        if _tables_ok(cos, sin, ctx):
+            out = np.empty(z.shape, np.int64)
+            layers.rope_rows(z, 0, z.shape[1], cos.data, sin.data, pos, hd, *_bounds(width), out)
+            return out
+        z = vec.saturate(z, width)
+        return np.stack([rotate(z[t], cos.data[p], sin.data[p], hd, width) for t, p in enumerate(pos.tolist())])
 
     def element(self, ins, args, ctx, j):
         x, w, cos, sin = args

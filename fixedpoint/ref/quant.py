@@ -1,26 +1,18 @@
 """Exact GGUF weight import and the exact quantized linear layer, pure-Python reference (the spec).
 
-Every weight is the file's own number: an fp16/fp32 is mant * 2^exp exactly (``fp16_decode``,
-``fp32_decode``), and a block weight is w = d*q + m with d, m such dyadics and q a small int:
-
-| type | B  | bytes per block                     | w[j], j in [0, B)                         |
-|------|----|-------------------------------------|-------------------------------------------|
-| Q4_0 | 32 | fp16 d, 16 nibble bytes             | d * (nib[j] - 8)                          |
-| Q4_1 | 32 | fp16 d, fp16 m, 16 nibble bytes     | d * nib[j] + m                            |
-| Q8_0 | 32 | fp16 d, 32 int8                     | d * q[j]                                  |
-| F16  | 1  | one fp16                            | the value (d = value, q = 1, m = 0)       |
-| F32  | 1  | one fp32                            | the value (d = value, q = 1, m = 0)       |
-
-All little-endian. Nibbles: byte j (0..15) of a block holds element j in its low nibble and element
-j + 16 in its high nibble. inf/NaN scales are refused (FixedPointValueError naming the bits).
+Every weight is the file's own number: an fp16/bf16/fp32 is mant * 2^exp exactly, and a block weight is
+w = D*q + M with D, M such dyadics per sub-block and q a small int. The layouts of every type (Q4_0, Q4_1,
+Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, F16, BF16, F32), their bit positions and their (D, M) are tabulated in
+``fixedpoint.ref.blocks``, which decodes a block from its bytes with plain ints; inf/NaN scales are refused
+(FixedPointValueError naming the bits).
 
 The linear layer is ``y[n] = round_half_up(2^fy * sum_k w[n,k] * x[k] * 2^-fx)``: the exact dot
 product of the file's weights with the exact activations, rounded once (round half up = floor(v + 1/2)).
 
-This module parses the raw bytes itself with plain ints (``_row_blocks``); it never uses the numpy
-field decoding of ``QuantMatrix`` (that is ``fixedpoint.vec.quant``'s), so the two twins are independent
-implementations of the same layouts. ``QuantMatrix`` and ``PreparedQuant`` are defined here and
-re-exported by the vec twin (one class each, so ``isinstance`` works across twins).
+This module parses the raw bytes itself with plain ints (``_row_blocks``, ``QuantMatrix.fields``); it never
+imports the vectorized decoder of ``fixedpoint.vec`` (which has its own), so the two twins are independent
+implementations of the same layouts. ``QuantMatrix`` and ``PreparedQuant`` are defined here and re-exported
+by the vec twin (one class each, so ``isinstance`` works across twins).
 """
 
 from __future__ import annotations
@@ -32,12 +24,15 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from ..errors import FixedPointOverflow, FixedPointTypeError, FixedPointValueError
 from ..formats import INT64_MAX, INT64_MIN
+from .blocks import GGML_TYPES, bf16_decode, decode_block, fp16_decode, fp32_decode, scale_fields
+from .blocks import canonical as _canonical
 from .core import as_int, check_shift
 
 __all__ = [
     "GGML_TYPES",
     "QuantMatrix",
     "PreparedQuant",
+    "bf16_decode",
     "fp16_decode",
     "fp32_decode",
     "decode_matrix",
@@ -47,68 +42,7 @@ __all__ = [
     "qlinear_row",
 ]
 
-# name -> (block size B in elements, bytes per block, offset of q in the block, has a min m)
-GGML_TYPES: dict[str, tuple[int, int, int, bool]] = {
-    "Q4_0": (32, 18, 2, False),
-    "Q4_1": (32, 20, 4, True),
-    "Q8_0": (32, 34, 2, False),
-    "F16": (1, 2, 0, False),
-    "F32": (1, 4, 0, False),
-}
-
-
-# ---------------------------------------------------------------------------------------------- floats
-
-
-def _bits(bits, width: int) -> int:
-    if isinstance(bits, bool) or not hasattr(bits, "__index__"):
-        raise FixedPointTypeError(f"fp{width} bits must be an integer, got {type(bits).__name__} {bits!r}")
-    b = operator.index(bits)
-    if not 0 <= b < (1 << width):
-        raise FixedPointValueError(f"fp{width} bits {b} are outside [0, 2^{width})")
-    return b
-
-
-def _canonical(mant: int, exp: int) -> tuple[int, int]:
-    """(mant, exp) with the same value mant * 2^exp and mant odd, or (0, 0) for zero."""
-    if mant == 0:
-        return 0, 0
-    while not mant & 1:
-        mant >>= 1
-        exp += 1
-    return mant, exp
-
-
-def _float_decode(b: int, width: int, exp_bits: int, frac_bits: int) -> tuple[int, int]:
-    emax = (1 << exp_bits) - 1
-    bias = (1 << (exp_bits - 1)) - 1
-    e = (b >> frac_bits) & emax
-    f = b & ((1 << frac_bits) - 1)
-    if e == emax:
-        raise FixedPointValueError(f"fp{width} bits 0x{b:0{width // 4}x} encode inf or NaN, which has no exact value")
-    # normal: (2^frac_bits + f) * 2^(e - bias - frac_bits); subnormal (e = 0): f * 2^(1 - bias - frac_bits)
-    mant, exp = (f, 1 - bias - frac_bits) if e == 0 else ((1 << frac_bits) | f, e - bias - frac_bits)
-    if b >> (width - 1):
-        mant = -mant
-    return _canonical(mant, exp)
-
-
-def fp16_decode(bits: int) -> tuple[int, int]:
-    """(mant, exp) with value(IEEE binary16 ``bits``) == mant * 2^exp exactly; mant odd or (0, 0); inf/NaN raise.
-
-    bits: an int in [0, 2^16) (not bool), else FixedPointTypeError / FixedPointValueError. Subnormals are
-    exact (|mant| < 2^10, exp = -24 before canonicalisation); -0 gives (0, 0). Exponents lie in [-24, 15].
-    """
-    return _float_decode(_bits(bits, 16), 16, 5, 10)
-
-
-def fp32_decode(bits: int) -> tuple[int, int]:
-    """(mant, exp) with value(IEEE binary32 ``bits``) == mant * 2^exp exactly; mant odd or (0, 0); inf/NaN raise.
-
-    bits: an int in [0, 2^32) (not bool), else FixedPointTypeError / FixedPointValueError. Subnormals are
-    exact; -0 gives (0, 0); |mant| < 2^24 and exp in [-149, 127].
-    """
-    return _float_decode(_bits(bits, 32), 32, 8, 23)
+_FLOAT_DECODERS = {"fp16": fp16_decode, "bf16": bf16_decode, "fp32": fp32_decode}
 
 
 # --------------------------------------------------------------------------------------------- matrix
@@ -184,20 +118,22 @@ class _Field(NDArrayOperatorsMixin):
 class QuantMatrix:
     """The exact content of one GGUF weight matrix (N rows = outputs, K columns = inputs): its own bytes.
 
-    Attributes: ``ggml_type`` (one of GGML_TYPES), ``shape`` (N, K), ``block`` B (32 for quantized
-    types, 1 for F16/F32), ``raw`` (read-only uint8 view (N, K // B * bytes_per_block) of the file's
-    bytes, not copied: the committed data).
+    Attributes: ``ggml_type`` (one of GGML_TYPES), ``layout`` (its ``blocks.Layout``), ``shape`` (N, K),
+    ``block`` B (the sub-block size: elements sharing one (D, M); 32 for Q4_0..Q8_0, Q4_K, Q5_K; 16 for
+    Q2_K, Q3_K, Q6_K; 1 for F16/BF16/F32), ``raw`` (read-only uint8 view (N, K // layout.block *
+    layout.nbytes) of the file's bytes, not copied: the committed data).
 
     Decoded fields (int arrays decoded from ``raw`` on access, never stored: SmolLM2 has 134M weights):
-    ``q`` (N, K) int8 (Q4_0: nibble - 8 in [-8, 7]; Q4_1: nibble in [0, 15]; Q8_0: int8; F16/F32: 1),
-    ``d_mant, d_exp, m_mant, m_exp`` (N, K // B) int64 with d = d_mant * 2^d_exp, m = m_mant * 2^m_exp
-    (canonical, m = (0, 0) for types without a min), so that w[n, k] = d*q[n, k] + m for the block
-    b = k // B of row n. ``qm.q[n]`` decodes row n only.
+    ``q`` (N, K) int8 (in the type's q range; F16/BF16/F32: 1), ``d_mant, d_exp, m_mant, m_exp`` (N, K // B)
+    int64 with D = d_mant * 2^d_exp, M = m_mant * 2^m_exp (canonical, M = (0, 0) for types without a min),
+    so that w[n, k] = D*q[n, k] + M for the sub-block b = k // B of row n. ``qm.q[n]`` decodes row n only.
+    This class decodes with ``fixedpoint.ref.blocks`` (plain ints: the spec, slow on big matrices); the vec
+    twin has its own vectorized decoder (``fixedpoint.vec.blocks.decode_fields``).
 
     Build it with ``decode_matrix`` (either twin), which checks every scale for inf/NaN.
     """
 
-    __slots__ = ("ggml_type", "shape", "block", "raw", "has_min")
+    __slots__ = ("ggml_type", "layout", "shape", "block", "raw", "has_min")
 
     def __init__(self, raw: np.ndarray, ggml_type: str, n_rows: int, n_cols: int):
         if not isinstance(ggml_type, str):
@@ -205,14 +141,14 @@ class QuantMatrix:
         if ggml_type not in GGML_TYPES:
             raise FixedPointValueError(f"ggml_type {ggml_type!r} is not supported (supported: {sorted(GGML_TYPES)})")
         n, k = _dim(n_rows, "n_rows"), _dim(n_cols, "n_cols")
-        b, bpb, _, has_min = GGML_TYPES[ggml_type]
-        if k % b:
-            raise FixedPointValueError(f"{ggml_type}: n_cols={k} is not a multiple of the block size {b}")
+        lay = GGML_TYPES[ggml_type]
+        if k % lay.block:
+            raise FixedPointValueError(f"{ggml_type}: n_cols={k} is not a multiple of the block size {lay.block}")
         if not isinstance(raw, np.ndarray):
             raise FixedPointTypeError(f"raw must be a numpy uint8 array, got {type(raw).__name__}")
         if raw.dtype != np.uint8:
             raise FixedPointTypeError(f"raw must be a uint8 array, got dtype {raw.dtype}")
-        rb = k // b * bpb
+        rb = k // lay.block * lay.nbytes
         if raw.size != n * rb:
             raise FixedPointValueError(
                 f"{ggml_type} {n}x{k} needs {n * rb} bytes ({n} rows of {rb}), raw has "
@@ -220,11 +156,12 @@ class QuantMatrix:
             )
         view = raw.reshape(n, rb).view()  # a view when possible (memory-mapped file bytes stay on disk)
         view.flags.writeable = False
-        self.ggml_type, self.shape, self.block, self.raw, self.has_min = ggml_type, (n, k), b, view, has_min
+        self.ggml_type, self.layout, self.shape, self.raw = ggml_type, lay, (n, k), view
+        self.block, self.has_min = lay.sub, lay.has_min
 
     @property
     def n_blocks(self) -> int:
-        """Blocks per row, K // B."""
+        """Sub-blocks per row, K // B."""
         return self.shape[1] // self.block
 
     @property
@@ -252,10 +189,24 @@ class QuantMatrix:
         return _Field(self, 4, (self.shape[0], self.n_blocks), np.int64)
 
     def fields(self, raw_rows: np.ndarray | None = None):
-        """(q int8 (r, K), d_mant, d_exp, m_mant, m_exp int64 (r, K // B)) of raw rows (default: all rows)."""
-        from ..vec.quant import _decode_fields  # vectorized decoder lives in the numpy twin
-
-        return _decode_fields(self.raw if raw_rows is None else raw_rows, self.ggml_type, self.shape[1])
+        """(q int8 (r, K), d_mant, d_exp, m_mant, m_exp int64 (r, K // B)) of raw rows (default: all rows),
+        decoded with plain ints (``fixedpoint.ref.blocks``)."""
+        rows = self.raw if raw_rows is None else raw_rows
+        lay, k = self.layout, self.shape[1]
+        q, f = [], [[], [], [], []]
+        for r in rows:
+            b = bytes(r)
+            qr, fr = [], [[], [], [], []]
+            for o in range(0, len(b), lay.nbytes):
+                for qq, (dm, de), (mm, me) in decode_block(self.ggml_type, b[o : o + lay.nbytes]):
+                    qr += qq
+                    for lst, v in zip(fr, (dm, de, mm, me)):
+                        lst.append(v)
+            q.append(qr)
+            for lst, v in zip(f, fr):
+                lst.append(v)
+        nb = k // self.block
+        return (np.array(q, np.int8).reshape(-1, k),) + tuple(np.array(v, np.int64).reshape(-1, nb) for v in f)
 
     def __repr__(self) -> str:
         return f"QuantMatrix({self.ggml_type}, {self.shape[0]}x{self.shape[1]})"
@@ -290,56 +241,35 @@ def _qm_of(w, name: str = "qm") -> QuantMatrix:
     raise FixedPointTypeError(f"{name} must be a QuantMatrix or PreparedQuant, got {type(w).__name__}")
 
 
-def _scale_bits(block: bytes, o: int, width: int) -> int:
-    return int.from_bytes(block[o : o + width // 8], "little")
-
-
 def _row_blocks(qm: QuantMatrix, n: int) -> list[tuple[list[int], int, int, int, int]]:
-    """Row n parsed from its bytes with plain ints: per block (q list of B ints, d_mant, d_exp, m_mant, m_exp)."""
-    b, bpb, qo, has_min = GGML_TYPES[qm.ggml_type]
+    """Row n parsed from its bytes with plain ints: per sub-block (q list of B ints, d_mant, d_exp, m_mant, m_exp)."""
+    nb = qm.layout.nbytes
     row = bytes(qm.raw[n])
-    out = []
-    for o in range(0, len(row), bpb):
-        blk = row[o : o + bpb]
-        if qm.ggml_type == "F16":
-            out.append(([1], *fp16_decode(_scale_bits(blk, 0, 16)), 0, 0))
-            continue
-        if qm.ggml_type == "F32":
-            out.append(([1], *fp32_decode(_scale_bits(blk, 0, 32)), 0, 0))
-            continue
-        d = fp16_decode(_scale_bits(blk, 0, 16))
-        m = fp16_decode(_scale_bits(blk, 2, 16)) if has_min else (0, 0)
-        qs = blk[qo:]
-        if qm.ggml_type == "Q8_0":
-            q = [v - 256 if v >= 128 else v for v in qs]
-        else:
-            q = [v & 15 for v in qs] + [v >> 4 for v in qs]  # element j low nibble, j + 16 high nibble
-            if qm.ggml_type == "Q4_0":
-                q = [v - 8 for v in q]
-        out.append((q, d[0], d[1], m[0], m[1]))
-    return out
+    return [
+        (q, dm, de, mm, me)
+        for o in range(0, len(row), nb)
+        for q, (dm, de), (mm, me) in decode_block(qm.ggml_type, row[o : o + nb])
+    ]
 
 
 def decode_matrix(raw: np.ndarray, ggml_type: str, n_rows: int, n_cols: int) -> QuantMatrix:
     """The QuantMatrix of ``raw`` (uint8, N * row_bytes bytes, any shape) read as an ``ggml_type`` N x K matrix.
 
     FixedPointTypeError for a non-uint8 raw or non-str type; FixedPointValueError for an unknown type, a
-    size mismatch, K not a multiple of B, or any inf/NaN scale (naming its bits, row and block). This
-    reference checks every scale with plain ints (slow on big matrices; the vec twin is vectorized).
+    size mismatch, K not a multiple of the block size, or any inf/NaN scale (naming its bits, row and block).
+    This reference checks every scale with plain ints (slow on big matrices; the vec twin is vectorized).
     """
     qm = QuantMatrix(raw, ggml_type, n_rows, n_cols)
-    b, bpb, _, has_min = GGML_TYPES[ggml_type]
-    width = 32 if ggml_type == "F32" else 16
-    decode = fp32_decode if width == 32 else fp16_decode
-    offsets = (0, 2) if has_min else (0,)
+    nb = qm.layout.nbytes
+    fields = scale_fields(ggml_type)
     for n in range(qm.shape[0]):
         row = bytes(qm.raw[n])
-        for o in range(0, len(row), bpb):
-            for so in offsets:
+        for o in range(0, len(row), nb):
+            for so, width, kind in fields:
                 try:
-                    decode(_scale_bits(row, o + so, width))
+                    _FLOAT_DECODERS[kind](int.from_bytes(row[o + so : o + so + width], "little"))
                 except FixedPointValueError as e:
-                    raise FixedPointValueError(f"{ggml_type} row {n} block {o // bpb}: {e}") from None
+                    raise FixedPointValueError(f"{ggml_type} row {n} block {o // nb}: {e}") from None
     return qm
 
 

@@ -16,6 +16,9 @@ Layouts (column-major within a block, so the innermost loop runs over rows, cont
          high nibble (values 0..15); the row count is padded to 2H with zero rows.
   8-bit: qp (nb, B, N) int8.
   dsh, msh: (nb, Np) int64 (Np the padded row count); msh is all zeros for types without a min.
+
+F16 / BF16 / F32 matrices (``bits`` 32) are held dense: w (K, N) int32 with w[k, n] = mant << (exp - E_n), and
+S[n] = sum_k w[k, n] * x[k] in int64, exact when sum_k |w[k, n]| * lim <= 2^63 - 1 (checked at prepare).
 """
 
 from __future__ import annotations
@@ -101,6 +104,24 @@ def q8_rows(qp, dsh, msh, has_min, x, out, lo, hi):
         out[c, lo:hi] = acc
 
 
+@njit(**_OPTS)
+def _dense_pass(row, xk, acc):  # acc[i] += row[i] * xk (int64)
+    for i in range(acc.shape[0]):
+        acc[i] += np.int64(row[i]) * xk
+
+
+@njit(**_OPTS)
+def dense_rows(w, x, out):
+    """out[c, i] = sum_k w[k, i] * x[c, k] for every row i (int32 w (K, N), int32 x (C, K), int64 out (C, N))."""
+    K, N = w.shape
+    acc = np.empty(N, np.int64)
+    for c in range(x.shape[0]):
+        acc[:] = 0
+        for k in range(K):
+            _dense_pass(w[k], np.int64(x[c, k]), acc)
+        out[c, :] = acc
+
+
 def partial_sums(
     bits: int, qp: np.ndarray, dsh: np.ndarray, msh: np.ndarray, has_min: bool, x: np.ndarray
 ) -> np.ndarray:
@@ -109,7 +130,10 @@ def partial_sums(
     One thread: splitting rows over numba's pool was measured slower in the engine (waking the pool costs
     more than the small matrices take; after the output head, the pool's spinning slowed the next ops).
     """
-    if bits == 4:
+    if bits == 32:
+        out = np.empty((x.shape[0], qp.shape[1]), np.int64)
+        dense_rows(qp, x, out)
+    elif bits == 4:
         out = np.empty((x.shape[0], 2 * qp.shape[2]), np.int64)
         q4_rows(qp, dsh, msh, x, out, 0, qp.shape[2])
     else:

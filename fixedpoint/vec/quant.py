@@ -2,30 +2,36 @@
 ``fixedpoint.ref.quant`` (which documents the block layouts); ``QuantMatrix`` and ``PreparedQuant`` are
 the reference's classes, re-exported.
 
-The fast kernel (``prepare`` + ``qlinear``), for a Q4_0/Q4_1/Q8_0 matrix W (N x K, blocks of B = 32):
+The fast kernel (``prepare`` + ``qlinear``), for a block-quantized matrix W (N x K, sub-blocks of B = 32 or
+16 elements sharing one (D, M); every type of ``fixedpoint.ref.blocks`` but F16/BF16/F32):
 
     sum_k w[n,k] x[k] = 2^E_n * sum_b ( Dsh[b,n] * P[b,n] + Msh[b,n] * X[b] )
-    P[b,n] = sum_j q[n, bB+j] * x[bB+j]        X[b] = sum_j x[bB+j]
-    Dsh[b,n] = d_mant << (d_exp - E_n)         Msh[b,n] = m_mant << (m_exp - E_n)
+    P[b,n] = sum_j c[n, bB+j] * x[bB+j]        X[b] = sum_j x[bB+j]
+    Dsh[b,n] = D_mant << (D_exp - E_n)         Msh[b,n] = (M_mant << (M_exp - E_n)) - o * Dsh[b,n]
 
 with E_n the least scale exponent of row n (or, when the bound below still holds, one E for the whole
-matrix, so that rounding is a scalar shift). Q4_0 is held as its nibble q + 8 with Msh = -8 Dsh (the same
-sum). All of it is integer arithmetic in compiled loops (``kernels.py``), exact by bounds checked once:
+matrix, so that rounding is a scalar shift), and c = q + o the stored code: a nibble in [0, 15] for Q4_0
+(o = 8), Q4_1, Q4_K, Q2_K, Q3_K (o = 4), an int8 for Q8_0, Q5_0, Q5_1, Q5_K, Q6_K (o = 0); D*q + M =
+D*c + (M - o*D), the same sum. All of it is integer arithmetic in compiled loops (``kernels.py``), exact by
+bounds checked once:
 
-1. P in int32: |P| <= B * max|q| * max|x| < 2^31 when max|x| <= lim = floor((2^31 - 1) / (B * max|q|))
-   (Q4: 4473924, about 2^22; Q8_0: 524287 for max|q| = 128).
-2. The sum over blocks in int64: every partial sum is bounded by lim * G_n, G_n = sum_b (|Dsh| sum_j |q|
-   + B |Msh|) (exact, at prepare). Rows with lim * G_n > 2^63 - 1 are not on the fast path.
+1. P in int32: |P| <= B * max|c| * max|x| < 2^31 when max|x| <= lim = floor((2^31 - 1) / (B * max|c|))
+   (4-bit codes, B = 32: 4473924, about 2^22; Q8_0: 524287 for max|c| = 128; Q6_K, B = 16: 4194303).
+2. The sum over sub-blocks in int64: every partial sum is bounded by lim * G_n, G_n = sum_b (|Dsh| sum_j |c|
+   + B |Msh|) (exact, at prepare; |Dsh|, |M_mant << (M_exp - E_n)| < 2^35 is required of a fast row). Rows
+   with lim * G_n > 2^63 - 1 are not on the fast path.
 3. x beyond lim is split into limbs x = sum_i x_i 2^(L*i) (low limbs in [0, 2^L), top limb signed,
    2^L - 1 <= lim), each limb one more input column of the same kernel call; the limb results are combined
    in int64 when sum_i max|x_i| 2^(L*i) * max G_n fits, else with Python ints. The exact sum is rounded once
    per row: round_half_up(S * 2^-(fx - fy - E_n)).
 
 Every operation is an integer add or multiply whose result fits its type, so thread splits and vector
-widths cannot change a result. Rows off the fast path (exponent spans over 24 binades, or G_n too large),
-and F16/F32 matrices, use an exact Python-int path (slow, correct). Memory of the fast form: 0.5 (Q4) or 1
-(Q8_0) byte per weight + 16 bytes per block; the (rare) rounding cache is written idempotently, so
-concurrent calls are safe.
+widths cannot change a result. F16/BF16/F32 matrices run the same way with B = 1 and no codes: a dense int32
+w = mant << (exp - E_n) per weight (rows whose exponents span more than 31 bits minus the mantissa's are slow).
+Rows off the fast path (exponent spans of about 24 binades, or G_n too large) use an exact Python-int path
+(slow, correct). Memory of the fast form: 0.5 (4-bit codes) or 1 (int8 codes) byte per weight + 16 bytes per
+sub-block, 4 bytes per weight dense; the (rare) rounding cache is written idempotently, so concurrent calls are
+safe.
 
 Speed (scripts/bench_qlinear.py, SmolLM2, 2-core machine, one thread): a 1536x576 Q4_1 matrix 0.10 ms
 (float32 GEMV on the dequantized matrix: 0.15 ms), one token's 211 matrices ~22 ms (float32: ~28 ms); the
@@ -40,12 +46,14 @@ from ..errors import FixedPointOverflow, FixedPointTypeError, FixedPointValueErr
 from ..formats import INT64_MAX, INT64_MIN
 from ..ref.quant import GGML_TYPES, PreparedQuant, QuantMatrix, _parse_x, _qm_of, _row_index
 from . import kernels
+from .blocks import bf16_decode, canonical, decode_fields, find_inf_nan, fp16_decode, fp32_decode
 from .core import as_int, check_shift
 
 __all__ = [
     "GGML_TYPES",
     "QuantMatrix",
     "PreparedQuant",
+    "bf16_decode",
     "fp16_decode",
     "fp32_decode",
     "decode_matrix",
@@ -58,131 +66,46 @@ __all__ = [
 I32_MAX = (1 << 31) - 1
 CHUNK = 1 << 20  # elements decoded per chunk when preparing (bounds temporary memory)
 _NO_EXP = 1 << 20  # stands for "no nonzero scale" when taking a row's least exponent
+# stored code of q on the fast path: (bits, offset) with code = q + offset in [0, 15] (4-bit) or int8 (8-bit)
+_CODES = {
+    "Q4_0": (4, 8),
+    "Q4_1": (4, 0),
+    "Q4_K": (4, 0),
+    "Q2_K": (4, 0),
+    "Q3_K": (4, 4),
+    "Q5_0": (8, 0),
+    "Q5_1": (8, 0),
+    "Q5_K": (8, 0),
+    "Q6_K": (8, 0),
+    "Q8_0": (8, 0),
+}
+_SH_BITS = 35  # |Dsh|, |Msh| < 2^35 on the fast path
 
 
-# ---------------------------------------------------------------------------------------------- floats
-
-
-def _bits_array(bits, width: int) -> np.ndarray:
-    if isinstance(bits, (bool, float, np.bool_, np.floating)):
-        raise FixedPointTypeError(f"fp{width} bits must be integers, got {type(bits).__name__} {bits!r}")
-    a = as_int(bits, "bits")
-    if a.size and (int(a.min()) < 0 or int(a.max()) >= (1 << width)):
-        bad = a[(a < 0) | (a >= (1 << width))].ravel()[0]
-        raise FixedPointValueError(f"fp{width} bits {int(bad)} are outside [0, 2^{width})")
-    return a
-
-
-def _canonical(mant: np.ndarray, exp: np.ndarray, max_tz: int) -> tuple[np.ndarray, np.ndarray]:
-    """Strip trailing zero bits of mant into exp (binary search, integer ops only); zero -> (0, 0)."""
-    mant, exp = mant.copy(), exp.copy()
-    sh = 1
-    while sh * 2 <= max_tz:
-        sh *= 2
-    while sh:
-        m = ((mant & ((1 << sh) - 1)) == 0) & (mant != 0)
-        mant[m] >>= sh
-        exp[m] += sh
-        sh //= 2
-    exp[mant == 0] = 0
-    return mant, exp
-
-
-def _float_decode(bits, width: int, exp_bits: int, frac_bits: int) -> tuple[np.ndarray, np.ndarray]:
-    b = _bits_array(bits, width)
-    emax = (1 << exp_bits) - 1
-    bias = (1 << (exp_bits - 1)) - 1
-    e = (b >> frac_bits) & emax
-    f = b & ((1 << frac_bits) - 1)
-    if (e == emax).any():
-        bad = int(b[e == emax].ravel()[0])
-        raise FixedPointValueError(f"fp{width} bits 0x{bad:0{width // 4}x} encode inf or NaN, which has no exact value")
-    normal = e != 0
-    mant = np.where(normal, f | (1 << frac_bits), f)
-    exp = np.where(normal, e - bias - frac_bits, 1 - bias - frac_bits)
-    mant = np.where(b >> (width - 1) != 0, -mant, mant)
-    return _canonical(mant, exp, frac_bits + 1)
-
-
-def fp16_decode(bits) -> tuple[np.ndarray, np.ndarray]:
-    """(mant, exp) with value(IEEE binary16 ``bits``) == mant * 2^exp exactly; mant odd or (0, 0); inf/NaN raise.
-
-    bits: integer array (e.g. uint16) or int, every entry in [0, 2^16), else FixedPointTypeError /
-    FixedPointValueError (the first inf/NaN pattern is named). Returns two int64 arrays of bits' shape.
-    """
-    return _float_decode(bits, 16, 5, 10)
-
-
-def fp32_decode(bits) -> tuple[np.ndarray, np.ndarray]:
-    """(mant, exp) with value(IEEE binary32 ``bits``) == mant * 2^exp exactly; mant odd or (0, 0); inf/NaN raise.
-
-    bits: integer array (e.g. uint32) or int, every entry in [0, 2^32), else FixedPointTypeError /
-    FixedPointValueError (the first inf/NaN pattern is named). Returns two int64 arrays of bits' shape.
-    """
-    return _float_decode(bits, 32, 8, 23)
+def fields(qm: QuantMatrix, raw_rows: np.ndarray | None = None):
+    """(q int8 (r, K), d_mant, d_exp, m_mant, m_exp int64 (r, K // B)) of raw rows of qm (default: all rows),
+    vectorized (``fixedpoint.vec.blocks.decode_fields``); the same values as ``qm.fields``."""
+    return decode_fields(qm.raw if raw_rows is None else raw_rows, qm.ggml_type, qm.shape[1])
 
 
 # --------------------------------------------------------------------------------------------- matrix
-
-
-def _u16(blk: np.ndarray, o: int) -> np.ndarray:
-    return blk[..., o].astype(np.uint16) | (blk[..., o + 1].astype(np.uint16) << 8)
-
-
-def _decode_fields(raw_rows: np.ndarray, ggml_type: str, k: int):
-    """(q int8 (r, K), d_mant, d_exp, m_mant, m_exp int64 (r, K // B)) of r raw rows (uint8 (r, row_bytes))."""
-    b, bpb, qo, has_min = GGML_TYPES[ggml_type]
-    r = raw_rows.shape[0]
-    nb = k // b
-    if ggml_type in ("F16", "F32"):
-        dt = "<u2" if ggml_type == "F16" else "<u4"
-        bits = np.ascontiguousarray(raw_rows).view(dt).reshape(r, k)
-        dm, de = (fp16_decode if ggml_type == "F16" else fp32_decode)(bits)
-        zeros = np.zeros((r, k), np.int64)
-        return np.ones((r, k), np.int8), dm, de, zeros, zeros.copy()
-    blk = raw_rows.reshape(r, nb, bpb)
-    dm, de = fp16_decode(_u16(blk, 0))
-    if has_min:
-        mm, me = fp16_decode(_u16(blk, 2))
-    else:
-        mm, me = np.zeros((r, nb), np.int64), np.zeros((r, nb), np.int64)
-    qs = blk[..., qo:]
-    if ggml_type == "Q8_0":
-        q = qs.view(np.int8).reshape(r, k).copy()
-    else:
-        q = np.concatenate([qs & 15, qs >> 4], axis=-1).reshape(r, k).view(np.int8)  # j low, j + 16 high
-        if ggml_type == "Q4_0":
-            q -= 8
-    return q, dm, de, mm, me
 
 
 def decode_matrix(raw: np.ndarray, ggml_type: str, n_rows: int, n_cols: int) -> QuantMatrix:
     """The QuantMatrix of ``raw`` (uint8, N * row_bytes bytes, any shape) read as an ``ggml_type`` N x K matrix.
 
     FixedPointTypeError for a non-uint8 raw or non-str type; FixedPointValueError for an unknown type, a
-    size mismatch, K not a multiple of B, or any inf/NaN scale (naming its bits, row and block). The
-    matrix keeps (a read-only view of) raw; its fields are decoded on access.
+    size mismatch, K not a multiple of the block size, or any inf/NaN scale (naming its bits, row and block).
+    The matrix keeps (a read-only view of) raw; its fields are decoded on access.
     """
     qm = QuantMatrix(raw, ggml_type, n_rows, n_cols)
-    b, bpb, _, has_min = GGML_TYPES[ggml_type]
-    n, k = qm.shape
-    if ggml_type in ("F16", "F32"):
-        width = 16 if ggml_type == "F16" else 32
-        bits = np.ascontiguousarray(qm.raw).view("<u2" if width == 16 else "<u4")
-        ebits, fb = (0x7C00, 0x7C00) if width == 16 else (0x7F800000, 0x7F800000)
-        checks = [(bits, ebits, fb, width)]
-    else:
-        blk = qm.raw.reshape(n, k // b, bpb)
-        checks = [(_u16(blk, o), 0x7C00, 0x7C00, 16) for o in ((0, 2) if has_min else (0,))]
-    for bits, mask, full, width in checks:
-        bad = (bits & mask) == full  # exponent all ones: inf or NaN
-        if bad.any():
-            row, blkno = (int(v[0]) for v in np.nonzero(bad))
-            v = int(bits[row, blkno])
-            raise FixedPointValueError(
-                f"{ggml_type} row {row} block {blkno}: fp{width} bits 0x{v:0{width // 4}x} "
-                f"encode inf or NaN, which has no exact value"
-            )
+    bad = find_inf_nan(qm.raw, ggml_type)
+    if bad is not None:
+        row, blkno, kind, v, width = bad
+        raise FixedPointValueError(
+            f"{ggml_type} row {row} block {blkno}: {kind} bits 0x{v:0{width // 4}x} "
+            f"encode inf or NaN, which has no exact value"
+        )
     return qm
 
 
@@ -200,14 +123,14 @@ def dequant_exact_row(qm, n: int) -> tuple[np.ndarray, np.ndarray]:
     """
     qm = _qm_of(qm)
     n = _row_index(qm, n)
-    q, dm, de, mm, me = qm.fields(qm.raw[n : n + 1])
+    q, dm, de, mm, me = fields(qm, qm.raw[n : n + 1])
     b = qm.block
     dm, de, mm, me = (np.repeat(a[0], b) for a in (dm, de, mm, me))
-    # common exponent of the two terms: both fp16 (exponents in [-24, 15]) so shifts are <= 39 and
-    # |dm*q| << 39 < 2^57; a zero term contributes no exponent (F32 exponents can be far apart)
+    # common exponent of the two terms: both fp16-based (exponents >= -24) and |D q|, |M| < 2^38 by value, so
+    # every shifted term is below 2^62; a zero term contributes no exponent (F32 exponents can be far apart)
     e = np.where(mm == 0, de, np.where(dm == 0, me, np.minimum(de, me)))
     v = ((dm * q[0]) << np.where(dm == 0, 0, de - e)) + (mm << np.where(mm == 0, 0, me - e))
-    return _canonical(v, e, 63)
+    return canonical(v, e, 63)
 
 
 # ------------------------------------------------------------------------------------------ prepare
@@ -244,21 +167,22 @@ class _Fast:
 def prepare(qm) -> PreparedQuant:
     """The form of ``qm`` this twin's ``qlinear`` runs fastest, built once (ref: the QuantMatrix; vec: a PreparedQuant).
 
-    The fast form holds 0.5 (Q4_0/Q4_1) or 1 (Q8_0) byte per weight plus 16 bytes per block (int64 scales).
-    qm: a QuantMatrix (a PreparedQuant is returned as is). F16/F32 matrices get no fast form
-    (``fast`` is None: ``qlinear`` uses the exact path), nor does a matrix none of whose rows qualify.
-    Rows whose scale exponents span more than 24 binades, or whose G_n * lim exceeds 2^63 - 1, are listed
-    in ``fast.slow_rows`` and computed exactly with Python ints. Decodes CHUNK elements at a time.
+    The fast form holds 0.5 (4-bit codes: Q4_0, Q4_1, Q4_K, Q2_K, Q3_K) or 1 (int8 codes: Q8_0, Q5_0, Q5_1,
+    Q5_K, Q6_K) byte per weight plus 16 bytes per sub-block (int64 scales); F16/BF16/F32 matrices a dense int32
+    per weight (``_prepare_dense``). qm: a QuantMatrix (a PreparedQuant is returned as is). A matrix none of
+    whose rows qualify gets no fast form (``fast`` is None: ``qlinear`` uses the exact path). Rows with a
+    shifted scale of 2^35 or more (exponent spans of about 24 binades), or whose G_n * lim exceeds 2^63 - 1, are
+    listed in ``fast.slow_rows`` and computed exactly with Python ints. Decodes CHUNK elements at a time.
     """
     if isinstance(qm, PreparedQuant):
         return qm
     qm = _qm_of(qm)
+    if qm.ggml_type not in _CODES:
+        return _prepare_dense(qm)
     n, k = qm.shape
     b = qm.block
-    if b == 1:
-        return PreparedQuant(qm, None, 0)
     nb = k // b
-    bits = 8 if qm.ggml_type == "Q8_0" else 4
+    bits, off = _CODES[qm.ggml_type]
     half = (n + 1) // 2
     npad = 2 * half if bits == 4 else n
     qp = np.zeros((nb, b, half), np.uint8) if bits == 4 else np.empty((nb, b, n), np.int8)
@@ -270,31 +194,33 @@ def prepare(qm) -> PreparedQuant:
     step = max(1, CHUNK // k)
     for lo in range(0, n, step):
         hi = min(n, lo + step)
-        q, dm, de, mm, me = qm.fields(qm.raw[lo:hi])
+        q, dm, de, mm, me = fields(qm, qm.raw[lo:hi])
         en = _least_exp(dm, de, mm, me)
         e[lo:hi] = en
-        sd = np.where(dm != 0, de - en[:, None], 0)  # >= 0; a zero scale gets no shift
-        sm = np.where(mm != 0, me - en[:, None], 0)
-        ok = np.maximum(sd.max(axis=1), sm.max(axis=1)) <= 24  # |Dsh|, |Msh| < 2^11 << 24 = 2^35
-        dsh_c = np.where(ok[:, None], dm << np.minimum(sd, 24), 0)
-        msh_c = np.where(ok[:, None], mm << np.minimum(sm, 24), 0)
-        if qm.ggml_type == "Q4_0":  # stored as the nibble q + 8: d*q = d*nibble - 8d, so Msh = -8 Dsh
-            q = q + np.int8(8)
-            msh_c = -8 * dsh_c
-        q3 = q.reshape(hi - lo, nb, b)
-        qmax = max(qmax, int(np.abs(q.astype(np.int16)).max()))
+        sd = np.minimum(np.where(dm != 0, de - en[:, None], 0), _SH_BITS)  # >= 0; a zero scale gets no shift
+        sm = np.minimum(np.where(mm != 0, me - en[:, None], 0), _SH_BITS)
+        dsh_c, msh_c = dm << sd, mm << sm  # |mant| < 2^19: no wrap
+        lim_sh = 1 << _SH_BITS
+        ok = ((np.abs(dsh_c) < lim_sh) & (np.abs(msh_c) < lim_sh)).all(axis=1)
+        dsh_c = np.where(ok[:, None], dsh_c, 0)
+        msh_c = np.where(ok[:, None], msh_c, 0)
+        # stored as the code q + off: D*q + M = D*code + (M - off*D), so Msh -= off * Dsh (|Msh| < 2^39)
+        code = q.astype(np.int16) + off
+        msh_c = msh_c - off * dsh_c
+        q3 = code.reshape(hi - lo, nb, b)
+        qmax = max(qmax, int(np.abs(code).max()))
         if bits == 8:
-            qp[:, :, lo:hi] = q3.transpose(1, 2, 0)
+            qp[:, :, lo:hi] = q3.astype(np.int8).transpose(1, 2, 0)
         else:  # row r < half in the low nibble of byte r, row half + r in the high nibble
             for r0, r1, sh in ((lo, min(hi, half), 0), (max(lo, half), hi, 4)):
                 if r0 < r1:
                     qp[:, :, r0 - half * (sh // 4) : r1 - half * (sh // 4)] |= (
                         q3[r0 - lo : r1 - lo].astype(np.uint8) << np.uint8(sh)
                     ).transpose(1, 2, 0)
-        # G_n = sum_b |Dsh| sum_j |q| + B |Msh| over the stored q: each term < 2^35 * 2^13 fits int64; the
-        # row sum does for nb < 2^15 blocks, beyond that it is summed with Python ints
+        # G_n = sum_b |Dsh| sum_j |code| + B |Msh| over the stored codes: each term < 2^35 * 2^12 + 2^44 fits
+        # int64; the row sum does for nb < 2^14 sub-blocks, beyond that it is summed with Python ints
         qabs = np.abs(q3.astype(np.int64)).sum(axis=2)
-        gn = (np.abs(dsh_c) * qabs + b * np.abs(msh_c)).sum(axis=1, dtype=np.int64 if nb < (1 << 15) else object)
+        gn = (np.abs(dsh_c) * qabs + b * np.abs(msh_c)).sum(axis=1, dtype=np.int64 if nb < (1 << 14) else object)
         g[lo:hi] = [int(v) if o else None for v, o in zip(gn.tolist(), ok.tolist())]
         dsh[:, lo:hi] = dsh_c.T
         msh[:, lo:hi] = msh_c.T
@@ -327,6 +253,45 @@ def prepare(qm) -> PreparedQuant:
     f.rounding = {}
     nbytes = qp.nbytes + dsh.nbytes + msh.nbytes + e.nbytes
     return PreparedQuant(qm, f, nbytes)
+
+
+def _prepare_dense(qm: QuantMatrix) -> PreparedQuant:
+    """The dense fast form of an F16 / BF16 / F32 matrix: w (K, N) int32, w[k, n] = mant << (exp - E_n) (E_n the
+    row's least exponent), for rows whose every w fits int32 and whose G_n = sum_k |w| is at most 2^47; the other
+    rows are slow rows. lim = min(2^31 - 1, (2^63 - 1) // max G_n) >= 2^16 bounds |x| for one pass."""
+    n, k = qm.shape
+    w32 = np.zeros((k, n), np.int32)
+    e = np.zeros(n, np.int64)
+    g: list = [None] * n
+    step = max(1, CHUNK // k)
+    for lo in range(0, n, step):
+        hi = min(n, lo + step)
+        _, dm, de, _, _ = fields(qm, qm.raw[lo:hi])
+        en = np.where(dm != 0, de, _NO_EXP).min(axis=1)
+        en = np.where(en == _NO_EXP, 0, en)
+        sh = np.where(dm != 0, de - en[:, None], 0)
+        wv = dm << np.minimum(sh, 31)  # |mant| < 2^24: below 2^55, no wrap
+        ok = ((sh <= 31) & (np.abs(wv) < (1 << 31))).all(axis=1)
+        wv = np.where(ok[:, None], wv, 0)
+        gn = np.abs(wv).sum(axis=1)  # < K * 2^31
+        e[lo:hi] = en
+        w32[:, lo:hi] = wv.T.astype(np.int32)
+        g[lo:hi] = [int(v) if o and v <= (1 << 47) else None for v, o in zip(gn.tolist(), ok.tolist())]
+    slow = [i for i, gi in enumerate(g) if gi is None]
+    fast = [i for i, gi in enumerate(g) if gi is not None]
+    if not fast:
+        return PreparedQuant(qm, None, 0)
+    w32[:, slow] = 0
+    gmax = max(max(g[i] for i in fast), 1)
+    f = _Fast()
+    f.bits, f.qp, f.dsh, f.msh, f.has_min, f.n, f.e = 32, w32, None, None, False, n, e
+    f.lim = min(I32_MAX, INT64_MAX // gmax)
+    f.e_lo, f.e_hi = int(e.min()), int(e.max())
+    f.limb_bits = (f.lim + 1).bit_length() - 1
+    f.gmax = gmax
+    f.slow_rows = np.array(slow, np.int64)
+    f.rounding = {}
+    return PreparedQuant(qm, f, w32.nbytes + e.nbytes)
 
 
 # ------------------------------------------------------------------------------------------- qlinear
@@ -387,7 +352,7 @@ def _exact_rows(qm: QuantMatrix, rows: np.ndarray, x2: np.ndarray, fx: int, fy: 
     step = max(1, (1 << 16) // k)
     for lo in range(0, len(rows), step):
         sel = rows[lo : lo + step]
-        q, dm, de, mm, me = qm.fields(qm.raw[sel])
+        q, dm, de, mm, me = fields(qm, qm.raw[sel])
         en = _least_exp(dm, de, mm, me)
         r = len(sel)
         # exact w[n,k] * 2^-E_n as Python ints; a zero scale contributes nothing (its shift may be negative)

@@ -13,6 +13,7 @@ from .common import (
     nonneg,
     open_chain,
     positive,
+    ranged,
     wei,
 )
 from .keys import key_args, rpc_url, signer, storable_url
@@ -146,7 +147,9 @@ def cmd_submit(a) -> int:
     gc = game_client(a)
     op = Path(a.receipt).parent / "operator.json"  # a dishonest run's notes: what it lied about
     lie = Lie.from_json(json.loads(op.read_text()) if op.exists() else None)
-    lm = load_model(lie.computed_with or r.model.id, r.model.context, a.quiet)
+    from .models import receipt_model
+
+    lm = load_model(lie.computed_with or receipt_model(r), r.model.context, a.quiet)
     agent = make_agent(a, gc, lm, lie)
     bond = gc.claim_bond
     try:
@@ -317,7 +320,9 @@ def add_parsers(sub) -> None:
         help="start a local testnet (anvil) and keep it running",
         description="Start anvil from node_modules (or PATH); prints its URL; Ctrl-C stops it.",
     )
-    n.add_argument("--port", type=int, default=8545, help="port (default 8545; 0 picks a free one)")
+    n.add_argument(
+        "--port", type=ranged(0, 65535, "a port"), default=8545, help="port (default 8545; 0 picks a free one)"
+    )
     n.add_argument("--block-time", type=float, default=None, help="seconds per block (default: automine)")
     n.set_defaults(func=cmd_node)
 

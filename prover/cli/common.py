@@ -21,7 +21,10 @@ def q16(text: str) -> int:
     if not 0 <= v < 1 << 15:
         raise argparse.ArgumentTypeError(f"must be in [0, 32768): {text!r}")
     x = v * (1 << 16) + Fraction(1, 2)
-    return x.numerator // x.denominator
+    q = x.numerator // x.denominator
+    if q >= 1 << 47:  # the run tensor is int64 and the sampler divides by it: keep it a sane Q16
+        raise argparse.ArgumentTypeError(f"must be below 2^31: {text!r}")
+    return q
 
 
 def positive(text: str) -> int:
@@ -51,6 +54,21 @@ def nonneg(text: str) -> int:
     if not 0 <= v < 2**63:
         raise argparse.ArgumentTypeError(f"must be in [0, 2^63): {text!r}")
     return v
+
+
+def ranged(lo: int, hi: int, what: str = "an integer"):
+    """An argparse type: an int in [lo, hi] (decimal or 0x...), else a one-line error."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"must be in [{lo}, {hi}]: {text!r}")
+        return v
+
+    return parse
 
 
 def console():

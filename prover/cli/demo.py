@@ -73,7 +73,7 @@ def run_demo(args) -> int:
     prompt = "What is the capital of France?"
     t0 = time.perf_counter()
     lm = IntegerLM.load(args.model)
-    ids = lm.encode_prompt(prompt, chat=True, max_new_tokens=24)
+    ids = lm.encode_prompt(prompt, chat=True, max_new_tokens=24, template="chatml")  # the golden prompt
     settings = GenSettings(max_new_tokens=24)
     con.print(f"[bold]{args.model}[/bold] (pure integers): {prompt}")
     run = traced_generate(lm, ids, settings)

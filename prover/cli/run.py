@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from fixedpoint.errors import FixedPointOverflow
+
 from .common import (
     EXIT_BAD_INPUT,
     EXIT_MISMATCH,
@@ -19,6 +21,7 @@ from .common import (
     nonneg,
     positive,
     q16,
+    ranged,
     topk,
 )
 from .keys import signer
@@ -29,7 +32,8 @@ MAX_CONTEXT = 1024
 
 def run_inputs(a) -> tuple[str, str]:
     """(model, prompt text) from the llama.cpp-style flags or the positionals: ``-m MODEL`` or the first
-    positional; exactly one of ``-p TEXT``, ``-f FILE`` (``-`` = stdin) or the prompt positional (``-`` = stdin)."""
+    positional; exactly one of ``-p TEXT``, ``-f FILE`` (``-`` = stdin) or the prompt positional (``-`` = stdin);
+    none with ``--messages`` (prompt None)."""
     pos = [x for x in (a.model_pos, a.prompt_pos) if x is not None]
     model = a.m
     if model is None:
@@ -40,6 +44,8 @@ def run_inputs(a) -> tuple[str, str]:
         raise UsageError(f"too many positionals: {pos!r} (MODEL PROMPT, or -m MODEL with PROMPT)")
     sources = [("-p", a.p), ("-f", a.f), ("PROMPT", pos[0] if pos else None)]
     given = [(n, v) for n, v in sources if v is not None]
+    if not given and getattr(a, "messages", None):
+        return model, None  # the conversation is the prompt (prover.cli.models.chat_request)
     if len(given) != 1:
         raise UsageError(
             "give the prompt once: PROMPT, -p TEXT or -f FILE ('-' reads stdin)"
@@ -63,10 +69,14 @@ def cmd_run(a) -> int:
 
     from engine.generate import GenSettings
 
-    t0 = time.perf_counter()
+    from .models import chat_request
+
     a.model, a.prompt = run_inputs(a)
+    run_dir, path = _receipt_path(a) if not a.no_receipt else (None, None)
+    t0 = time.perf_counter()
+    req = chat_request(a)
     lm = load_model(a.model, a.context, a.quiet)
-    ids = lm.encode_prompt(a.prompt, chat=a.chat, max_new_tokens=a.max_new_tokens)
+    ids = req.encode(lm, a.max_new_tokens)
     settings = GenSettings(max_new_tokens=a.max_new_tokens, temperature_q16=a.temperature, top_k=a.top_k, seed=a.seed)
     t_load = time.perf_counter() - t0
     from engine.tokenizer import StreamDecoder
@@ -105,20 +115,14 @@ def cmd_run(a) -> int:
         if a.no_receipt:
             res = lm.generate(ids, settings, on_token=on_token, on_prompt_progress=on_prompt)
         else:
-            from prover.commit.trace import Corruption
-            from prover.runner import traced_generate
-
-            corrupt = Corruption(*a.dishonest) if a.dishonest else None
-            traced = traced_generate(
-                lm, ids, settings, corrupt=corrupt, on_token=on_token, on_prompt_progress=on_prompt
-            )
+            traced = _traced(a, lm, ids, settings, on_token, on_prompt)
             res = traced.result
     tail = stream.flush()
     if not a.json:
         out.write(tail + "\n")
         out.flush()
     t_all = time.perf_counter() - t1
-    receipt, path = _write_receipt(a, lm, ids, traced, t_load) if traced is not None else (None, None)
+    receipt = _write_receipt(a, lm, req, ids, traced, run_dir, path, t_load) if traced is not None else None
     n_dec = max(len(res.tokens) - 1, 0)
     dec = t_all - times.get("prompt", 0.0)
     speed = n_dec / dec if dec > 0 and n_dec else 0.0
@@ -132,11 +136,37 @@ def cmd_run(a) -> int:
     return EXIT_OK
 
 
-def _write_receipt(a, lm, ids, traced, t_load: float):
-    """The run's receipt (with the --dishonest* lie applied) and its run directory; (receipt, receipt path)."""
+def _traced(a, lm, ids, settings, on_token, on_prompt):
+    """The traced run (with the --dishonest corruption, checked: in range and inside the run; UsageError)."""
+    from prover.commit.trace import Corruption
+    from prover.runner import traced_generate
+
+    if a.dishonest and (a.dishonest[0] < 0 or a.dishonest[1] < 0 or not -(2**31) <= a.dishonest[2] < 2**31):
+        raise UsageError(
+            f"--dishonest {' '.join(map(str, a.dishonest))}: STEP and ELEMENT must be >= 0, DELTA in [-2^31, 2^31)"
+        )
+    corrupt = Corruption(*a.dishonest) if a.dishonest else None
+    try:
+        traced = traced_generate(lm, ids, settings, corrupt=corrupt, on_token=on_token, on_prompt_progress=on_prompt)
+    except (ValueError, FixedPointOverflow) as e:
+        if corrupt is None:
+            raise
+        raise UsageError(f"--dishonest {' '.join(map(str, a.dishonest))}: {e}") from None
+    if corrupt is not None and corrupt.step >= traced.tracer.step_count:
+        raise UsageError(
+            f"--dishonest step {corrupt.step} is past the run's {traced.tracer.step_count} steps: nothing "
+            "would be changed (no receipt written)"
+        )
+    return traced
+
+
+def _write_receipt(a, lm, req, ids, traced, run_dir, path, t_load: float):
+    """The run's receipt (with the --dishonest* lie applied), written with its run directory."""
     from prover.runner import make_receipt, write_run_dir
 
-    receipt = make_receipt(lm, a.model, a.prompt, a.chat, ids, traced, load_s=t_load)
+    receipt = make_receipt(
+        lm, a.model, req.prompt, req.chat, ids, traced, load_s=t_load, chat_input=req.receipt_fields(lm)
+    )
     lie = _lie_of_run(a, lm, traced)
     if not lie.honest:
         from prover.dispute.lies import apply_to_receipt
@@ -148,12 +178,6 @@ def _write_receipt(a, lm, ids, traced, t_load: float):
             raise UsageError(str(e)) from None
         if not a.quiet:
             console().print(f"[yellow]dishonest receipt (demo/test mode)[/yellow]: {_describe_lie(lie)}")
-    if a.receipt:
-        path = Path(a.receipt)
-        run_dir = path.parent
-    else:
-        run_dir = Path(a.runs_dir) / (time.strftime("%Y%m%d-%H%M%S") + "-" + Path(a.model).stem)
-        path = run_dir / "receipt.json"
     write_run_dir(run_dir, receipt, traced, lie)
     if path.name != "receipt.json":
         receipt.save(path)
@@ -161,7 +185,7 @@ def _write_receipt(a, lm, ids, traced, t_load: float):
         console().print(
             f"[dim]receipt {path}  trace root {receipt.trace.trace_root[:18]}..  {receipt.trace.step_count} steps[/dim]"
         )
-    return receipt, path
+    return receipt
 
 
 def _run_json(a, lm, ids, res, receipt, path, t_load: float, t_prompt: float, speed: float) -> dict:
@@ -189,8 +213,34 @@ def _run_json(a, lm, ids, res, receipt, path, t_load: float, t_prompt: float, sp
     return out
 
 
+def _receipt_path(a):
+    """(run directory, receipt path) for --receipt / --runs-dir, checked before anything runs: a directory is not a
+    receipt path, and another run's directory is not overwritten without --force (UsageError, exit 2)."""
+    from pathlib import Path
+
+    if a.receipt:
+        path = Path(a.receipt)
+        if path.is_dir():
+            raise UsageError(f"--receipt {path} is a directory; name the receipt file (e.g. {path / 'receipt.json'})")
+        run_dir = path.parent
+    else:
+        run_dir = Path(a.runs_dir) / (time.strftime("%Y%m%d-%H%M%S") + "-" + Path(a.model).stem)
+        path = run_dir / "receipt.json"
+    taken = [n for n in ("receipt.json", "steps.bin", "records.bin", "operator.json") if (run_dir / n).exists()]
+    if (taken or path.exists()) and not a.force:
+        raise UsageError(
+            f"{run_dir} already holds a run ({', '.join(taken) or path.name}); use another --receipt "
+            "path or --force to overwrite it"
+        )
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"{run_dir} is a file, not a directory")
+    return run_dir, path
+
+
 def _lie_of_run(a, lm, traced):
     """The Lie the --dishonest* flags ask for (an empty Lie: honest)."""
+    from pathlib import Path
+
     from prover.commit.model import model_commitment
     from prover.dispute.lies import Lie
 
@@ -258,7 +308,7 @@ def cmd_verify(a) -> int:
 def _verify(a) -> int:
     from fixedpoint import NUMERICS_VERSION
     from prover.receipt import Receipt
-    from prover.runner import verify
+    from prover.runner import operator_notes, verify
 
     r = Receipt.load(a.receipt)
     if r.numerics_version != NUMERICS_VERSION:
@@ -267,8 +317,17 @@ def _verify(a) -> int:
             f"implements {NUMERICS_VERSION} and cannot replay it"
         )
         return EXIT_BAD_INPUT
-    lm = load_model(a.model or r.model.id, r.model.context, a.quiet)
+    from .models import receipt_model
+
     run_dir = Path(a.receipt).parent
+    operator_notes(run_dir)  # an unreadable or malformed operator.json beside it: exit 2 before any work
+    lm = load_model(a.model or receipt_model(r), r.model.context, a.quiet)
+    positions = len(r.input.prompt_tokens) + len(r.output.tokens) - 1
+    if positions > lm.program.context:
+        raise UsageError(
+            f"the receipt's {len(r.input.prompt_tokens)} prompt and {len(r.output.tokens)} output tokens need "
+            f"{positions} positions; the model's context holds {lm.program.context}: no run can have made it"
+        )
     rep = verify(r, lm, run_dir=run_dir if (run_dir / "steps.bin").exists() else None)
     if a.json:
         print(
@@ -341,9 +400,12 @@ def add_parsers(sub) -> None:
         "`-f prompt.txt`, `-` for standard input.",
     )
     r.add_argument(
-        "model_pos", nargs="?", metavar="MODEL", help="'tiny', 'smollm2', a .gguf path, or a native model directory"
+        "model_pos",
+        nargs="?",
+        metavar="MODEL",
+        help="a bundled model (tiny, smollm2, ...), a .gguf path, a native model directory or a sha256",
     )
-    r.add_argument("prompt_pos", nargs="?", metavar="PROMPT", help="the prompt text ('-': read standard input)")
+    r.add_argument("prompt_pos", nargs="?", metavar="PROMPT", help="the prompt text ('-': standard input)")
     r.add_argument("-m", "--model", dest="m", metavar="MODEL", help="the model (instead of the MODEL positional)")
     r.add_argument("-p", "--prompt", dest="p", metavar="TEXT", help="the prompt (instead of the PROMPT positional)")
     r.add_argument("-f", "--file", dest="f", metavar="FILE", help="read the prompt from FILE ('-': standard input)")
@@ -357,6 +419,9 @@ def add_parsers(sub) -> None:
         help="tokens to generate (default 32)",
     )
     r.add_argument("--chat", action="store_true", help="wrap the prompt in the model's chat template")
+    from .models import add_chat_args
+
+    add_chat_args(r)
     r.add_argument(
         "--temperature",
         "--temp",
@@ -391,17 +456,19 @@ def add_parsers(sub) -> None:
     )
     r.add_argument("--runs-dir", default="runs", metavar="DIR", help="where default run directories go")
     r.add_argument("--no-receipt", action="store_true", help="do not trace or write a receipt (faster)")
+    r.add_argument("--force", action="store_true", help="overwrite the run directory if it already holds a run")
     r.add_argument(
         "--dishonest",
         nargs=3,
-        type=int,
+        type=ranged(-(2**31), 2**63 - 1),
         metavar=("STEP", "ELEMENT", "DELTA"),
-        help="demo/test only: add DELTA to element ELEMENT of step STEP's output before committing",
+        help="demo/test only: add DELTA to element ELEMENT of step STEP's output before committing (STEP and "
+        "ELEMENT inside the run, DELTA in [-2^31, 2^31))",
     )
     r.add_argument(
         "--dishonest-output",
         nargs=2,
-        type=nonneg,
+        type=ranged(0, 2**31 - 1),
         metavar=("INDEX", "TOKEN"),
         help="demo/test only: claim generated token INDEX is TOKEN (the trace stays honest)",
     )
@@ -425,7 +492,7 @@ def add_parsers(sub) -> None:
         help="a receipt.json (its folder's steps.bin names the first differing step), or a served "
         "receipt's URL (http://HOST/v1/receipts/ID: its files are fetched)",
     )
-    v.add_argument("--model", help="model to replay with (default: the receipt's model id)")
+    v.add_argument("--model", help="model to replay with (default: the store's model with the receipt's file sha256)")
     v.add_argument("--json", action="store_true", help="print the report as JSON")
     v.add_argument(
         "--challenge",

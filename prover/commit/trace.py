@@ -38,8 +38,7 @@ class Corruption:
             r, c = divmod(self.element, w)
             if r != position:
                 raise ValueError(f"KV cache step: element {self.element} is not in the appended row {position}")
-            out.buf[r, c] += self.delta
-            return out
+            return out.set(r, c, int(out.buf[r, c]) + self.delta)
         flat = np.array(out, dtype=np.int64, copy=True).reshape(-1)
         if not 0 <= self.element < flat.size:
             raise ValueError(f"element {self.element} outside a tensor of {flat.size}")

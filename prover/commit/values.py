@@ -98,7 +98,10 @@ class KVTree:
         rb = self.width * self.ELEM
         lo = (self.rows * rb) // merkle.LEAF_BYTES
         hi = -(-(rows.n * rb) // merkle.LEAF_BYTES)  # leaves [lo, hi) hold bytes of the new rows
-        flat = np.ascontiguousarray(rows.buf[: rows.n], dtype=np.int64).reshape(-1)
+        # the stored rows as one flat array: a view of the (int32, C-ordered) buffer, no per-token copy
+        flat = rows.buf[: rows.n].reshape(-1)
+        if flat.dtype != np.int32 and flat.dtype != np.int64:
+            flat = flat.astype(np.int64)
         if not _kk.dense_set_leaves(self.nodes, self.offs, self.depth, flat, flat.size, lo, hi):
             mn, mx = int(flat.min()), int(flat.max())
             raise FixedPointOverflow(f"pack(i32): values [{mn}, {mx}] outside [{-(1 << 31)}, {(1 << 31) - 1}]")
@@ -123,8 +126,6 @@ def raw_shape(w) -> tuple[int, ...]:
 
 
 LEAF = merkle.LEAF_BYTES
-
-
 
 
 class Source:
@@ -218,5 +219,3 @@ def operand_source(kind: str, value: Any) -> Source:
     a = np.asarray(value)
     dtype = "i64" if kind == "run" else "i32"
     return _Packed(merkle.pack(a, dtype), dtype, a.shape)
-
-

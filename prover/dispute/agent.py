@@ -155,12 +155,7 @@ class Agent:
             except Exception as e:
                 self.log(f"game {gid}: {type(e).__name__}: {e} (retried next poll)")
         c = self.gc.claim(claim_id)
-        if (
-            finalize
-            and c.status == ClaimStatus.PENDING
-            and c.open_games == 0
-            and self._now() >= c.window_end
-        ):
+        if finalize and c.status == ClaimStatus.PENDING and c.open_games == 0 and self._now() >= c.window_end:
             self.gc.finalize(claim_id, sender=self.sender)
             sent += 1
             self.log(f"claim {claim_id} finalized")

@@ -67,19 +67,36 @@ class Lie:
         }
 
     @classmethod
-    def from_json(cls, d: dict | None) -> Lie:
-        """Inverse of to_json; {} or None (an honest operator's notes) give the empty Lie."""
+    def from_json(cls, d: Any) -> Lie:
+        """Inverse of to_json; {} or None (an honest operator's notes) give the empty Lie. ValueError (one line)
+        for anything else: operator.json sits beside an untrusted receipt."""
         d = d or {}
-        c = d.get("corruption")
-        out = d.get("output")
-        root = d.get("model_root")
-        return cls(
-            corruption=Corruption(**c) if c else None,
-            output=(int(out[0]), int(out[1])) if out else None,
-            model_root=bytes.fromhex(root[2:]) if root else None,
-            model_id=d.get("model_id"),
-            computed_with=d.get("computed_with"),
-        )
+        try:
+            if not isinstance(d, dict) or set(d) - {"corruption", "output", "model_root", "model_id", "computed_with"}:
+                raise ValueError("not an operator notes object")
+            c, out, root = d.get("corruption"), d.get("output"), d.get("model_root")
+            corr = None
+            if c:
+                if not isinstance(c, dict) or set(c) != {"step", "element", "delta"}:
+                    raise ValueError("corruption must be {step, element, delta}")
+                vals = [c["step"], c["element"], c["delta"]]
+                if not all(isinstance(v, int) and not isinstance(v, bool) and -(2**63) <= v < 2**63 for v in vals):
+                    raise ValueError("corruption fields must be int64 integers")
+                corr = Corruption(*vals)
+            if out and (not isinstance(out, list) or len(out) != 2 or not all(isinstance(v, int) for v in out)):
+                raise ValueError("output must be [index, token]")
+            for k in ("model_id", "computed_with"):
+                if d.get(k) is not None and not isinstance(d[k], str):
+                    raise ValueError(f"{k} must be a string")
+            return cls(
+                corruption=corr,
+                output=(int(out[0]), int(out[1])) if out else None,
+                model_root=bytes.fromhex(root[2:]) if root else None,
+                model_id=d.get("model_id"),
+                computed_with=d.get("computed_with"),
+            )
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise ValueError(f"bad operator notes: {e}") from None
 
 
 def apply_to_receipt(receipt, lie: Lie, lm, claimed_lm=None):

@@ -26,6 +26,7 @@ import numpy as np
 from engine.generate import GenSettings
 from engine.values import Rows
 
+from ..runner import replay_claim as teacher_forced
 from ..runner import traced_generate
 
 FORMAT = 1
@@ -37,11 +38,19 @@ def settings_of_run(run) -> GenSettings:
     return GenSettings(max_new_tokens=max_new, temperature_q16=temp, top_k=top_k, seed=seed)
 
 
-def replay_claim(lm, prompt, run, positions: int, path: Path) -> dict:
-    """Replay `positions` positions of the honest run of (prompt, run) on lm and write its digest to `path`
-    (atomically: a directory renamed into place). Returns the digest's summary (also in path/summary.json)."""
-    prompt = [int(t) for t in prompt]
-    tr = traced_generate(lm, prompt, settings_of_run(run), positions=positions)
+def replay_claim(lm, prompt, run, output, path: Path) -> dict:
+    """Replay the honest run of (prompt, run) over the claim's len(prompt) + len(output) - 1 positions on lm and
+    write its digest to `path` (atomically: a directory renamed into place). Returns the digest's summary (also in
+    path/summary.json). Teacher-forced on the claimed output first (one batched pass, prover.runner.replay_claim):
+    where the samples equal the output that trace is the honest one; else the honest run is replayed free-running
+    (its samples, not the claim's tokens, feed the positions after the first wrong one)."""
+    prompt, output = [int(t) for t in prompt], [int(t) for t in output]
+    positions = len(prompt) + len(output) - 1
+    fast = teacher_forced(lm, prompt, run, output)
+    if fast.samples == output:
+        tr = fast.run
+    else:
+        tr = traced_generate(lm, prompt, settings_of_run(run), positions=positions)
     states = tr.snapshots.executor.state
     for name, v in states.items():
         if not isinstance(v, Rows):
@@ -53,7 +62,7 @@ def replay_claim(lm, prompt, run, positions: int, path: Path) -> dict:
         "positions": positions,
         "steps": tr.tracer.step_count,
         "trace_root": "0x" + tr.tracer.root().hex(),
-        "samples": [int(t) for t in tr.result.tokens],
+        "samples": [int(t) for t in (fast.samples if fast.samples == output else tr.result.tokens)],
         "tokens": [int(t) for t in tr.snapshots.tokens],
         "state_rows": {name: int(v.n) for name, v in states.items()},
     }

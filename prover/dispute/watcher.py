@@ -281,7 +281,7 @@ class Watcher:
                 continue
             path = self.state_dir / "replays" / f"claim-{c.claim_id}"
             self._futures[c.claim_id] = self.workers.replay(
-                bytes.fromhex(c.model_root[2:]), c.prompt, c.run, c.positions, path
+                bytes.fromhex(c.model_root[2:]), c.prompt, c.run, c.output, path
             )
             c.state, c.digest = "replaying", str(path)
             busy += 1

@@ -34,8 +34,8 @@ def _lm(model_id: str):
     return lm
 
 
-def _job_replay(model_id: str, prompt, run, positions: int, path: str) -> dict:
-    return replay_claim(_lm(model_id), prompt, run, positions, Path(path))
+def _job_replay(model_id: str, prompt, run, output, path: str) -> dict:
+    return replay_claim(_lm(model_id), prompt, run, output, Path(path))
 
 
 def _party(model_id: str, path: str, k: int):
@@ -91,11 +91,11 @@ class Workers:
     def model_id(self, model_root: bytes) -> str | None:
         return self.models.get("0x" + model_root.hex())
 
-    def replay(self, model_root: bytes, prompt, run, positions: int, path: Path) -> cf.Future:
+    def replay(self, model_root: bytes, prompt, run, output, path: Path) -> cf.Future:
         mid = self.model_id(model_root)
         if mid is None:
             raise KeyError(f"no model with root 0x{model_root.hex()} is watched")
-        return self._replays.submit(_job_replay, mid, list(prompt), list(run), positions, str(path))
+        return self._replays.submit(_job_replay, mid, list(prompt), list(run), list(output), str(path))
 
     def query(self, model_root: bytes, path: Path, k: int, method: str, *args):
         """A party method's result for the digest at path, computed in the game pool (bounded wait)."""

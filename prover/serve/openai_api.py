@@ -7,7 +7,7 @@ setting, is a no-op at its default, or is refused with a 400 that names it:
 | field | meaning |
 |---|---|
 | model | the served model's id (as given to `-m`), its name, or its model root; absent: the served model |
-| messages (chat) | exactly one user message (string content, or text parts); the model's chat template wraps it |
+| messages (chat) | {role, content} each (system/user/assistant/tool; text), in the model file's own chat template |
 | prompt (completions) | one string (or a list holding one), used as is (no template) |
 | temperature | 0 <= T < 32768 (default: the server's `--temp`); 0 = greedy |
 | top_k (extra body) | 1..32 (default: the server's `--top-k`) |
@@ -89,8 +89,9 @@ class Job:
     """One request, checked: what to run and how to answer."""
 
     kind: str  # "chat" | "completion"
-    prompt_text: str
+    prompt_text: str | None  # completions: the prompt; chat: None (the messages are the prompt)
     chat: bool
+    messages: list[dict[str, str]] | None
     settings: GenSettings
     stream: bool
     include_usage: bool
@@ -216,13 +217,13 @@ def chat_job(body: dict, served: Served) -> Job:
     msgs = body.get("messages")
     if not isinstance(msgs, list) or not msgs:
         raise bad("messages must be a non-empty list", "messages")
-    if len(msgs) != 1 or not isinstance(msgs[0], dict) or msgs[0].get("role") != "user":
-        raise bad(
-            "this model's chat template here takes exactly one user message (no system prompt or earlier turns yet)",
-            "messages",
-            "unsupported_value",
-        )
-    return Job("chat", _text(msgs[0].get("content"), "messages[0].content"), True, settings, stream, usage)
+    out = []
+    for i, m in enumerate(msgs):
+        if not isinstance(m, dict) or set(m) - {"role", "content"}:
+            extra = sorted(set(m) - {"role", "content"}) if isinstance(m, dict) else m
+            raise bad(f"messages[{i}]: only role and content are supported (got {extra})", "messages")
+        out.append({"role": m.get("role"), "content": _text(m.get("content"), f"messages[{i}].content")})
+    return Job("chat", None, True, out, settings, stream, usage)
 
 
 def completion_job(body: dict, served: Served) -> Job:
@@ -233,4 +234,4 @@ def completion_job(body: dict, served: Served) -> Job:
         p = p[0]
     if not isinstance(p, str):
         raise bad("prompt must be one string (token-id prompts and batches are not supported)", "prompt")
-    return Job("completion", p, False, settings, stream, usage)
+    return Job("completion", p, False, None, settings, stream, usage)

@@ -83,7 +83,9 @@ class Engine:
     # -- the work (worker thread) ----------------------------------------------------------------
     def encode(self, job: Job) -> list[int]:
         """The job's prompt tokens (PromptError if empty or too long for the context with its max tokens)."""
-        return self.lm.encode_prompt(job.prompt_text, chat=job.chat, max_new_tokens=job.settings.max_new_tokens)
+        return self.lm.encode_prompt(
+            job.prompt_text, chat=job.chat, max_new_tokens=job.settings.max_new_tokens, messages=job.messages
+        )
 
     @staticmethod
     def new_id() -> str:
@@ -114,7 +116,10 @@ class Engine:
             tail = stream.flush()
             if tail:
                 on_piece(tail)
-        receipt = make_receipt(self.lm, self.model_id, job.prompt_text, job.chat, ids, traced)
+        chat_input = {"system": None, "messages": job.messages, "template": self.lm.chat_template(None)}
+        receipt = make_receipt(
+            self.lm, self.model_id, job.prompt_text, job.chat, ids, traced, chat_input=chat_input if job.chat else None
+        )
         lie = Lie(corruption=traced.tracer.corrupt, output=self.lie.output)
         try:
             receipt = apply_to_receipt(receipt, lie, self.lm, None) if not lie.honest else receipt

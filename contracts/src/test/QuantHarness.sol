@@ -16,6 +16,19 @@ contract QuantHarness {
         return Quant.fp32Decode(bits);
     }
 
+    /// Quant.bf16Decode(bits).
+    function bf16Decode(uint256 bits) external pure returns (int256 mant, int256 exp) {
+        return Quant.bf16Decode(bits);
+    }
+
+    /// keccak256(abi.encode(Quant.bf16Decode(b) for b in [lo, hi))).
+    function bf16DecodeRangeHash(uint256 lo, uint256 hi) external pure returns (bytes32 h) {
+        for (uint256 b = lo; b < hi; ++b) {
+            (int256 m, int256 e) = Quant.bf16Decode(b);
+            h = keccak256(abi.encode(h, m, e));
+        }
+    }
+
     /// keccak256(abi.encode(Quant.fp16Decode(b) for b in [lo, hi))): an exhaustive check in a few calls.
     function fp16DecodeRangeHash(uint256 lo, uint256 hi) external pure returns (bytes32 h) {
         for (uint256 b = lo; b < hi; ++b) {
