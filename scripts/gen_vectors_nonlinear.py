@@ -85,6 +85,25 @@ def evm_silu(x):
     return (x * evm_sigmoid(x) + (1 << 29)) >> 30
 
 
+def evm_tanh(x):
+    return 2 * evm_sigmoid(2 * clamp(x, -(1 << 61), 1 << 61)) - ONE30
+
+
+def evm_gelu_tanh(x):
+    x = sat64(x)
+    c = clamp(x, -(1 << 20), 1 << 20)
+    v = (1713444047 * c + 76616651 * ((c * c * c + (1 << 31)) >> 32) + (1 << 29)) >> 30
+    return (x * ref.sigmoid(v) + (1 << 29)) >> 30
+
+
+def evm_mul_sqrt_round_shift(m, n, s):
+    m, n, s = sat64(m), min(n, 1 << 32), min(s, 62)
+    t = 4 * m * m * n
+    r = math.isqrt(t >> (2 * s))
+    y = (r + 1) >> 1 if m >= 0 else -((r + ((r * r) << (2 * s) != t)) >> 1)
+    return sat64(y)
+
+
 def evm_softmax(row, j):
     if j >= len(row):
         return 0
@@ -114,9 +133,12 @@ NONLINEAR = {
     "isqrt": ("isqrt", ref.isqrt, evm_isqrt),
     "isqrt_u": ("isqrtU", ref_isqrt_u, evm_isqrt_u),
     "rsqrt_floor": ("rsqrtFloor", ref.rsqrt_floor, evm_rsqrt_floor),
+    "mul_sqrt_round_shift": ("mulSqrtRoundShift", ref.mul_sqrt_round_shift, evm_mul_sqrt_round_shift),
     "exp_neg": ("expNeg", ref.exp_neg, evm_exp_neg),
     "sigmoid": ("sigmoid", ref.sigmoid, evm_sigmoid),
     "silu": ("silu", ref.silu, evm_silu),
+    "tanh": ("tanh", ref.tanh, evm_tanh),
+    "gelu_tanh": ("geluTanh", ref.gelu_tanh, evm_gelu_tanh),
     "softmax": ("softmaxElement", ref_softmax, evm_softmax),
     "sin_cos": ("sinCos", ref.sin_cos, evm_sin_cos),
 }
@@ -199,6 +221,21 @@ def nonlinear_cases() -> list[dict]:
     for fn in ("sigmoid", "silu"):
         cases += [(fn, (x,)) for x in e64 + dom + small + OUTSIDE]
         cases += [(fn, (x,)) for x in randoms(rng, 150, bits=24) + randoms(rng, 60)]
+    # tanh: edges, the domain ends +-2^61 and just past them, outside; gelu_tanh: as sigmoid, plus the clamp
+    tdom = [s * ((1 << 61) + d) for s in (1, -1) for d in (-1, 0, 1, 2)]
+    cases += [("tanh", (x,)) for x in e64 + tdom + small + OUTSIDE + randoms(rng, 150, bits=24) + randoms(rng, 40)]
+    clampe = [s * ((1 << 20) + d) for s in (1, -1) for d in (-2, -1, 0, 1, 2)]
+    lobe = [-(1 << 16) * k // 4 for k in range(0, 40)]  # GELU's negative lobe, -10 .. 0
+    cases += [("gelu_tanh", (x,)) for x in e64 + dom + clampe + lobe + small + OUTSIDE]
+    cases += [("gelu_tanh", (x,)) for x in randoms(rng, 200, bits=24) + randoms(rng, 60)]
+    # mul_sqrt_round_shift: m edges x (n, s) incl. Gemma's sqrt(640) at the embedding's shifts, squares (ties),
+    # the domain ends, overflowing results, n and s past their domain, m outside int64
+    ns = [(640, 0), (640, 4), (640, 9), (4, 2), (1, 1), (9, 0), (0, 0), (2, 30), (1 << 32, 62), (1 << 32, 0)]
+    ms = edges(ks=range(0, 64, 3)) + randoms(rng, 30, bits=20)
+    cases += [("mul_sqrt_round_shift", (m, n, s)) for n, s in ns for m in ms]
+    bad_ns = [((1 << 32) + 1, 0), (1 << 200, 8), (640, 63), (640, 1 << 80), (U256_MAX, U256_MAX)]
+    cases += [("mul_sqrt_round_shift", (m, n, s)) for n, s in bad_ns for m in (0, 5, -5, I64_MAX, I64_MIN)]
+    cases += [("mul_sqrt_round_shift", (m, 640, 3)) for m in OUTSIDE]
     # sin_cos: quadrant centres and rounding points, edges up to the domain end, RoPE-like angles
     quad = [k * HALF_PI_Q32 + d for k in range(-9, 10) for d in (-2, -1, 0, 1, 2)]
     rnd = [k * HALF_PI_Q32 + (HALF_PI_Q32 >> 1) + d for k in range(-9, 9) for d in (-1, 0, 1)]

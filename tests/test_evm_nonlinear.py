@@ -118,6 +118,15 @@ def test_evm_equals_ref_on_random_inputs(chain, harness, a, b, w, t, v, fv, fr):
         ("isqrt_u", (abs(w),)),
         ("rsqrt_floor", (v, fv, fr)),
         ("rsqrt_floor", (v, 2 * (fv % 31), 30)),
+        ("tanh", (a,)),
+        ("tanh", (b,)),
+        ("tanh", (w,)),
+        ("gelu_tanh", (a,)),
+        ("gelu_tanh", (b,)),
+        ("gelu_tanh", (w,)),
+        ("mul_sqrt_round_shift", (a, abs(v), fv)),
+        ("mul_sqrt_round_shift", (b, 640, fr % 16)),
+        ("mul_sqrt_round_shift", (w, fv, fr)),
     ]
     got = chain.call_many([(harness, FUNCTIONS[fn], args) for fn, args in calls])
     for (fn, args), g in zip(calls, got):
@@ -147,6 +156,9 @@ SPEC_OF = {
     "silu": "silu",
     "softmax": "softmaxElement",
     "sin_cos": "sinCos",
+    "tanh": "tanh",
+    "gelu_tanh": "geluTanh",
+    "mul_sqrt_round_shift": "mulSqrtRoundShift",
     "_exp_poly": "expPoly",
     "_sin_cos_q30": "sinCosQ30",
 }
@@ -182,6 +194,11 @@ def test_constants_match_python():
     for name in ("LN2_Q48", "HALF_PI_Q32", "HALF_PI_LOW_Q60", "EXP_ZERO_Z"):
         assert _sol_const(name) == getattr(C, name), name
     assert _sol_const("SIGMOID_MAX") == 1 << 62 and _sol_const("TRIG_MAX") == 1 << 52
+    for name in ("TANH_MAX", "GELU_K1_Q30", "GELU_K3_Q30", "GELU_CLAMP"):
+        assert _sol_const(name) == getattr(C, name), name
+    from fixedpoint.ref.nonlinear import MUL_SQRT_MAX_N
+
+    assert _sol_const("MUL_SQRT_MAX_N") == MUL_SQRT_MAX_N
     # the unrolled nested-Taylor steps: acc = 2^30 - div(t * acc + i * 2^29, i * 2^30), i = 11 .. 1, and
     # the sin / cos divisors in reverse order
     steps = re.findall(r"div\(add\(mul\((\w+), acc\), (0x[0-9a-f]+)\), (0x[0-9a-f]+)\)\) // (?:i|d) = (\d+)", SOL)
@@ -205,6 +222,9 @@ BUDGET = {
     "sinCos": 2000,
     "rsqrtFloor": 5000,
     "isqrt": 4000,
+    "tanh": 2000,
+    "geluTanh": 2500,
+    "mulSqrtRoundShift": 6000,
     "softmaxElement/64": 60_000,
     "softmaxElement/512": 450_000,
 }
@@ -220,6 +240,9 @@ def gas_table(chain, harness) -> dict[str, int]:
         "sinCos": [(0, 0, 0), (12345678901, 0, 0), (-(1 << 52), 0, 0), (3 * C.HALF_PI_Q32 + 7, 0, 0)],
         "rsqrtFloor": [(12345, 32, 30), (1, 32, 30), (I64_MAX, 62, 62), (1, 62, 62), (7, 0, 0)],
         "isqrt": [(0, 0, 0), (I64_MAX, 0, 0), (10**9, 0, 0)],
+        "tanh": [(0, 0, 0), (100000, 0, 0), (-100000, 0, 0), (1 << 61, 0, 0)],
+        "geluTanh": [(0, 0, 0), (65536, 0, 0), (-100000, 0, 0), (1 << 20, 0, 0), (I64_MIN, 0, 0)],
+        "mulSqrtRoundShift": [(65536, 640, 0), (-12345, 640, 4), (I64_MAX, 1 << 32, 62), (I64_MIN, 1 << 32, 0)],
     }
     for fn, args in probes.items():
         for a in args:

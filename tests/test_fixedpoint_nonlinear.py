@@ -235,3 +235,165 @@ def test_bad_input_raises(tw):
 def test_softmax_extreme_rows_agree():
     for row in ([-(2**63), -(2**63)], [-(2**63), 2**63 - 1], [2**63 - 1, 0, -(2**63)]):
         assert vec.softmax(np.array([row], dtype=np.int64)).tolist() == [ref.softmax(row)]
+
+
+# -- tanh / gelu_tanh (Gemma's FFN) --------------------------------------------------------------------
+
+
+def _gelu_real(x: int):
+    """The real 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))) of a Q16 raw x, in Q16 LSB."""
+    v = mp.mpf(x) / 2**16
+    return 0.5 * v * (1 + mp.tanh(mp.sqrt(2 / mp.pi) * (v + mp.mpf("0.044715") * v**3))) * 2**16
+
+
+def test_gelu_constants_encode_their_real_values():
+    k1 = 2 * mp.sqrt(2 / mp.pi)
+    assert int(mp.nint(k1 * 2**30)) == C.GELU_K1_Q30
+    assert int(mp.nint(k1 * mp.mpf("0.044715") * 2**30)) == C.GELU_K3_Q30
+    # at the clamp 2u is far past sigmoid's flat end (EXP_ZERO_Z): clamping changes no result
+    c = mp.mpf(C.GELU_CLAMP) / 2**16
+    assert k1 * c + k1 * mp.mpf("0.044715") * c**3 > 10 * mp.mpf(C.EXP_ZERO_Z) / 2**16
+    assert C.TANH_MAX == 1 << 61
+
+
+GELU_EDGES = edges(-(2**62), 2**62) + [s * (C.GELU_CLAMP + d) for s in (1, -1) for d in (-2, -1, 0, 1, 2)]
+
+
+def test_gelu_tanh_edges_twins_and_bound():
+    xs = np.array(GELU_EDGES, dtype=np.int64)
+    got = vec.gelu_tanh(xs).tolist()
+    assert got == [ref.gelu_tanh(int(v)) for v in GELU_EDGES]
+    for x, g in zip(GELU_EDGES, got):
+        if abs(x) < 2**40:
+            assert _lsb_err(g, _gelu_real(x)) <= 1, x
+        else:  # past the clamp: exactly x or 0 (the real value is within 2^-100 of them)
+            assert g == (x if x > 0 else 0), x
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.integers(-(1 << 21), 1 << 21) | st.integers(-(2**62), 2**62))
+def test_gelu_tanh_random_twins_and_bound(x):
+    g = ref.gelu_tanh(x)
+    assert int(vec.gelu_tanh(np.array([x]))[0]) == g
+    if abs(x) < 2**40:
+        assert _lsb_err(g, _gelu_real(x)) <= 1
+
+
+def test_gelu_tanh_dense_measured_and_shape():
+    x = np.arange(-(1 << 20) - 5, (1 << 20) + 5, 13, dtype=np.int64)
+    g = vec.gelu_tanh(x)
+    v = x / 65536.0  # float64 is ~2^-30 LSB accurate here: fine for a measured max of ~0.6
+    real = 0.5 * v * (1 + np.tanh(np.sqrt(2 / np.pi) * (v + 0.044715 * v**3))) * 65536
+    assert np.abs(g - real).max() <= 0.75
+    assert ref.gelu_tanh(0) == 0 and ref.gelu_tanh(1 << 20) == 1 << 20 and ref.gelu_tanh(-(1 << 20)) == 0
+    assert (g[x >= 0] >= 0).all() and (np.diff(g[x >= 0]) >= 0).all()  # monotone on x >= 0
+    assert g[x < 0].min() >= -11146 and g[x < 0].max() <= 0  # GELU's negative lobe: min -0.170 (Q16)
+
+
+def test_tanh_edges_twins_symmetry_and_bound():
+    xs = [v for v in edges(-(2**61), 2**61)]
+    got = vec.tanh(np.array(xs, dtype=np.int64)).tolist()
+    assert got == [ref.tanh(v) for v in xs]
+    for x, g in zip(xs, got):
+        assert ref.tanh(-x) == -g
+        assert _lsb_err(g, mp.tanh(mp.mpf(x) / 2**16) * 2**30) <= 4, x
+    assert ref.tanh(0) == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-(1 << 24), 1 << 24))
+def test_tanh_random(x):
+    g = ref.tanh(x)
+    assert int(vec.tanh(np.array([x]))[0]) == g == -ref.tanh(-x)
+    assert _lsb_err(g, mp.tanh(mp.mpf(x) / 2**16) * 2**30) <= 4
+
+
+# -- mul_sqrt_round_shift (Gemma's embedding scale sqrt(dim)) ----------------------------------------
+
+
+def _mul_sqrt_real_floor(m: int, n: int, s: int) -> int:
+    """floor(m sqrt(n) 2^-s + 1/2) in exact integer arithmetic (an independent oracle: bisection on squares)."""
+    # y = floor(a + 1/2) is the largest y with 2y - 1 <= 2a, i.e. L = (2y - 1) 2^s <= R = 2 m sqrt(n)
+    lo, hi = -(2**90), 2**90
+    while hi - lo > 1:
+        y = (lo + hi) // 2
+        L, R2 = (2 * y - 1) << s, 4 * m * m * n  # compare L with R by signs and squares (R^2 = R2)
+        ok = (L <= 0 or L * L <= R2) if m >= 0 else (L < 0 and L * L >= R2)
+        lo, hi = (y, hi) if ok else (lo, y)
+    return lo
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(-(2**40), 2**40) | st.integers(-(1 << 20), 1 << 20), st.integers(0, 2**32), st.integers(0, 62))
+def test_mul_sqrt_round_shift_is_the_exact_rounding(m, n, s):
+    want = _mul_sqrt_real_floor(m, n, s)
+    assert ref.mul_sqrt_round_shift(m, n, s) == want
+    assert int(vec.mul_sqrt_round_shift(np.array([m]), n, s)[0]) == want
+
+
+def test_mul_sqrt_round_shift_edges_and_ties():
+    # ties (n a square): half up, also below zero
+    assert [ref.mul_sqrt_round_shift(m, 4, 2) for m in (-3, -1, 1, 3)] == [-1, 0, 1, 2]  # -1.5, -0.5, 0.5, 1.5
+    assert ref.mul_sqrt_round_shift(-1, 1, 1) == 0 and ref.mul_sqrt_round_shift(1, 1, 1) == 1
+    assert ref.mul_sqrt_round_shift(7, 0, 0) == 0 and ref.mul_sqrt_round_shift(0, 640, 5) == 0
+    # Gemma: the embedding of a Q16 value times sqrt(640)
+    assert ref.mul_sqrt_round_shift(1 << 16, 640, 0) == int(mp.floor(mp.sqrt(640) * 2**16 + 0.5))
+    ms = [m for m in edges(-(2**63), 2**63 - 1)]
+    for n, s in ((640, 0), (640, 7), (1 << 32, 62), (3, 31), (2, 0)):
+        want = []
+        for m in ms:
+            try:
+                want.append(ref.mul_sqrt_round_shift(m, n, s))
+            except OverflowError:
+                want.append(None)
+        ok = [m for m, w in zip(ms, want) if w is not None]
+        assert vec.mul_sqrt_round_shift(np.array(ok, dtype=np.int64), n, s).tolist() == [
+            w for w in want if w is not None
+        ]
+        for m, w in zip(ms, want):
+            if w is None:
+                with pytest.raises(OverflowError):
+                    vec.mul_sqrt_round_shift(np.array([m]), n, s)
+            elif abs(m) < 2**50:
+                assert w == _mul_sqrt_real_floor(m, n, s), (m, n, s)
+
+
+@pytest.mark.parametrize("tw", [ref, vec])
+def test_gemma_functions_bad_input_raises(tw):
+    arr = (lambda v: np.array([v])) if tw is vec else (lambda v: v)
+    with pytest.raises(FixedPointValueError):
+        tw.tanh(arr(2**61 + 1))
+    with pytest.raises(FixedPointValueError):
+        tw.gelu_tanh(arr(2**62 + 1))
+    with pytest.raises(FixedPointValueError):
+        tw.mul_sqrt_round_shift(arr(5), -1, 0)
+    with pytest.raises(FixedPointValueError):
+        tw.mul_sqrt_round_shift(arr(5), 2**32 + 1, 0)
+    with pytest.raises(FixedPointValueError):
+        tw.mul_sqrt_round_shift(arr(5), 640, 63)
+    with pytest.raises(FixedPointTypeError):
+        tw.gelu_tanh(np.array([0.5]) if tw is vec else 0.5)
+
+
+# -- RoPE tables for Gemma's two bases (NEOX pairs (i, i + hd/2) use the same per-frequency table) ------
+
+
+@pytest.mark.parametrize("base,mant,exp", [(10000, 625, 4), (1000000, 15625, 6)])
+def test_rope_inv_freq_gemma_bases_head_dim_256(base, mant, exp):
+    from engine.config import f32_bits
+
+    assert ref.fp32_decode(f32_bits(float(base))) == (mant, exp)  # the float32 base decodes exactly
+    inv = ref.rope_inv_freq(mant, exp, 256, 40)
+    assert len(inv) == 128
+    for i in range(0, 128, 7):
+        assert inv[i] == int(mp.floor(mp.mpf(2) ** 40 * mp.mpf(base) ** (-mp.mpf(2 * i) / 256))), i
+    assert vec.rope_inv_freq(mant, exp, 256, 40).tolist() == inv
+    # positions up to 32768 (the file's context): theta = p * inv >> 8 stays inside sin_cos's domain
+    assert 32768 * inv[0] >> 8 <= 2**52
+    p = np.array([0, 1, 511, 512, 4095, 32767])
+    cos, sin = vec.rope_table(32768, np.array(inv))
+    rc, rs = ref.rope_table(1, inv)
+    assert cos[:1].tolist() == rc and sin[:1].tolist() == rs
+    for pi in p.tolist():
+        for i in (0, 64, 127):
+            assert (int(cos[pi, i]), int(sin[pi, i])) == ref.sin_cos(ref.round_shift(pi * inv[i], 8))

@@ -30,6 +30,16 @@ library Nonlinear {
     int256 internal constant SIGMOID_MAX = 1 << 62;
     /// sin_cos domain: |theta| <= 2^52.
     int256 internal constant TRIG_MAX = 1 << 52;
+    /// tanh domain: |x| <= 2^61 (TANH_MAX).
+    int256 internal constant TANH_MAX = 1 << 61;
+    /// round(2 sqrt(2/pi) * 2^30) (GELU_K1_Q30).
+    int256 internal constant GELU_K1_Q30 = 1713444047;
+    /// round(2 sqrt(2/pi) * 0.044715 * 2^30) (GELU_K3_Q30).
+    int256 internal constant GELU_K3_Q30 = 76616651;
+    /// gelu_tanh evaluates its cubic on x clamped to +-2^20 (GELU_CLAMP): sigmoid is flat beyond.
+    int256 internal constant GELU_CLAMP = 1 << 20;
+    /// mul_sqrt_round_shift domain: 0 <= n <= 2^32 (MUL_SQRT_MAX_N).
+    uint256 internal constant MUL_SQRT_MAX_N = 1 << 32;
 
     // ------------------------------------------------------------------------------------- sqrt
 
@@ -83,6 +93,22 @@ library Nonlinear {
         uint256 q = (uint256(1) << (2 * fr + fv)) / uint256(v); // 2fr + fv <= 186: 2^186 fits uint256
         uint256 r = isqrtU(q);
         return r > uint256(INT64_MAX) ? INT64_MAX : int256(r);
+    }
+
+    /// floor(m * sqrt(n) * 2^-s + 1/2) for m in int64, 0 <= n <= 2^32, s in [0, 62]
+    /// EVM where Python raises: m outside int64 is saturated to int64, n above 2^32 is taken as 2^32, s above
+    /// 62 as 62; a result outside int64 saturates. (Exact: r = isqrtU(4 m^2 n >> 2s), then (r + 1) >> 1 for
+    /// m >= 0 and -((r + inexact) >> 1) for m < 0, as ref.)
+    function mulSqrtRoundShift(int256 m, uint256 n, uint256 s) internal pure returns (int256) {
+        if (m < INT64_MIN) m = INT64_MIN;
+        else if (m > INT64_MAX) m = INT64_MAX;
+        if (n > MUL_SQRT_MAX_N) n = MUL_SQRT_MAX_N;
+        if (s > 62) s = 62;
+        uint256 a = uint256(m < 0 ? -m : m); // <= 2^63
+        uint256 t = 4 * a * a * n; // <= 2^160
+        uint256 r = isqrtU(t >> (2 * s)); // r^2 4^s <= t: the test below cannot wrap
+        int256 y = m >= 0 ? int256((r + 1) >> 1) : -int256((r + ((r * r) << (2 * s) != t ? 1 : 0)) >> 1);
+        return y > INT64_MAX ? INT64_MAX : y < INT64_MIN ? INT64_MIN : y;
     }
 
     // -------------------------------------------------------------------------------------- exp
@@ -156,6 +182,27 @@ library Nonlinear {
         int256 s = sigmoid(x);
         unchecked {
             return (x * s + (1 << 29)) >> 30; // |x| <= 2^63, 0 <= s <= 2^30: |x * s| <= 2^93
+        }
+    }
+
+    /// tanh(x * 2^-16) in Q30 for |x| <= 2^61 in Q16: 2 * sigmoid(2x) - 2^30.
+    /// EVM where Python raises: x is clamped to [-2^61, 2^61] (the result is then +-2^30, as for any larger |x|).
+    function tanh(int256 x) internal pure returns (int256) {
+        if (x > TANH_MAX) x = TANH_MAX;
+        else if (x < -TANH_MAX) x = -TANH_MAX;
+        return 2 * sigmoid(2 * x) - ONE30;
+    }
+
+    /// 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))) = x sigmoid(2u) in Q16 for |x| <= 2^62 in Q16: c = clamp(x, +-2^20), v = roundShift(K1 * c + K3 * roundShift(c^3, 32), 30), mulRoundShift(x, sigmoid(v), 30).
+    /// EVM where Python raises: x outside int64 is saturated to int64; |x| > 2^62 then gives x (x > 0) or 0 (x < 0).
+    function geluTanh(int256 x) internal pure returns (int256) {
+        x = _sat64(x);
+        int256 c = x > GELU_CLAMP ? GELU_CLAMP : x < -GELU_CLAMP ? -GELU_CLAMP : x;
+        unchecked {
+            // |c|^3 <= 2^60; K1 |c| < 2^51 and K3 |c3| < 2^55; 0 <= sigmoid <= 2^30 and |x| <= 2^63: no wrap.
+            int256 c3 = (c * c * c + (1 << 31)) >> 32;
+            int256 v = (GELU_K1_Q30 * c + GELU_K3_Q30 * c3 + (1 << 29)) >> 30;
+            return (x * sigmoid(v) + (1 << 29)) >> 30;
         }
     }
 

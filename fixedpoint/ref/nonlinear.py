@@ -7,12 +7,37 @@ exact spec; the error bound against the real function is stated below it and che
 
 from __future__ import annotations
 
-from ..constants import COS_DIVISORS, EXP_TERMS, EXP_ZERO_Z, HALF_PI_LOW_Q60, HALF_PI_Q32, LN2_Q48, SIN_DIVISORS
+from ..constants import (
+    COS_DIVISORS,
+    EXP_TERMS,
+    EXP_ZERO_Z,
+    GELU_CLAMP,
+    GELU_K1_Q30,
+    GELU_K3_Q30,
+    HALF_PI_LOW_Q60,
+    HALF_PI_Q32,
+    LN2_Q48,
+    SIN_DIVISORS,
+    TANH_MAX,
+)
 from ..errors import FixedPointOverflow, FixedPointValueError
 from ..formats import INT64_MAX
 from .core import as_int, check_shift, round_div, round_shift
 
-__all__ = ["isqrt", "rsqrt_floor", "exp_neg", "sigmoid", "silu", "softmax", "sin_cos", "rope_inv_freq", "rope_table"]
+__all__ = [
+    "isqrt",
+    "rsqrt_floor",
+    "mul_sqrt_round_shift",
+    "exp_neg",
+    "sigmoid",
+    "silu",
+    "tanh",
+    "gelu_tanh",
+    "softmax",
+    "sin_cos",
+    "rope_inv_freq",
+    "rope_table",
+]
 
 ONE30 = 1 << 30
 
@@ -47,6 +72,28 @@ def _isqrt_big(n: int) -> int:
     import math
 
     return math.isqrt(n)
+
+
+MUL_SQRT_MAX_N = 1 << 32
+
+
+def mul_sqrt_round_shift(m: int, n: int, s: int) -> int:
+    """floor(m * sqrt(n) * 2^-s + 1/2) for m in int64, 0 <= n <= 2^32, s in [0, 62]; exact (0 LSB: one rounding of the real product).
+
+    With t = 4 m^2 n and r = isqrt(floor(t / 4^s)) = floor(2 |m| sqrt(n) 2^-s): m >= 0 gives (r + 1) >> 1; m < 0
+    gives -((r + e) >> 1), e = 0 if r^2 4^s == t (2|m| sqrt(n) 2^-s is an integer) else 1. (Gemma's embedding
+    scale sqrt(640) is irrational, so no result there is a tie.) FixedPointOverflow if the result leaves int64.
+    """
+    m, n = as_int(m, "m"), as_int(n, "n")
+    s = check_shift(s)
+    if not 0 <= n <= MUL_SQRT_MAX_N:
+        raise FixedPointValueError(f"mul_sqrt_round_shift needs 0 <= n <= 2^32, got n={n}")
+    t = 4 * m * m * n
+    r = _isqrt_big(t >> (2 * s))
+    y = (r + 1) >> 1 if m >= 0 else -((r + ((r * r) << (2 * s) != t)) >> 1)
+    if abs(y) > INT64_MAX:
+        raise FixedPointOverflow(f"mul_sqrt_round_shift(m={m}, n={n}, s={s}) = {y} overflows int64")
+    return y
 
 
 def _exp_poly(t: int) -> int:
@@ -97,6 +144,34 @@ def silu(x: int) -> int:
     x = as_int(x, "x")
     s = sigmoid(x)
     return round_shift(x * s, 30) if abs(x * s) < (1 << 62) else _wide_round_shift(x * s, 30)
+
+
+def tanh(x: int) -> int:
+    """tanh(x * 2^-16) in Q30 for |x| <= 2^61 in Q16: 2 * sigmoid(2x) - 2^30.
+
+    tanh(-x) == -tanh(x) exactly (sigmoid's symmetry); tanh(0) = 0. Error at most 4 LSB of Q30 (twice sigmoid's; measured max 2).
+    """
+    x = as_int(x, "x")
+    if abs(x) > TANH_MAX:
+        raise FixedPointValueError(f"tanh needs |x| <= 2^61, got x={x}")
+    return 2 * sigmoid(2 * x) - ONE30
+
+
+def gelu_tanh(x: int) -> int:
+    """0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))) = x sigmoid(2u) in Q16 for |x| <= 2^62 in Q16: c = clamp(x, +-2^20), v = round_shift(K1 * c + K3 * round_shift(c^3, 32), 30), mul_round_shift(x, sigmoid(v), 30).
+
+    K1 = GELU_K1_Q30 = round(2 sqrt(2/pi) 2^30), K3 = GELU_K3_Q30 = round(2 sqrt(2/pi) 0.044715 2^30); v is 2u in
+    Q16. The clamp changes nothing: from |x| = 2^20 (16.0) on, |v| > EXP_ZERO_Z and sigmoid(v) is exactly 0 or 2^30,
+    so gelu_tanh(x) = x for x >= 2^20 and 0 for x <= -2^20. Error against the real function at the exact input: at
+    most 1 LSB of Q16 (0.5 from the last rounding, the rest from v's rounding through sigmoid's slope; measured
+    max about 0.6). gelu_tanh(0) = 0.
+    """
+    x = as_int(x, "x")
+    if abs(x) > (1 << 62):
+        raise FixedPointValueError(f"gelu_tanh needs |x| <= 2^62, got x={x}")
+    c = max(-GELU_CLAMP, min(GELU_CLAMP, x))
+    v = round_shift(GELU_K1_Q30 * c + GELU_K3_Q30 * round_shift(c * c * c, 32), 30)  # |c^3| <= 2^60
+    return round_shift(x * sigmoid(v), 30) if abs(x) < (1 << 32) else _wide_round_shift(x * sigmoid(v), 30)
 
 
 def _wide_round_shift(p: int, s: int) -> int:

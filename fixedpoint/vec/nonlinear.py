@@ -12,18 +12,35 @@ from ..constants import (
     COS_DIVISORS,
     EXP_TERMS,
     EXP_ZERO_Z,
+    GELU_CLAMP,
+    GELU_K1_Q30,
+    GELU_K3_Q30,
     HALF_PI_LOW_Q60,
     HALF_PI_Q32,
     ISQRT_MAX_ROOT,
     LN2_Q48,
     SIN_DIVISORS,
+    TANH_MAX,
 )
 from ..errors import FixedPointValueError
 from ..formats import INT64_MIN
 from ..ref import nonlinear as _ref
 from .core import as_int, check_shift
 
-__all__ = ["isqrt", "rsqrt_floor", "exp_neg", "sigmoid", "silu", "softmax", "sin_cos", "rope_inv_freq", "rope_table"]
+__all__ = [
+    "isqrt",
+    "rsqrt_floor",
+    "mul_sqrt_round_shift",
+    "exp_neg",
+    "sigmoid",
+    "silu",
+    "tanh",
+    "gelu_tanh",
+    "softmax",
+    "sin_cos",
+    "rope_inv_freq",
+    "rope_table",
+]
 
 ONE30 = np.int64(1 << 30)
 
@@ -62,6 +79,28 @@ def rsqrt_floor(v, fv: int, fr: int):
     # One value per normalized row: big-int exactness matters more than vector speed here.
     out = [_ref.rsqrt_floor(int(x), fv, fr) for x in v.ravel().tolist()]
     return np.array(out, dtype=np.int64).reshape(v.shape)
+
+
+def mul_sqrt_round_shift(m, n, s):
+    """floor(m * sqrt(n) * 2^-s + 1/2) for m in int64, 0 <= n <= 2^32, s in [0, 62]; exact (0 LSB: one rounding of the real product)."""
+    m, n = as_int(m, "m"), as_int(n, "n")
+    s = check_shift(s)
+    if n.size and (int(n.min()) < 0 or int(n.max()) > _ref.MUL_SQRT_MAX_N):
+        bad = int(n.min()) if int(n.min()) < 0 else int(n.max())
+        raise FixedPointValueError(f"mul_sqrt_round_shift needs 0 <= n <= 2^32, got n={bad}")
+    m, n, s = np.broadcast_arrays(m, n, np.asarray(s, dtype=np.int64))
+    if not m.size:
+        return np.zeros(m.shape, dtype=np.int64)
+    # Fast path when every t = 4 m^2 n < 2^61 (checked in float64 with room for its rounding): then t, its
+    # shift, the root and r^2 4^s <= t all fit int64.
+    if float((4.0 * m.astype(np.float64) ** 2 * n).max()) < 2.0**60:
+        t = 4 * m * m * n
+        r = isqrt(t >> (2 * s))
+        inexact = ((r * r) << (2 * s)) != t
+        return np.where(m >= 0, (r + 1) >> 1, -((r + inexact) >> 1))
+    # Wide entries: the reference's big-int steps, one element at a time (exact; raises where it raises).
+    out = [_ref.mul_sqrt_round_shift(int(a), int(b), int(c)) for a, b, c in zip(m.ravel(), n.ravel(), s.ravel())]
+    return np.array(out, dtype=np.int64).reshape(m.shape)
 
 
 def _exp_poly(t: np.ndarray) -> np.ndarray:
@@ -104,6 +143,29 @@ def silu(x):
 
     x = as_int(x, "x")
     return mul_round_shift(x, sigmoid(x), 30)
+
+
+def tanh(x):
+    """tanh(x * 2^-16) in Q30 for |x| <= 2^61 in Q16: 2 * sigmoid(2x) - 2^30."""
+    x = as_int(x, "x")
+    if x.size and (int(x.max()) > TANH_MAX or int(x.min()) < -TANH_MAX):
+        bad = int(x.max()) if int(x.max()) > TANH_MAX else int(x.min())
+        raise FixedPointValueError(f"tanh needs |x| <= 2^61, got x={bad}")
+    return 2 * sigmoid(2 * x) - ONE30
+
+
+def gelu_tanh(x):
+    """0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3))) = x sigmoid(2u) in Q16 for |x| <= 2^62 in Q16: c = clamp(x, +-2^20), v = round_shift(K1 * c + K3 * round_shift(c^3, 32), 30), mul_round_shift(x, sigmoid(v), 30)."""
+    from .core import mul_round_shift
+
+    x = as_int(x, "x")
+    if x.size and (int(x.max()) > (1 << 62) or int(x.min()) < -(1 << 62)):
+        bad = int(x.max()) if int(x.max()) > (1 << 62) else int(x.min())
+        raise FixedPointValueError(f"gelu_tanh needs |x| <= 2^62, got x={bad}")
+    c = np.clip(x, -GELU_CLAMP, GELU_CLAMP)
+    # |c^3| <= 2^60; K1 |c| <= 2^51, K3 * 2^28 < 2^55: the sum fits int64
+    v = _rshift(GELU_K1_Q30 * c + GELU_K3_Q30 * _rshift(c * c * c, 32), 30)
+    return mul_round_shift(x, sigmoid(v), 30)
 
 
 def softmax(x):

@@ -36,6 +36,21 @@ contract NonlinearHarness {
         return Nonlinear.silu(x);
     }
 
+    /// Nonlinear.mulSqrtRoundShift(m, n, s).
+    function mulSqrtRoundShift(int256 m, uint256 n, uint256 s) external pure returns (int256) {
+        return Nonlinear.mulSqrtRoundShift(m, n, s);
+    }
+
+    /// Nonlinear.tanh(x).
+    function tanh(int256 x) external pure returns (int256) {
+        return Nonlinear.tanh(x);
+    }
+
+    /// Nonlinear.geluTanh(x).
+    function geluTanh(int256 x) external pure returns (int256) {
+        return Nonlinear.geluTanh(x);
+    }
+
     /// Nonlinear.softmaxElement(row, j).
     function softmaxElement(int256[] memory row, uint256 j) external pure returns (int256) {
         return Nonlinear.softmaxElement(row, j);
@@ -61,6 +76,9 @@ contract NonlinearHarness {
         else if (k == keccak256("expNeg")) { g0 = gasleft(); r = Nonlinear.expNeg(a); g = g0 - gasleft(); }
         else if (k == keccak256("sigmoid")) { g0 = gasleft(); r = Nonlinear.sigmoid(a); g = g0 - gasleft(); }
         else if (k == keccak256("silu")) { g0 = gasleft(); r = Nonlinear.silu(a); g = g0 - gasleft(); }
+        else if (k == keccak256("tanh")) { g0 = gasleft(); r = Nonlinear.tanh(a); g = g0 - gasleft(); }
+        else if (k == keccak256("geluTanh")) { g0 = gasleft(); r = Nonlinear.geluTanh(a); g = g0 - gasleft(); }
+        else if (k == keccak256("mulSqrtRoundShift")) { g0 = gasleft(); r = Nonlinear.mulSqrtRoundShift(a, b, c); g = g0 - gasleft(); }
         else if (k == keccak256("sinCos")) { g0 = gasleft(); (r,) = Nonlinear.sinCos(a); g = g0 - gasleft(); }
     }
 
