@@ -25,9 +25,9 @@ $(STAMP): pyproject.toml
 	touch $@
 
 $(NPMSTAMP): package.json package-lock.json
-	# `npm ci` refuses this lock: npm records only this platform's optional anvil binary. `npm install`
-	# installs exactly the versions pinned in package.json and package-lock.json.
-	npm install --no-audit --no-fund
+	# `npm ci` installs exactly the lock and never rewrites it (`npm install` rewrote the lock's name to the
+	# clone's folder name). The lock lists every platform's optional anvil binary; npm installs this one's.
+	npm ci --no-audit --no-fund
 	touch $@
 
 demo: setup

@@ -146,7 +146,7 @@ class WatcherProcess:
             str(deployment),
             "--rpc-url",
             rpc_url,
-            "--account",
+            "--dev-account",
             str(WATCHER),
             "--state-dir",
             str(state),

@@ -34,6 +34,7 @@ def test_node_then_deploy_registers_a_model(tmp_path):
                 "--out",
                 str(out),
                 "-q",
+                "--json",
             ],
             cwd=ROOT,
             capture_output=True,
@@ -42,6 +43,8 @@ def test_node_then_deploy_registers_a_model(tmp_path):
         )
         assert r.returncode == 0, r.stderr
         dep = json.loads(out.read_text())
+        assert json.loads(r.stdout) == {**dep, "deployment_file": str(out)}  # --json: the one object on stdout
+        assert dep["rpc_url"] == url  # a loopback URL is kept; a provider's would not be
         assert dep["chain_id"] == 31337 and dep["registry"].startswith("0x") and set(dep["models"]) == {"tiny"}
         assert dep["deploy_block"] >= 1  # where watchers start scanning
     finally:
@@ -112,18 +115,21 @@ def test_submit_claims_and_challenge_from_the_command_line(tmp_path):
             ).returncode
             == 0
         )
-        r = _cli("submit", str(rc), "--deployment", str(dep), "--account", "1", "-q")
+        r = _cli("submit", str(rc), "--deployment", str(dep), "--dev-account", "1", "-q")
         assert r.returncode == 0, r.stderr
         assert json.loads(rc.read_text())["chain"]["claim_id"] == 1
         r = _cli("claims", "--deployment", str(dep))
         assert r.returncode == 0 and "PENDING" in r.stderr + r.stdout
+        r = _cli("claims", "--deployment", str(dep), "--json")
+        listed = json.loads(r.stdout)["claims"]
+        assert [(c["id"], c["status"], c["games"]) for c in listed] == [(1, "PENDING", 0)]
         r = _cli(
             "verify",
             str(rc),
             "--challenge",
             "--deployment",
             str(dep),
-            "--account",
+            "--dev-account",
             "2",
             "--poll",
             "0.5",
@@ -197,7 +203,9 @@ def test_watcher_process_killed_mid_game_resumes_and_wins(tmp_path):
             ).returncode
             == 0
         )
-        liar = start("submit", str(rc), "--serve", "--deployment", str(dep), "--account", "1", "--poll", "0.2", "-q")
+        liar = start(
+            "submit", str(rc), "--serve", "--deployment", str(dep), "--dev-account", "1", "--poll", "0.2", "-q"
+        )
         gc = GameClient(Chain(url, compile_contracts()), json.loads(dep.read_text())["registry"])
         wait_for(lambda: gc.events("ClaimPosted"), "the claim")
         state = str(tmp_path / "watch")
@@ -207,7 +215,7 @@ def test_watcher_process_killed_mid_game_resumes_and_wins(tmp_path):
             "tiny",
             "--deployment",
             str(dep),
-            "--account",
+            "--dev-account",
             "2",
             "--poll",
             "0.2",
@@ -230,7 +238,7 @@ def test_watcher_process_killed_mid_game_resumes_and_wins(tmp_path):
             "tiny",
             "--deployment",
             str(dep),
-            "--account",
+            "--dev-account",
             "2",
             "--poll",
             "0.2",

@@ -346,7 +346,7 @@ def test_claim_is_bound_to_its_chain_and_registry(gc, honest, artifacts):
     clients = {}
     with start_anvil(chain_id=31337) as n1, start_anvil(chain_id=31338) as n2:
         for node in (n1, n2):
-            ch = Chain(node.url, artifacts)
+            ch = Chain(node.url, artifacts, dev=True)  # 31338: anvil still, used as a dev chain here
             mock = ch.deploy("MockOneStep")
             g = GameClient.deploy(
                 ch,

@@ -20,14 +20,12 @@ split, the client would no longer read as the contracts' ABI does.)
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth_utils import keccak as _keccak_fn
 from web3 import Web3
-from web3.exceptions import TransactionNotFound
 
 from ..commit.model import ModelCommitment
 from ..dispute.protocol import ClaimStatus, Phase, Result, pack_tokens
@@ -182,6 +180,7 @@ class GameClient:
         self.claim_bond = chain.call(self.registry, "claimBond")
         self.challenge_bond = chain.call(self.registry, "challengeBond")
         self.replay_micros = chain.call(self.registry, "replayMicros")
+        self.first_block = 0  # where event scans start by default (`obrain` sets the deployment's block)
         self._errors = self._error_table()
         self._events = {}
         for c in (self.registry, self.game_contract):
@@ -266,13 +265,22 @@ class GameClient:
                 break
         return out
 
-    def events(self, name: str, from_block: int = 0, to_block: int | str = "latest", **filters) -> list[Event]:
-        """All past events `name` (of the registry or the game), optionally filtered by indexed args."""
+    def events(
+        self, name: str, from_block: int | None = None, to_block: int | str = "latest", **filters
+    ) -> list[Event]:
+        """All past events `name` (of the registry or the game), optionally filtered by indexed args, from
+        ``from_block`` (default ``first_block``: the deployment's block when set, else 0), read in bounded
+        eth_getLogs chunks (Chain.logs)."""
+        lo = self.first_block if from_block is None else from_block
         out = []
         for (addr, n), ev in self._events.items():
             if n != name:
                 continue
-            for d in ev().get_logs(from_block=from_block, to_block=to_block, argument_filters=filters or None):
+
+            def fetch(a, b, ev=ev):
+                return ev().get_logs(from_block=a, to_block=b, argument_filters=filters or None)
+
+            for d in self.chain.logs(fetch, lo, to_block):
                 out.append(Event(name, dict(d["args"]), addr, int(d["blockNumber"]), d["transactionHash"].to_0x_hex()))
         return out
 
@@ -280,11 +288,10 @@ class GameClient:
         """Send contract.fn(*args); the mined TxResult, or Refused naming the custom error (also for a
         transaction that estimated fine but reverted when mined: it is replayed at its block to name it)."""
         try:
-            tx_hash = self.chain.transact(contract, fn, *args, sender=sender, value=value, gas=gas, wait=False)
+            rcpt = self.chain.transact(contract, fn, *args, sender=sender, value=value, gas=gas, check=False)
         except Reverted as e:
             name, eargs = self.decode_error(e.data)
             raise Refused(f"{fn} refused: {name or e}{eargs if eargs else ''}", e.data, name, eargs) from None
-        rcpt = self._receipt(tx_hash)
         if rcpt["status"] != 1:
             data = self._replay_revert(rcpt)
             name, eargs = self.decode_error(data)
@@ -292,22 +299,6 @@ class GameClient:
                 f"{fn} reverted in block {rcpt['blockNumber']}: {name or '(no data)'}{eargs or ''}", data, name, eargs
             )
         return TxResult(rcpt, self.decode_events(rcpt))
-
-    def _receipt(self, tx_hash):
-        """Wait for a receipt, polling every few milliseconds (web3's default poll is 50 ms)."""
-        deadline = time.monotonic() + self.chain.receipt_timeout
-        pause = 0.001
-        while True:
-            try:
-                return self.chain.w3.eth.get_transaction_receipt(tx_hash)
-            except TransactionNotFound:
-                if time.monotonic() > deadline:
-                    raise ChainError(
-                        f"transaction {tx_hash.to_0x_hex()} not mined within "
-                        f"{self.chain.receipt_timeout}s (automine off?)"
-                    ) from None
-                time.sleep(pause)
-                pause = min(2 * pause, 0.05)
 
     def _replay_revert(self, rcpt) -> bytes:
         """Revert data of a mined, reverted transaction: its eth_call at the parent block with its block's time."""
@@ -333,7 +324,10 @@ class GameClient:
         = at_time: None if it would be accepted, else the custom error's name ('' if unknown)."""
         contract = self.game_contract if any(e.get("name") == fn for e in self.game_contract.abi) else self.registry
         data = self.chain.calldata(contract, fn, *args)
-        tx = {"from": self.chain.address(sender), "to": contract.address, "data": "0x" + data.hex()}
+        tx = {"to": contract.address, "data": "0x" + data.hex()}
+        frm = self.chain._from(sender)
+        if frm is not None:
+            tx["from"] = frm
         if value:
             tx["value"] = hex(value)
         params: list = [tx, "latest"]

@@ -1,4 +1,4 @@
-"""`obrain node | deploy | submit | defend | watch | claims`: the chain side."""
+"""`obrain node | deploy | submit | defend | watch | claims | withdraw`: the chain side."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from .common import (
     open_chain,
     positive,
     ranged,
-    signer,
     wei,
 )
+from .keys import key_args, rpc_url, signer, storable_url
 
 
 def cmd_node(a) -> int:
@@ -78,8 +78,9 @@ def cmd_deploy(a) -> int:
         raise UsageError("refusing to deploy: " + "; ".join(why) + " (--unsafe-windows for a throwaway dev chain)")
     for w in why:
         console().print(f"[yellow]warning:[/yellow] {w}")
-    chain = open_chain(a.rpc_url)
-    sender = signer(chain, a.key)
+    url = rpc_url(a)
+    chain = open_chain(a, url)
+    sender = signer(a, chain)
     first_block = int(chain.w3.eth.block_number) + 1  # no event of these contracts can be older
     one = deploy_one_step(chain, sender=sender)
     gc = GameClient.deploy(
@@ -100,10 +101,11 @@ def cmd_deploy(a) -> int:
         models[name] = "0x" + mc.model_root.hex()
     out = {
         "chain_id": chain.chain_id,
-        "rpc_url": a.rpc_url,
+        "rpc_url": storable_url(url),  # a loopback URL only: a provider's URL carries its API key
         "one_step": one.address,
         "registry": gc.address,
         "game": gc.game_contract.address,
+        "deployer": sender.address,
         "claim_bond_wei": sched.claim_bond,
         "challenge_bond_wei": sched.challenge_bond,
         "challenge_window_s": sched.challenge_window,
@@ -114,7 +116,11 @@ def cmd_deploy(a) -> int:
         "models": models,
     }
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(out, indent=2) + "\n")
+    tmp = Path(a.out).with_suffix(".tmp")
+    tmp.write_text(json.dumps(out, indent=2) + "\n")
+    tmp.replace(a.out)
+    if a.json:
+        print(json.dumps({**out, "deployment_file": str(a.out)}, indent=2))
     console().print(
         f"[green]deployed[/green] registry {gc.address}, game {gc.game_contract.address}, "
         f"one-step {one.address} on chain {chain.chain_id} -> {a.out}"
@@ -181,7 +187,7 @@ def make_watcher(a, gc, *, only=None, inline=False):
 
     from prover.dispute.watcher import Watcher
 
-    sender = signer(gc.chain, a.key) if a.key else a.account
+    sender = signer(a, gc.chain)
     return Watcher(
         gc,
         watch_models(a, gc),
@@ -292,6 +298,22 @@ def cmd_claims(a) -> int:
     return EXIT_OK
 
 
+def cmd_withdraw(a) -> int:
+    """Withdraw this key's credit (bonds won or returned) from the registry."""
+    import json
+
+    gc = game_client(a)
+    who = signer(a, gc.chain)
+    amount = gc.credit(who.address)
+    tx = gc.withdraw(sender=who).receipt["transactionHash"].to_0x_hex() if amount else None
+    if a.json:
+        print(json.dumps({"address": who.address, "withdrawn_wei": amount, "tx": tx}))
+    console().print(
+        f"{who.address}: withdrew {amount / 1e18} ETH" if amount else f"{who.address}: no credit to withdraw"
+    )
+    return EXIT_OK
+
+
 def add_parsers(sub) -> None:
     n = sub.add_parser(
         "node",
@@ -310,9 +332,9 @@ def add_parsers(sub) -> None:
         description="Deploy OneStep and the ClaimRegistry (which deploys its DisputeGame) to any "
         "EVM chain (anvil by default), optionally register models, and write a deployment JSON.",
     )
-    dp.add_argument("--rpc-url", default="http://127.0.0.1:8545", help="JSON-RPC URL (default: local anvil)")
-    dp.add_argument("--key", default=None, help="deployer private key (default: anvil's first dev account)")
+    key_args(dp, rpc_help="JSON-RPC URL (default: $ETH_RPC_URL, else http://127.0.0.1:8545)")
     dp.add_argument("--out", default="deployment.json", help="where to write the deployment JSON")
+    dp.add_argument("--json", action="store_true", help="print the deployment as one JSON object on stdout")
     dp.add_argument(
         "--claim-bond",
         type=wei,
@@ -417,3 +439,8 @@ def add_parsers(sub) -> None:
     cl.add_argument("--watch-state", default=None, metavar="DIR", help="show the flags of a watcher's state dir")
     chain_args(cl)
     cl.set_defaults(func=cmd_claims)
+
+    wd = sub.add_parser("withdraw", help="withdraw your credit (bonds won or returned) from the registry")
+    wd.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    chain_args(wd)
+    wd.set_defaults(func=cmd_withdraw)

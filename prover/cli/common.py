@@ -13,13 +13,13 @@ class UsageError(Exception):
 
 
 def q16(text: str) -> int:
-    """A decimal string such as '0.7' as round_half_up(value * 2^16), parsed exactly (no float)."""
+    """A decimal string such as '0.7' in [0, 32768) as round_half_up(value * 2^16), parsed exactly (no float)."""
     try:
         v = Fraction(text)
     except (ValueError, ZeroDivisionError):
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
+    if not 0 <= v < 1 << 15:
+        raise argparse.ArgumentTypeError(f"must be in [0, 32768): {text!r}")
     x = v * (1 << 16) + Fraction(1, 2)
     q = x.numerator // x.denominator
     if q >= 1 << 47:  # the run tensor is int64 and the sampler divides by it: keep it a sane Q16
@@ -112,38 +112,27 @@ def wei(text: str) -> int:
     return int(v)
 
 
-def open_chain(rpc_url: str):
-    from prover.chain.client import Chain
-    from prover.chain.solc import compile_contracts
+def open_chain(a, rpc_url: str):
+    """A Chain with the command's fee and receipt options (prover.cli.keys.open_chain)."""
+    from .keys import open_chain as _open
 
-    try:
-        return Chain(rpc_url, compile_contracts())
-    except Exception as e:  # connection refused, bad URL: bad input, not a crash
-        raise UsageError(f"cannot use the chain at {rpc_url}: {e}") from None
-
-
-def signer(chain, key: str | None):
-    if not key:
-        return None
-    from eth_account import Account
-
-    try:
-        return Account.from_key(key)
-    except Exception:
-        raise UsageError("--key is not a valid private key") from None
+    return _open(a, rpc_url)
 
 
 def game_client(a):
+    """The deployment's GameClient on the chain the options name (--rpc-url, $ETH_RPC_URL, the file's URL)."""
     import json
     from pathlib import Path
 
     from prover.chain.registry import GameClient
 
+    from .keys import rpc_url
+
     try:
         dep = json.loads(Path(a.deployment).read_text())
     except (OSError, ValueError) as e:
         raise UsageError(f"cannot read the deployment file {a.deployment}: {e} (run `obrain deploy`)") from None
-    chain = open_chain(a.rpc_url or dep.get("rpc_url", "http://127.0.0.1:8545"))
+    chain = open_chain(a, rpc_url(a, dep.get("rpc_url")))
     if chain.chain_id != dep.get("chain_id"):
         raise UsageError(f"{a.deployment} is for chain {dep.get('chain_id')}, the RPC serves chain {chain.chain_id}")
     gc = GameClient(chain, dep["registry"])
@@ -155,7 +144,9 @@ def game_client(a):
 def make_agent(a, gc, lm, lie=None):
     from prover.dispute.agent import Agent
 
-    sender = signer(gc.chain, a.key) if a.key else a.account
+    from .keys import signer
+
+    sender = signer(a, gc.chain)
     con = console()
     return Agent(
         gc, lm, sender, lie=lie, log=lambda m: con.print(f"[dim]{m}[/dim]"), from_block=getattr(gc, "first_block", 0)
@@ -163,10 +154,10 @@ def make_agent(a, gc, lm, lie=None):
 
 
 def chain_args(p) -> None:
-    p.add_argument("--rpc-url", default=None, help="JSON-RPC URL (default: the deployment file's)")
+    from .keys import key_args
+
     p.add_argument("--deployment", default="deployment.json", help="deployment JSON from `obrain deploy`")
-    p.add_argument("--key", default=None, help="private key to act with")
-    p.add_argument("--account", type=int, default=0, help="else anvil's dev account N (default 0)")
+    key_args(p)
     p.add_argument("--poll", type=float, default=1.0, help="seconds between chain polls")
     p.add_argument("--max-polls", type=int, default=None, help="stop after N polls (default: run until done)")
     if not any(act.dest == "quiet" for act in p._actions):
