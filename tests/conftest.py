@@ -45,12 +45,12 @@ def lm():
 
 
 CHAIN_FIXTURES = {"anvil", "chain", "artifacts"}
-CHAIN_MODULES = {"test_cli_chain.py"}  # tests that start their own anvil through the CLI
 
 
 def pytest_collection_modifyitems(config, items):
-    """Marks that match what each test needs: `chain` for every test that uses anvil or the compiled contracts
-    (by its fixtures, or its module), so `make test-fast` (-m "not slow and not chain") runs without either."""
+    """Marks that match what each test needs: `chain` for every test that uses anvil or the compiled contracts by
+    its fixtures (a module that starts its own anvil says `pytestmark = pytest.mark.chain`), so `make test-fast`
+    (-m "not slow and not chain") runs without either."""
     for item in items:
-        if CHAIN_FIXTURES & set(getattr(item, "fixturenames", ())) or item.path.name in CHAIN_MODULES:
+        if CHAIN_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.chain)

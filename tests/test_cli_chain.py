@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.chain  # starts its own anvil
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

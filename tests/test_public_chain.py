@@ -19,6 +19,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 import openai
 from eth_account import Account
 
@@ -26,6 +28,8 @@ from prover.chain import Chain, start_anvil
 from prover.chain.node import rpc
 from prover.chain.registry import GameClient
 from prover.dispute.protocol import ClaimStatus
+
+pytestmark = pytest.mark.chain  # starts its own anvil
 
 ROOT = Path(__file__).resolve().parent.parent
 

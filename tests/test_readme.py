@@ -19,7 +19,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from prover.chain.node import free_port
+
+pytestmark = pytest.mark.chain  # starts its own anvil
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_MARK = "<!-- tests/test_readme.py runs"
