@@ -32,6 +32,7 @@ from ..dispute.protocol import ClaimStatus, Phase, Result, pack_tokens
 from ..dispute.trees import StepOpening
 from .client import Chain, ChainError, Reverted
 
+ZERO_ADDRESS = "0x" + "00" * 20
 Gas = int | None  # an explicit gas limit sends without estimation (e.g. a move at an exact timestamp)
 
 
@@ -201,10 +202,12 @@ class GameClient:
         move_window: int,
         k: int,
         one_step: str,
+        quorum: str = ZERO_ADDRESS,
         sender=None,
     ) -> GameClient:
         """Deploy a ClaimRegistry (which deploys its DisputeGame) and return a client for it. Bonds in wei, windows
-        in seconds, replay_micros the verification rate a claim's window allows per position (docs/dispute.md)."""
+        in seconds, replay_micros the verification rate a claim's window allows per position (docs/dispute.md);
+        quorum: a Quorum deployed for this registry's address (prover.quorum.client.deploy_with_quorum), or none."""
         reg = chain.deploy(
             "ClaimRegistry",
             claim_bond,
@@ -214,6 +217,7 @@ class GameClient:
             move_window,
             k,
             one_step,
+            quorum,
             sender=sender,
         )
         gc = cls(chain, reg.address)

@@ -155,7 +155,7 @@ class Agent:
             except Exception as e:
                 self.log(f"game {gid}: {type(e).__name__}: {e} (retried next poll)")
         c = self.gc.claim(claim_id)
-        if finalize and c.status == ClaimStatus.PENDING and c.open_games == 0 and self._now() >= c.window_end:
+        if finalize and c.status.unsettled and c.open_games == 0 and self._now() >= c.window_end:
             self.gc.finalize(claim_id, sender=self.sender)
             sent += 1
             self.log(f"claim {claim_id} finalized")
@@ -169,7 +169,7 @@ class Agent:
             self.defend_once(claim_id)
             st = self.gc.claim(claim_id).status
             n += 1
-            if st != ClaimStatus.PENDING or (max_polls is not None and n >= max_polls):
+            if not st.unsettled or (max_polls is not None and n >= max_polls):
                 return st
             time.sleep(poll)
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from ..chain.registry import GameClient, Refused
 from .player import HonestPlayer
-from .protocol import ClaimStatus, Result, unpack_tokens
+from .protocol import Result, unpack_tokens
 from .replay import verdict
 from .workers import Workers
 
@@ -326,7 +326,7 @@ class Watcher:
 
     def _challenge(self, c: ClaimEntry, now: int) -> int:
         st = self.gc.claim(c.claim_id)
-        if st.status != ClaimStatus.PENDING:
+        if not st.status.unsettled:  # an attested claim is still judged: a quorum that signed a lie is slashed
             c.state = "settled"
             return 0
         if now >= c.window_end:

@@ -67,7 +67,6 @@ class Submitter:
         self.log(f"receipt {rid}: claim {cid} posted (bond {self.bond / 1e18} ETH)")
 
     def _defend(self) -> None:
-        from ..dispute.protocol import ClaimStatus
 
         for cid in sorted(self.open):
             try:
@@ -76,6 +75,6 @@ class Submitter:
             except Exception as e:
                 self.log(f"claim {cid}: defend failed, retrying next poll: {type(e).__name__}: {e}")
                 continue
-            if st != ClaimStatus.PENDING:
+            if not st.unsettled:
                 self.log(f"claim {cid}: {st.name}")
                 del self.open[cid]
