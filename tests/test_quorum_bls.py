@@ -148,8 +148,34 @@ def test_pairing_on_evm_matches_python(chain, bh):
     a = bls.pk_g1(7 * 11)
     b_ok, b_bad = bls.pk_g1(11), bls.pk_g1(12)
     qw = list(bls.g2_words(q))
-    got = chain.call_many(
-        [(bh, "pairing2", (list(bls.g1_words(a)), list(bls.g1_words(b)), qw)) for b in (b_ok, b_bad)]
-    )
+    got = chain.call_many([(bh, "pairing2", (list(bls.g1_words(a)), list(bls.g1_words(b)), qw)) for b in (b_ok, b_bad)])
     want = [bls.pairing_product_is_one([(BN.neg(BN.G2), a), (q, b)]) for b in (b_ok, b_bad)]
     assert got == want == [True, False]
+
+
+def test_hinted_hash_to_g1_on_evm(chain, bh):
+    """hashToG1Hinted accepts exactly hashToG1's point: the hints of every vector give it; an odd y (p - y), a
+    skipped counter (a later point claimed while an earlier x is on the curve), a wrong non-square proof, a wrong y
+    or no hints are refused (BadHint)."""
+    cases = [(h2b(v["domain"]), h2b(v["msg"])) for v in V["hash_to_g1"]]
+    hints = [bls.hash_to_g1_hints(d, m) for d, m in cases]
+    got = chain.call_many([(bh, "hashToG1Hinted", (d, m, hs)) for (d, m), hs in zip(cases, hints)])
+    assert [tuple(g) for g in got] == [bls.hash_to_g1_trace(d, m)[:2] for d, m in cases]
+    (dd, mm), good = next((c, h) for c, h in zip(cases, hints) if len(h) >= 2)
+    d0 = next(c for c, h in zip(cases, hints) if len(h) == 1)
+    x1 = int.from_bytes(keccak(d0[0] + d0[1] + bls.u256(1)), "big") % bls.P
+    f1 = (x1**3 + 3) % bls.P
+    y1 = pow(f1, bls.SQRT_EXP, bls.P)
+    bad = [
+        (dd, mm, good[:-1] + [bls.P - good[-1]]),  # the odd root
+        (dd, mm, [good[0] + 1] + good[1:]),  # not a root of p - f
+        (dd, mm, good[:-1] + [good[-1] + 2]),  # not a root of f
+        (dd, mm, good[-1:]),  # the earlier counters skipped
+        (dd, mm, []),
+    ]
+    if y1 * y1 % bls.P == f1:  # ctr 1 is on the curve too: claiming it needs a non-square proof for ctr 0
+        bad.append((*d0, [0, y1 if y1 % 2 == 0 else bls.P - y1]))
+    for dom, msg, h in bad:
+        with pytest.raises(Reverted) as ei:
+            chain.call(bh, "hashToG1Hinted", dom, msg, h)
+        assert ei.value.data[:4] == keccak(b"BadHint()")[:4], h

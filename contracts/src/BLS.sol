@@ -3,6 +3,8 @@ pragma solidity 0.8.37;
 
 /// A point the precompiles refuse (not on the curve, not in the group, a coordinate >= p).
 error BadPoint();
+/// Hash-to-curve hints that do not prove hashToG1's point (BLS.hashToG1Hinted).
+error BadHint();
 
 /// @title BLS: BLS signatures over BN254 with the EVM's precompiles (ecAdd 0x06, ecMul 0x07, ecPairing 0x08,
 /// modexp 0x05): the mirror of prover/quorum/bls.py, which is the spec (docs/quorum.md).
@@ -77,6 +79,29 @@ library BLS {
         revert BadPoint(); // unreachable but with probability 2^-256
     }
 
+    /// hashToG1 checked from hints instead of computed (no modexp): with n = hints.length >= 1, hints[c] for c < n - 1
+    /// is a square root of p - f(x_c) (so f(x_c) is no square: -1 is none mod p = 3 mod 4), and hints[n - 1] is the
+    /// even square root y < p of f(x_{n-1}). Exactly hashToG1's point is accepted; BadHint for anything else.
+    function hashToG1Hinted(bytes32 domain, bytes32 msg_, uint256[] calldata hints)
+        internal
+        pure
+        returns (uint256 x, uint256 y)
+    {
+        uint256 n = hints.length;
+        if (n == 0 || n > 256) revert BadHint();
+        for (uint256 ctr = 0; ctr < n; ++ctr) {
+            x = uint256(keccak256(abi.encodePacked(domain, msg_, ctr))) % P;
+            uint256 f = addmod(mulmod(mulmod(x, x, P), x, P), 3, P);
+            uint256 h = hints[ctr];
+            if (ctr + 1 < n) {
+                if (mulmod(h, h, P) != P - f) revert BadHint(); // f != 0: G1 has no point with y = 0
+            } else {
+                if (h >= P || h & 1 == 1 || mulmod(h, h, P) != f) revert BadHint();
+                y = h;
+            }
+        }
+    }
+
     /// f^((p+1)/4) mod p by the modexp precompile (a square root of f when f is a square).
     function _sqrtCandidate(uint256 f) private view returns (uint256 r) {
         bool ok;
@@ -115,13 +140,25 @@ library BLS {
         uint256[4] memory apk2,
         uint256[2] memory sig
     ) internal view returns (bool) {
+        uint256[2] memory h;
+        (h[0], h[1]) = hashToG1(domain, msg_);
+        return verifyG1G2At(msg_, h, apk1, apk2, sig);
+    }
+
+    /// verifyG1G2 with h = H(domain, msg) already computed (or checked from hints).
+    function verifyG1G2At(
+        bytes32 msg_,
+        uint256[2] memory h,
+        uint256[2] memory apk1,
+        uint256[4] memory apk2,
+        uint256[2] memory sig
+    ) internal view returns (bool) {
         uint256 g = gamma(msg_, apk1, apk2, sig);
         (uint256 ax, uint256 ay) = mul(apk1[0], apk1[1], g);
         (ax, ay) = add(sig[0], sig[1], ax, ay);
-        (uint256 hx, uint256 hy) = hashToG1(domain, msg_);
         (uint256 gx, uint256 gy) = mul(1, 2, g);
-        (hx, hy) = add(hx, hy, gx, gy);
-        return pairing2(ax, ay, hx, hy, apk2);
+        (gx, gy) = add(h[0], h[1], gx, gy);
+        return pairing2(ax, ay, gx, gy, apk2);
     }
 
     /// e((ax, ay), -G2) * e((bx, by), q) == 1 (precompile 0x08); BadPoint if the precompile refuses the input.

@@ -277,15 +277,14 @@ contract ClaimRegistry {
     }
 
     /// Quorum only, for a verified certificate: mark the pending claim with this hash Attested before its window
-    /// closes; returns its id and window end (the Quorum keeps its attesters slashable past it).
-    function attest(bytes32 claimHash) external returns (uint256 claimId, uint64 windowEnd) {
+    /// closes; returns its id.
+    function attest(bytes32 claimHash) external returns (uint256 claimId) {
         if (msg.sender != quorum || quorum == address(0)) revert NotQuorum();
         claimId = claimIdByHash[claimHash];
         if (claimId == 0) revert UnknownClaimHash();
         Claim storage c = claims[claimId];
         if (c.status != ClaimStatus.Pending) revert ClaimNotPending();
-        windowEnd = c.windowEnd;
-        if (block.timestamp >= windowEnd) revert WindowClosed();
+        if (block.timestamp >= c.windowEnd) revert WindowClosed();
         c.status = ClaimStatus.Attested;
         emit ClaimAttested(claimId, c.operator);
     }

@@ -5,7 +5,9 @@ import {BLS, BadPoint} from "./BLS.sol";
 
 /// What the Quorum needs of its ClaimRegistry (the registry's ClaimStatus as uint8: 3 = Slashed).
 interface IAttestedRegistry {
-    function attest(bytes32 claimHash) external returns (uint256 claimId, uint64 windowEnd);
+    function attest(bytes32 claimHash) external returns (uint256 claimId);
+    function queueEnd() external view returns (uint64);
+    function challengeWindow() external view returns (uint64);
     function statusOf(uint256 claimId) external view returns (uint8);
     function claimHashOf(
         uint256 claimId,
@@ -28,8 +30,8 @@ interface IAttestedRegistry {
 /// Attested (final at once, still challengeable until its window closes). A claim the game later slashes slashes
 /// every attester that signed it (anyone proves the signer set against the stored certificate); an attester that
 /// signs two different outputs for one input is slashed on the two signatures. Exits release the stake only after
-/// `withdrawalDelay` and after every claim certified so far is past its window plus `slashTail` (a game's longest
-/// run past the window). Slashed stake: half to whoever proves it, half burned (credited to address(0)).
+/// `withdrawalDelay` and after the window of every claim posted so far (the registry's queue end + its challenge
+/// window) plus `slashTail` (a game's longest run past the window): no claim it signed can still be slashed. Slashed stake: half to whoever proves it, half burned (credited to address(0)).
 /// Pull payments: address(this).balance == stake * (active + exited attesters) + totalCredit always.
 contract Quorum {
     bytes32 public constant SIG_DOMAIN = keccak256("obrain.quorum.v1.attest");
@@ -60,7 +62,6 @@ contract Quorum {
     struct SetState {
         uint32 epoch; // bumped by every change of the active set
         uint32 active;
-        uint64 slashableUntil; // the latest certified claim's window end + slashTail
     }
 
     IAttestedRegistry public immutable registry;
@@ -165,7 +166,8 @@ contract Quorum {
         if (a.status != Status.Active) revert NotActive(index);
         _deactivate(index, a);
         a.status = Status.Exited;
-        uint64 until = setState.slashableUntil;
+        // every claim it signed was posted by now: its window ends by the queue's end + the challenge window
+        uint64 until = registry.queueEnd() + registry.challengeWindow() + slashTail;
         uint64 delay = uint64(block.timestamp) + withdrawalDelay;
         a.unlockAt = delay > until ? delay : until;
         emit Exited(index, a.exitEpoch, a.unlockAt);
@@ -201,35 +203,48 @@ contract Quorum {
 
     /// Finalize the claim with this hash at once: sig (G1) aggregates the signatures of every active attester but
     /// nonSigners (strictly increasing indices of active attesters), apk2 (G2) is the signers' aggregate key, and
-    /// at least thresholdBps of the active stake signed. The registry refuses a hash it did not post (another chain
-    /// or registry: UnknownClaimHash) or a claim no longer pending.
-    function certify(bytes32 claimHash, uint256[2] calldata sig, uint256[4] calldata apk2, uint256[] calldata nonSigners)
-        external
-        returns (uint256 claimId)
-    {
-        SetState memory s = setState;
-        (uint256[2] memory signersKey, uint256 signers) = _signersKey(s, nonSigners);
-        if (signers == 0 || signers * BPS < thresholdBps * s.active) revert BelowQuorum(signers, s.active);
-        if (!BLS.verifyG1G2(SIG_DOMAIN, claimHash, signersKey, apk2, sig)) revert BadSignature();
-        uint64 windowEnd;
-        (claimId, windowEnd) = registry.attest(claimHash);
-        certOf[claimId] = keccak256(abi.encodePacked(s.epoch, nonSigners));
-        uint64 until = windowEnd + slashTail;
-        if (until > s.slashableUntil) setState.slashableUntil = until;
-        emit Certified(claimId, claimHash, s.epoch, signers, nonSigners);
+    /// at least thresholdBps of the active stake signed; hints prove H(SIG_DOMAIN, claimHash) (BLS.hashToG1Hinted).
+    /// The registry refuses a hash it did not post (another chain or registry: UnknownClaimHash) or a claim no
+    /// longer pending.
+    function certify(
+        bytes32 claimHash,
+        uint256[2] calldata sig,
+        uint256[4] calldata apk2,
+        uint256[] calldata nonSigners,
+        uint256[] calldata hints
+    ) external returns (uint256 claimId) {
+        (uint32 epoch, uint256 signers) = _check(claimHash, sig, apk2, nonSigners, hints);
+        claimId = registry.attest(claimHash);
+        certOf[claimId] = keccak256(abi.encodePacked(epoch, nonSigners));
+        emit Certified(claimId, claimHash, epoch, signers, nonSigners);
     }
 
-    /// The view of certify's check (no state change): true iff the certificate verifies for claimHash now.
+    /// certify's check alone (no state change): the epoch and the number of signers, or certify's error.
     function verifyCertificate(
         bytes32 claimHash,
         uint256[2] calldata sig,
         uint256[4] calldata apk2,
-        uint256[] calldata nonSigners
-    ) external view returns (bool) {
+        uint256[] calldata nonSigners,
+        uint256[] calldata hints
+    ) external view returns (uint32 epoch, uint256 signers) {
+        return _check(claimHash, sig, apk2, nonSigners, hints);
+    }
+
+    function _check(
+        bytes32 claimHash,
+        uint256[2] calldata sig,
+        uint256[4] calldata apk2,
+        uint256[] calldata nonSigners,
+        uint256[] calldata hints
+    ) internal view returns (uint32 epoch, uint256 signers) {
         SetState memory s = setState;
-        (uint256[2] memory signersKey, uint256 signers) = _signersKey(s, nonSigners);
-        if (signers == 0 || signers * BPS < thresholdBps * s.active) return false;
-        return BLS.verifyG1G2(SIG_DOMAIN, claimHash, signersKey, apk2, sig);
+        uint256[2] memory signersKey;
+        (signersKey, signers) = _signersKey(s, nonSigners);
+        if (signers == 0 || signers * BPS < thresholdBps * s.active) revert BelowQuorum(signers, s.active);
+        uint256[2] memory h;
+        (h[0], h[1]) = BLS.hashToG1Hinted(SIG_DOMAIN, claimHash, hints);
+        if (!BLS.verifyG1G2At(claimHash, h, signersKey, apk2, sig)) revert BadSignature();
+        epoch = s.epoch;
     }
 
     /// The active aggregate key minus the non-signers' keys, and the number of signers.

@@ -114,6 +114,17 @@ def hash_to_g1_trace(domain: bytes, msg: bytes) -> tuple[int, int, int]:
     raise ValueError("no point in 256 tries")  # probability 2^-256
 
 
+def hash_to_g1_hints(domain: bytes, msg: bytes) -> list[int]:
+    """What BLS.hashToG1Hinted checks instead of computing: for each counter before the point's, sqrt(p - f(x))
+    (proving f(x) is no square, -1 being none mod p); then the point's y."""
+    x, y, ctr = hash_to_g1_trace(domain, msg)
+    hints = []
+    for c in range(ctr):
+        xc = int.from_bytes(keccak(domain + msg + u256(c)), "big") % P
+        hints.append(pow((P - (xc * xc * xc + 3)) % P, SQRT_EXP, P))
+    return [*hints, y]
+
+
 def hash_to_g1(domain: bytes, msg: bytes) -> G1Point:
     """H(domain, msg) in G1 (module docstring)."""
     x, y, _ = hash_to_g1_trace(domain, msg)
@@ -176,9 +187,7 @@ def pop_message(chain_id: int, quorum: str, owner: str, pk1: G1Point) -> bytes:
     """keccak256("pop" || u256 chainid || address quorum || address owner || pk1.x || pk1.y): what a registration
     signs under POP_DOMAIN (bound to one chain, one Quorum contract and the registering account)."""
     x, y = g1_words(pk1)
-    return keccak(
-        b"pop" + u256(chain_id) + bytes.fromhex(quorum[2:]) + bytes.fromhex(owner[2:]) + u256(x) + u256(y)
-    )
+    return keccak(b"pop" + u256(chain_id) + bytes.fromhex(quorum[2:]) + bytes.fromhex(owner[2:]) + u256(x) + u256(y))
 
 
 def prove_possession(sk: int, chain_id: int, quorum: str, owner: str) -> G1Point:

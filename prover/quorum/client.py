@@ -22,7 +22,7 @@ from typing import Any
 import rlp
 from eth_utils import keccak, to_checksum_address
 
-from ..chain.client import Chain
+from ..chain.client import Chain, Reverted
 from ..chain.registry import GameClient, TxResult
 from . import bls
 
@@ -56,9 +56,11 @@ class Certificate:
     sig: tuple[int, int]  # aggregate signature, G1 words
     apk2: tuple[int, int, int, int]  # the signers' aggregate key, G2 words (x_im, x_re, y_im, y_re)
     non_signers: tuple[int, ...]  # active indices that did not sign, ascending
+    hints: tuple[int, ...] = ()  # bls.hash_to_g1_hints of the claim hash (computed if left empty)
 
     def args(self) -> tuple:
-        return (self.claim_hash, list(self.sig), list(self.apk2), list(self.non_signers))
+        hints = self.hints or tuple(bls.hash_to_g1_hints(bls.SIG_DOMAIN, self.claim_hash))
+        return (self.claim_hash, list(self.sig), list(self.apk2), list(self.non_signers), list(hints))
 
 
 class AttesterKey:
@@ -189,13 +191,16 @@ class QuorumClient:
         use = {i: v for i, v in sigs.items() if i in active}
         sig = bls.aggregate(s for s, _ in use.values())
         apk2 = bls.aggregate(k for _, k in use.values()) if use else bls.bn.Z2
-        return Certificate(
-            bytes(claim_hash), bls.g1_words(sig), bls.g2_words(apk2), tuple(sorted(active - set(use)))
-        )
+        return Certificate(bytes(claim_hash), bls.g1_words(sig), bls.g2_words(apk2), tuple(sorted(active - set(use))))
 
-    def verify_certificate(self, cert: Certificate) -> bool:
-        """Quorum.verifyCertificate (an eth_call: the chain's check, no transaction)."""
-        return self.chain.call(self.q, "verifyCertificate", *cert.args())
+    def verify_certificate(self, cert: Certificate) -> str | None:
+        """Quorum.verifyCertificate (an eth_call: the chain's check, no transaction): None if it verifies, else the
+        custom error's name."""
+        try:
+            self.chain.call(self.q, "verifyCertificate", *cert.args())
+        except Reverted as e:
+            return self.gc.decode_error(e.data)[0] or "reverted"
+        return None
 
     def certify(self, cert: Certificate, sender=None, gas=None) -> TxResult:
         return self._tx("certify", *cert.args(), sender=sender, gas=gas)

@@ -9,6 +9,14 @@ contract BLSHarness {
         return BLS.hashToG1(domain, msg_);
     }
 
+    function hashToG1Hinted(bytes32 domain, bytes32 msg_, uint256[] calldata hints)
+        external
+        pure
+        returns (uint256, uint256)
+    {
+        return BLS.hashToG1Hinted(domain, msg_, hints);
+    }
+
     function verifyG1G2(
         bytes32 domain,
         bytes32 msg_,
