@@ -14,6 +14,8 @@ claims (tests/doubles.py) and games against MockOneStep:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from doubles import SyntheticRun
 from doubles import SynthLie as Lie
@@ -81,6 +83,12 @@ def setup(chain, mock, keys):
 
 def cert_for(qc, keys, claim_hash: bytes, signers) -> Certificate:
     return qc.certificate(claim_hash, {i: (keys[i].sign(claim_hash), keys[i].pk2) for i in signers})
+
+
+def with_non_signers(qc, cert: Certificate, non: tuple) -> Certificate:
+    """The certificate with another non-signer list (their registered keys beside it)."""
+    ks = {a.index: a.key for a in qc.attesters()}
+    return replace(cert, non_signers=tuple(non), non_signer_keys=tuple(ks[i] for i in non))
 
 
 def wei(chain, gc, qc) -> tuple:
@@ -169,16 +177,16 @@ def test_refused_certificates_move_nothing(chain, mock, setup, keys):
     good = cert_for(qc, keys, h, [0, 1, 2])
     # forged: a signature of another hash, a signer listed as non-signer, a non-signer hidden, a wrong G2 key
     other = cert_for(qc, keys, keccak(b"another claim"), [0, 1, 2])
-    refused(lambda: qc.certify(Certificate(h, other.sig, other.apk2, other.non_signers), sender=SUBMIT), "BadSignature")
-    refused(lambda: qc.certify(Certificate(h, good.sig, good.apk2, (2, 3)), sender=SUBMIT), "BelowQuorum")
+    refused(lambda: qc.certify(replace(other, claim_hash=h), sender=SUBMIT), "BadSignature")
+    refused(lambda: qc.certify(with_non_signers(qc, good, (2, 3)), sender=SUBMIT), "BelowQuorum")
     three = cert_for(qc, keys, h, [0, 1, 2, 3])
-    refused(lambda: qc.certify(Certificate(h, good.sig, good.apk2, ()), sender=SUBMIT), "BadSignature")
-    refused(lambda: qc.certify(Certificate(h, good.sig, three.apk2, (3,)), sender=SUBMIT), "BadSignature")
+    refused(lambda: qc.certify(with_non_signers(qc, good, ()), sender=SUBMIT), "BadSignature")
+    refused(lambda: qc.certify(replace(good, apk2=three.apk2), sender=SUBMIT), "BadSignature")
     tampered = bls.g1_words(BN.add(bls.g1_from_words(good.sig), BN.G1))
-    refused(lambda: qc.certify(Certificate(h, tampered, good.apk2, (3,)), sender=SUBMIT), "BadSignature")
+    refused(lambda: qc.certify(replace(good, sig=tampered), sender=SUBMIT), "BadSignature")
     # the precompile's G2 order matters: the aggregate key with its halves swapped is no point at all
     ax = good.apk2
-    refused(lambda: qc.certify(Certificate(h, good.sig, (ax[1], ax[0], ax[3], ax[2]), (3,)), sender=SUBMIT), "BadPoint")
+    refused(lambda: qc.certify(replace(good, apk2=(ax[1], ax[0], ax[3], ax[2])), sender=SUBMIT), "BadPoint")
     # replayed: the same claim's hash on another chain id, or for another registry, is not this registry's claim
     args = (cid, c.model_root, c.input_hash, c.output_hash, c.step_count, c.trace_root)
     for chain_id, reg in ((1, gc.address), (chain.chain_id, chain.address(ATTACKER))):
@@ -194,8 +202,15 @@ def test_refused_certificates_move_nothing(chain, mock, setup, keys):
     e = refused(lambda: qc.certify(cert_for(qc, keys, h, [0, 1]), sender=SUBMIT), "BelowQuorum")
     assert e.error_args == (2, 4)
     # malformed non-signer lists
-    refused(lambda: qc.certify(Certificate(h, good.sig, good.apk2, (3, 3)), sender=SUBMIT), "NonSignersUnsorted")
-    refused(lambda: qc.certify(Certificate(h, good.sig, good.apk2, (9,)), sender=SUBMIT), "UnknownAttester")
+    refused(lambda: qc.certify(with_non_signers(qc, good, (3, 3)), sender=SUBMIT), "NonSignersUnsorted")
+    refused(lambda: qc.certify(replace(good, non_signers=(9,)), sender=SUBMIT), "BadNonSigner")
+    refused(
+        lambda: qc.certify(replace(good, non_signer_keys=(bls.g1_words(keys[3].pk1),) * 2), sender=SUBMIT),
+        "BadNonSigner",
+    )
+    wrong_key = (bls.g1_words(keys[2].pk1),)  # another attester's key under index 3
+    refused(lambda: qc.certify(replace(good, non_signer_keys=wrong_key), sender=SUBMIT), "BadNonSigner")
+    refused(lambda: qc.certify(replace(good, hints=(good.args()[1][4][-1] + 2,)), sender=SUBMIT), "BadHint")
     # only the Quorum may attest
     refused(lambda: gc._tx(gc.registry, "attest", h, sender=SUBMIT), "NotQuorum")
     assert gc.claim(cid).status == ClaimStatus.PENDING

@@ -74,6 +74,7 @@ contract Quorum {
     SetState public setState;
     uint256[2][] internal keys; // attester index -> G1 key; x carries ACTIVE while active
     mapping(uint256 => Info) internal infos;
+    mapping(uint256 => bytes32) internal activeKeyHash; // keccak256(x, y) of an active attester's key, else 0
     mapping(bytes32 => bool) public keyUsed; // keccak256(x, y) of every key ever registered
     mapping(uint256 => bytes32) public certOf; // claim id -> keccak256(u32 epoch || u256 nonSigners..)
 
@@ -95,6 +96,7 @@ contract Quorum {
     error KeyExists();
     error BadPossession();
     error UnknownAttester(uint256 index);
+    error BadNonSigner(uint256 index);
     error NotOwner();
     error NotActive(uint256 index);
     error NotExited();
@@ -154,6 +156,7 @@ contract Quorum {
         s.active += 1;
         setState = s;
         keys.push([pk1[0] | ACTIVE, pk1[1]]);
+        activeKeyHash[index] = kh;
         infos[index] = Info(msg.sender, s.epoch, 0, Status.Active, 0);
         (apk[0], apk[1]) = BLS.add(apk[0], apk[1], pk1[0], pk1[1]);
         emit Registered(index, msg.sender, pk1[0], pk1[1], s.epoch);
@@ -201,71 +204,101 @@ contract Quorum {
 
     // -- certificates ---------------------------------------------------------------------------------
 
-    /// Finalize the claim with this hash at once: sig (G1) aggregates the signatures of every active attester but
-    /// nonSigners (strictly increasing indices of active attesters), apk2 (G2) is the signers' aggregate key, and
-    /// at least thresholdBps of the active stake signed; hints prove H(SIG_DOMAIN, claimHash) (BLS.hashToG1Hinted).
-    /// The registry refuses a hash it did not post (another chain or registry: UnknownClaimHash) or a claim no
-    /// longer pending.
-    function certify(
-        bytes32 claimHash,
-        uint256[2] calldata sig,
-        uint256[4] calldata apk2,
-        uint256[] calldata nonSigners,
-        uint256[] calldata hints
-    ) external returns (uint256 claimId) {
-        (uint32 epoch, uint256 signers) = _check(claimHash, sig, apk2, nonSigners, hints);
+    /// A quorum certificate: sig (G1) aggregates the signatures of every active attester but nonSigners (strictly
+    /// increasing indices of active attesters, with their G1 keys in nonSignerKeys: checked against the stored key
+    /// hashes, one storage read each), apk2 (G2) is the signers' aggregate key, hints prove H(SIG_DOMAIN, claimHash)
+    /// (BLS.hashToG1Hinted).
+    struct Certificate {
+        uint256[2] sig;
+        uint256[4] apk2;
+        uint256[] nonSigners;
+        uint256[2][] nonSignerKeys;
+        uint256[] hints;
+    }
+
+    /// Finalize the claim with this hash at once if the certificate verifies and at least thresholdBps of the active
+    /// stake signed. The registry refuses a hash it did not post (another chain or registry: UnknownClaimHash) or a
+    /// claim no longer pending.
+    function certify(bytes32 claimHash, Certificate calldata c) external returns (uint256 claimId) {
+        (uint32 epoch, uint256 signers) = _check(claimHash, c);
         claimId = registry.attest(claimHash);
-        certOf[claimId] = keccak256(abi.encodePacked(epoch, nonSigners));
-        emit Certified(claimId, claimHash, epoch, signers, nonSigners);
+        certOf[claimId] = keccak256(abi.encodePacked(epoch, c.nonSigners));
+        emit Certified(claimId, claimHash, epoch, signers, c.nonSigners);
     }
 
     /// certify's check alone (no state change): the epoch and the number of signers, or certify's error.
-    function verifyCertificate(
-        bytes32 claimHash,
-        uint256[2] calldata sig,
-        uint256[4] calldata apk2,
-        uint256[] calldata nonSigners,
-        uint256[] calldata hints
-    ) external view returns (uint32 epoch, uint256 signers) {
-        return _check(claimHash, sig, apk2, nonSigners, hints);
+    function verifyCertificate(bytes32 claimHash, Certificate calldata c)
+        external
+        view
+        returns (uint32 epoch, uint256 signers)
+    {
+        return _check(claimHash, c);
     }
 
-    function _check(
-        bytes32 claimHash,
-        uint256[2] calldata sig,
-        uint256[4] calldata apk2,
-        uint256[] calldata nonSigners,
-        uint256[] calldata hints
-    ) internal view returns (uint32 epoch, uint256 signers) {
+    function _check(bytes32 claimHash, Certificate calldata c) internal view returns (uint32 epoch, uint256 signers) {
         SetState memory s = setState;
-        uint256[2] memory signersKey;
-        (signersKey, signers) = _signersKey(s, nonSigners);
+        uint256[2] memory signersKey = _signersKey(c.nonSigners, c.nonSignerKeys);
+        signers = s.active - c.nonSigners.length; // every non-signer is a distinct active attester
         if (signers == 0 || signers * BPS < thresholdBps * s.active) revert BelowQuorum(signers, s.active);
         uint256[2] memory h;
-        (h[0], h[1]) = BLS.hashToG1Hinted(SIG_DOMAIN, claimHash, hints);
-        if (!BLS.verifyG1G2At(claimHash, h, signersKey, apk2, sig)) revert BadSignature();
+        (h[0], h[1]) = BLS.hashToG1Hinted(SIG_DOMAIN, claimHash, c.hints);
+        if (!BLS.verifyG1G2At(claimHash, h, signersKey, c.apk2, c.sig)) revert BadSignature();
         epoch = s.epoch;
     }
 
-    /// The active aggregate key minus the non-signers' keys, and the number of signers.
-    function _signersKey(SetState memory s, uint256[] calldata nonSigners)
-        internal
-        view
-        returns (uint256[2] memory k, uint256 signers)
-    {
-        (uint256 x, uint256 y) = (apk[0], apk[1]);
-        uint256 n = nonSigners.length;
-        uint256 nk = keys.length;
-        for (uint256 i = 0; i < n; ++i) {
-            uint256 idx = nonSigners[i];
-            if (i > 0 && idx <= nonSigners[i - 1]) revert NonSignersUnsorted();
-            if (idx >= nk) revert UnknownAttester(idx);
-            uint256 w = keys[idx][0];
-            if (w & ACTIVE == 0) revert NotActive(idx);
-            (x, y) = BLS.add(x, y, w & X_MASK, BLS.P - keys[idx][1]); // a G1 key's y is never 0
+    /// The active aggregate key minus the non-signers' keys (each the active key stored for its index): per
+    /// non-signer one storage read, one keccak and one ecAdd (assembly: this loop is the certificate's variable cost).
+    function _signersKey(uint256[] calldata idx, uint256[2][] calldata ks) internal view returns (uint256[2] memory k) {
+        uint256 n = idx.length;
+        if (ks.length != n) revert BadNonSigner(n);
+        uint256 x = apk[0];
+        uint256 y = apk[1];
+        uint256 fail; // 1: unsorted, 2: a key that is not the index's active key (at `at`), 3: ecAdd refused
+        uint256 at;
+        uint256 slot;
+        assembly ("memory-safe") {
+            slot := activeKeyHash.slot
         }
+        uint256 p = BLS.P;
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            let prev := 0
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                let j := calldataload(add(idx.offset, shl(5, i)))
+                if and(gt(i, 0), iszero(gt(j, prev))) {
+                    fail := 1
+                    break
+                }
+                prev := j
+                let kx := calldataload(add(ks.offset, shl(6, i)))
+                let ky := calldataload(add(ks.offset, add(shl(6, i), 0x20)))
+                mstore(m, kx)
+                mstore(add(m, 0x20), ky)
+                let h := keccak256(m, 0x40)
+                mstore(m, j)
+                mstore(add(m, 0x20), slot)
+                if iszero(eq(sload(keccak256(m, 0x40)), h)) {
+                    fail := 2
+                    at := j
+                    break
+                }
+                // x, y -= (kx, ky): a registered key's 0 < ky < p
+                mstore(m, x)
+                mstore(add(m, 0x20), y)
+                mstore(add(m, 0x40), kx)
+                mstore(add(m, 0x60), sub(p, ky))
+                if iszero(staticcall(gas(), 0x06, m, 0x80, m, 0x40)) {
+                    fail := 3
+                    break
+                }
+                x := mload(m)
+                y := mload(add(m, 0x20))
+            }
+        }
+        if (fail == 1) revert NonSignersUnsorted();
+        if (fail == 2) revert BadNonSigner(at);
+        if (fail == 3) revert BadPoint();
         k = [x, y];
-        signers = s.active - n; // every non-signer is a distinct active attester
     }
 
     // -- slashing -------------------------------------------------------------------------------------
@@ -349,6 +382,7 @@ contract Quorum {
         uint256 x = keys[index][0] & X_MASK;
         uint256 y = keys[index][1];
         keys[index][0] = x;
+        delete activeKeyHash[index];
         (apk[0], apk[1]) = BLS.add(apk[0], apk[1], x, BLS.P - y);
         SetState memory s = setState;
         s.epoch += 1;

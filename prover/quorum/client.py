@@ -56,11 +56,14 @@ class Certificate:
     sig: tuple[int, int]  # aggregate signature, G1 words
     apk2: tuple[int, int, int, int]  # the signers' aggregate key, G2 words (x_im, x_re, y_im, y_re)
     non_signers: tuple[int, ...]  # active indices that did not sign, ascending
+    non_signer_keys: tuple[tuple[int, int], ...]  # their G1 keys (words), in the same order
     hints: tuple[int, ...] = ()  # bls.hash_to_g1_hints of the claim hash (computed if left empty)
 
     def args(self) -> tuple:
+        """(claimHash, Quorum.Certificate tuple) as certify and verifyCertificate take them."""
         hints = self.hints or tuple(bls.hash_to_g1_hints(bls.SIG_DOMAIN, self.claim_hash))
-        return (self.claim_hash, list(self.sig), list(self.apk2), list(self.non_signers), list(hints))
+        ks = [list(k) for k in self.non_signer_keys]
+        return (self.claim_hash, (list(self.sig), list(self.apk2), list(self.non_signers), ks, list(hints)))
 
 
 class AttesterKey:
@@ -187,11 +190,13 @@ class QuorumClient:
         """The certificate of these signatures {attester index: (signature G1, its G2 key)}: the aggregate
         signature, the aggregate G2 key and every active attester without a signature as a non-signer. Signatures
         of attesters not active now are left out."""
-        active = {a.index for a in self.attesters() if a.status == AttesterStatus.ACTIVE}
+        active = {a.index: a.key for a in self.attesters() if a.status == AttesterStatus.ACTIVE}
         use = {i: v for i, v in sigs.items() if i in active}
         sig = bls.aggregate(s for s, _ in use.values())
         apk2 = bls.aggregate(k for _, k in use.values()) if use else bls.bn.Z2
-        return Certificate(bytes(claim_hash), bls.g1_words(sig), bls.g2_words(apk2), tuple(sorted(active - set(use))))
+        non = tuple(sorted(set(active) - set(use)))
+        keys = tuple(active[i] for i in non)
+        return Certificate(bytes(claim_hash), bls.g1_words(sig), bls.g2_words(apk2), non, keys)
 
     def verify_certificate(self, cert: Certificate) -> str | None:
         """Quorum.verifyCertificate (an eth_call: the chain's check, no transaction): None if it verifies, else the
