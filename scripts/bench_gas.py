@@ -4,6 +4,7 @@ for the attention ops (the ops whose fan-in grows with the position), at the wor
 
     scripts/bench_gas.py [--model smollm2|tiny] [--prompt TEXT] [--raw] [--tokens N] [--position P] [--json]
     scripts/bench_gas.py --types [--json]      (only the per-type linear rows, below)
+    scripts/bench_gas.py --quorum [--json]     (only the quorum certificate rows, scripts/_quorumgas.py)
 
 Runs the model traced on the prompt (in the chat template unless --raw; tiny: fixed token ids) with N
 generated tokens, deploys OneStep on a fresh anvil and, at the last position of the run, measures
@@ -36,6 +37,10 @@ run used for the synthetic inputs), tx_gas_cap (2^24).
 Then one whole dispute on the same run (a claim altered in a middle layer's linear output, played by the
 agents with the real OneStep): max_move_gas (largest game transaction), move_gas (largest per function),
 dispute_gas (all game transactions), dispute_rounds and its bound, dispute_honest_won.
+
+Quorum certificates (scripts/_quorumgas.py, docs/quorum.md): verify and certify gas for 10, 100 and 1,000
+attesters with 0 and 10% non-signers; summary keys quorum_verify_gas_100_10pct, quorum_certify_gas_100_10pct,
+quorum_target_gas (250,000), quorum_meets_target, quorum_gas ("n/non-signers" -> [verify, certify]).
 """
 
 from __future__ import annotations
@@ -155,6 +160,43 @@ def measure_args(chain, onestep, lm, mc, k: int, P: int, args: list) -> tuple[in
     return best
 
 
+def attention_position(lm, position: int | None) -> int:
+    """--position, default the program's context - 1; SystemExit outside [0, context)."""
+    P = lm.program.context - 1 if position is None else position
+    if not 0 <= P < lm.program.context:
+        raise SystemExit(f"--position must be in [0, {lm.program.context - 1}]")
+    return P
+
+
+def topk_ascending_row(chain, onestep, lm, rp, mc, t: int) -> dict[str, dict]:
+    """top-k's cost depends on the data: a chunk in ascending order makes every entry enter the kept list. The
+    row of that chunk at position t ({} if the program has no top-k)."""
+    from prover.commit.witness import to_call_args, witness_for
+
+    k = next((kk for kk, ins in enumerate(lm.program.instrs) if ins.op == "topk_chunk"), None)
+    if k is None:
+        return {}
+    S = lm.program.steps_per_token
+    _, args, y = rp.step(t * S + k)
+    asc = np.arange(args[0].size, dtype=np.int64) - args[0].size // 2
+    w = witness_for(lm.program, mc.weight_names, k, t, [asc], 2 * y.shape[1] - 1)
+    cargs = to_call_args(w)
+    if chain.call(onestep, "element", *cargs) != w.expected:
+        raise SystemExit("OneStep disagrees with Python on the ascending top-k chunk")
+    g = chain.estimate_gas(onestep, "element", *cargs)
+    row = {
+        "op": "topk_chunk",
+        "family": "sampling",
+        "instr": "topk, ascending logits",
+        "position": t,
+        "j": w.j,
+        "gas": g,
+        "calldata": len(chain.calldata(onestep, "element", *cargs)),
+        "leaves": sum(len(o.indices) for o in w.operands),
+    }
+    return {"topk_chunk (ascending logits)": row}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="smollm2", choices=["smollm2", "tiny"])
@@ -169,9 +211,12 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--types", action="store_true", help="only the per-type linear rows (no model run)")
+    ap.add_argument("--quorum", action="store_true", help="only the quorum certificate rows (no model run)")
     a = ap.parse_args(argv)
     if a.types:
         return types_only(a.json)
+    if a.quorum:
+        return quorum_only(a.json)
 
     from engine import ops
     from engine.generate import GenSettings
@@ -224,32 +269,9 @@ def main(argv=None) -> int:
                     "calldata": cd,
                     "leaves": leaves,
                 }
-        # top-k cost depends on the data: a chunk in ascending order makes every entry enter the kept list
-        k = next((kk for kk, ins in enumerate(lm.program.instrs) if ins.op == "topk_chunk"), None)
-        if k is not None:
-            from prover.commit.witness import to_call_args, witness_for
-
-            _, args, y = rp.step(t * S + k)
-            asc = np.arange(args[0].size, dtype=np.int64) - args[0].size // 2
-            w = witness_for(lm.program, mc.weight_names, k, t, [asc], 2 * y.shape[1] - 1)
-            cargs = to_call_args(w)
-            if chain.call(onestep, "element", *cargs) != w.expected:
-                raise SystemExit("OneStep disagrees with Python on the ascending top-k chunk")
-            g = chain.estimate_gas(onestep, "element", *cargs)
-            rows["topk_chunk (ascending logits)"] = {
-                "op": "topk_chunk",
-                "family": "sampling",
-                "instr": "topk, ascending logits",
-                "position": t,
-                "j": w.j,
-                "gas": g,
-                "calldata": len(chain.calldata(onestep, "element", *cargs)),
-                "leaves": sum(len(o.indices) for o in w.operands),
-            }
+        rows.update(topk_ascending_row(chain, onestep, lm, rp, mc, t))
         # the attention ops at the worst position (and a few below it), on synthetic inputs
-        P = lm.program.context - 1 if a.position is None else a.position
-        if not 0 <= P < lm.program.context:
-            raise SystemExit(f"--position must be in [0, {lm.program.context - 1}]")
+        P = attention_position(lm, a.position)
         chunk = next(int(i.p("chunk")) for i in lm.program.instrs if i.op == "attn_mix_partial")
         positions = sorted({p for p in (chunk - 1, chunk, P // 2, P - 1, P) if 0 <= p <= P})
         by_pos: dict[int, dict[str, int]] = {}
@@ -296,9 +318,11 @@ def main(argv=None) -> int:
         moves = {}
         for name, gas in game["txs"]:
             moves[name] = max(moves.get(name, 0), gas)
+        from _quorumgas import quorum_rows, quorum_summary
         from _typegas import type_rows
 
         typed = type_rows(chain, onestep)
+        quorum = quorum_summary(quorum_rows(chain))
     rows.update(typed_table_rows(typed))
     out_rows = sorted(rows.values(), key=lambda r: -r["gas"])
     # the worst one-step over every measured position: the run's rows and the attention ops at each position
@@ -340,7 +364,8 @@ def main(argv=None) -> int:
             t: {r["width"]: r["gas"] for r in typed if r["type"] == t} for t in dict.fromkeys(r["type"] for r in typed)
         },
         "tx_gas_cap": TX_CAP,
-        "meets_targets": worst["gas"] < TARGET_WORST and typical < TARGET_TYPICAL,
+        **quorum,
+        "meets_targets": worst["gas"] < TARGET_WORST and typical < TARGET_TYPICAL and quorum["quorum_meets_target"],
         "seconds": round(time.perf_counter() - t0, 1),
     }
     emit(f"one-step gas, {a.model}, position {t} (estimate_gas of OneStep.element)", out_rows, summary, a.json)
@@ -387,6 +412,24 @@ def types_only(as_json: bool) -> int:
     }
     emit(
         "one-step gas of a linear element per GGUF block type (estimate_gas of OneStep.element)", out, summary, as_json
+    )
+    return 0
+
+
+def quorum_only(as_json: bool) -> int:
+    """The quorum certificate rows alone (scripts/_quorumgas.py), on a fresh anvil."""
+    from _quorumgas import quorum_rows, quorum_summary
+
+    from prover.chain import Chain, compile_contracts, start_anvil
+
+    with start_anvil() as node:
+        rows = quorum_rows(Chain(node.url, compile_contracts()))
+    summary = quorum_summary(rows)
+    emit(
+        "quorum certificate gas (verify: estimateGas of verifyCertificate; certify: gasUsed of the transaction)",
+        rows,
+        summary,
+        as_json,
     )
     return 0
 

@@ -321,3 +321,23 @@ def test_exit_then_withdraw(chain, setup, keys):
     cost = r.gas * int(r.receipt["effectiveGasPrice"])
     assert chain.w3.eth.get_balance(chain.address(OWNERS[0])) == bal + STAKE - cost
     assert chain.w3.eth.get_balance(qc.address) == 3 * STAKE
+
+
+def test_certificate_gas_100_attesters_10pct(chain, mock):
+    """The issue's target, measured as bench_gas.py --quorum measures it: 100 attesters, 10 non-signers, the
+    certify transaction under 250k gas."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    scripts = Path(__file__).resolve().parents[1] / "scripts"
+    sys.path.insert(0, str(scripts))
+    try:
+        spec = importlib.util.spec_from_file_location("_quorumgas", scripts / "_quorumgas.py")
+        qg = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(qg)
+    finally:
+        sys.path.remove(str(scripts))
+    row = qg.measure(chain, mock.address, 100, 0.1, qg.keys(100))
+    print(f"\n100 attesters, 10 non-signers: verify {row['verify_gas']}, certify {row['certify_gas']} gas")
+    assert row["non_signers"] == 10 and row["certify_gas"] < qg.TARGET
