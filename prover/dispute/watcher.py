@@ -62,6 +62,9 @@ class ClaimEntry:
     digest: str = ""
     game: int = 0
     flag: str = ""  # why it could not be challenged (budget, bond), shown by `obrain claims`
+    claim_hash: str = ""  # what an attester signs (prover.quorum.attester)
+    input_hash: str = ""
+    output_hash: str = ""
 
 
 @dataclass
@@ -255,6 +258,9 @@ class Watcher:
             [int(x) for x in a["run"]],
             output,
             "0x" + bytes(a["traceRoot"]).hex(),
+            claim_hash="0x" + bytes(a["claimHash"]).hex(),
+            input_hash="0x" + bytes(a["inputHash"]).hex(),
+            output_hash="0x" + bytes(a["outputHash"]).hex(),
         )
         self.emit(
             {
