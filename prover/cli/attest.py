@@ -1,4 +1,4 @@
-"""`obrain attest keygen | register | run | aggregate | slash`: fast finality by a quorum of BLS attesters
+"""`obrain attest keygen | register | run | aggregate | slash | exit | unstake | withdraw`: fast finality by a quorum of BLS attesters
 (docs/quorum.md), and `obrain deploy --quorum-stake` (a Quorum beside the registry)."""
 
 from __future__ import annotations
@@ -173,6 +173,22 @@ def cmd_slash(a) -> int:
     return EXIT_OK
 
 
+def cmd_exit(a) -> int:
+    """Leave the attester set; the stake unlocks once no claim it signed can still be slashed."""
+    qc = quorum_client(a)
+    r = qc.exit(a.index, sender=signer(a, qc.chain))
+    console().print(f"attester {a.index} left the set; its stake unlocks at {r.event('Exited').args['unlockAt']}")
+    return EXIT_OK
+
+
+def cmd_unstake(a) -> int:
+    """After the unlock time: credit an exited attester's stake to its owner (then `obrain attest withdraw`)."""
+    qc = quorum_client(a)
+    qc.withdraw_stake(a.index, sender=signer(a, qc.chain))
+    console().print(f"attester {a.index}: stake credited; `obrain attest withdraw` collects it")
+    return EXIT_OK
+
+
 def cmd_withdraw(a) -> int:
     qc = quorum_client(a)
     sender = signer(a, qc.chain)
@@ -225,6 +241,16 @@ def add_parsers(sub) -> None:
     sl.add_argument("claim_id", type=int)
     chain_args(sl)
     sl.set_defaults(func=cmd_slash)
+
+    ex = asub.add_parser("exit", help="leave the attester set (the stake unlocks after the slashing window)")
+    ex.add_argument("index", type=int)
+    chain_args(ex)
+    ex.set_defaults(func=cmd_exit)
+
+    us = asub.add_parser("unstake", help="after the unlock time, credit an exited attester's stake to its owner")
+    us.add_argument("index", type=int)
+    chain_args(us)
+    us.set_defaults(func=cmd_unstake)
 
     wd = asub.add_parser("withdraw", help="withdraw your credit (slashing rewards, unlocked stake) from the Quorum")
     chain_args(wd)
