@@ -1,5 +1,5 @@
-"""`obrain attest keygen | register | run | aggregate | slash | exit | unstake | withdraw`: fast finality by a quorum of BLS attesters
-(docs/quorum.md), and `obrain deploy --quorum-stake` (a Quorum beside the registry)."""
+"""`obrain attest keygen | register | run | aggregate | slash | exit | unstake | withdraw`: fast finality by a
+quorum of BLS attesters (docs/quorum.md), and `obrain deploy --quorum-stake` (a Quorum beside the registry)."""
 
 from __future__ import annotations
 
