@@ -47,6 +47,11 @@ class Attester:
     def tick(self) -> int:
         """One watcher tick, then a signature for every claim found right and not signed yet; returns how many."""
         self.w.tick()
+        return self.sign_right()
+
+    def sign_right(self) -> int:
+        """A signature for every claim the watcher found right and this key has not signed yet (the watcher may be
+        ticked elsewhere, e.g. shared by several keys); returns how many."""
         if self.qc.attesters()[self.index].status != AttesterStatus.ACTIVE:
             return 0
         n = 0
