@@ -147,7 +147,7 @@ def test_quorum_that_signed_a_lie_is_slashed(chain, setup, keys):
     assert g.result == Result.CHALLENGER_WON
     assert gc.claim(cid).status == ClaimStatus.SLASHED
     before = chain.w3.eth.get_balance(qc.address)
-    r = qc.slash_signers(cid, sender=SLASHER)
+    (r,) = qc.slash_signers(cid, sender=SLASHER)
     assert sorted(e.args["index"] for e in r.events if e.name == "AttesterSlashed") == [0, 1, 2]
     st = {a.index: a.status for a in qc.attesters()}
     assert st == {

@@ -84,8 +84,8 @@ def test_honest_attesters_and_a_slashed_dishonest_quorum(chain, lm, tmp_path):
     g = gc.game(watcher.games_on(bad_cid)[0])
     assert (g.result, g.step) == (Result.CHALLENGER_WON, bad.step)
     assert gc.claim(bad_cid).status == ClaimStatus.SLASHED
-    r = qc.slash_signers(bad_cid, sender=SLASHER)
-    assert sorted(e.args["index"] for e in r.events if e.name == "AttesterSlashed") == [0, 2]
+    rs = qc.slash_signers(bad_cid, sender=SLASHER, batch=1)  # one a transaction: batches add up
+    assert [e.args["index"] for r in rs for e in r.events if e.name == "AttesterSlashed"] == [0, 2]
     st = [a.status for a in qc.attesters()]
     assert st == [AttesterStatus.SLASHED, AttesterStatus.ACTIVE, AttesterStatus.SLASHED]
     assert qc.credit(SLASHER) == 2 * (STAKE // 2)

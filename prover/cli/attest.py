@@ -167,8 +167,8 @@ def cmd_aggregate(a) -> int:
 def cmd_slash(a) -> int:
     """Slash every attester that signed a claim the game slashed (half of each stake is credited to you)."""
     qc = quorum_client(a)
-    r = qc.slash_signers(a.claim_id, sender=signer(a, qc.chain))
-    got = sorted(e.args["index"] for e in r.events if e.name == "AttesterSlashed")
+    rs = qc.slash_signers(a.claim_id, sender=signer(a, qc.chain))
+    got = sorted(e.args["index"] for r in rs for e in r.events if e.name == "AttesterSlashed")
     console().print(f"claim {a.claim_id}: attesters {got} slashed; `obrain attest withdraw` collects your share")
     return EXIT_OK
 

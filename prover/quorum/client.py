@@ -27,6 +27,9 @@ from ..chain.registry import GameClient, TxResult
 from . import bls
 
 
+SLASH_BATCH = 100  # attesters slashed a transaction
+
+
 class AttesterStatus(IntEnum):
     NONE = 0
     ACTIVE = 1
@@ -231,11 +234,16 @@ class QuorumClient:
         signed = [a.index for a in self.attesters() if a.in_set(epoch) and a.index not in skip and a.status in held]
         return epoch, ns, signed
 
-    def slash_signers(self, claim_id: int, sender=None, attesters: Sequence[int] | None = None) -> TxResult:
-        """slashSigners for a slashed claim: every signer still holding stake (or `attesters`)."""
+    def slash_signers(
+        self, claim_id: int, sender=None, attesters: Sequence[int] | None = None, batch: int = SLASH_BATCH
+    ) -> list[TxResult]:
+        """slashSigners for a slashed claim: every signer still holding stake (or `attesters`), `batch` a
+        transaction (each slash rewrites a few slots and the aggregate key: ~1,000 in one would pass the 2^24 gas
+        cap). The transactions, in order."""
         epoch, ns, signed = self.signers_of(claim_id)
-        who = signed if attesters is None else list(attesters)
-        return self._tx("slashSigners", claim_id, epoch, list(ns), list(who), sender=sender)
+        who = sorted(signed if attesters is None else attesters)
+        parts = [who[i : i + batch] for i in range(0, len(who), batch)] or [[]]
+        return [self._tx("slashSigners", claim_id, epoch, list(ns), p, sender=sender) for p in parts]
 
     def slash_double_sign(self, index: int, a: Sequence, b: Sequence, sig_a, sig_b, pk2, sender=None) -> TxResult:
         """slashDoubleSign: a, b = (claimId, modelRoot, inputHash, outputHash, stepCount, traceRoot)."""
