@@ -341,3 +341,26 @@ def test_certificate_gas_100_attesters_10pct(chain, mock):
     row = qg.measure(chain, mock.address, 100, 0.1, qg.keys(100))
     print(f"\n100 attesters, 10 non-signers: verify {row['verify_gas']}, certify {row['certify_gas']} gas")
     assert row["non_signers"] == 10 and row["certify_gas"] < qg.TARGET
+
+
+def test_registry_and_quorum_bind_each_other(chain, mock, keys):
+    """A registry refuses a Quorum bound to another address (BadParams); a Quorum needs a registry, a stake of at
+    least 2 wei, a threshold in (0, 10000] and a withdrawal delay."""
+    from prover.chain.client import Reverted
+    from prover.quorum.client import create_address
+
+    other = chain.deploy("Quorum", chain.address(ATTACKER), STAKE, 6667, DELAY, TAIL)
+    me = chain.address(None)
+    reg = (BOND, BOND, WINDOW, 1, MOVE, 2, mock.address, other.address)
+    with pytest.raises(Reverted) as ei:
+        chain.deploy("ClaimRegistry", *reg)
+    assert ei.value.data[:4] == keccak(b"BadParams()")[:4]
+    zero = "0x" + "00" * 20
+    bad = [(zero, STAKE, 6667, DELAY, TAIL), (me, 1, 6667, DELAY, TAIL), (me, STAKE, 0, DELAY, TAIL)]
+    bad += [(me, STAKE, 10_001, DELAY, TAIL), (me, STAKE, 6667, 0, TAIL)]
+    for args in bad:
+        with pytest.raises(Reverted) as ei:
+            chain.deploy("Quorum", *args)
+        assert ei.value.data[:4] == keccak(b"BadParams()")[:4], args
+    nonce = chain.w3.eth.get_transaction_count(me, "pending")
+    assert chain.deploy("Quorum", me, STAKE, 6667, DELAY, TAIL).address == create_address(me, nonce)
