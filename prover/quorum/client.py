@@ -19,7 +19,7 @@ from enum import IntEnum
 from functools import cached_property
 from typing import Any
 
-import rlp
+import rlp  # type: ignore[import-untyped]
 from eth_utils import keccak, to_checksum_address
 
 from ..chain.client import Chain, Reverted
@@ -73,7 +73,9 @@ class AttesterKey:
     """An attester's BLS key from a seed (bls.keygen), with its G1 and G2 public keys."""
 
     def __init__(self, seed: bytes | None = None, *, sk: int | None = None):
-        self.sk = bls.keygen(seed) if sk is None else int(sk) % bls.R
+        if sk is None and seed is None:
+            raise ValueError("an attester key needs a seed or a secret")
+        self.sk = bls.keygen(seed) if seed is not None else int(sk or 0) % bls.R
         if self.sk == 0:
             raise ValueError("secret key 0")
 
@@ -108,7 +110,7 @@ def deploy_with_quorum(
     """Deploy a Quorum bound to the address the registry will get (the sender's next nonce but one), then the
     ClaimRegistry (GameClient.deploy kwargs `registry`) naming it; each checks the other. Another transaction from
     the sender in between makes the registry's constructor refuse (BadParams)."""
-    who = chain.address(sender)
+    who = to_checksum_address(chain.address(sender))
     nonce = chain.w3.eth.get_transaction_count(who, "pending")
     reg_addr = create_address(who, nonce + 1)
     q = chain.deploy(quorum_contract, reg_addr, stake, threshold_bps, withdrawal_delay, slash_tail, sender=sender)
@@ -122,6 +124,8 @@ def deploy_with_quorum(
 
 class QuorumClient:
     """A Quorum beside its registry's GameClient: every function, typed."""
+
+    deploy_gas = 0  # set by deploy_with_quorum
 
     def __init__(self, gc: GameClient, address: str | None = None, *, contract: str = "Quorum"):
         self.gc, self.chain = gc, gc.chain
