@@ -114,13 +114,17 @@ def cmd_register(a) -> int:
 def cmd_run(a) -> int:
     """Replay every claim like `obrain watch` and sign the right ones' hashes into --out."""
     import time
+    from pathlib import Path
 
+    from prover.quorum import bls
     from prover.quorum.attester import Attester
 
     from .chain import make_watcher
 
     qc = quorum_client(a)
     key = read_key(a.bls_key)
+    if not a.state_dir:  # not `obrain watch`'s default: the two may run side by side
+        a.state_dir = str(Path(".obrain") / "attest" / qc.gc.address / bls.g1_words(key.pk1)[0].to_bytes(32).hex()[:16])
     w = make_watcher(a, qc.gc)
     try:
         att = Attester(w, qc, key, a.out)
@@ -223,7 +227,9 @@ def add_parsers(sub) -> None:
     rn.add_argument("--bls-key", default="bls.key", metavar="FILE")
     rn.add_argument("--out", default="attestations", metavar="DIR", help="where signature files go")
     rn.add_argument("--model", action="append", help="attest claims on this model (repeatable; default smollm2)")
-    rn.add_argument("--state-dir", default=None, metavar="DIR", help="the replaying watcher's state")
+    rn.add_argument(
+        "--state-dir", default=None, metavar="DIR", help="the replaying watcher's state (default .obrain/attest/...)"
+    )
     rn.add_argument("--budget", type=wei, default=0, metavar="ETH", help="challenge wrong claims up to this (0: never)")
     rn.add_argument("--once", action="store_true", help="exit when every claim posted so far is replayed and signed")
     chain_args(rn)
