@@ -90,7 +90,13 @@ library BLS {
         uint256 n = hints.length;
         if (n == 0 || n > 256) revert BadHint();
         for (uint256 ctr = 0; ctr < n; ++ctr) {
-            x = uint256(keccak256(abi.encodePacked(domain, msg_, ctr))) % P;
+            assembly ("memory-safe") {
+                let m := mload(0x40) // scratch above the free pointer: no allocation a counter
+                mstore(m, domain)
+                mstore(add(m, 0x20), msg_)
+                mstore(add(m, 0x40), ctr)
+                x := mod(keccak256(m, 0x60), P)
+            }
             uint256 f = addmod(mulmod(mulmod(x, x, P), x, P), 3, P);
             uint256 h = hints[ctr];
             if (ctr + 1 < n) {

@@ -76,7 +76,7 @@ contract Quorum {
     mapping(uint256 => Info) internal infos;
     mapping(uint256 => bytes32) internal activeKeyHash; // keccak256(x, y) of an active attester's key, else 0
     mapping(bytes32 => bool) public keyUsed; // keccak256(x, y) of every key ever registered
-    mapping(uint256 => bytes32) public certOf; // claim id -> keccak256(u32 epoch || u256 nonSigners..)
+    mapping(uint256 => bytes32) public certOf; // claim id -> keccak256(u32 epoch || nonSigners (u16 each))
 
     mapping(address => uint256) public credit;
     uint256 public totalCredit;
@@ -84,7 +84,7 @@ contract Quorum {
     event Registered(uint256 indexed index, address indexed owner, uint256 x, uint256 y, uint32 epoch);
     event Exited(uint256 indexed index, uint32 epoch, uint64 unlockAt);
     event Certified(
-        uint256 indexed claimId, bytes32 indexed claimHash, uint32 epoch, uint256 signers, uint256[] nonSigners
+        uint256 indexed claimId, bytes32 indexed claimHash, uint32 epoch, uint256 signers, bytes nonSigners
     );
     event AttesterSlashed(uint256 indexed index, uint256 indexed claimId, address indexed by, uint256 amount);
     event Credited(address indexed who, uint256 amount, uint256 balance);
@@ -205,13 +205,13 @@ contract Quorum {
     // -- certificates ---------------------------------------------------------------------------------
 
     /// A quorum certificate: sig (G1) aggregates the signatures of every active attester but nonSigners (strictly
-    /// increasing indices of active attesters, with their G1 keys in nonSignerKeys: checked against the stored key
-    /// hashes, one storage read each), apk2 (G2) is the signers' aggregate key, hints prove H(SIG_DOMAIN, claimHash)
-    /// (BLS.hashToG1Hinted).
+    /// increasing indices of active attesters, 2 bytes each, big-endian: MAX_ATTESTERS = 2^16; with their G1 keys
+    /// in nonSignerKeys: checked against the stored key hashes, one storage read each), apk2 (G2) is the signers'
+    /// aggregate key, hints prove H(SIG_DOMAIN, claimHash) (BLS.hashToG1Hinted).
     struct Certificate {
         uint256[2] sig;
         uint256[4] apk2;
-        uint256[] nonSigners;
+        bytes nonSigners;
         uint256[2][] nonSignerKeys;
         uint256[] hints;
     }
@@ -238,7 +238,7 @@ contract Quorum {
     function _check(bytes32 claimHash, Certificate calldata c) internal view returns (uint32 epoch, uint256 signers) {
         SetState memory s = setState;
         uint256[2] memory signersKey = _signersKey(c.nonSigners, c.nonSignerKeys);
-        signers = s.active - c.nonSigners.length; // every non-signer is a distinct active attester
+        signers = s.active - c.nonSigners.length / 2; // every non-signer is a distinct active attester
         if (signers == 0 || signers * BPS < thresholdBps * s.active) revert BelowQuorum(signers, s.active);
         uint256[2] memory h;
         (h[0], h[1]) = BLS.hashToG1Hinted(SIG_DOMAIN, claimHash, c.hints);
@@ -248,9 +248,9 @@ contract Quorum {
 
     /// The active aggregate key minus the non-signers' keys (each the active key stored for its index): per
     /// non-signer one storage read, one keccak and one ecAdd (assembly: this loop is the certificate's variable cost).
-    function _signersKey(uint256[] calldata idx, uint256[2][] calldata ks) internal view returns (uint256[2] memory k) {
-        uint256 n = idx.length;
-        if (ks.length != n) revert BadNonSigner(n);
+    function _signersKey(bytes calldata idx, uint256[2][] calldata ks) internal view returns (uint256[2] memory k) {
+        uint256 n = ks.length;
+        if (idx.length != 2 * n) revert BadNonSigner(n);
         uint256 x = apk[0];
         uint256 y = apk[1];
         uint256 fail; // 1: unsorted, 2: a key that is not the index's active key (at `at`), 3: ecAdd refused
@@ -264,7 +264,7 @@ contract Quorum {
             let m := mload(0x40)
             let prev := 0
             for { let i := 0 } lt(i, n) { i := add(i, 1) } {
-                let j := calldataload(add(idx.offset, shl(5, i)))
+                let j := shr(240, calldataload(add(idx.offset, shl(1, i))))
                 if and(gt(i, 0), iszero(gt(j, prev))) {
                     fail := 1
                     break
@@ -305,7 +305,7 @@ contract Quorum {
 
     /// After the game slashed claimId: slash each of `attesters` (strictly increasing) that signed its certificate
     /// (in the set at its epoch, not among its nonSigners, given as certified). Half of each stake to the caller.
-    function slashSigners(uint256 claimId, uint32 epoch, uint256[] calldata nonSigners, uint256[] calldata attesters)
+    function slashSigners(uint256 claimId, uint32 epoch, bytes calldata nonSigners, uint256[] calldata attesters)
         external
     {
         if (registry.statusOf(claimId) != CLAIM_SLASHED) revert ClaimNotSlashed();
@@ -313,12 +313,12 @@ contract Quorum {
         if (c == bytes32(0)) revert NoCertificate();
         if (keccak256(abi.encodePacked(epoch, nonSigners)) != c) revert BadCertificate();
         uint256 j = 0;
-        uint256 nn = nonSigners.length;
+        uint256 nn = nonSigners.length / 2;
         for (uint256 i = 0; i < attesters.length; ++i) {
             uint256 idx = attesters[i];
             if (i > 0 && idx <= attesters[i - 1]) revert AttestersUnsorted();
-            while (j < nn && nonSigners[j] < idx) ++j;
-            if (j < nn && nonSigners[j] == idx) revert DidNotSign(idx);
+            while (j < nn && _u16(nonSigners, j) < idx) ++j;
+            if (j < nn && _u16(nonSigners, j) == idx) revert DidNotSign(idx);
             Info storage a = _info(idx);
             if (a.joinEpoch > epoch || (a.exitEpoch != 0 && a.exitEpoch <= epoch)) revert DidNotSign(idx);
             _slash(idx, a, claimId);
@@ -371,6 +371,11 @@ contract Quorum {
     }
 
     // -- internals ------------------------------------------------------------------------------------
+
+    /// The j-th big-endian uint16 of b.
+    function _u16(bytes calldata b, uint256 j) internal pure returns (uint256) {
+        return uint256(uint16(bytes2(b[2 * j:2 * j + 2])));
+    }
 
     function _info(uint256 index) internal view returns (Info storage a) {
         if (index >= keys.length) revert UnknownAttester(index);

@@ -66,7 +66,7 @@ class Certificate:
         """(claimHash, Quorum.Certificate tuple) as certify and verifyCertificate take them."""
         hints = self.hints or tuple(bls.hash_to_g1_hints(bls.SIG_DOMAIN, self.claim_hash))
         ks = [list(k) for k in self.non_signer_keys]
-        return (self.claim_hash, (list(self.sig), list(self.apk2), list(self.non_signers), ks, list(hints)))
+        return (self.claim_hash, (list(self.sig), list(self.apk2), pack_indices(self.non_signers), ks, list(hints)))
 
 
 class AttesterKey:
@@ -89,6 +89,15 @@ class AttesterKey:
 
     def sign(self, claim_hash: bytes):
         return bls.sign(self.sk, claim_hash)
+
+
+def pack_indices(ix) -> bytes:
+    """Attester indices as the contract takes them: 2 bytes each, big-endian (indices < Quorum.MAX_ATTESTERS)."""
+    return b"".join(int(i).to_bytes(2, "big") for i in ix)
+
+
+def unpack_indices(b: bytes) -> tuple[int, ...]:
+    return tuple(int.from_bytes(b[i : i + 2], "big") for i in range(0, len(b), 2))
 
 
 def create_address(sender: str, nonce: int) -> str:
@@ -224,7 +233,7 @@ class QuorumClient:
         if not evs:
             return None
         a = evs[-1].args
-        return int(a["epoch"]), tuple(int(i) for i in a["nonSigners"])
+        return int(a["epoch"]), unpack_indices(bytes(a["nonSigners"]))
 
     # -- slashing ----------------------------------------------------------------------------------
     def signers_of(self, claim_id: int) -> tuple[int, tuple[int, ...], list[int]]:
@@ -247,7 +256,7 @@ class QuorumClient:
         epoch, ns, signed = self.signers_of(claim_id)
         who = sorted(signed if attesters is None else attesters)
         parts = [who[i : i + batch] for i in range(0, len(who), batch)] or [[]]
-        return [self._tx("slashSigners", claim_id, epoch, list(ns), p, sender=sender) for p in parts]
+        return [self._tx("slashSigners", claim_id, epoch, pack_indices(ns), p, sender=sender) for p in parts]
 
     def slash_double_sign(self, index: int, a: Sequence, b: Sequence, sig_a, sig_b, pk2, sender=None) -> TxResult:
         """slashDoubleSign: a, b = (claimId, modelRoot, inputHash, outputHash, stepCount, traceRoot)."""
