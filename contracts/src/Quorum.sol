@@ -162,7 +162,8 @@ contract Quorum {
         emit Registered(index, msg.sender, pk1[0], pk1[1], s.epoch);
     }
 
-    /// Owner only: leave the active set; the stake unlocks after withdrawalDelay and every certified window + tail.
+    /// Owner only: leave the active set; the stake unlocks after withdrawalDelay and after the window of every claim
+    /// posted so far + slashTail.
     function exit(uint256 index) external {
         Info storage a = _info(index);
         if (msg.sender != a.owner) revert NotOwner();

@@ -52,7 +52,7 @@ class Attester:
     def sign_right(self) -> int:
         """A signature for every claim the watcher found right and this key has not signed yet (the watcher may be
         ticked elsewhere, e.g. shared by several keys); returns how many."""
-        if self.qc.attesters()[self.index].status != AttesterStatus.ACTIVE:
+        if self.qc.attester(self.index).status != AttesterStatus.ACTIVE:
             return 0
         n = 0
         for c in sorted(self.w.claims.values(), key=lambda c: c.claim_id):

@@ -69,6 +69,11 @@ class Certificate:
         return (self.claim_hash, (list(self.sig), list(self.apk2), pack_indices(self.non_signers), ks, list(hints)))
 
 
+def _attester(index: int, r) -> Attester:
+    key, (owner, join, exit_, status, unlock) = r
+    return Attester(index, tuple(key), owner, join, exit_, AttesterStatus(status), unlock)
+
+
 class AttesterKey:
     """An attester's BLS key from a seed (bls.keygen), with its G1 and G2 public keys."""
 
@@ -192,11 +197,12 @@ class QuorumClient:
     def attesters(self) -> list[Attester]:
         """Every attester ever registered, by index (batched eth_calls)."""
         n = self.count()
-        out = []
-        for i, (key, info) in enumerate(self.chain.call_many([(self.q, "attester", (i,)) for i in range(n)])):
-            owner, join, exit_, status, unlock = info
-            out.append(Attester(i, tuple(key), owner, join, exit_, AttesterStatus(status), unlock))
-        return out
+        return [
+            _attester(i, r) for i, r in enumerate(self.chain.call_many([(self.q, "attester", (i,)) for i in range(n)]))
+        ]
+
+    def attester(self, index: int) -> Attester:
+        return _attester(index, self.chain.call(self.q, "attester", index))
 
     def aggregate_key(self) -> tuple[int, int]:
         return tuple(self.chain.call(self.q, "aggregateKey"))
