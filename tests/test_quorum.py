@@ -142,6 +142,8 @@ def test_quorum_that_signed_a_lie_is_slashed(chain, setup, keys):
     assert unlock >= gc.claim(cid).window_end + TAIL
     refused(lambda: qc.withdraw_stake(1, sender=OWNERS[1]), "StakeLocked")
     refused(lambda: qc.slash_signers(cid, sender=SLASHER), "ClaimNotSlashed")  # the game has not spoken
+    late = AttesterKey(b"joined after the certificate")
+    qc.register(late, sender=SLASHER)  # index 4: not in the certificate's set
     gid = gc.challenge(cid, bond=BOND, sender=CH).game_id
     g = play(gc, gid, [HonestPlayer(gc, liar, OP), HonestPlayer(gc, honest, CH)])
     assert g.result == Result.CHALLENGER_WON
@@ -150,22 +152,18 @@ def test_quorum_that_signed_a_lie_is_slashed(chain, setup, keys):
     (r,) = qc.slash_signers(cid, sender=SLASHER)
     assert sorted(e.args["index"] for e in r.events if e.name == "AttesterSlashed") == [0, 1, 2]
     st = {a.index: a.status for a in qc.attesters()}
-    assert st == {
-        0: AttesterStatus.SLASHED,
-        1: AttesterStatus.SLASHED,
-        2: AttesterStatus.SLASHED,
-        3: AttesterStatus.ACTIVE,
-    }
+    assert st == {i: AttesterStatus.SLASHED for i in (0, 1, 2)} | {i: AttesterStatus.ACTIVE for i in (3, 4)}
     assert qc.credit(SLASHER) == 3 * (STAKE // 2) and qc.credit("0x" + "00" * 20) == 3 * (STAKE - STAKE // 2)
-    assert chain.w3.eth.get_balance(qc.address) == before == STAKE * 4  # credits, not transfers
-    assert qc.aggregate_key() == bls.g1_words(keys[3].pk1)  # only the non-signer is left in the set
-    assert qc.set_state()[1] == 1
-    refused(lambda: qc.slash_signers(cid, sender=SLASHER, attesters=[3]), "DidNotSign")
+    assert chain.w3.eth.get_balance(qc.address) == before == STAKE * 5  # credits, not transfers
+    assert qc.aggregate_key() == bls.g1_words(BN.add(keys[3].pk1, late.pk1))  # the non-signer and the late joiner
+    assert qc.set_state()[1] == 2
+    refused(lambda: qc.slash_signers(cid, sender=SLASHER, attesters=[3]), "DidNotSign")  # a non-signer
+    refused(lambda: qc.slash_signers(cid, sender=SLASHER, attesters=[4]), "DidNotSign")  # joined later
     refused(lambda: qc.slash_signers(cid, sender=SLASHER, attesters=[0]), "NothingToSlash")
     chain.increase_time(DELAY + TAIL + WINDOW)
     refused(lambda: qc.withdraw_stake(1, sender=OWNERS[1]), "NotExited")  # slashed, nothing left to withdraw
     qc.withdraw(sender=SLASHER)
-    assert chain.w3.eth.get_balance(qc.address) == STAKE + 3 * (STAKE - STAKE // 2)
+    assert chain.w3.eth.get_balance(qc.address) == 2 * STAKE + 3 * (STAKE - STAKE // 2)
 
 
 def test_refused_certificates_move_nothing(chain, mock, setup, keys):
