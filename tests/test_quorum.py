@@ -118,7 +118,8 @@ def test_honest_claim_final_at_once(chain, setup, keys):
     r = qc.certify(cert, sender=SUBMIT)
     assert r.event("ClaimAttested").args["claimId"] == cid
     assert r.event("Certified").args["signers"] == 3
-    assert gc.claim(cid).status == ClaimStatus.ATTESTED
+    assert gc.claim(cid).status == gc.status_of(cid) == ClaimStatus.ATTESTED
+    assert gc.quorum_address() == qc.address
     assert chain.timestamp() < c.window_end  # final now, not after the window
     print(f"\ncertify gas, 4 attesters, 1 non-signer: {r.gas}")
     refused(lambda: qc.certify(cert, sender=SUBMIT), "ClaimNotPending")  # once only

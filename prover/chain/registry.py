@@ -656,6 +656,14 @@ class GameClient:
         r = self.chain.call(self.registry, "getModel", model_root)
         return Model(r[0], r[1], r[2], r[3], _b32(r[4]), _b32(r[5]), tuple(r[6]))
 
+    def status_of(self, claim_id: int) -> ClaimStatus:
+        return ClaimStatus(self.chain.call(self.registry, "statusOf", claim_id))
+
+    def quorum_address(self) -> str | None:
+        """The Quorum this registry was deployed with (docs/quorum.md), or None."""
+        a = self.chain.call(self.registry, "quorum")
+        return None if int(a, 16) == 0 else a
+
     def claim(self, claim_id: int) -> Claim:
         r = self.chain.call(self.registry, "getClaim", claim_id)
         return Claim(_addr(r[0]), *r[1:4], ClaimStatus(r[4]), *r[5:9], *[_b32(x) for x in r[9:17]])

@@ -66,8 +66,8 @@ def quorum_client(a):
     from prover.quorum.client import QuorumClient
 
     gc = game_client(a)
-    addr = gc.chain.call(gc.registry, "quorum")
-    if int(addr, 16) == 0:
+    addr = gc.quorum_address()
+    if addr is None:
         raise UsageError(f"the registry in {a.deployment} has no Quorum (deploy with --quorum-stake)")
     return QuorumClient(gc, addr)
 

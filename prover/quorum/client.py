@@ -144,7 +144,9 @@ class QuorumClient:
     def __init__(self, gc: GameClient, address: str | None = None, *, contract: str = "Quorum"):
         self.gc, self.chain = gc, gc.chain
         if address is None:
-            address = self.chain.call(gc.registry, "quorum")
+            address = gc.quorum_address()
+            if address is None:
+                raise ValueError(f"the registry {gc.address} has no Quorum")
         self.q = self.chain.at(contract, address)
         for e in self.q.abi:
             if e.get("type") == "event":
