@@ -160,7 +160,9 @@ class WatcherProcess:
         self.start()
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.state.mkdir(parents=True, exist_ok=True)
+        with open(self.state / "stderr.log", "a") as err:  # the child holds its own descriptor
+            self.proc = subprocess.Popen(self.args, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
 
     def _read(self, proc) -> None:
@@ -179,6 +181,10 @@ class WatcherProcess:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+    def liveness(self) -> str:
+        code = self.proc.poll()
+        return "running" if code is None else f"exited {code}"
 
     def status(self) -> dict:
         try:
@@ -290,7 +296,8 @@ def _play_out(sc: Scenario, gc, chain, op: Agent, claims: dict, liars: dict, wat
     last_tick = -1
     while True:
         if time.monotonic() > until:
-            out.problems.append("scenario timed out")
+            tail = (watcher.state / "stderr.log").read_text().strip().splitlines()[-1:]
+            out.problems.append(f"scenario timed out (watcher {watcher.liveness()}; its last stderr line: {tail})")
             return
         # the liar's last-second answers warp time too, under the same rule as _advance_time: only while the
         # watcher is idle and owes nothing, and never past another game's deadline or a claim's window end
