@@ -2,9 +2,9 @@
 
 A subprocess per command costs a fresh interpreter, its imports and its own model load (seconds each); the
 command line is the same function either way (``python -m prover.cli`` is ``sys.exit(main())``). The run has
-the repository as its working directory, ``input`` (default: nothing) as a non-terminal stdin, the environment
-with ``drop`` removed and ``env`` added, and its stdout and stderr captured; all of it is restored afterwards.
-tests/test_cli.py keeps true subprocess runs of the same commands (the entry point, a fresh process).
+the repository (or ``cwd``) as its working directory, ``input`` (default: nothing) as a non-terminal stdin,
+the environment with ``drop`` removed and ``env`` added, and its stdout and stderr captured; all of it is
+restored afterwards. tests/test_cli.py keeps one true subprocess run (the entry point, a fresh process).
 """
 
 from __future__ import annotations
@@ -48,13 +48,17 @@ def _cwd_and_stdin(cwd: Path, text: str) -> Iterator[None]:
 
 
 def obrain(
-    *args: str, env: dict[str, str] | None = None, input: str | None = None, drop: Iterable[str] = ()
+    *args: str,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    drop: Iterable[str] = (),
+    cwd: Path = ROOT,
 ) -> subprocess.CompletedProcess[str]:
-    """The exit code, stdout and stderr of `obrain ARGS` as a CompletedProcess."""
+    """The exit code, stdout and stderr of `obrain ARGS` run in ``cwd`` as a CompletedProcess."""
     out, err = io.StringIO(), io.StringIO()
     with (
         _environment(env, drop),
-        _cwd_and_stdin(ROOT, input or ""),
+        _cwd_and_stdin(cwd, input or ""),
         contextlib.redirect_stdout(out),
         contextlib.redirect_stderr(err),
     ):
