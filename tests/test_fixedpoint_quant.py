@@ -654,6 +654,7 @@ REAL = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, rows", REAL)
 def test_real_smollm2_decode_matches_gguf(smol, name, rows):
     t = smol[name]
@@ -669,6 +670,7 @@ def test_real_smollm2_decode_matches_gguf(smol, name, rows):
     assert np.array_equal(full.q[rows[-1]], qm.q[len(rows) - 1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["blk.0.ffn_down.weight", "blk.3.attn_q.weight", "blk.12.ffn_gate.weight"])
 def test_real_smollm2_qlinear_matches_ref(smol, name):
     t = smol[name]
@@ -684,6 +686,7 @@ def test_real_smollm2_qlinear_matches_ref(smol, name):
         assert [ref.qlinear_row(xl, pq, r, 12, 16) for r in rows] == y[t_, rows].tolist()
 
 
+@pytest.mark.slow
 def test_real_smollm2_output_head_rows(smol):
     t = smol["token_embd.weight"]
     rows = [0, 2, 504, 3575, 49151, 12345, 777, 30000]
