@@ -13,7 +13,6 @@ from clikit import obrain
 from prover.cli import main as cli
 
 
-
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("honest") / "run"
