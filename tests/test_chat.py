@@ -128,12 +128,10 @@ def test_end_of_turn_tokens_join_the_stop_set(name, eot):
     cfg = resolve_model(name).config
     assert t.token_id(eot) in cfg.stop_ids and set(t.eog_ids) <= set(cfg.stop_ids)
     assert list(cfg.stop_ids) == sorted(set(cfg.stop_ids))
-    stops = {
-        "smollm2": (0, 2, 4),  # <|endoftext|>, <|im_end|>, <reponame>
-        "tiny-llama3": tuple(sorted((t.token_id("<|end_of_text|>"), t.token_id("<|eot_id|>")))),
-    }
-    if name in stops:
-        assert cfg.stop_ids == stops[name]
+    if name == "smollm2":
+        assert cfg.stop_ids == (0, 2, 4)  # <|endoftext|>, <|im_end|>, <reponame>
+    if name == "tiny-llama3":
+        assert cfg.stop_ids == tuple(sorted((t.token_id("<|end_of_text|>"), t.token_id("<|eot_id|>"))))
 
 
 def test_template_errors_are_named():
