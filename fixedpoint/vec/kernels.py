@@ -23,10 +23,19 @@ S[n] = sum_k w[k, n] * x[k] in int64, exact when sum_k |w[k, n]| * lim <= 2^63 -
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 from numba import njit
 
-_OPTS = dict(cache=True, nogil=True, boundscheck=False)
+
+class _JitOptions(TypedDict):  # typed, so that mypy matches ``njit(**_OPTS)`` with numba's own stubs
+    cache: bool
+    nogil: bool
+    boundscheck: bool
+
+
+_OPTS: _JitOptions = {"cache": True, "nogil": True, "boundscheck": False}
 
 
 @njit(**_OPTS)

@@ -15,12 +15,21 @@ kernel that meets a value outside its contract returns a status instead of a wro
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 from numba import njit
 
 from ..constants import EXP_TERMS, EXP_ZERO_Z, LN2_Q48
 
-_OPTS = dict(cache=True, nogil=True, boundscheck=False)
+
+class _JitOptions(TypedDict):  # typed, so that mypy matches ``njit(**_OPTS)`` with numba's own stubs
+    cache: bool
+    nogil: bool
+    boundscheck: bool
+
+
+_OPTS: _JitOptions = {"cache": True, "nogil": True, "boundscheck": False}
 
 ONE30 = 1 << 30
 INT64_MAX = (1 << 63) - 1
