@@ -7,6 +7,8 @@ FixedPointOverflow (checked with reductions before the operation, never by wrapp
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
 import numpy.typing as npt
 from numpy._core import umath as _umath
@@ -45,6 +47,10 @@ def as_int(x: npt.ArrayLike, name: str = "x") -> I64:
     return a.astype(np.int64, copy=False)
 
 
+@overload
+def check_shift(s: int | np.integer, name: str = "s") -> int: ...
+@overload
+def check_shift(s: npt.ArrayLike, name: str = "s") -> int | I64: ...
 def check_shift(s: npt.ArrayLike, name: str = "s") -> int | I64:
     """s as int (scalar) or int64 array with every entry in [0, 62]; else FixedPointValueError naming it."""
     if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
