@@ -51,4 +51,4 @@ bench: setup
 	$(BIN)/python scripts/bench_fixedpoint.py
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules .pytest_cache .hypothesis .mypy_cache .ruff_cache
