@@ -38,9 +38,10 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# the tests that need neither anvil (`chain`) nor the real SmolLM2/Gemma files (`slow`), on two workers (per file)
+# the tests that need neither anvil (`chain`) nor the real SmolLM2/Gemma files (`slow`), on two workers (per file),
+# property tests with a fifth of their examples (tests/hypo.py; `make test` runs every test's full count)
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow and not chain" -n 2 --dist loadfile $(PYTEST_ARGS)
+	OBRAIN_TEST_TIER=fast $(BIN)/python -m pytest -m "not slow and not chain" -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .
