@@ -30,7 +30,7 @@ from .keys import signer
 MAX_CONTEXT = 1024
 
 
-def run_inputs(a) -> tuple[str, str]:
+def run_inputs(a) -> tuple[str, str | None]:
     """(model, prompt text) from the llama.cpp-style flags or the positionals: ``-m MODEL`` or the first
     positional; exactly one of ``-p TEXT``, ``-f FILE`` (``-`` = stdin) or the prompt positional (``-`` = stdin);
     none with ``--messages`` (prompt None)."""
