@@ -14,9 +14,7 @@ from .common import (
     EXIT_MISMATCH,
     EXIT_OK,
     UsageError,
-    chain_args,
     console,
-    game_client,
     load_model,
     nonneg,
     positive,
@@ -24,7 +22,7 @@ from .common import (
     ranged,
     topk,
 )
-from .keys import signer
+from .keys import chain_args, game_client, signer
 
 # engine.models.llama.MAX_CONTEXT, not imported for --help's sake (tests/test_cli.py checks they agree)
 MAX_CONTEXT = 1024
