@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, TypeGuard
 
 
 def f32_bits(x: float) -> int:
@@ -159,5 +159,5 @@ def _check_ids(name: str, ids: tuple[int, ...], n: int) -> None:
         raise ValueError(f"config {name} must be sorted unique token ids, got {ids!r}")
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)

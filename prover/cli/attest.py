@@ -3,8 +3,8 @@ quorum of BLS attesters (docs/quorum.md), and `obrain deploy --quorum-stake` (a 
 
 from __future__ import annotations
 
-from .common import EXIT_MISMATCH, EXIT_OK, UsageError, chain_args, console, game_client, positive, ranged, wei
-from .keys import signer
+from .common import EXIT_MISMATCH, EXIT_OK, UsageError, console, positive, ranged, wei
+from .keys import chain_args, game_client, signer
 
 
 def quorum_deploy_args(dp) -> None:

@@ -21,6 +21,7 @@ y = 0; about half the x are on the curve, so ctr rarely passes 2.) `domain` and 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 from eth_utils import keccak
 from py_ecc import optimized_bn128 as bn
@@ -83,7 +84,7 @@ def g2_words(p: G2Point) -> tuple[int, int, int, int]:
     """(x_im, x_re, y_im, y_re) of an affine G2 point: EIP-197's order, imaginary part first."""
     if bn.is_inf(p):
         return (0, 0, 0, 0)
-    x, y = bn.normalize(p)
+    x, y = (cast(bn.FQ2, c) for c in bn.normalize(p))  # py_ecc types normalize's result as a generic field
     return (int(x.coeffs[1]), int(x.coeffs[0]), int(y.coeffs[1]), int(y.coeffs[0]))
 
 

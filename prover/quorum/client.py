@@ -132,7 +132,7 @@ def deploy_with_quorum(
     if gc.address != reg_addr:
         raise RuntimeError(f"registry deployed at {gc.address}, the Quorum expects {reg_addr}")
     qc = QuorumClient(gc, q.address, contract=quorum_contract)
-    qc.deploy_gas = int(q.deploy_receipt["gasUsed"])
+    qc.deploy_gas = int(q.deploy_receipt["gasUsed"])  # type: ignore[attr-defined]  # set by Chain.deploy
     return gc, qc
 
 
@@ -148,7 +148,8 @@ class QuorumClient:
             if address is None:
                 raise ValueError(f"the registry {gc.address} has no Quorum")
         self.q = self.chain.at(contract, address)
-        for e in self.q.abi:
+        abi: list[Any] = list(self.q.abi)
+        for e in abi:
             if e.get("type") == "event":
                 gc._events[(self.q.address, e["name"])] = getattr(self.q.events, e["name"])
         self.stake = self.chain.call(self.q, "stake")
