@@ -1,0 +1,104 @@
+"""The operator's agent under attack, on anvil: several games on one honest claim (each played to the win, none
+stalled by another's failure), and its memory bounded however many claims it posts (parties evicted, re-read from
+their digests on disk, never re-run)."""
+
+from __future__ import annotations
+
+import pytest
+from gamekit import quiet
+
+from engine.generate import GenSettings
+from prover.chain.deploy import deploy_one_step
+from prover.chain.registry import GameClient, Refused
+from prover.commit.trace import Corruption
+from prover.dispute import agent as agent_mod
+from prover.dispute.agent import Agent
+from prover.dispute.party import EngineParty
+from prover.dispute.player import HonestPlayer
+from prover.dispute.protocol import ClaimStatus, Result
+from prover.runner import make_receipt, traced_generate
+
+pytestmark = pytest.mark.chain
+
+BOND = 10**15
+SETTINGS = GenSettings(max_new_tokens=3)
+OP, ADV1, ADV2 = 1, 2, 3
+
+
+@pytest.fixture()
+def gc(chain):
+    one = deploy_one_step(chain)
+    return GameClient.deploy(
+        chain,
+        claim_bond=BOND,
+        challenge_bond=BOND,
+        challenge_window=10**5,
+        replay_micros=1,
+        move_window=10**4,
+        k=2,
+        one_step=one.address,
+    )
+
+
+class Adversary:
+    """A challenger playing its own (corrupted) trace as if it were the truth, in every game it opened: it moves
+    whenever it can, gives up when a proof is refused, and claims a timeout the moment the defender is late."""
+
+    def __init__(self, gc, lm, sender, prompt, corrupt: Corruption):
+        run = traced_generate(lm, prompt, SETTINGS, corrupt=corrupt)
+        self.gc, self.player = gc, HonestPlayer(gc, EngineParty(lm, run, k=gc.k, prompt=prompt), sender)
+        self.sender, self.games = sender, []
+
+    def open(self, claim_id: int) -> int:
+        gid = self.gc.challenge(claim_id, bond=self.gc.challenge_bond, sender=self.sender).game_id
+        self.games.append(gid)
+        return gid
+
+    def __call__(self) -> int:
+        sent = 0
+        for gid in self.games:
+            g = self.gc.game(gid)
+            if g.over:
+                continue
+            if g.to_move != self.player.address:
+                if self.gc.chain.timestamp() >= g.deadline:
+                    self.gc.timeout(gid, sender=self.sender)
+                    sent += 1
+                continue
+            try:
+                sent += self.player.move(gid) is not None
+            except Refused:
+                pass  # its lie is refused (NotWrong): it waits for a timeout it will never be owed
+        return sent
+
+
+def _honest_claim(gc, lm, prompt, agent=None):
+    op = agent or Agent(gc, lm, OP)
+    rc = make_receipt(lm, "tiny", None, False, prompt, traced_generate(lm, prompt, SETTINGS))
+    return op, op.submit(rc)
+
+
+def test_two_games_on_one_honest_claim_are_both_won(gc, lm):
+    """Two identities of one adversary challenge one honest claim at once, each with another lie; the defender
+    plays both to the win, wherever each game stands, and the claim finalizes with both challenge bonds won."""
+    prompt = [5, 17, 99]
+    logs: list[str] = []
+    op = Agent(gc, lm, OP, log=logs.append)
+    op, cid = _honest_claim(gc, lm, prompt, op)
+    adv1 = Adversary(gc, lm, ADV1, prompt, Corruption(30, 0, 1))
+    adv2 = Adversary(gc, lm, ADV2, prompt, Corruption(55, 1, -3))
+    g1, g2 = adv1.open(cid), adv2.open(cid)
+    defend = lambda: op.defend_once(cid, finalize=False)  # noqa: E731
+    for _ in range(6):  # each round: everyone acts until quiet, then the clock passes every open deadline
+        quiet(defend, adv1, adv2)
+        if gc.game(g1).over and gc.game(g2).over:
+            break
+        gc.chain.increase_time(gc.move_window + 1)
+    results = {g: Result(gc.game(g).result) for g in (g1, g2)}
+    assert results == {g1: Result.DEFENDER_WON, g2: Result.DEFENDER_WON}, logs
+    assert gc.claim(cid).status == ClaimStatus.PENDING
+    gc.chain.mine(1, timestamp=gc.claim(cid).window_end)
+    op.defend_once(cid)
+    assert gc.claim(cid).status == ClaimStatus.FINAL
+    assert gc.credit(op.address) == BOND + 2 * BOND  # its claim bond and both challenge bonds
+    assert not [m for m in logs if "Refused" in m or "Error" in m], logs
