@@ -4,6 +4,8 @@ their digests on disk, never re-run)."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from gamekit import quiet
 
@@ -11,7 +13,6 @@ from engine.generate import GenSettings
 from prover.chain.deploy import deploy_one_step
 from prover.chain.registry import GameClient, Refused
 from prover.commit.trace import Corruption
-from prover.dispute import agent as agent_mod
 from prover.dispute.agent import Agent
 from prover.dispute.party import EngineParty
 from prover.dispute.player import HonestPlayer
@@ -65,10 +66,8 @@ class Adversary:
                     self.gc.timeout(gid, sender=self.sender)
                     sent += 1
                 continue
-            try:
+            with contextlib.suppress(Refused):  # its lie refused (NotWrong): it waits for a timeout never owed
                 sent += self.player.move(gid) is not None
-            except Refused:
-                pass  # its lie is refused (NotWrong): it waits for a timeout it will never be owed
         return sent
 
 
@@ -102,3 +101,50 @@ def test_two_games_on_one_honest_claim_are_both_won(gc, lm):
     assert gc.claim(cid).status == ClaimStatus.FINAL
     assert gc.credit(op.address) == BOND + 2 * BOND  # its claim bond and both challenge bonds
     assert not [m for m in logs if "Refused" in m or "Error" in m], logs
+
+
+def test_memory_is_bounded_and_an_evicted_run_is_defended_from_disk(gc, lm, tmp_path):
+    """Five claims posted by an agent that keeps two runs loaded: never more than two in memory, one engine run
+    per claim (at submit), and a game on the first claim (long evicted) is won from its digest without a re-run;
+    a settled claim's digest is deleted."""
+    op = Agent(gc, lm, OP, state_dir=tmp_path / "agent", max_parties=2)
+    prompts = [[5, 17, 99], [6, 7], [8, 9, 10, 11], [12], [13, 14]]
+    cids = []
+    for pr in prompts:
+        _, cid = _honest_claim(gc, lm, pr, op)
+        cids.append(cid)
+        assert len(op._parties) <= 2
+    assert op.runs == len(prompts) and len(list((tmp_path / "agent").iterdir())) == len(prompts)
+    adv = Adversary(gc, lm, ADV1, prompts[0], Corruption(30, 0, 1))
+    gid = adv.open(cids[0])
+    for _ in range(4):
+        quiet(lambda: op.defend_once(cids[0], finalize=False), adv)
+        if gc.game(gid).over:
+            break
+        gc.chain.increase_time(gc.move_window + 1)
+    assert Result(gc.game(gid).result) == Result.DEFENDER_WON
+    assert op.runs == len(prompts) and len(op._parties) <= 2  # loaded from its digest: no engine run
+    gc.chain.mine(1, timestamp=max(gc.claim(c).window_end for c in cids))
+    for c in cids[:3]:
+        op.defend_once(c)
+        assert gc.claim(c).status == ClaimStatus.FINAL
+    assert len(list((tmp_path / "agent").iterdir())) == 2  # the settled claims' digests are gone
+
+
+def test_a_failed_poll_does_not_stop_the_defender(gc, lm, monkeypatch):
+    """An RPC failure in one poll is logged and the next poll goes on (a defender that exited would lose every
+    open game by timeout)."""
+    logs: list[str] = []
+    op, cid = _honest_claim(gc, lm, [21, 22], Agent(gc, lm, OP, log=logs.append))
+    real, calls = op.posted, [0]
+
+    def flaky(claim_id, event=None):
+        calls[0] += 1
+        if calls[0] == 1:
+            raise ConnectionError("RPC unreachable")
+        return real(claim_id, event)
+
+    monkeypatch.setattr(op, "posted", flaky)
+    gc.chain.mine(1, timestamp=gc.claim(cid).window_end)
+    assert op.defend(cid, poll=0) == ClaimStatus.FINAL
+    assert any("poll failed: ConnectionError" in m for m in logs)
