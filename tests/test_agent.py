@@ -4,18 +4,14 @@ their digests on disk, never re-run)."""
 
 from __future__ import annotations
 
-import contextlib
-
 import pytest
-from gamekit import quiet
+from gamekit import Adversary, quiet
 
 from engine.generate import GenSettings
 from prover.chain.deploy import deploy_one_step
-from prover.chain.registry import GameClient, Refused
+from prover.chain.registry import GameClient
 from prover.commit.trace import Corruption
 from prover.dispute.agent import Agent
-from prover.dispute.party import EngineParty
-from prover.dispute.player import HonestPlayer
 from prover.dispute.protocol import ClaimStatus, Result
 from prover.runner import make_receipt, traced_generate
 
@@ -41,36 +37,6 @@ def gc(chain):
     )
 
 
-class Adversary:
-    """A challenger playing its own (corrupted) trace as if it were the truth, in every game it opened: it moves
-    whenever it can, gives up when a proof is refused, and claims a timeout the moment the defender is late."""
-
-    def __init__(self, gc, lm, sender, prompt, corrupt: Corruption):
-        run = traced_generate(lm, prompt, SETTINGS, corrupt=corrupt)
-        self.gc, self.player = gc, HonestPlayer(gc, EngineParty(lm, run, k=gc.k, prompt=prompt), sender)
-        self.sender, self.games = sender, []
-
-    def open(self, claim_id: int) -> int:
-        gid = self.gc.challenge(claim_id, bond=self.gc.challenge_bond, sender=self.sender).game_id
-        self.games.append(gid)
-        return gid
-
-    def __call__(self) -> int:
-        sent = 0
-        for gid in self.games:
-            g = self.gc.game(gid)
-            if g.over:
-                continue
-            if g.to_move != self.player.address:
-                if self.gc.chain.timestamp() >= g.deadline:
-                    self.gc.timeout(gid, sender=self.sender)
-                    sent += 1
-                continue
-            with contextlib.suppress(Refused):  # its lie refused (NotWrong): it waits for a timeout never owed
-                sent += self.player.move(gid) is not None
-        return sent
-
-
 def _honest_claim(gc, lm, prompt, agent=None):
     op = agent or Agent(gc, lm, OP)
     rc = make_receipt(lm, "tiny", None, False, prompt, traced_generate(lm, prompt, SETTINGS))
@@ -84,8 +50,8 @@ def test_two_games_on_one_honest_claim_are_both_won(gc, lm):
     logs: list[str] = []
     op = Agent(gc, lm, OP, log=logs.append)
     op, cid = _honest_claim(gc, lm, prompt, op)
-    adv1 = Adversary(gc, lm, ADV1, prompt, Corruption(30, 0, 1))
-    adv2 = Adversary(gc, lm, ADV2, prompt, Corruption(55, 1, -3))
+    adv1 = Adversary(gc, lm, ADV1, prompt, SETTINGS, Corruption(30, 0, 1))
+    adv2 = Adversary(gc, lm, ADV2, prompt, SETTINGS, Corruption(55, 1, -3))
     g1, g2 = adv1.open(cid), adv2.open(cid)
     defend = lambda: op.defend_once(cid, finalize=False)  # noqa: E731
     for _ in range(6):  # each round: everyone acts until quiet, then the clock passes every open deadline
@@ -115,7 +81,7 @@ def test_memory_is_bounded_and_an_evicted_run_is_defended_from_disk(gc, lm, tmp_
         cids.append(cid)
         assert len(op._parties) <= 2
     assert op.runs == len(prompts) and len(list((tmp_path / "agent").iterdir())) == len(prompts)
-    adv = Adversary(gc, lm, ADV1, prompts[0], Corruption(30, 0, 1))
+    adv = Adversary(gc, lm, ADV1, prompts[0], SETTINGS, Corruption(30, 0, 1))
     gid = adv.open(cids[0])
     for _ in range(4):
         quiet(lambda: op.defend_once(cids[0], finalize=False), adv)
