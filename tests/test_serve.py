@@ -349,3 +349,59 @@ def test_a_client_that_abandons_a_request_cancels_its_run(server, monkeypatch):
         s.close()
         _wait(lambda: engine.admitted == 0)
     assert engine.cancelled == before + 1 and engine.admitted == 0
+
+
+def test_submit_runs_each_answer_once(chain, lm, tmp_path, monkeypatch):
+    """`serve --submit`: an answer's claim is posted from the answer's own run (its digest), and a game an adversary
+    opens on it is won from that digest: one engine run in all."""
+    from gamekit import Adversary, quiet
+
+    import prover.dispute.agent as agent_mod
+    import prover.runner as runner
+    from engine.generate import GenSettings
+    from prover.chain.deploy import deploy_one_step
+    from prover.chain.registry import GameClient
+    from prover.commit.trace import Corruption
+    from prover.dispute.protocol import ClaimStatus, Result
+    from prover.serve.openai_api import completion_job
+    from prover.serve.submitter import Submitter
+
+    bond = 10**15
+    gc = GameClient.deploy(
+        chain,
+        claim_bond=bond,
+        challenge_bond=bond,
+        challenge_window=10**5,
+        replay_micros=1,
+        move_window=10**4,
+        k=2,
+        one_step=deploy_one_step(chain).address,
+    )
+    logs: list[str] = []
+    sub = Submitter(gc, lm, 1, poll=0, log=logs.append)  # stepped by hand: no thread
+    engine = Engine(lm, "tiny", tmp_path / "runs", on_answer=lambda a, path, run: sub.put(a.rid, path, run))
+    job = completion_job({"prompt": "once upon", "max_tokens": 3}, _served(lm, "0x"))
+    ids = engine.encode(job)
+    adv = Adversary(gc, lm, 2, ids, GenSettings(max_new_tokens=3), Corruption(30, 0, 1))  # before the count
+    runs = [0]
+    for mod in (runner, agent_mod):
+        real = mod.traced_generate
+
+        def counted(*a, real=real, **kw):
+            runs[0] += 1
+            return real(*a, **kw)
+
+        monkeypatch.setattr(mod, "traced_generate", counted)
+    ans = engine.submit(engine.new_id(), job, ids).result()
+    sub.step()
+    cid = sub.claims[ans.rid]
+    assert runs[0] == 1, logs  # the answer's run; posting it ran nothing
+    gid = adv.open(cid)
+    for _ in range(4):
+        quiet(sub.step, adv)
+        if gc.game(gid).over:
+            break
+        gc.chain.increase_time(gc.move_window + 1)
+    assert Result(gc.game(gid).result) == Result.DEFENDER_WON, logs
+    assert runs[0] == 1 and gc.claim(cid).status == ClaimStatus.PENDING
+    engine.close()

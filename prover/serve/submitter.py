@@ -13,6 +13,7 @@ the server or the other claims.
 from __future__ import annotations
 
 import queue
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -57,17 +58,19 @@ class Submitter:
         while not self._stop.is_set():
             self.step(self.poll)
 
-    def step(self, wait: float = 0.0) -> None:
-        """One pass: post the next queued answer (waiting up to ``wait`` s for one), then defend every open claim."""
+    def step(self, wait: float = 0.0) -> int:
+        """One pass: post the next queued answer (waiting up to ``wait`` s for one), then defend every open claim;
+        the number of transactions sent."""
         try:
             rid, path, digest = self.inbox.get(timeout=wait) if wait > 0 else self.inbox.get_nowait()
         except queue.Empty:
             rid = None
+        sent = 0
         if rid is not None:
-            self._submit(rid, path, digest)
-        self._defend()
+            sent += self._submit(rid, path, digest)
+        return sent + self._defend()
 
-    def _submit(self, rid: str, path: Path, digest: Path | None = None) -> None:
+    def _submit(self, rid: str, path: Path, digest: Path | None = None) -> int:
         from ..receipt import ChainInfo, Receipt
 
         try:
@@ -75,20 +78,24 @@ class Submitter:
             cid = self.agent.submit(r, digest=digest)
         except Exception as e:  # logged; the server goes on
             self.log(f"receipt {rid}: not posted: {type(e).__name__}: {e}")
-            return
+            if digest is not None:
+                shutil.rmtree(digest, ignore_errors=True)
+            return 0
         info = ChainInfo(
             chain_id=self.gc.chain.chain_id, registry=self.gc.address, claim_id=cid, tx_hash="", bond_wei=self.bond
         )
         r.model_copy(update={"chain": info}).save(path)
         self.open[cid], self.claims[rid] = rid, cid
         self.log(f"receipt {rid}: claim {cid} posted (bond {self.bond / 1e18} ETH)")
+        return 1
 
-    def _defend(self) -> None:
+    def _defend(self) -> int:
         from ..dispute.protocol import ClaimStatus
 
+        sent = 0
         for cid in sorted(self.open):
             try:
-                self.agent.defend_once(cid)
+                sent += self.agent.defend_once(cid)
                 st = self.gc.claim(cid).status
             except Exception as e:
                 self.log(f"claim {cid}: defend failed, retrying next poll: {type(e).__name__}: {e}")
@@ -96,3 +103,4 @@ class Submitter:
             if st != ClaimStatus.PENDING:
                 self.log(f"claim {cid}: {st.name}")
                 del self.open[cid]
+        return sent
