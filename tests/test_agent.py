@@ -12,6 +12,7 @@ from prover.chain.deploy import deploy_one_step
 from prover.chain.registry import GameClient
 from prover.commit.trace import Corruption
 from prover.dispute.agent import Agent
+from prover.dispute.party import EngineParty
 from prover.dispute.protocol import ClaimStatus, Result
 from prover.runner import make_receipt, traced_generate
 
@@ -114,3 +115,19 @@ def test_a_failed_poll_does_not_stop_the_defender(gc, lm, monkeypatch):
     gc.chain.mine(1, timestamp=gc.claim(cid).window_end)
     assert op.defend(cid, poll=0) == ClaimStatus.FINAL
     assert any("poll failed: ConnectionError" in m for m in logs)
+
+
+def test_a_liars_digest_serves_what_its_run_committed(lm, tmp_path):
+    """A dishonest run's digest (its corruption recorded) regenerates the edited step and the ones after it exactly
+    as the run made them: openings, output trees and one-step witnesses equal the in-memory run's."""
+    from prover.dispute.replay import load_run, write_digest
+
+    prompt, corrupt = [5, 17, 99, 4], Corruption(100, 1, 1)
+    tr = traced_generate(lm, prompt, SETTINGS, corrupt=corrupt)
+    write_digest(tr, prompt, [0, 32, 0, 3], tr.result.tokens, tmp_path / "d", corrupt)
+    mem = EngineParty(lm, tr, prompt=prompt)
+    disk = EngineParty(lm, load_run(tmp_path / "d", lm.program.context), prompt=prompt)
+    assert disk.trace_root == mem.trace_root
+    for i in (99, 100, 101, 100 + lm.program.steps_per_token):
+        assert disk.opening(i) == mem.opening(i) and disk.output_tree(i).root == mem.output_tree(i).root
+    assert disk.one_step_operands(101, 0) == mem.one_step_operands(101, 0)

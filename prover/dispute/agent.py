@@ -92,7 +92,7 @@ class Agent:
         self._parties: OrderedDict[tuple, EngineParty] = OrderedDict()  # loaded runs, least recently used first
         self._digests: dict[tuple, Path] = {}  # every run it may still defend -> its digest on disk
         self._pending: dict[tuple, set[int]] = {}  # run -> its claims not yet settled (its digest is kept for them)
-        self._over: set[int] = set()  # games seen over (never read again)
+        self._over: dict[int, int] = {}  # games seen over (never read again) -> their claim
         self.runs = 0  # engine runs made (a run it had no digest of)
         self.sent = 0
 
@@ -141,6 +141,8 @@ class Agent:
 
     def _settled(self, key: tuple, claim_id: int) -> None:
         """A claim is final or slashed: its run's digest goes once no other pending claim needs it."""
+        for gid in [g for g, c in self._over.items() if c == claim_id]:
+            del self._over[gid]
         left = self._pending.get(key, set())
         left.discard(claim_id)
         if left:
@@ -240,10 +242,10 @@ class Agent:
                     self.log(f"game {gid} (claim {claim_id}): cannot read it: {type(e).__name__}: {e} (retried)")
             for g, gid in sorted(live, key=lambda x: (x[0].deadline, x[1])):
                 if g.over:
-                    self._over.add(gid)
+                    self._over[gid] = claim_id
                     continue
                 try:  # each game on its own: one failing never keeps the others from their moves
-                    sent += self._advance(gid, player)
+                    sent += self._advance(gid, player, claim_id)
                 except Exception as e:
                     self.log(f"game {gid} (claim {claim_id}): {type(e).__name__}: {e} (retried next poll)")
         c = self.gc.claim(claim_id)
@@ -278,14 +280,14 @@ class Agent:
             time.sleep(poll)
 
     # -- shared --------------------------------------------------------------------------------------
-    def _advance(self, gid: int, player: HonestPlayer) -> int:
+    def _advance(self, gid: int, player: HonestPlayer, claim_id: int) -> int:
         """This side's moves in game gid for as long as it is its turn; a timeout if the other side missed its
         deadline. Returns the number of transactions sent."""
         sent = 0
         while True:
             g = self.gc.game(gid)
             if g.over:
-                self._over.add(gid)
+                self._over[gid] = claim_id
                 return sent
             if g.to_move == self.address:
                 try:
@@ -294,14 +296,14 @@ class Agent:
                     if e.error != "ClaimNotPending":
                         raise
                     self.log(f"game {gid}: its claim was slashed by another game; nothing left to play")
-                    self._over.add(gid)
+                    self._over[gid] = claim_id
                     return sent
                 if r is None:
                     return sent
                 sent += 1
                 g2 = self.gc.game(gid)
                 if g2.over:
-                    self._over.add(gid)
+                    self._over[gid] = claim_id
                     self.log(f"game {gid} over: {Result(g2.result).name}")
                 continue
             if self._now() >= g.deadline:

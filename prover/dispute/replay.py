@@ -121,6 +121,17 @@ class _Result:
     tokens: list[int]
 
 
+@dataclass(frozen=True)
+class _Edit:
+    """A Tracer's transform for a liar's digest (a callable object, not a function: observers carry it as a class
+    attribute, where a function would bind)."""
+
+    corrupt: Corruption
+
+    def __call__(self, step: int, position: int, out):
+        return self.corrupt.apply(out, position) if step == self.corrupt.step else out
+
+
 @dataclass
 class _Tracer:
     out_roots: list[bytes]
@@ -190,12 +201,7 @@ def load_run(path: Path, context: int) -> DigestRun:
             final[name] = buf
     c = s.get("corruption")
     corrupt = None if c is None else Corruption(int(c["step"]), int(c["element"]), int(c["delta"]))
-    transform = None
-    if corrupt is not None:  # a liar's own digest: its edited step is edited again when regenerated
-
-        def transform(step: int, position: int, out):
-            return corrupt.apply(out, position) if step == corrupt.step else out
-
+    transform = None if corrupt is None else _Edit(corrupt)  # a liar's digest: its step is edited again when replayed
     return DigestRun(
         _Result(list(s["prompt"]), list(s["samples"])),
         _Tracer(out_roots, records, bytes.fromhex(s["trace_root"][2:]), transform, corrupt),
