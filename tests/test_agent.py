@@ -131,3 +131,34 @@ def test_a_liars_digest_serves_what_its_run_committed(lm, tmp_path):
     for i in (99, 100, 101, 100 + lm.program.steps_per_token):
         assert disk.opening(i) == mem.opening(i) and disk.output_tree(i).root == mem.output_tree(i).root
     assert disk.one_step_operands(101, 0) == mem.one_step_operands(101, 0)
+
+
+def test_a_failing_game_never_holds_the_other(gc, lm, monkeypatch):
+    """Two games on one honest claim; every move in the first fails (as a broken RPC for it would): the second is
+    played on meanwhile, each failure is one log line naming the game, and once mended both are won."""
+    prompt = [5, 17, 99]
+    logs: list[str] = []
+    op, cid = _honest_claim(gc, lm, prompt, Agent(gc, lm, OP, log=logs.append))
+    adv1 = Adversary(gc, lm, ADV1, prompt, SETTINGS, Corruption(30, 0, 1))
+    adv2 = Adversary(gc, lm, ADV2, prompt, SETTINGS, Corruption(55, 1, -3))
+    g1, g2 = adv1.open(cid), adv2.open(cid)
+    real = op._advance
+
+    def broken(gid, player, claim_id):
+        if gid == g1:
+            raise ConnectionError("RPC refused this game's call")
+        return real(gid, player, claim_id)
+
+    monkeypatch.setattr(op, "_advance", broken)
+    defend = lambda: op.defend_once(cid, finalize=False)  # noqa: E731
+    quiet(defend, adv1, adv2)
+    reveals = {g: len(gc.events("Revealed", gameId=g)) for g in (g1, g2)}
+    assert reveals[g1] == 0 and reveals[g2] >= 2  # the second game went on while the first failed
+    assert any(m.startswith(f"game {g1} (claim {cid}): ConnectionError") for m in logs)
+    monkeypatch.setattr(op, "_advance", real)  # mended inside the first game's move window
+    for _ in range(6):
+        quiet(defend, adv1, adv2)
+        if gc.game(g1).over and gc.game(g2).over:
+            break
+        gc.chain.increase_time(gc.move_window + 1)
+    assert [Result(gc.game(g).result) for g in (g1, g2)] == [Result.DEFENDER_WON] * 2
