@@ -135,6 +135,10 @@ class Agent:
         s = read_summary(digest)
         c = s.get("corruption")
         key = self._key(s["prompt"], s["run"], None if c is None else Corruption(**c))
+        old = self._digests.get(key)
+        if old is not None and old != Path(digest) and (old / "summary.json").is_file():
+            shutil.rmtree(digest, ignore_errors=True)  # the same run twice (a deterministic run): keep one copy
+            return key
         self._digests[key] = Path(digest)
         self._parties.pop(key, None)
         return key
@@ -199,6 +203,7 @@ class Agent:
             receipt.output.tokens
         ):
             raise ValueError("replaying the receipt does not reproduce its trace root and output: not posting")
+        p.trace_tree()  # its records hash to that root (a digest read from disk is checked before it is bonded)
         if not self.gc.model(claimed_root).registered:
             if claimed_root != self.mc.model_root:
                 raise ValueError(
