@@ -51,7 +51,9 @@ def one(lm, chain, n: int) -> dict:
     op = Agent(gc, lm, 0)
     cid = op.submit(make_receipt(lm, "tiny", None, False, prompt, traced_generate(lm, prompt, settings)))
     first = chain.block_number()
-    advs = [Adversary(gc, lm, 1 + i, prompt, settings, Corruption(30 + 7 * i, 0, 1)) for i in range(n)]
+    advs = [
+        Adversary(gc, lm, 1 + i, prompt, settings, Corruption.at(lm.program, (30 + 7 * i) % 160, 1)) for i in range(n)
+    ]
     games = [a.open(cid) for a in advs]
     polls, txs, slowest, spent = 0, 0, 0.0, 0.0
     for _ in range(200):
