@@ -123,15 +123,17 @@ class Api:
         if not job.stream:
             fut = eng.submit(rid, job, ids)
             fut.add_done_callback(lambda _f: loop.call_soon_threadsafe(eng.release))
+            answer = asyncio.wrap_future(fut)
+            answer.add_done_callback(lambda f: f.cancelled() or f.exception())  # read, also when nobody awaits it
             gone = asyncio.ensure_future(_disconnected(req))  # a client that leaves frees the worker
             try:
-                done, _ = await asyncio.wait({asyncio.wrap_future(fut), gone}, return_when=asyncio.FIRST_COMPLETED)
-                if gone in done:
+                done, _ = await asyncio.wait({answer, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if answer not in done:
                     eng.cancel(rid, fut)
                     return Response(status_code=499)  # nobody reads it
             finally:
                 gone.cancel()
-            return JSONResponse(_answer(kind, model, created, fut.result(), self.submitting))
+            return JSONResponse(_answer(kind, model, created, await answer, self.submitting))
         pieces: asyncio.Queue = asyncio.Queue()
         fut = eng.submit(rid, job, ids, on_piece=lambda p: loop.call_soon_threadsafe(pieces.put_nowait, p))
         fut.add_done_callback(lambda _f: loop.call_soon_threadsafe(eng.release))
