@@ -162,3 +162,35 @@ def test_a_failing_game_never_holds_the_other(gc, lm, monkeypatch):
             break
         gc.chain.increase_time(gc.move_window + 1)
     assert [Result(gc.game(g).result) for g in (g1, g2)] == [Result.DEFENDER_WON] * 2
+
+
+def test_a_poll_reads_only_new_blocks(gc, lm):
+    """However long the chain, a poll reads the claim once and then only the blocks past its last poll (and a few
+    before, for reorgs): games opened between polls, on any of its claims, are all found."""
+    from prover.dispute.agent import REORG_BLOCKS
+
+    op, c1 = _honest_claim(gc, lm, [5, 17, 99])
+    _, c2 = _honest_claim(gc, lm, [6, 7], op)
+    reads: list[tuple] = []
+    real = gc.events
+
+    def events(name, from_block=None, to_block="latest", **kw):
+        reads.append((name, from_block, kw.get("claimId")))
+        return real(name, from_block=from_block, to_block=to_block, **kw)
+
+    gc.events = events
+    op.defend_once(c1, finalize=False)
+    op.defend_once(c2, finalize=False)
+    gc.chain.mine(200)
+    adv = Adversary(gc, lm, ADV1, [6, 7], SETTINGS, Corruption(30, 0, 1))
+    op.defend_once(c1, finalize=False)
+    reads.clear()
+    head = gc.chain.block_number()
+    gid = adv.open(c2)
+    op.defend_once(c1, finalize=False)  # a poll on the other claim reads the new blocks for both
+    assert reads == [("GameOpened", head + 1 - REORG_BLOCKS, None)]
+    reads.clear()
+    op.defend_once(c2, finalize=False)
+    polled = list(reads)
+    assert len(real("Revealed", gameId=gid)) == 1  # found (and answered) without a scan from the start
+    assert all(name == "GameOpened" and lo > head - REORG_BLOCKS for name, lo, _ in polled), polled

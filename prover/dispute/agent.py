@@ -37,6 +37,7 @@ from .party import EngineParty
 from .player import HonestPlayer
 from .protocol import ClaimStatus, Result, unpack_tokens
 
+REORG_BLOCKS = 64  # the last blocks read again each poll: a game re-mined after a reorg is still seen
 MAX_PARTIES = 4  # runs loaded at once (a max-context SmolLM2 run is ~150 MB in memory); the rest wait on disk
 
 
@@ -93,6 +94,9 @@ class Agent:
         self._digests: dict[tuple, Path] = {}  # every run it may still defend -> its digest on disk
         self._pending: dict[tuple, set[int]] = {}  # run -> its claims not yet settled (its digest is kept for them)
         self._over: dict[int, int] = {}  # games seen over (never read again) -> their claim
+        self._posted: dict[int, PostedClaim] = {}  # claims it tracks -> their ClaimPosted data
+        self._games: dict[int, set[int]] = {}  # claims it tracks -> their games so far
+        self._games_next: int | None = None  # GameOpened events are read up to here (exclusive)
         self.runs = 0  # engine runs made (a run it had no digest of)
         self.sent = 0
 
@@ -147,6 +151,8 @@ class Agent:
         """A claim is final or slashed: its run's digest goes once no other pending claim needs it."""
         for gid in [g for g, c in self._over.items() if c == claim_id]:
             del self._over[gid]
+        self._posted.pop(claim_id, None)
+        self._games.pop(claim_id, None)
         left = self._pending.get(key, set())
         left.discard(claim_id)
         if left:
@@ -158,14 +164,16 @@ class Agent:
             shutil.rmtree(path, ignore_errors=True)
 
     def posted(self, claim_id: int, event=None) -> PostedClaim:
-        """A claim's ClaimPosted data (from ``event`` if given, else looked up by claim id)."""
+        """A claim's ClaimPosted data (from ``event`` if given, else looked up by claim id, once: it never changes)."""
+        if event is None and claim_id in self._posted:
+            return self._posted[claim_id]
         if event is None:
             ev = self.gc.events("ClaimPosted", from_block=self.from_block, claimId=claim_id)
             if len(ev) != 1:
                 raise LookupError(f"claim {claim_id}: {len(ev)} ClaimPosted events")
             event = ev[0]
         a = event.args
-        return PostedClaim(
+        pc = self._posted[claim_id] = PostedClaim(
             claim_id,
             a["operator"],
             bytes(a["modelRoot"]),
@@ -176,14 +184,31 @@ class Agent:
             tuple(unpack_tokens(bytes(a["promptPacked"]))),
             tuple(unpack_tokens(bytes(a["outputPacked"]))),
         )
+        return pc
 
     def _now(self) -> int:
         return int(self.gc.chain.w3.eth.get_block("latest")["timestamp"])
 
     def _games_of(self, claim_id: int) -> list[int]:
-        return sorted(
-            e.args["gameId"] for e in self.gc.events("GameOpened", from_block=self.from_block, claimId=claim_id)
-        )
+        """Every game on the claim: its games up to the scan frontier read once (filtered by claim), then each poll
+        only the blocks past the frontier (and the last REORG_BLOCKS again), for every claim it tracks at once: a
+        poll costs the same however long the chain and however many claims are pending."""
+        head = self.gc.chain.block_number()
+        if self._games_next is None:
+            self._games_next = head + 1
+        if claim_id not in self._games:
+            evs = self.gc.events(
+                "GameOpened", from_block=self.from_block, to_block=self._games_next - 1, claimId=claim_id
+            )
+            self._games[claim_id] = {int(e.args["gameId"]) for e in evs}
+        if self._games_next <= head:
+            lo = max(self.from_block, self._games_next - REORG_BLOCKS)
+            for e in self.gc.events("GameOpened", from_block=lo, to_block=head):
+                got = self._games.get(int(e.args["claimId"]))
+                if got is not None:
+                    got.add(int(e.args["gameId"]))
+            self._games_next = head + 1
+        return sorted(self._games[claim_id])
 
     # -- operator --------------------------------------------------------------------------------------
     def submit(self, receipt, bond: int | None = None, digest: Path | None = None) -> int:
