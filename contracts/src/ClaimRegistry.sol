@@ -316,6 +316,11 @@ contract ClaimRegistry {
         emit Challenged(claimId, gameId, msg.sender, msg.value);
     }
 
+    /// The number of games open on the claim (the game stretches its defender's deadlines by it).
+    function openGamesOf(uint256 claimId) external view returns (uint256) {
+        return claims[claimId].openGames;
+    }
+
     /// What a game needs to check operand and output proofs against (the claim's and its model's roots).
     function evidence(uint256 claimId) external view returns (Evidence memory e) {
         Claim storage c = claims[claimId];

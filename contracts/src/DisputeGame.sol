@@ -40,6 +40,9 @@ interface IGameRegistry {
     /// The roots the claim's operand and output proofs are checked against.
     function evidence(uint256 claimId) external view returns (Evidence memory);
 
+    /// The number of games open on the claim (challenged, not yet settled).
+    function openGamesOf(uint256 claimId) external view returns (uint256);
+
     /// Book a game's outcome (game only).
     function settle(uint256 gameId, uint256 claimId, address challenger, uint256 bond, Outcome outcome) external;
 }
@@ -138,6 +141,8 @@ contract DisputeGame {
     uint256 internal constant KIND_RUN = 4;
     uint256 internal constant TOKENS_PER_LEAF = 64; // int32 tokens in a 256-byte leaf
     uint256 internal constant MAX_NUMEL = 1 << 64;
+    /// Cap on a defender deadline's stretch (in move windows): bounds a game's length for the Quorum's slashTail.
+    uint256 public constant MAX_STRETCH = 16;
 
     IGameRegistry public immutable registry;
     uint64 public immutable moveWindow;
@@ -229,7 +234,7 @@ contract DisputeGame {
         g.node = gc.traceRoot;
         g.height = uint8(Merkle.ceilLog2(gc.stepCount));
         g.phase = g.height == 0 ? Phase.StepOpen : Phase.TraceReveal;
-        g.deadline = _nextDeadline();
+        g.deadline = _defenderDeadline(gc.claimId);
         emit GameOpened(gameId, gc.claimId, gc.challenger, gc.defender, gc.bond, g.height, g.phase, g.deadline);
     }
 
@@ -290,7 +295,7 @@ contract DisputeGame {
         g.height = uint8(childHeight);
         if (childHeight == 0) g.phase = trace ? Phase.StepOpen : Phase.LeafReveal;
         else g.phase = trace ? Phase.TraceReveal : Phase.OutReveal;
-        g.deadline = _nextDeadline();
+        g.deadline = _defenderDeadline(g.claimId);
         emit Picked(gameId, trace ? Phase.TracePick : Phase.OutPick, child, g.height, index, g.node, g.deadline);
     }
 
@@ -335,7 +340,7 @@ contract DisputeGame {
         g.height = uint8(Merkle.ceilLog2(g.outLeaves));
         g.index = 0;
         g.phase = g.height == 0 ? Phase.LeafReveal : Phase.OutReveal;
-        g.deadline = _nextDeadline();
+        g.deadline = _defenderDeadline(g.claimId);
         emit OutputDisputed(gameId, g.height, g.outLeaves, g.deadline);
     }
 
@@ -659,9 +664,18 @@ contract DisputeGame {
 
 
 
-    /// block.timestamp + moveWindow.
+    /// block.timestamp + moveWindow: the challenger's deadline (it plays one game).
     function _nextDeadline() internal view returns (uint64) {
         return uint64(block.timestamp) + moveWindow;
+    }
+
+    /// block.timestamp + moveWindow * min(open games on the claim, MAX_STRETCH): the defender answers every game on
+    /// its claim, so n games get n windows (one honest move a window, as moveWindow is sized) and extra games
+    /// cannot ask it for more moves per window (docs/dispute.md, time rules).
+    function _defenderDeadline(uint256 claimId) internal view returns (uint64) {
+        uint256 n = registry.openGamesOf(claimId);
+        uint256 stretch = n == 0 ? 1 : n < MAX_STRETCH ? n : MAX_STRETCH;
+        return uint64(block.timestamp + moveWindow * stretch);
     }
 
     /// tensorRoot of a header whose dims each fit u32 (BadHeader otherwise: no trace holds such a tensor).

@@ -215,8 +215,8 @@ def play(
             return g
         who = next((pl for pl in players if pl.address == g.to_move), None)
         r = who.move(game_id) if who is not None else None
-        if r is None:  # stall: let the deadline pass and claim it
-            gc.chain.increase_time(gc.move_window)
+        if r is None:  # stall: let the deadline pass (a defender's may be several windows out) and claim it
+            gc.chain.increase_time(max(g.deadline - gc.chain.timestamp(), 0))
             r = gc.timeout(game_id)
         if on_move is not None:
             on_move(g, r)
