@@ -9,6 +9,7 @@ from doubles import SyntheticRun
 from doubles import SynthLie as Lie
 
 from prover.chain.registry import GameClient
+from prover.dispute import timing
 from prover.dispute.player import HonestPlayer
 from prover.dispute.protocol import ClaimStatus, Result
 
@@ -98,9 +99,10 @@ def test_a_liars_extra_games_stretch_only_its_own_deadlines(gc, honest):
     """A liar's friend opening games on its lie stretches the liar's (defender's) deadlines, capped at MAX_STRETCH
     windows; the honest watcher's deadline stays one window, and the lie cannot finalize while a game is open."""
     cap = gc.chain.call(gc.game_contract, "MAX_STRETCH")
+    assert cap == timing.MAX_STRETCH  # the Quorum's slash tail (prover/cli/attest.py) is sized by it
     liar = honest.with_lie(Lie(9))
     cid = liar.post(gc, bond=BOND, sender=OP).claim_id
-    (watch, _), = open_games(gc, cid, 1, WATCHER)
+    ((watch, _),) = open_games(gc, cid, 1, WATCHER)
     friends = open_games(gc, cid, cap + 2, ATTACKER)
     assert [gc.game(g).deadline - t for g, t in friends] == [MOVE * min(i, cap) for i in range(2, cap + 4)]
     defender, watcher = HonestPlayer(gc, liar, OP), HonestPlayer(gc, honest, WATCHER)

@@ -30,11 +30,13 @@ def quorum_deploy_args(dp) -> None:
 
 
 def slash_tail(move_window: int, steps: int = 1024 * 402, leaves: int = 4096) -> int:
-    """The longest a game opened just before a claim's window closes can run: two move windows a round, every round
-    of the worst-case game (ceil(log2 steps) + ceil(log2 leaves) + 2), plus one window for the slashing call."""
+    """The longest a game opened just before a claim's window closes can run: 1 + MAX_STRETCH move windows a round
+    (the challenger's one, the defender's stretched by the claim's open games), every round of the worst-case game
+    (ceil(log2 steps) + ceil(log2 leaves) + 2), plus one window for the slashing call."""
     from prover.dispute.protocol import ceil_log2
+    from prover.dispute.timing import MAX_STRETCH
 
-    return (2 * (ceil_log2(steps) + ceil_log2(leaves) + 2) + 1) * move_window
+    return ((1 + MAX_STRETCH) * (ceil_log2(steps) + ceil_log2(leaves) + 2) + 1) * move_window
 
 
 def deploy_quorum(a, chain, registry: dict, sender) -> tuple:

@@ -32,6 +32,9 @@ DEFAULT_REPLAY_US = 400_000  # a model not measured here (each position of a big
 MOVE_S: dict[str, int] = {"tiny": 30, "smollm2": 120}
 DEFAULT_MOVE_S = 300
 DEFAULT_MOVE_WINDOW_S = 600  # what `obrain deploy` proposes when the floor is lower
+# DisputeGame.MAX_STRETCH: a defender deadline is moveWindow x min(open games on its claim, this), so its
+# claim's games never ask it for more than one move a window; the cap bounds a game's length (the Quorum's tail)
+MAX_STRETCH = 16
 MIN_CHALLENGE_WINDOW_S = 60  # a replay worker's cold start (model load) and landing the challenge transaction
 MAX_OUTPUT_LEAVES = 4096  # the widest committed output: a 262,144-entry logits row (Gemma 3), 4 bytes an entry
 
