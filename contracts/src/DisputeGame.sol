@@ -674,8 +674,8 @@ contract DisputeGame {
     /// cannot ask it for more moves per window (docs/dispute.md, time rules).
     function _defenderDeadline(uint256 claimId) internal view returns (uint64) {
         uint256 n = registry.openGamesOf(claimId);
-        uint256 stretch = n == 0 ? 1 : n < MAX_STRETCH ? n : MAX_STRETCH;
-        return uint64(block.timestamp + moveWindow * stretch);
+        uint64 stretch = uint64(n == 0 ? 1 : n < MAX_STRETCH ? n : MAX_STRETCH);
+        return uint64(block.timestamp) + moveWindow * stretch; // checked: reverts rather than wraps
     }
 
     /// tensorRoot of a header whose dims each fit u32 (BadHeader otherwise: no trace holds such a tensor).
