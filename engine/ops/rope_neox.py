@@ -100,4 +100,3 @@ class RopeNeox(Op):
         x[:2] = [(1 << 31) - 1, -(1 << 31)]
         ins = instr("y", self.name, [L("x"), W("cos"), W("sin")], head_dim=8, n_heads=2, width=32)
         return [Example(ins, [x, *tabs], position=3, context=8)]
-
