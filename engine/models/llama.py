@@ -179,6 +179,13 @@ class LlamaConfig:
         return cls.from_dict(d)
 
 
+def float_reference(loaded):
+    """The float32 numpy forward pass of this architecture (measurement only: scripts/bench_accuracy.py)."""
+    from engine.reference import FloatLlama
+
+    return FloatLlama(loaded)
+
+
 def config_from_dict(d: Any) -> LlamaConfig:
     """The config of a native-format manifest (``LlamaConfig.to_dict`` output)."""
     return LlamaConfig.from_dict(d)
