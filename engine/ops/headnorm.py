@@ -3,8 +3,9 @@
 head_rmsnorm (x: (H*hd,) raw at fx; g: F32 gains (hd,), shared by the heads; params eps, fx, fy, head_dim, width):
     rmsnorm (engine/ops/norm.py, the same integer steps and rounding) of each head's hd elements x[h*hd:(h+1)*hd]
     with the gain vector g: y[h*hd + d] = rmsnorm(x[h*hd:(h+1)*hd], g)[d]. Error against the real
-    x / rms(x) * g at the exact inputs: as rmsnorm's (the Q30 inverse rms is a floor, within 2^-30 relative;
-    the products round once at fy: about 1/2 LSB + |y| 2^-29). Fan-in of y[h*hd + d]: the hd elements of head h
+    x / rms(x) * g at the exact inputs: as rmsnorm's, 1/2 + |g| 2^(fy - 30) + |y| ((rms + 1) 2^-30 + 1/v) LSB of fy
+    (the mean square v, raw at 2 fx, and the Q30 inverse rms are floors; the normalized value rounds at Q30, the
+    product once at fy). Fan-in of y[h*hd + d]: the hd elements of head h
     and gain d (bytes [4d, 4d + 4) of the raw F32 vector).
 Its verifier is contracts/src/ops/HeadNorm.sol (HeadNormFamily, opcode 0x90).
 """
