@@ -1,0 +1,137 @@
+"""The gemma3 architecture module: found as a plugin, loaded from GGUF and native files, golden trace roots for
+tiny-gemma3 and (slow) Gemma 3 270M answering the France question with Paris in pure integers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.errors import ModelLoadError
+from engine.generate import GenSettings
+from engine.loaders import load_native, save_native
+from engine.models import architectures, gemma3, get_architecture, llama
+from engine.runtime import IntegerLM, output_text
+from engine.store import resolve_model
+from prover.commit.model import hex32, model_commitment
+from prover.runner import traced_generate
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = json.loads((ROOT / "tests" / "data" / "golden_roots.json").read_text())
+QA = "Question: What is the capital of France?\nAnswer:"
+
+
+def test_architectures_are_modules():
+    found = architectures()
+    assert found["llama"] is llama and found["gemma3"] is gemma3
+    with pytest.raises(ModelLoadError, match="unsupported architecture 'gpt2'"):
+        get_architecture("gpt2")
+    for mod in found.values():  # the interface every architecture module owns
+        for f in ("config_from_gguf", "config_from_dict", "expected_tensor_shapes", "build_program", "build_weights"):
+            assert callable(getattr(mod, f)), (mod.__name__, f)
+
+
+def test_a_plugin_architecture_from_outside_the_package(tmp_path):
+    """OBRAIN_MODEL_PLUGINS brings an architecture module the package does not have (an entry point works alike):
+    here "gemma3x", a file whose keys are ``gemma3x.*``, read by the plugin's own config_from_gguf into gemma3's
+    config and template, which then loads and runs."""
+    plug = tmp_path / "gemma3x_arch.py"
+    plug.write_text(
+        "from engine.models import gemma3 as g\n"
+        "from engine.models.gemma3 import build_program, build_weights, expected_tensor_shapes, config_from_dict\n"
+        "ARCHITECTURE = 'gemma3x'\n"
+        "def config_from_gguf(meta, get, tok, tensors, where, name):\n"
+        "    m = {k.replace('gemma3x.', 'gemma3.'): v for k, v in meta.items()}\n"
+        "    from engine.loaders.gguf import _getter\n"
+        "    import sys; print('gemma3x_arch.config_from_gguf', file=sys.stderr)\n"
+        "    return g.config_from_gguf(m, _getter(m, where), tok, tensors, where, name)\n"
+    )
+    code = (
+        "from engine.models import tiny, tiny_gemma3\n"
+        "from engine.runtime import IntegerLM\n"
+        "from engine.generate import GenSettings\n"
+        "kv, t = tiny_gemma3.spec()\n"
+        "kv = {k.replace('gemma3.', 'gemma3x.'): v for k, v in kv.items()}\n"
+        "kv['general.architecture'] = ('gemma3x',) + kv['general.architecture'][1:]\n"
+        f"tiny.write_gguf({str(tmp_path / 'x.gguf')!r}, kv, t)\n"
+        f"lm = IntegerLM.load({str(tmp_path / 'x.gguf')!r})\n"
+        "print(lm.generate([1, 365, 359], GenSettings(max_new_tokens=2)).tokens)\n"
+    )
+    env = {**os.environ, "OBRAIN_MODEL_PLUGINS": "gemma3x_arch", "PYTHONPATH": f"{tmp_path}:{ROOT}"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    lm = IntegerLM.load("tiny-gemma3")
+    want = lm.generate([1, 365, 359], GenSettings(max_new_tokens=2)).tokens
+    assert "gemma3x_arch.config_from_gguf" in out.stderr  # the loader asked the plugin, not a branch of its own
+    assert out.stdout.strip() == str(want)
+
+
+def test_tiny_gemma3_loads_as_gemma3_and_round_trips_native(tmp_path):
+    m = resolve_model("tiny-gemma3")
+    assert m.config.architecture == "gemma3" and m.config.sliding_window == 4 and m.config.n_layers == 6
+    assert m.tokenizer_meta.add_bos and m.config.stop_ids == (2,)
+    save_native(m, tmp_path / "n")
+    n = load_native(tmp_path / "n")
+    assert n.config == m.config
+    a, b = IntegerLM(m), IntegerLM(n)
+    assert a.program.digest() == b.program.digest()
+    assert a.encode_prompt("hi there") == [1, *a.tokenizer.encode("hi there")]  # add_bos: BOS on plain prompts
+
+
+def test_gemma3_loader_refuses_what_the_template_does_not_run(tmp_path):
+    from gguf import GGUFValueType as T
+
+    from engine.loaders import load_gguf
+    from engine.models import tiny, tiny_gemma3
+
+    for key, val, vtype, msg in (
+        ("gemma3.final_logit_softcapping", 30.0, T.FLOAT32, "softcap"),
+        ("gemma3.attention.value_length", 64, T.UINT32, "value length"),
+    ):
+        kv, t = tiny_gemma3.spec()
+        kv[key] = (val, vtype, None)
+        tiny.write_gguf(tmp_path / "b.gguf", kv, t)
+        with pytest.raises(ModelLoadError, match=msg):
+            load_gguf(tmp_path / "b.gguf")
+    kv, t = tiny_gemma3.spec()
+    del t["blk.3.post_ffw_norm.weight"]
+    tiny.write_gguf(tmp_path / "c.gguf", kv, t)
+    with pytest.raises(ModelLoadError, match="missing tensor blk.3.post_ffw_norm.weight"):
+        load_gguf(tmp_path / "c.gguf")
+
+
+def _golden(name: str, lm, ids):
+    g = GOLDEN[name]
+    assert ids == g["prompt_ids"]
+    run = traced_generate(lm, ids, GenSettings(max_new_tokens=g["max_new_tokens"]))
+    assert run.result.tokens == g["tokens"]
+    assert hex32(run.tracer.root()) == g["trace_root"], (
+        f"the {name} trace root changed: a numerics change must be deliberate (bump NUMERICS_VERSION and "
+        "regenerate tests/data/golden_roots.json with scripts/golden_roots.py)"
+    )
+    assert run.tracer.step_count == g["step_count"]
+    assert hex32(model_commitment(lm).model_root) == g["model_root"]
+    return run
+
+
+def test_golden_root_tiny_gemma3():
+    lm = IntegerLM.load("tiny-gemma3")
+    _golden("tiny-gemma3", lm, GOLDEN["tiny-gemma3"]["prompt_ids"])
+
+
+@pytest.mark.slow
+def test_gemma3_answers_paris_in_integers_with_its_golden_root():
+    """The base Gemma 3 270M, in the plain question/answer form (its turn format repeats the question, in llama.cpp
+    too): ' Paris' then the next question, the tokens llama.cpp gives (tests/vectors/gemma3_llamacpp.json)."""
+    lm = IntegerLM.load("gemma3")
+    ids = lm.encode_prompt(QA)
+    oracle = json.loads((ROOT / "tests" / "vectors" / "gemma3_llamacpp.json").read_text())
+    case = next(c for c in oracle["cases"] if c["template"] == "qa" and c["prompt"] == "What is the capital of France?")
+    assert ids == case["ids"]
+    run = _golden("gemma3", lm, ids)
+    assert run.result.tokens == case["tokens"][: len(run.result.tokens)]
+    assert output_text(lm, run.result.tokens).startswith(" Paris\n")
