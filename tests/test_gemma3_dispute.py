@@ -108,3 +108,33 @@ def test_liar_challenging_the_honest_gemma_claim_loses(glm, gc, honest):
     assert p.game.result == Result.DEFENDER_WON and p.game.step == c.step
     assert p.reason in (Reason.ELEMENT_CORRECT, Reason.TIMEOUT)
     assert gc.credit(OP) - before == BOND
+
+
+@pytest.mark.slow
+def test_dishonest_claim_on_gemma3_270m_loses(chain):
+    """The real file: the France qa prompt, a claim whose layer-8 GELU product is off by one at the last prompt
+    position (so ' Paris' may even survive: the lie is in the trace), bisected to that step and one leaf on the
+    deployed OneStep; the honest challenger wins."""
+    from engine.runtime import IntegerLM
+
+    lm = IntegerLM.load("gemma3")
+    ids = lm.encode_prompt("Question: What is the capital of France?\nAnswer:")
+    settings = GenSettings(max_new_tokens=2)
+    honest = EngineParty(lm, traced_generate(lm, ids, settings))
+    g = GameClient.deploy(
+        chain,
+        claim_bond=BOND,
+        challenge_bond=BOND,
+        replay_micros=1,
+        challenge_window=10**6,
+        move_window=1000,
+        k=4,
+        one_step=deploy_one_step(chain).address,
+    )
+    assert honest.register(g).gas < GAS_CAP
+    c = Corruption(_step(honest, len(ids) - 1, "L8.act"), 1000, 1)
+    liar = EngineParty(lm, traced_generate(lm, ids, settings, corrupt=c))
+    p = dispute(g, liar, HonestPlayer(g, honest, CH), op=OP, ch=CH, bond=BOND, label="gemma3 270M")
+    assert (p.game.result, p.game.step) == (Result.CHALLENGER_WON, c.step)
+    assert p.reason in (Reason.WRONG_ELEMENT, Reason.WRONG_OPERAND)
+    assert g.claim(p.game.claim_id).status == ClaimStatus.SLASHED
