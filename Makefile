@@ -1,13 +1,15 @@
 # Two entry points, each doing its own set-up on a fresh machine:
 #   make demo   -- the main job (see README)
 #   make test   -- the whole test suite
+# and, for development: make test-fast (no chain, no real SmolLM2/Gemma model; two workers) and make lint
+# (ruff check, ruff format --check, mypy as configured in pyproject.toml).
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 NPMSTAMP := node_modules/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-fast lint bench clean
 
 setup: $(STAMP) $(NPMSTAMP)
 
@@ -36,8 +38,18 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# the tests that need neither anvil (`chain`) nor the real SmolLM2/Gemma files (`slow`), on two workers (per file),
+# property tests with a fifth of their examples (tests/hypo.py; `make test` runs every test's full count)
+test-fast: setup
+	OBRAIN_TEST_TIER=fast $(BIN)/python -m pytest -m "not slow and not chain" -n 2 --dist loadfile $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
 bench: setup
 	$(BIN)/python scripts/bench_fixedpoint.py
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules .pytest_cache .hypothesis .mypy_cache .ruff_cache

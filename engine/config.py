@@ -9,7 +9,7 @@ still importable from here.
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, TypeGuard
 
 
 def f32_bits(x: float) -> int:
@@ -27,7 +27,7 @@ def _check_ids(name: str, ids: tuple[int, ...], n: int) -> None:
         raise ValueError(f"config {name} must be sorted unique token ids, got {ids!r}")
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 

@@ -39,7 +39,7 @@ class Format:
         """The raw that encodes 1.0."""
         return 1 << self.frac_bits
 
-    def to_float(self, raw):
+    def to_float(self, raw: int) -> float:
         """Display/measurement only (never on a committed path): raw * 2^-F as float."""
         return raw / float(1 << self.frac_bits)
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-FORMAT = "openbrains.receipt"
+FORMAT: Final = "openbrains.receipt"
 FORMAT_VERSION = 2  # 2: input.system / messages / template (version 1 receipts still load)
 
 

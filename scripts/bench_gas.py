@@ -47,6 +47,8 @@ import argparse
 import statistics
 import sys
 import time
+from dataclasses import dataclass, field
+from typing import Any
 
 import _common  # noqa: F401  (sys.path)
 import numpy as np
@@ -164,7 +166,7 @@ def measure_args(chain, onestep, lm, mc, k: int, P: int, args: list) -> tuple[in
 TINY_IDS = {"tiny": [5, 17, 99, 120], "tiny-gemma3": [1, 365, 359, 275, 278, 272]}
 
 
-def main(argv=None) -> int:  # noqa: C901  (one measurement script, top to bottom)
+def parse_args(argv) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="smollm2", choices=["smollm2", "tiny", "gemma3", "tiny-gemma3"])
     ap.add_argument("--prompt", default="What is the capital of France?")
@@ -178,19 +180,177 @@ def main(argv=None) -> int:  # noqa: C901  (one measurement script, top to botto
     )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--types", action="store_true", help="only the per-type linear rows (no model run)")
-    a = ap.parse_args(argv)
-    if a.types:
-        return types_only(a.json)
+    return ap.parse_args(argv)
 
+
+@dataclass
+class Bench:
+    """What every section measures on: the traced run, its replayer and the deployed OneStep; the sections add
+    their rows (name -> row) and summary keys here, in SECTIONS' order."""
+
+    a: argparse.Namespace
+    lm: Any
+    mc: Any
+    ids: list[int]
+    settings: Any
+    rp: Any
+    S: int  # steps per token
+    t: int  # the run's last position
+    chain: Any = None
+    onestep: Any = None
+    rows: dict[str, dict] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    per_instr: dict[int, int] = field(default_factory=dict)  # instruction -> its worst gas at the run's position
+    att_max: dict[str, dict] = field(default_factory=dict)  # attention op -> gas and position of its worst
+
+
+def row(op: str, instr: str, position: int, j: int, gas: int, calldata: int, leaves, family: str | None = None):
+    """One row of the table (family: the op's own unless given)."""
     from engine import ops
+
+    fam = ops.get(op).family if family is None else family
+    return {
+        "op": op,
+        "family": fam,
+        "instr": instr,
+        "position": position,
+        "j": j,
+        "gas": gas,
+        "calldata": calldata,
+        "leaves": leaves,
+    }
+
+
+def run_rows(b: Bench) -> None:
+    """One row per op: the costliest candidate element of each distinct instruction shape at the run's last
+    position (the last layer's instance stands for the others)."""
+    from prover.commit.witness import build_witness
+
+    lm, t, S = b.lm, b.t, b.S
+    groups: dict[tuple, list[int]] = {}
+    for k, ins in enumerate(lm.program.instrs):
+        w = build_witness(lm, b.rp, b.mc, t * S + k, 0)
+        groups.setdefault(signature(ins, w), []).append(k)
+    for ks in groups.values():
+        k = ks[-1]
+        ins = lm.program.instrs[k]
+        _, _, y = b.rp.step(t * S + k)
+        gas, j, cd, leaves = measure(b.chain, b.onestep, lm, b.rp, b.mc, t * S + k, candidates(ins, y, t))
+        for kk in ks:
+            b.per_instr[kk] = gas
+        if ins.op not in b.rows or gas > b.rows[ins.op]["gas"]:
+            b.rows[ins.op] = row(ins.op, ins.name, t, j, gas, cd, leaves)
+
+
+def topk_ascending_row(b: Bench) -> None:
+    """top-k's cost depends on the data: a chunk in ascending order makes every entry enter the kept list."""
+    from prover.commit.witness import to_call_args, witness_for
+
+    lm, t = b.lm, b.t
+    k = next((kk for kk, ins in enumerate(lm.program.instrs) if ins.op == "topk_chunk"), None)
+    if k is None:
+        return
+    _, args, y = b.rp.step(t * b.S + k)
+    asc = np.arange(args[0].size, dtype=np.int64) - args[0].size // 2
+    w = witness_for(lm.program, b.mc.weight_names, k, t, [asc], 2 * y.shape[1] - 1)
+    cargs = to_call_args(w)
+    if b.chain.call(b.onestep, "element", *cargs) != w.expected:
+        raise SystemExit("OneStep disagrees with Python on the ascending top-k chunk")
+    g = b.chain.estimate_gas(b.onestep, "element", *cargs)
+    cd, leaves = len(b.chain.calldata(b.onestep, "element", *cargs)), sum(len(o.indices) for o in w.operands)
+    b.rows["topk_chunk (ascending logits)"] = row(
+        "topk_chunk", "topk, ascending logits", t, w.j, g, cd, leaves, family="sampling"
+    )
+
+
+def attention_rows(b: Bench) -> None:
+    """The attention ops at the worst position P (rows) and a few below it (summary), on synthetic inputs."""
+    lm, a = b.lm, b.a
+    P = lm.program.context - 1 if a.position is None else a.position
+    if not 0 <= P < lm.program.context:
+        raise SystemExit(f"--position must be in [0, {lm.program.context - 1}]")
+    chunk = next(int(i.p("chunk")) for i in lm.program.instrs if i.op == "attn_mix_partial")
+    positions = sorted({p for p in (chunk - 1, chunk, P // 2, P - 1, P) if 0 <= p <= P})
+    by_pos: dict[int, dict[str, int]] = {}
+    ranges = None
+    for pos in positions:
+        synth, ranges = attention_inputs(lm, b.rp, b.t, pos, np.random.default_rng(pos))
+        by_pos[pos] = {}
+        for label, (k, args) in synth.items():
+            ins = lm.program.instrs[k]
+            gas, j, cd, leaves = measure_args(b.chain, b.onestep, lm, b.mc, k, pos, args)
+            by_pos[pos][label] = gas
+            if pos == P:
+                name = f"{ins.name}, {label}, synthetic" if label != ins.op else f"{ins.name}, synthetic"
+                b.rows[f"{label} @{P}"] = row(ins.op, name, P, j, gas, cd, leaves)
+    for pos, gs in by_pos.items():
+        for label, g in gs.items():
+            op = label.split(" ")[0]
+            if g > b.att_max.get(op, {"gas": -1})["gas"]:
+                b.att_max[op] = {"gas": g, "position": pos}
+    b.summary.update(
+        attention_position=P,
+        attention_gas={op: max(g for lbl, g in by_pos[P].items() if lbl.split(" ")[0] == op) for op in ATTN_OPS},
+        attention_max_gas=b.att_max,
+        attention_gas_by_position=by_pos,
+        attention_ranges=ranges,
+    )
+
+
+def dispute_summary(b: Bench) -> None:
+    """A whole dispute on the same run: a claim altered in the middle of the last position's layers."""
+    from prover.chain.registry import GameClient
+    from prover.cli.chain_demo import play_dispute
+    from prover.commit.trace import Corruption
+
+    lm = b.lm
+    gc = GameClient.deploy(
+        b.chain,
+        claim_bond=10**15,
+        challenge_bond=10**15,
+        replay_micros=1,
+        challenge_window=10**6,
+        move_window=10**6,
+        k=2,
+        one_step=b.onestep.address,
+    )
+    mid = b.t * b.S + next(
+        kk for kk, ins in enumerate(lm.program.instrs) if ins.op == "linear" and ins.layer == lm.config.n_layers // 2
+    )
+    game = play_dispute(gc, lm, b.ids, b.settings, Corruption(mid, 3, 1), bond=10**15)
+    moves: dict[str, int] = {}
+    for name, gas in game["txs"]:
+        moves[name] = max(moves.get(name, 0), gas)
+    b.summary.update(
+        max_move_gas=max(g for n, g in moves.items() if n not in ("postClaim", "registerModel")),
+        move_gas=moves,
+        dispute_gas=sum(g for n, g in game["txs"] if n not in ("postClaim", "registerModel")),
+        dispute_rounds=game.get("rounds"),
+        dispute_rounds_bound=game.get("bound"),
+        dispute_honest_won=game["honest_won"],
+    )
+
+
+def typed_rows(b: Bench) -> None:
+    """The per-type linear rows (scripts/_typegas.py): not part of the model's max and typical."""
+    from _typegas import type_rows
+
+    typed = type_rows(b.chain, b.onestep)
+    b.rows.update(typed_table_rows(typed))
+    b.summary.update(max_type_gas=max(r["gas"] for r in typed), type_gas=type_gas(typed))
+
+
+# The measurements, in order: each adds rows and summary keys to the Bench; a new row or section is one entry.
+SECTIONS = (run_rows, topk_ascending_row, attention_rows, dispute_summary, typed_rows)
+
+
+def prepare(a: argparse.Namespace) -> Bench:
+    """Load the model and run it traced on the prompt (tiny: fixed token ids)."""
     from engine.generate import GenSettings
     from engine.runtime import IntegerLM
-    from prover.chain import Chain, compile_contracts, start_anvil
     from prover.commit.model import model_commitment
-    from prover.commit.witness import build_witness
     from prover.runner import Replayer, traced_generate
 
-    t0 = time.perf_counter()
     lm = IntegerLM.load(a.model)
     mc = model_commitment(lm)
     if a.model in TINY_IDS:
@@ -201,161 +361,56 @@ def main(argv=None) -> int:  # noqa: C901  (one measurement script, top to botto
         ids = lm.tokenizer.encode(a.prompt) if a.raw else lm.tokenizer.chat(a.prompt)
     settings = GenSettings(max_new_tokens=a.tokens)
     run = traced_generate(lm, ids, settings)
-    rp = Replayer(lm, run)
     S = lm.program.steps_per_token
     T = run.tracer.step_count // S
-    t = T - 1
+    return Bench(a, lm, mc, ids, settings, Replayer(lm, run), S, T - 1)
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    if a.types:
+        return types_only(a.json)
+    from prover.chain import Chain, compile_contracts, start_anvil
+    from prover.chain.deploy import deploy_one_step
+
+    t0 = time.perf_counter()
+    b = prepare(a)
     arts = compile_contracts()
     with start_anvil() as node:
-        chain = Chain(node.url, arts)
-        from prover.chain.deploy import deploy_one_step
-
-        onestep = deploy_one_step(chain)
-        groups: dict[tuple, list[int]] = {}
-        for k, ins in enumerate(lm.program.instrs):
-            w = build_witness(lm, rp, mc, t * S + k, 0)
-            groups.setdefault(signature(ins, w), []).append(k)
-        per_instr: dict[int, int] = {}
-        rows: dict[str, dict] = {}
-        for _sig, ks in groups.items():
-            k = ks[-1]  # the last layer's instance
-            ins = lm.program.instrs[k]
-            _, _, y = rp.step(t * S + k)
-            gas, j, cd, leaves = measure(chain, onestep, lm, rp, mc, t * S + k, candidates(ins, y, t))
-            for kk in ks:
-                per_instr[kk] = gas
-            if ins.op not in rows or gas > rows[ins.op]["gas"]:
-                rows[ins.op] = {
-                    "op": ins.op,
-                    "family": ops.get(ins.op).family,
-                    "instr": ins.name,
-                    "position": t,
-                    "j": j,
-                    "gas": gas,
-                    "calldata": cd,
-                    "leaves": leaves,
-                }
-        # top-k cost depends on the data: a chunk in ascending order makes every entry enter the kept list
-        k = next((kk for kk, ins in enumerate(lm.program.instrs) if ins.op == "topk_chunk"), None)
-        if k is not None:
-            from prover.commit.witness import to_call_args, witness_for
-
-            _, args, y = rp.step(t * S + k)
-            asc = np.arange(args[0].size, dtype=np.int64) - args[0].size // 2
-            w = witness_for(lm.program, mc.weight_names, k, t, [asc], 2 * y.shape[1] - 1)
-            cargs = to_call_args(w)
-            if chain.call(onestep, "element", *cargs) != w.expected:
-                raise SystemExit("OneStep disagrees with Python on the ascending top-k chunk")
-            g = chain.estimate_gas(onestep, "element", *cargs)
-            rows["topk_chunk (ascending logits)"] = {
-                "op": "topk_chunk",
-                "family": "sampling",
-                "instr": "topk, ascending logits",
-                "position": t,
-                "j": w.j,
-                "gas": g,
-                "calldata": len(chain.calldata(onestep, "element", *cargs)),
-                "leaves": sum(len(o.indices) for o in w.operands),
-            }
-        # the attention ops at the worst position (and a few below it), on synthetic inputs
-        P = lm.program.context - 1 if a.position is None else a.position
-        if not 0 <= P < lm.program.context:
-            raise SystemExit(f"--position must be in [0, {lm.program.context - 1}]")
-        chunk = next(int(i.p("chunk")) for i in lm.program.instrs if i.op == "attn_mix_partial")
-        positions = sorted({p for p in (chunk - 1, chunk, P // 2, P - 1, P) if 0 <= p <= P})
-        by_pos: dict[int, dict[str, int]] = {}
-        ranges = None
-        for pos in positions:
-            synth, ranges = attention_inputs(lm, rp, t, pos, np.random.default_rng(pos))
-            by_pos[pos] = {}
-            for label, (k, args) in synth.items():
-                ins = lm.program.instrs[k]
-                gas, j, cd, leaves = measure_args(chain, onestep, lm, mc, k, pos, args)
-                by_pos[pos][label] = gas
-                if pos == P:
-                    rows[f"{label} @{P}"] = {
-                        "op": ins.op,
-                        "family": ops.get(ins.op).family,
-                        "instr": f"{ins.name}, {label}, synthetic" if label != ins.op else f"{ins.name}, synthetic",
-                        "position": P,
-                        "j": j,
-                        "gas": gas,
-                        "calldata": cd,
-                        "leaves": leaves,
-                    }
-        # a whole dispute on the same run: a claim altered in the middle of the last position's layers
-        from prover.chain.registry import GameClient
-        from prover.cli.chain_demo import play_dispute
-        from prover.commit.trace import Corruption
-
-        gc = GameClient.deploy(
-            chain,
-            claim_bond=10**15,
-            challenge_bond=10**15,
-            replay_micros=1,
-            challenge_window=10**6,
-            move_window=10**6,
-            k=2,
-            one_step=onestep.address,
-        )
-        mid = t * S + next(
-            kk
-            for kk, ins in enumerate(lm.program.instrs)
-            if ins.op == "linear" and ins.layer == lm.config.n_layers // 2
-        )
-        game = play_dispute(gc, lm, ids, settings, Corruption(mid, 3, 1), bond=10**15)
-        moves = {}
-        for name, gas in game["txs"]:
-            moves[name] = max(moves.get(name, 0), gas)
-        from _typegas import type_rows
-
-        typed = type_rows(chain, onestep)
-    rows.update(typed_table_rows(typed))
-    out_rows = sorted(rows.values(), key=lambda r: -r["gas"])
+        b.chain = Chain(node.url, arts)
+        b.onestep = deploy_one_step(b.chain)
+        for section in SECTIONS:
+            section(b)
+    out_rows = sorted(b.rows.values(), key=lambda r: -r["gas"])
     # the worst one-step over every measured position: the run's rows and the attention ops at each position
-    att_max = {}
-    for pos, gs in by_pos.items():
-        for label, g in gs.items():
-            op = label.split(" ")[0]
-            if g > att_max.get(op, {"gas": -1})["gas"]:
-                att_max[op] = {"gas": g, "position": pos}
     worst = max(
         [{"op": r["op"], "gas": r["gas"], "position": r["position"]} for r in out_rows if r["family"] != TYPED]
-        + [{"op": op, **v} for op, v in att_max.items()],
+        + [{"op": op, **v} for op, v in b.att_max.items()],
         key=lambda r: r["gas"],
     )
-    typical = int(statistics.median(per_instr.values()))
+    typical = int(statistics.median(b.per_instr.values()))
     summary = {
         "model": a.model,
-        "position": t,
-        "prompt_tokens": len(ids),
-        "steps_per_token": S,
+        "position": b.t,
+        "prompt_tokens": len(b.ids),
+        "steps_per_token": b.S,
         "max_onestep_gas": worst["gas"],
         "max_onestep_op": worst["op"],
         "max_onestep_position": worst["position"],
         "typical_onestep_gas": typical,
         "typical_basis": "median over the template's instructions of their worst-case one-step gas",
-        "attention_position": P,
-        "attention_gas": {op: max(g for lbl, g in by_pos[P].items() if lbl.split(" ")[0] == op) for op in ATTN_OPS},
-        "attention_max_gas": att_max,
-        "attention_gas_by_position": by_pos,
-        "attention_ranges": ranges,
-        "max_move_gas": max(g for n, g in moves.items() if n not in ("postClaim", "registerModel")),
-        "move_gas": moves,
-        "dispute_gas": sum(g for n, g in game["txs"] if n not in ("postClaim", "registerModel")),
-        "dispute_rounds": game.get("rounds"),
-        "dispute_rounds_bound": game.get("bound"),
-        "dispute_honest_won": game["honest_won"],
-        "max_type_gas": max(r["gas"] for r in typed),
-        "type_gas": {
-            t: {r["width"]: r["gas"] for r in typed if r["type"] == t} for t in dict.fromkeys(r["type"] for r in typed)
-        },
+        **b.summary,
         "tx_gas_cap": TX_CAP,
         "meets_targets": worst["gas"] < TARGET_WORST and typical < TARGET_TYPICAL,
         "seconds": round(time.perf_counter() - t0, 1),
     }
-    emit(f"one-step gas, {a.model}, position {t} (estimate_gas of OneStep.element)", out_rows, summary, a.json)
+    emit(f"one-step gas, {a.model}, position {b.t} (estimate_gas of OneStep.element)", out_rows, summary, a.json)
     return 0
+
+
+def type_gas(typed: list[dict]) -> dict[str, dict[int, int]]:
+    """type -> width -> gas of the per-type rows."""
+    return {t: {r["width"]: r["gas"] for r in typed if r["type"] == t} for t in dict.fromkeys(r["type"] for r in typed)}
 
 
 TYPED = "linear, per type"  # the family column of the per-type rows (not part of the model's max / typical)
@@ -390,9 +445,7 @@ def types_only(as_json: bool) -> int:
         rows = type_rows(chain, deploy_one_step(chain))
     out = [{"op": f"linear {r['type']} {r['width']}", **r} for r in rows]
     summary = {
-        "type_gas": {
-            t: {r["width"]: r["gas"] for r in rows if r["type"] == t} for t in dict.fromkeys(r["type"] for r in rows)
-        },
+        "type_gas": type_gas(rows),
         "max_type_gas": max(r["gas"] for r in rows),
         "meets_targets": max(r["gas"] for r in rows) < TARGET_WORST,
     }

@@ -160,7 +160,9 @@ class WatcherProcess:
         self.start()
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(self.args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.state.mkdir(parents=True, exist_ok=True)
+        with open(self.state / "stderr.log", "a") as err:  # the child holds its own descriptor
+            self.proc = subprocess.Popen(self.args, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True)
         threading.Thread(target=self._read, args=(self.proc,), daemon=True).start()
 
     def _read(self, proc) -> None:
@@ -179,6 +181,10 @@ class WatcherProcess:
                 self.proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+    def liveness(self) -> str:
+        code = self.proc.poll()
+        return "running" if code is None else f"exited {code}"
 
     def status(self) -> dict:
         try:
@@ -290,10 +296,18 @@ def _play_out(sc: Scenario, gc, chain, op: Agent, claims: dict, liars: dict, wat
     last_tick = -1
     while True:
         if time.monotonic() > until:
-            out.problems.append("scenario timed out")
+            tail = (watcher.state / "stderr.log").read_text().strip().splitlines()[-1:]
+            out.problems.append(f"scenario timed out (watcher {watcher.liveness()}; its last stderr line: {tail})")
             return
-        sent = sum(_adversary_moves(sc, gc, chain, liar, cid) for cid, liar in liars.items())
+        # the liar's last-second answers warp time too, under the same rule as _advance_time: only while the
+        # watcher is idle and owes nothing, and never past another game's deadline or a claim's window end
+        st = watcher.status()
+        quiet = bool(st.get("idle")) and st.get("ticks", 0) > last_tick + 2 and not _watcher_owes(gc, chain)
+        horizon = min(_targets(gc, chain, claims), default=None) if quiet else None
+        sent = sum(_adversary_moves(sc, gc, chain, liar, cid, horizon) for cid, liar in liars.items())
         sent += sum(op.defend_once(cid) for cid, kind in claims.items() if kind == "honest")
+        if sent and quiet:
+            last_tick = st["ticks"]  # the watcher looks at what was sent before time may jump again
         if not killed and any(e.get("event") == "move" for e in watcher.events):
             watcher.kill()
             time.sleep(0.5)
@@ -308,9 +322,9 @@ def _play_out(sc: Scenario, gc, chain, op: Agent, claims: dict, liars: dict, wat
         time.sleep(0.05)
 
 
-def _adversary_moves(sc: Scenario, gc, chain, liar: Agent, cid: int) -> int:
+def _adversary_moves(sc: Scenario, gc, chain, liar: Agent, cid: int, horizon: int | None) -> int:
     """The liar defends its lie (as the scenario says); its second identity plays its own game to win."""
-    sent = _defend(gc, chain, liar, cid, sc.defender)
+    sent = _defend(gc, chain, liar, cid, sc.defender, horizon)
     sybil = getattr(liar, "sybil", None)
     if sybil and sc.sybil == "win":
         g = gc.game(sybil[0])
@@ -346,13 +360,18 @@ def _bait(gc: GameClient, lm, rng, root: bytes) -> int:
     return refused
 
 
-def _defend(gc, chain, liar: Agent, cid: int, how: str) -> int:
+def _defend(gc, chain, liar: Agent, cid: int, how: str, horizon: int | None) -> int:
+    """The liar's move in its lie's games. A last-second defender waits until time may jump to the last second
+    of its window (``horizon``: the earliest thing that can happen, None while the watcher is busy or owes a
+    move): a jump past another deadline would take time from the watcher that real time would have given it."""
     if how == "stall":
         return 0
     if how == "last_second":
         for gid in liar._games_of(cid):
             g = gc.game(gid)
             if not g.over and g.to_move == liar.address and chain.timestamp() < g.deadline - 1:
+                if horizon is None or g.deadline - 1 > horizon:
+                    return 0
                 chain.set_next_timestamp(g.deadline - 1)  # the move lands in the last second of its window
                 break
     try:
@@ -368,8 +387,8 @@ def _watcher_owes(gc: GameClient, chain) -> bool:
     return any(gc.turn(g)[0] == addr for g in range(1, n + 1))
 
 
-def _advance_time(gc: GameClient, chain, claims: dict, defender: str) -> None:
-    """Move chain time to the next thing that can happen: a deadline of the other side, or a window's end."""
+def _targets(gc: GameClient, chain, claims: dict) -> list[int]:
+    """The chain times at which something can happen next: open games' move deadlines, pending claims' window ends."""
     now = chain.timestamp()
     targets = []
     n = gc.chain.call(gc.game_contract, "gameCount")
@@ -381,7 +400,13 @@ def _advance_time(gc: GameClient, chain, claims: dict, defender: str) -> None:
         cl = gc.claim(c)
         if cl.status == ClaimStatus.PENDING and cl.window_end > now:
             targets.append(cl.window_end)
-    chain.set_next_timestamp(min(targets) if targets else now + 1)
+    return targets
+
+
+def _advance_time(gc: GameClient, chain, claims: dict, defender: str) -> None:
+    """Move chain time to the next thing that can happen: a deadline of the other side, or a window's end."""
+    targets = _targets(gc, chain, claims)
+    chain.set_next_timestamp(min(targets) if targets else chain.timestamp() + 1)
     chain.mine()
 
 

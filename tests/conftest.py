@@ -5,6 +5,7 @@ A missing anvil or solcjs FAILS the test (with "run `make setup`"); chain tests 
 
 from __future__ import annotations
 
+import hypo  # noqa: F401  (loads the fast tier's hypothesis profile before any test module is imported)
 import pytest
 
 from prover.chain import AnvilError, Chain, SolcError, compile_contracts, start_anvil

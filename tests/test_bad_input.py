@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clikit import obrain
 
 from prover.cli import main as cli
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -126,11 +123,5 @@ def test_a_crash_is_one_line_and_exit_3(tmp_path):
     """An internal failure (here: the chain answers garbage) is exit 3 and one line, not exit 1 or a traceback."""
     dep = tmp_path / "deployment.json"
     dep.write_text(json.dumps({"chain_id": 1, "registry": "0x" + "00" * 20, "rpc_url": "http://127.0.0.1:9"}))
-    r = subprocess.run(
-        [sys.executable, "-m", "prover.cli", "claims", "--deployment", str(dep)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = obrain("claims", "--deployment", str(dep))
     assert r.returncode in (2, 3) and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1

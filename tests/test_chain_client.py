@@ -142,3 +142,53 @@ def test_events_in_small_chunks_equal_one_read(chain, artifacts, lm):
     finally:
         chain.log_chunk = old
     assert len(whole) == 1 and pieces == whole
+
+
+class _FailingFirst:
+    """A JSON-RPC proxy that answers HTTP 502 to the first `n` requests of `method`, then forwards everything."""
+
+    def __init__(self, target: str, method: str, n: int):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.request import Request, urlopen
+
+        left = [n]
+
+        class H(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if json.loads(body).get("method") == method and left[0] > 0:
+                    left[0] -= 1
+                    self.send_response(502)
+                    self.end_headers()
+                    return
+                with urlopen(Request(target, body, {"Content-Type": "application/json"}), timeout=30) as r:
+                    data = r.read()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_flaky_node_is_still_recognised_as_a_dev_chain(anvil, artifacts):
+    """Dev-chain detection retries a failed request instead of taking it for "not anvil" (a watcher behind a
+    flaky provider once refused its own --dev-account and exited); a node that never answers is a ChainError."""
+    flaky = _FailingFirst(anvil.url, "web3_clientVersion", 2)
+    try:
+        assert Chain(flaky.url, artifacts).dev
+    finally:
+        flaky.server.shutdown()
+    dead = _FailingFirst(anvil.url, "web3_clientVersion", 10**6)
+    try:
+        with pytest.raises(ChainError, match="did not answer web3_clientVersion"):
+            Chain(dead.url, artifacts)
+    finally:
+        dead.server.shutdown()

@@ -29,10 +29,15 @@ def text(t: Tokenizer, ids) -> str:
     return t.decode(ids)
 
 
+SMOLLM2 = pytest.param("smollm2", marks=pytest.mark.slow)  # the real SmolLM2 file's vocabulary and template
+
+
+@pytest.mark.slow
 def test_chatml_fallback_is_the_golden_smollm2_prompt():
     assert tok("smollm2").chat(FRANCE, template="chatml") == GOLDEN_SMOLLM2
 
 
+@pytest.mark.slow
 def test_smollm2_file_template_adds_its_default_system_prompt():
     t = tok("smollm2")
     ids = t.chat(FRANCE)
@@ -84,6 +89,7 @@ def test_llama2_template_bos_sys_block_trim_and_raise_exception():
         t.chat(messages=[{"role": "user", "content": "a"}, {"role": "user", "content": "b"}])
 
 
+@pytest.mark.slow  # the real Gemma 3 file's vocabulary
 def test_gemma_fallback_turns():
     t = tok("gemma3", arch="gemma3")
     assert t.meta.chat_template is None
@@ -93,7 +99,7 @@ def test_gemma_fallback_turns():
     assert chat.end_of_turn_ids(t, chat.GEMMA) == (t.token_id("<end_of_turn>"),)
 
 
-@pytest.mark.parametrize("name", ["tiny", "tiny-spm", "tiny-llama3", "tiny-qwen2", "smollm2"])
+@pytest.mark.parametrize("name", ["tiny", "tiny-spm", "tiny-llama3", "tiny-qwen2", SMOLLM2])
 def test_a_message_cannot_forge_a_turn(name):
     t = tok(name)
     specials = [t.meta.tokens[i] for i in sorted(t.special_ids)][:5]
@@ -105,25 +111,27 @@ def test_a_message_cannot_forge_a_turn(name):
     assert evil in text(t, ids)
 
 
-def test_end_of_turn_tokens_join_the_stop_set():
-    cases = {
-        "tiny": "<|im_end|>",
-        "tiny-spm": "</s>",
-        "tiny-llama3": "<|eot_id|>",
-        "tiny-qwen2": "<|im_end|>",
-        "smollm2": "<|im_end|>",
-    }
-    for name, eot in cases.items():
-        t = tok(name)
-        _, src = chat.template_source(t)
-        assert chat.end_of_turn_ids(t, src) == (t.token_id(eot),)
-        cfg = resolve_model(name).config
-        assert t.token_id(eot) in cfg.stop_ids and set(t.eog_ids) <= set(cfg.stop_ids)
-        assert list(cfg.stop_ids) == sorted(set(cfg.stop_ids))
-    assert resolve_model("smollm2").config.stop_ids == (0, 2, 4)  # <|endoftext|>, <|im_end|>, <reponame>
-    assert resolve_model("tiny-llama3").config.stop_ids == tuple(
-        sorted((tok("tiny-llama3").token_id("<|end_of_text|>"), tok("tiny-llama3").token_id("<|eot_id|>")))
-    )
+@pytest.mark.parametrize(
+    "name, eot",
+    [
+        ("tiny", "<|im_end|>"),
+        ("tiny-spm", "</s>"),
+        ("tiny-llama3", "<|eot_id|>"),
+        ("tiny-qwen2", "<|im_end|>"),
+        pytest.param("smollm2", "<|im_end|>", marks=pytest.mark.slow),
+    ],
+)
+def test_end_of_turn_tokens_join_the_stop_set(name, eot):
+    t = tok(name)
+    _, src = chat.template_source(t)
+    assert chat.end_of_turn_ids(t, src) == (t.token_id(eot),)
+    cfg = resolve_model(name).config
+    assert t.token_id(eot) in cfg.stop_ids and set(t.eog_ids) <= set(cfg.stop_ids)
+    assert list(cfg.stop_ids) == sorted(set(cfg.stop_ids))
+    if name == "smollm2":
+        assert cfg.stop_ids == (0, 2, 4)  # <|endoftext|>, <|im_end|>, <reponame>
+    if name == "tiny-llama3":
+        assert cfg.stop_ids == tuple(sorted((t.token_id("<|end_of_text|>"), t.token_id("<|eot_id|>"))))
 
 
 def test_template_errors_are_named():

@@ -1,4 +1,8 @@
-"""The `obrain` command line: runs, receipts, sampling, llama.cpp flags, JSON, exit codes 2 and 3 (no traceback)."""
+"""The `obrain` command line: runs, receipts, sampling, llama.cpp flags, JSON, exit codes 2 and 3 (no traceback).
+
+Commands run in this process (tests/clikit.py); test_llama_cpp_flags_file_and_stdin_give_the_same_run also runs
+one as a true subprocess (`python -m prover.cli`, a fresh interpreter reading a real stdin pipe).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from clikit import obrain
 from engine.models.tiny import tiny_path
 from prover.cli import main as cli
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def obrain(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "prover.cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=300
-    )
 
 
 def test_help_works():
@@ -107,14 +106,18 @@ def test_llama_cpp_flags_file_and_stdin_give_the_same_run(tmp_path):
     ]
     roots = set()
     for i, args in enumerate(runs):
-        r = subprocess.run(
-            [sys.executable, "-m", "prover.cli", *args, "--receipt", str(tmp_path / f"r{i}" / "receipt.json")],
-            input="hello",
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=300,
-        )
+        receipt = ["--receipt", str(tmp_path / f"r{i}" / "receipt.json")]
+        if i == 4:  # `-` from a real pipe, through the module entry point in a fresh interpreter
+            r = subprocess.run(
+                [sys.executable, "-m", "prover.cli", *args, *receipt],
+                input="hello",
+                capture_output=True,
+                text=True,
+                cwd=ROOT,
+                timeout=300,
+            )
+        else:
+            r = obrain(*args, *receipt, input="hello")
         assert r.returncode == 0, r.stderr
         out = json.loads(r.stdout)  # stdout is exactly one JSON object
         assert out["receipt"].endswith("receipt.json") and len(out["tokens"]) <= 3

@@ -8,6 +8,7 @@ from dataclasses import replace
 import fusekit
 import numpy as np
 import pytest
+from hypo import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -157,7 +158,7 @@ def _outcome(f):
         return ("err", type(e).__name__)
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=examples(120), deadline=None)
 @given(fusekit.cases())
 def test_fused_linear_ops_equal_the_unfused_composition(c):
     """linear_swiglu == swiglu(linear(gate), linear(up)), linear_add == add(h, linear(o)) and linear_rope ==
@@ -302,7 +303,7 @@ edge = st.sampled_from(
 vals = st.one_of(edge, st.integers(-(1 << 31), (1 << 31) - 1))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.lists(st.tuples(vals, vals), min_size=1, max_size=8), st.integers(1, 32))
 def test_add_and_swiglu_edges(pairs, fy):
     a = np.array([p[0] for p in pairs], dtype=np.int64)
@@ -322,7 +323,7 @@ def test_add_and_swiglu_edges(pairs, fy):
         assert out.tolist() == [op.element(ins, [a, b], ctx, j) for j in range(a.size)]
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(st.lists(st.one_of(edge, st.integers(-(1 << 24), 1 << 24)), min_size=2, max_size=12))
 def test_softmax_rows_edges(row):
     s = np.array([row, row[::-1]], dtype=np.int64)
@@ -429,7 +430,7 @@ def test_mix_many_chunks_matches_element_and_fan_in():
     assert max(abs(int(a) - b) for a, b in zip(y, exact)) <= 1
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     st.integers(1, 6),
     st.integers(1, 30),

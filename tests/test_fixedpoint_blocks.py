@@ -11,6 +11,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypo import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_fixedpoint_quant import (
@@ -100,7 +101,7 @@ def test_bf16_decode_all_patterns():
     assert ref.bf16_decode(0x0001) == (1, -133) and ref.bf16_decode(0x3F80) == (1, 0)
 
 
-@settings(SETTINGS, max_examples=300)
+@settings(SETTINGS, max_examples=examples(300))
 @given(raw_matrices())
 def test_every_type_decodes_like_gguf_and_both_twins_agree(mat):
     """Random blocks of every type: the exact weight, rounded to float32, is gguf's dequantized float32 (exactly);
@@ -148,7 +149,7 @@ def test_blocks_written_by_gguf_quantizer(gtype):
     assert vec.qlinear(x, vec.prepare(qm), 12, 16).tolist() == ref.qlinear(x.tolist(), qm, 12, 16)
 
 
-@settings(SETTINGS, max_examples=200)
+@settings(SETTINGS, max_examples=examples(200))
 @given(raw_matrices(), st.integers(1, 2), st.data(), shifts)
 def test_qlinear_every_type_twins_equal_exact_oracle(mat, t, data, fxy):
     gtype, raw, n, k = mat

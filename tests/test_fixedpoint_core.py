@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypo import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,7 +42,7 @@ def both(name, *args):
     return r, v
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(ints, shifts)
 def test_shifts_agree(x, s):
     for name in ("round_shift", "floor_shift", "shift_left"):
@@ -49,14 +50,14 @@ def test_shifts_agree(x, s):
         assert r == v, (name, x, s)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(ints, st.integers(-62, 62))
 def test_rescale_agrees(x, s):
     r, v = both("rescale", x, s)
     assert r == v
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(ints, st.integers(1, 64))
 def test_saturate_agrees(x, bits):
     r, v = both("saturate", x, bits)
@@ -64,7 +65,7 @@ def test_saturate_agrees(x, bits):
     assert -(1 << (bits - 1)) <= r <= (1 << (bits - 1)) - 1
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(ints, ints)
 def test_binary_ops_agree(a, b):
     for name in ("checked_add", "checked_mul", "floor_div", "round_div"):
@@ -72,7 +73,7 @@ def test_binary_ops_agree(a, b):
         assert r == v, (name, a, b)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(ints, ints, shifts)
 def test_mul_round_shift_agrees_and_is_exact(a, b, s):
     r, v = both("mul_round_shift", a, b, s)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypo import examples
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -17,7 +18,7 @@ from fixedpoint.vec import matmul as vmm
 
 I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
 REPO = Path(__file__).resolve().parents[1]
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Edge values: extremes of int64, powers of two and their neighbours, small ints.
 EDGES = sorted(

@@ -8,6 +8,7 @@ import math
 import mpmath as mp
 import numpy as np
 import pytest
+from hypo import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,13 +54,13 @@ def test_isqrt_edges_exact():
     assert got == [math.isqrt(v) for v in xs] == [ref.isqrt(v) for v in xs]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(0, 2**63 - 1))
 def test_isqrt_random(n):
     assert ref.isqrt(n) == int(vec.isqrt(np.array([n]))[0]) == math.isqrt(n)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.integers(1, 2**62), st.integers(0, 40), st.integers(0, 40))
 def test_rsqrt_floor_is_exact_floor(v, fv, fr):
     try:
@@ -92,7 +93,7 @@ def test_exp_neg_edges_twins_and_bound():
     assert ref.exp_neg(0) == ONE
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.integers(-(1 << 22), 0))
 def test_exp_neg_bound_random(x):
     g = ref.exp_neg(x)
@@ -130,7 +131,7 @@ def test_sigmoid_silu_edges():
         assert _lsb_err(g, real) <= 0.5 + abs(x) * 2.0**-29 + 1e-9
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(-(2**40), 2**40))
 def test_sigmoid_symmetry_and_twins(x):
     assert ref.sigmoid(x) + ref.sigmoid(-x) == ONE
@@ -149,7 +150,7 @@ def test_known_values():
 # -- softmax ---------------------------------------------------------------------------------------
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=examples(120), deadline=None)
 @given(st.lists(st.integers(-(2**31), 2**31 - 1), min_size=1, max_size=40))
 def test_softmax_twins_and_bounds(row):
     p = ref.softmax(row)
@@ -179,7 +180,7 @@ def test_sin_cos_edges_twins_and_bound():
         assert _lsb_err(sv, mp.sin(a) * 2**30) <= 2, t
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(-(2**52), 2**52))
 def test_sin_cos_random(t):
     c, s = ref.sin_cos(t)
@@ -270,7 +271,7 @@ def test_gelu_tanh_edges_twins_and_bound():
             assert g == (x if x > 0 else 0), x
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.integers(-(1 << 21), 1 << 21) | st.integers(-(2**62), 2**62))
 def test_gelu_tanh_random_twins_and_bound(x):
     g = ref.gelu_tanh(x)
@@ -300,7 +301,7 @@ def test_tanh_edges_twins_symmetry_and_bound():
     assert ref.tanh(0) == 0
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(-(1 << 24), 1 << 24))
 def test_tanh_random(x):
     g = ref.tanh(x)
@@ -323,7 +324,7 @@ def _mul_sqrt_real_floor(m: int, n: int, s: int) -> int:
     return lo
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(-(2**40), 2**40) | st.integers(-(1 << 20), 1 << 20), st.integers(0, 2**32), st.integers(0, 62))
 def test_mul_sqrt_round_shift_is_the_exact_rounding(m, n, s):
     want = _mul_sqrt_real_floor(m, n, s)

@@ -16,6 +16,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypo import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,7 +26,7 @@ from fixedpoint.ref.blocks import GGML_TYPES, scale_fields
 from fixedpoint.vec import quant as vq
 
 I64_MIN, I64_MAX = -(1 << 63), (1 << 63) - 1
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 QTYPES = ("Q4_0", "Q4_1", "Q8_0")  # the types the test's own encoder (block_bytes) writes
 ALL_TYPES = QTYPES + ("F16", "F32")
 BLOCK_TYPES = (
@@ -414,7 +415,7 @@ def check_all(raw, gtype, n, k, w, xs, fx, fy):
     return want
 
 
-@settings(SETTINGS, max_examples=300)
+@settings(SETTINGS, max_examples=examples(300))
 @given(matrices(), st.integers(1, 3), st.data(), shifts)
 def test_qlinear_twins_equal_exact_oracle(mat, t, data, fxy):
     gtype, rows = mat
@@ -654,6 +655,7 @@ REAL = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, rows", REAL)
 def test_real_smollm2_decode_matches_gguf(smol, name, rows):
     t = smol[name]
@@ -669,6 +671,7 @@ def test_real_smollm2_decode_matches_gguf(smol, name, rows):
     assert np.array_equal(full.q[rows[-1]], qm.q[len(rows) - 1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["blk.0.ffn_down.weight", "blk.3.attn_q.weight", "blk.12.ffn_gate.weight"])
 def test_real_smollm2_qlinear_matches_ref(smol, name):
     t = smol[name]
@@ -684,6 +687,7 @@ def test_real_smollm2_qlinear_matches_ref(smol, name):
         assert [ref.qlinear_row(xl, pq, r, 12, 16) for r in rows] == y[t_, rows].tolist()
 
 
+@pytest.mark.slow
 def test_real_smollm2_output_head_rows(smol):
     t = smol["token_embd.weight"]
     rows = [0, 2, 504, 3575, 49151, 12345, 777, 30000]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sha3
+from hypo import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,13 +23,13 @@ from prover.runner import traced_generate
 I32 = (-(1 << 31), (1 << 31) - 1)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=700))
 def test_keccak256_equals_pysha3(data):
     assert K.keccak256(data) == sha3.keccak_256(data).digest()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.integers(0, 90).flatmap(lambda n: st.binary(min_size=4 * n, max_size=4 * n)))
 def test_word_keccak_equals_pysha3_at_every_block_boundary(data):
     out = np.zeros(8, np.uint32)
@@ -45,7 +46,7 @@ def test_byte_keccak_with_scratch_past_the_message():
         assert out.tobytes() == sha3.keccak_256(bytes(buf[:n])).digest(), n
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.lists(st.integers(1, 5), min_size=0, max_size=3), st.integers(0, 2**32 - 1), st.booleans())
 def test_i32_tensor_root_equals_merkle_tensor_root(shape, seed, edges):
     rng = np.random.default_rng(seed)
@@ -67,7 +68,7 @@ def test_i32_tensor_root_refuses_values_outside_i32_like_pack(bad):
     assert str(short.value) == str(general.value)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(
     st.integers(1, 70),
     st.integers(1, 40),

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
+import clikit
 import pytest
 from eth_account import Account
 
@@ -16,22 +13,12 @@ from prover.chain.client import anvil_key
 from prover.cli.common import UsageError
 from prover.cli.keys import signer, storable_url
 
-ROOT = Path(__file__).resolve().parent.parent
 KEY = "0x" + "4c" * 32
 
 
 def obrain(*args, env=None, stdin=None):
-    e = {k: v for k, v in os.environ.items() if k not in ("ETH_PRIVATE_KEY", "OBRAIN_PRIVATE_KEY", "ETH_RPC_URL")}
-    e.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "prover.cli", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=e,
-        input=stdin,
-        timeout=300,
-    )
+    """`obrain ARGS` in this process (tests/clikit.py), with no key or RPC URL from the caller's environment."""
+    return clikit.obrain(*args, env=env, input=stdin, drop=("ETH_PRIVATE_KEY", "OBRAIN_PRIVATE_KEY", "ETH_RPC_URL"))
 
 
 def args(**kw):
@@ -41,6 +28,19 @@ def args(**kw):
 
 DEV = SimpleNamespace(dev=True, chain_id=31337)
 PUBLIC = SimpleNamespace(dev=False, chain_id=11155111)
+
+
+@pytest.fixture()
+def light_kdf(monkeypatch):
+    """Keystores written with scrypt n = 2^10 instead of eth-account's default 2^18 (0.8 CPU-s per encryption and
+    per decryption), after checking that the code asks for the default: it passes no kdf and no iterations."""
+    encrypt = Account.encrypt
+
+    def light(private_key, password, kdf=None, iterations=None):
+        assert kdf is None and iterations is None, "keystores use eth-account's default scrypt strength"
+        return encrypt(private_key, password, kdf="scrypt", iterations=1 << 10)
+
+    monkeypatch.setattr(Account, "encrypt", staticmethod(light))
 
 
 @pytest.fixture()
@@ -71,7 +71,7 @@ def test_key_sources_in_order(clean_env, capsys):
         signer(args(key="0x1234"), PUBLIC)
 
 
-def test_keystore_new_import_address_and_signing(tmp_path, clean_env):
+def test_keystore_new_import_address_and_signing(tmp_path, clean_env, light_kdf):
     pw = tmp_path / "pw"
     pw.write_text("correct horse\n")
     ks = tmp_path / "new.json"
@@ -125,6 +125,7 @@ def test_only_a_loopback_url_without_secrets_is_stored(url, kept):
     assert (storable_url(url) == url) is kept
 
 
+@pytest.mark.chain  # starts its own anvil
 def test_no_key_on_a_public_chain_is_bad_input_and_nothing_leaks(tmp_path):
     """deploy to a chain that is not anvil's dev chain, with no key: exit 2, the URL's secret never printed."""
     from prover.chain import start_anvil

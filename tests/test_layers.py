@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypo import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -70,7 +71,7 @@ def _norm_ref(x, gm, ge, fx, fy, eps, width):
 ints = st.integers
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(
         st.one_of(ints(-(1 << 20), 1 << 20), st.sampled_from([0, I32MAX, I32MIN, 3037000499])), min_size=1, max_size=40
@@ -109,7 +110,7 @@ def _program(*ins, context=64):
     return Program("t", (*hold, *ins), context, ins[-1].name)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(st.data())
 def test_rmsnorm_op_compiled_equals_element(data):
     """op.run (compiled rows, generic rows past the contract) == op.element (ref) on every element, at the edges."""
@@ -133,7 +134,7 @@ def test_rmsnorm_op_compiled_equals_element(data):
     assert (y2 == y).all()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.data())
 def test_swiglu_and_rope_rows(data):
     width = data.draw(st.sampled_from([8, 16, 32]))
@@ -163,7 +164,7 @@ def test_swiglu_and_rope_rows(data):
         assert ro[0, j] == rotate_element(a, b, int(cos[0, i]), int(sin[0, i]), j % 2 == 1, width)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     st.lists(
         st.one_of(st.integers(-(1 << 22), 1 << 22), st.sampled_from([I64MIN, I64MAX, 0, -EXP_ZERO_Z])),
@@ -177,7 +178,7 @@ def test_softmax_row(x):
     assert out.tolist() == ref.softmax(x)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.data())
 def test_add_sat_rows(data):
     width = data.draw(st.sampled_from([8, 32, 64]))
@@ -208,7 +209,7 @@ def _attn_program(H, Hkv, hd, chunk, context, width=32):
     )
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(st.data())
 def test_attention_kernels_equal_element(data):
     """Scores, softmax and the mix over an engine-built int32 cache (the compiled kernels) equal the ref one-step

@@ -6,11 +6,10 @@ unregistered model cannot even be posted."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clikit import obrain
 from gamekit import quiet
 from hypothesis import given
 from hypothesis import strategies as st
@@ -28,7 +27,6 @@ from prover.dispute.protocol import ClaimStatus, Reason
 from prover.dispute.watcher import Watcher
 from prover.runner import make_receipt, traced_generate, verify
 
-ROOT = Path(__file__).resolve().parent.parent
 PROMPT = [5, 17, 99, 120]
 SETTINGS = GenSettings(max_new_tokens=3)
 BOND = 10**15
@@ -183,9 +181,7 @@ def test_a_claim_on_an_unregistered_model_cannot_be_posted(gc, lm, variant):
 
 
 def _cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "prover.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
-    )
+    return obrain(*args)  # in this process (tests/clikit.py)
 
 
 def test_cli_dishonest_output_and_model(tmp_path, variant_path):

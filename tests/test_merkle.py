@@ -8,6 +8,7 @@ import random
 import numpy as np
 import pytest
 from Crypto.Hash import keccak as pycryptodome_keccak
+from hypo import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -129,7 +130,7 @@ def tensors(draw, max_elems=700):
     return dtype, vals
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(t=tensors(), data=st.data())
 def test_flipping_any_single_element_changes_the_root(t, data):
     dtype, vals = t
@@ -144,7 +145,7 @@ def test_flipping_any_single_element_changes_the_root(t, data):
         assert mk.tensor_root(flipped, dtype) != root, (i, bit)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(t=tensors(max_elems=3000), data=st.data())
 def test_every_proof_verifies_and_any_corruption_fails(t, data):
     dtype, vals = t
@@ -177,7 +178,7 @@ def test_every_proof_verifies_and_any_corruption_fails(t, data):
     assert not mk.verify_proof(root, leaf, i, proof + [mk.zero_hash(len(proof))])
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(n=st.integers(0, 300), seed=st.integers(0, 2**32 - 1))
 def test_builder_equals_one_shot_root(n, seed):
     rnd = random.Random(seed)
@@ -221,7 +222,7 @@ def test_tree_node_and_hash_proofs_agree_with_the_levels():
         mk.hash_proof(hashes, 37)
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=examples(20), deadline=None)
 @given(
     depth=st.integers(0, 7),
     ops=st.lists(st.tuples(st.integers(0, 127), st.integers(0, 2**32 - 1)), min_size=1, max_size=40),
@@ -242,7 +243,7 @@ def test_fixed_capacity_updates_equal_recompute(depth, ops):
         t.prefix_root(t.size - 1)
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=examples(30), deadline=None)
 @given(
     depth=st.integers(0, 7),
     runs=st.lists(
@@ -296,7 +297,7 @@ def test_one_megabyte_costs_one_keccak_per_leaf_and_node(monkeypatch):
     assert calls.count(260) == 4096 and calls.count(68) == 4095
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     shape=st.lists(st.integers(0, 70), min_size=0, max_size=3),
     edge=st.sampled_from([0, 2**31 - 1, -(2**31), 2**31, -(2**31) - 1, 12345]),

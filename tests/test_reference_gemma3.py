@@ -22,6 +22,7 @@ def gemma():
     return FloatGemma3()
 
 
+@pytest.mark.slow  # reads the real Gemma 3 file
 def test_file_facts():
     c, T = read_gemma3()
     assert (c.n_layers, c.dim, c.ffn_dim, c.n_heads, c.n_kv_heads, c.head_dim) == (18, 640, 2048, 4, 1, 256)
@@ -96,6 +97,7 @@ def test_batch_equals_one_token_at_a_time_also_past_the_window(gemma):
     assert not np.allclose(last[3], last[512], atol=1e-2)
 
 
+@pytest.mark.slow
 def test_bad_input_raises(gemma):
     with pytest.raises(ValueError):
         gemma.forward(-1, 0)

@@ -7,11 +7,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from clikit import obrain
 
 from engine import store
 from engine.errors import ModelLoadError
@@ -20,17 +19,32 @@ from engine.models import tiny, tiny_gemma3
 from engine.store import resolve_model
 from prover.cli import main as cli
 
-ROOT = Path(__file__).resolve().parent.parent
+
+@pytest.fixture(scope="session")
+def shared_cache() -> Path:
+    """The shared cache with every bundled model built and hashed (once: later sessions find them there)."""
+    store.entries()
+    return store.cache_dir()
 
 
 @pytest.fixture()
-def folder(tmp_path, monkeypatch):
+def private_cache(tmp_path, monkeypatch, shared_cache):
+    """A private cache ($OBRAIN_CACHE) seeded with a copy of the shared one: the built tiny models and the hash
+    index, whose entries for SmolLM2's and Gemma's files (outside the cache, same paths) stay valid, so the
+    test's store neither rebuilds a dozen tiny models nor re-hashes 400 MB (seconds per test)."""
+    cache = tmp_path / "cache"
+    shutil.copytree(shared_cache, cache, ignore=shutil.ignore_patterns("*.tmp"))
+    monkeypatch.setenv("OBRAIN_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture()
+def folder(tmp_path, monkeypatch, private_cache):
     """A private store folder and cache: a copy of the tiny model under a name of its own."""
     models = tmp_path / "models"
     (models / "sub").mkdir(parents=True)
     shutil.copy(tiny.tiny_path(), models / "sub" / "mine.gguf")
     monkeypatch.setenv("OBRAIN_MODELS", str(models))
-    monkeypatch.setenv("OBRAIN_CACHE", str(tmp_path / "cache"))
     return models
 
 
@@ -60,13 +74,12 @@ def test_entries_list_bundled_and_folder_models_and_cache_hashes(folder):
     assert next(e for e in store.entries() if e.name == "mine.gguf").sha256 != tiny.TINY_SHA256
 
 
-def test_several_folders(tmp_path, monkeypatch):
+def test_several_folders(tmp_path, monkeypatch, private_cache):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
     b.mkdir()
     shutil.copy(tiny.tiny_path(), b / "t.gguf")
     monkeypatch.setenv("OBRAIN_MODELS", os.pathsep.join([str(a), str(b)]))
-    monkeypatch.setenv("OBRAIN_CACHE", str(tmp_path / "cache"))
     assert store.folders() == [a, b]
     assert any(e.path == str(b / "t.gguf") for e in store.entries(bundled=False))
 
@@ -78,45 +91,39 @@ def test_models_command_lists_the_store(folder, capsys):
     assert any(m["name"] == "mine.gguf" and m["sha256"] == tiny.TINY_SHA256 for m in out["models"])
 
 
-def _run(*args: str, env=None, cwd=ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "prover.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
-    )
-
-
 def test_verify_finds_the_model_of_a_receipt_made_elsewhere(folder, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     work = tmp_path / "work"
     work.mkdir()
     shutil.copy(folder / "sub" / "mine.gguf", work / "local.gguf")
     rc = tmp_path / "run" / "receipt.json"
-    r = _run("run", "local.gguf", "hi", "--max-new-tokens", "3", "--receipt", str(rc), "-q", env=env, cwd=work)
+    r = obrain("run", "local.gguf", "hi", "--max-new-tokens", "3", "--receipt", str(rc), "-q", cwd=work)
     assert r.returncode == 0, r.stderr
     receipt = json.loads(rc.read_text())
     assert receipt["model"]["id"] == "local.gguf" and receipt["model"]["file_sha256"] == tiny.TINY_SHA256
     (work / "local.gguf").unlink()  # the file it ran with is gone: the store has the same bytes
     other = tmp_path / "elsewhere"
     other.mkdir()
-    r = _run("verify", str(rc), "-q", env=env, cwd=other)
+    r = obrain("verify", str(rc), "-q", cwd=other)
     assert r.returncode == 0, r.stderr
 
 
 def test_a_hostile_receipt_cannot_make_verify_open_a_path(folder, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OBRAIN_MODELS": str(tmp_path / "empty")}
+    env = {"OBRAIN_MODELS": str(tmp_path / "empty")}
     rc = tmp_path / "run" / "receipt.json"
-    assert _run("run", "tiny", "hi", "--max-new-tokens", "2", "--receipt", str(rc), "-q", env=env).returncode == 0
+    assert obrain("run", "tiny", "hi", "--max-new-tokens", "2", "--receipt", str(rc), "-q", env=env).returncode == 0
     obj = json.loads(rc.read_text())
     bait = tmp_path / "bait.gguf"
     shutil.copy(tiny.tiny_path(), bait)
     obj["model"]["id"] = str(bait)  # names a real, loadable model file...
     obj["model"]["file_sha256"] = "ab" * 32  # ...that is not the model the receipt's hash names
     rc.write_text(json.dumps(obj))
-    r = _run("verify", str(rc), "-q", env=env)
+    r = obrain("verify", str(rc), "-q", env=env)
     assert r.returncode == 2 and "no model with sha256" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert str(bait) in r.stderr  # the id is quoted as information only
 
 
-def test_inspect_reports_every_blocker_at_once(tmp_path):
+@pytest.mark.slow  # reads the real Gemma 3 and SmolLM2 files
+def test_inspect_reports_the_real_files(tmp_path):
     g = inspect_gguf(store.bundled_path("gemma3"))
     assert g["blockers"] == [] and g["runnable"]  # gemma3 is an architecture module now (engine/models/gemma3.py)
     kv, tensors = tiny_gemma3.spec()
@@ -137,7 +144,9 @@ def test_inspect_reports_every_blocker_at_once(tmp_path):
     assert s["runnable"] and s["tokenizer"]["stop_ids"] == [0, 2, 4]
     assert s["tensors"]["by_type"]["Q4_1"] == {"tensors": 210, "bytes": 66355200}
 
-    # a llama file with several problems: all of them, not only the first
+
+def test_inspect_reports_every_blocker_at_once(tmp_path):
+    """A llama file with several problems: all of them, not only the first."""
     import copy
 
     from gguf import GGUFValueType
@@ -153,7 +162,7 @@ def test_inspect_reports_every_blocker_at_once(tmp_path):
     rep = inspect_gguf(p)
     whats = " | ".join(b["what"] for b in rep["blockers"])
     assert "llama.block_count" in whats and "deepseek-coder" in whats, whats
-    r = _run("inspect", str(p))
+    r = obrain("inspect", str(p))
     assert r.returncode == 2 and "blocker" in r.stdout
-    r = _run("inspect", "tiny-spm", "--json")
+    r = obrain("inspect", "tiny-spm", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["runnable"] is True

@@ -19,7 +19,15 @@ from engine.store import bundled_path
 from engine.tokenizer import SPACE, Tokenizer, spm_merge
 
 VECTORS = Path(__file__).parent / "vectors"
-MODELS = ("tiny", "tiny-spm", "tiny-llama3", "tiny-qwen2", "smollm2", "gemma3")
+# the real SmolLM2 and Gemma 3 files' vocabularies are read from the model files: slow
+MODELS = (
+    "tiny",
+    "tiny-spm",
+    "tiny-llama3",
+    "tiny-qwen2",
+    pytest.param("smollm2", marks=pytest.mark.slow),
+    pytest.param("gemma3", marks=pytest.mark.slow),
+)
 _TOK: dict[str, Tokenizer] = {}
 
 
@@ -117,6 +125,7 @@ def test_llama3_ignore_merges_and_digit_groups():
     assert tokenizer("tiny-qwen2").encode("123") == [tokenizer("tiny-qwen2").token_id(c) for c in "123"]
 
 
+@pytest.mark.slow  # the real SmolLM2 vocabulary
 def test_unrepresentable_character_is_refused():
     tok = tokenizer("smollm2")  # no token for byte 0x04
     assert tok.unrepresentable("ctrl-d \x04 here") == "\x04"

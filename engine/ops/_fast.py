@@ -8,9 +8,18 @@ contiguous slice [g hd, (g + 1) hd), so both products stream contiguous memory.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from numba import njit
 
-_OPTS = dict(cache=True, nogil=True, boundscheck=False)
+
+class _JitOptions(TypedDict):  # typed, so that mypy matches ``njit(**_OPTS)`` with numba's own stubs
+    cache: bool
+    nogil: bool
+    boundscheck: bool
+
+
+_OPTS: _JitOptions = {"cache": True, "nogil": True, "boundscheck": False}
 
 
 @njit(**_OPTS)

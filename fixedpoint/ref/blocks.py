@@ -85,7 +85,7 @@ GGML_TYPES: dict[str, Layout] = {
 # ---------------------------------------------------------------------------------------------- floats
 
 
-def _bits(bits, width: int, name: str) -> int:
+def _bits(bits: object, width: int, name: str) -> int:
     if isinstance(bits, bool) or not hasattr(bits, "__index__"):
         raise FixedPointTypeError(f"{name} bits must be an integer, got {type(bits).__name__} {bits!r}")
     b = operator.index(bits)

@@ -6,13 +6,15 @@ FixedPointOverflow. ``fixedpoint.vec.core`` mirrors each name over int64 numpy a
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import FixedPointOverflow, FixedPointTypeError, FixedPointValueError
 from ..formats import INT64_MAX, INT64_MIN
 
 MAX_SHIFT = 62  # shifts are in [0, 62] so that the rounding term 2^(s-1) and 2^s stay inside int64
 
 
-def as_int(x, name: str = "x") -> int:
+def as_int(x: Any, name: str = "x") -> int:
     """x itself if it is a Python/numpy integer (not bool) in int64; else FixedPointTypeError/Overflow naming it."""
     if isinstance(x, bool) or not hasattr(x, "__index__"):
         raise FixedPointTypeError(f"{name} must be an integer, got {type(x).__name__} {x!r}")
@@ -22,7 +24,7 @@ def as_int(x, name: str = "x") -> int:
     return v
 
 
-def check_shift(s, name: str = "s") -> int:
+def check_shift(s: object, name: str = "s") -> int:
     """s itself if it is an int in [0, 62]; else FixedPointValueError naming it."""
     s = as_int(s, name)
     if not 0 <= s <= MAX_SHIFT:
@@ -30,7 +32,7 @@ def check_shift(s, name: str = "s") -> int:
     return s
 
 
-def check_width(bits, name: str = "bits") -> int:
+def check_width(bits: object, name: str = "bits") -> int:
     """bits itself if it is an int in [1, 64]; else FixedPointValueError."""
     bits = as_int(bits, name)
     if not 1 <= bits <= 64:

@@ -10,16 +10,21 @@ int64, else FixedPointOverflow names the first offending entry in row-major orde
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..errors import FixedPointOverflow, FixedPointTypeError, FixedPointValueError
 from ..formats import INT64_MAX, INT64_MIN
 from .core import as_int
 
 __all__ = ["matmul_exact", "bmm_exact", "matmul_bound_ok"]
 
+Exact = list[list[int]] | list[int] | int  # matmul_exact's result: numpy's shape rule on 1-D sides
+Shapes = tuple[tuple[int, ...], tuple[int, ...]]
+
 FLOAT64_EXACT = 1 << 53  # every integer of magnitude <= 2^53 is a float64; 2^53 + 1 is not
 
 
-def _nonneg(x, name: str) -> int:
+def _nonneg(x: Any, name: str) -> int:
     if isinstance(x, bool) or not hasattr(x, "__index__"):
         raise FixedPointTypeError(f"{name} must be an integer, got {type(x).__name__} {x!r}")
     v = int(x.__index__())
@@ -37,11 +42,11 @@ def matmul_bound_ok(k: int, amax: int, bmax: int) -> bool:
     return _nonneg(k, "k") * _nonneg(amax, "amax") * _nonneg(bmax, "bmax") < FLOAT64_EXACT
 
 
-def _is_seq(x) -> bool:
+def _is_seq(x: object) -> bool:
     return isinstance(x, (list, tuple))
 
 
-def _parse(x, name: str) -> tuple[tuple[int, ...], list[int]]:
+def _parse(x: Any, name: str) -> tuple[tuple[int, ...], list[int]]:
     """(shape, row-major flat list of Python ints) of a 1-D/2-D operand; errors name the operand and value.
 
     Shared with the vec twin for list inputs, so both accept and refuse exactly the same nested lists.
@@ -97,7 +102,7 @@ def _overflow_error(a_ndim: int, b_ndim: int, i: int, j: int, v: int) -> FixedPo
     return FixedPointOverflow(f"matmul_exact: result entry {_out_index(a_ndim, b_ndim, i, j)} = {v} overflows int64")
 
 
-def matmul_exact(a, b):
+def matmul_exact(a: Any, b: Any) -> Exact:
     """a @ b exactly: r[i][j] = sum_k a[i][k] * b[k][j] over Python ints; each r[i][j] must fit int64.
 
     Shapes as numpy matmul for 1-D/2-D operands (a 1-D a is a row, a 1-D b a column, squeezed from the
@@ -129,7 +134,7 @@ def matmul_exact(a, b):
     return rows[0][0]
 
 
-def _batch(a, b) -> int:
+def _batch(a: Any, b: Any) -> int:
     """B, the common length of two batches of operands; errors name what is wrong."""
     for x, name in ((a, "a"), (b, "b")):
         if isinstance(x, (str, bytes)) or not hasattr(x, "__len__") or (hasattr(x, "ndim") and x.ndim == 0):
@@ -139,14 +144,15 @@ def _batch(a, b) -> int:
     return len(a)
 
 
-def bmm_exact(a, b):
+def bmm_exact(a: Any, b: Any) -> list[Exact]:
     """[matmul_exact(a[i], b[i]) for i < B]: B exact 2-D products of the same shapes (a[i]: M x K, b[i]: K x N).
 
     a, b: sequences (or 3-D integer arrays) of equal length B of 2-D operands, every pair of the same shapes,
     else FixedPointTypeError / FixedPointValueError; each pair is checked and computed as matmul_exact does,
     in batch order, so the first failing pair's error is raised. Returns a list of B lists of lists.
     """
-    out, first = [], None
+    out: list[Exact] = []
+    first: Shapes | None = None
     for i in range(_batch(a, b)):
         shapes = _parse(a[i], f"a[{i}]")[0], _parse(b[i], f"b[{i}]")[0]
         _check_pair(i, shapes, first)
@@ -155,7 +161,7 @@ def bmm_exact(a, b):
     return out
 
 
-def _check_pair(i: int, shapes, first) -> None:
+def _check_pair(i: int, shapes: Shapes, first: Shapes | None) -> None:
     """Pair i of a batch: both operands 2-D, and the shapes of pair 0."""
     if len(shapes[0]) != 2 or len(shapes[1]) != 2:
         raise FixedPointValueError(f"bmm_exact needs 2-D operands, batch {i} has shapes {shapes[0]} and {shapes[1]}")

@@ -261,7 +261,7 @@ def rope_inv_freq(base_mant: int, base_exp: int, head_dim: int, f: int = 40) -> 
     return out
 
 
-def _check_table_args(n_pos) -> int:
+def _check_table_args(n_pos: object) -> int:
     n_pos = as_int(n_pos, "n_pos")
     if n_pos < 0:
         raise FixedPointValueError(f"rope_table needs n_pos >= 0, got {n_pos}")

@@ -17,9 +17,13 @@ by the vec twin (one class each, so ``isinstance`` works across twins).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import operator
 
 import numpy as np
+import numpy.typing as npt
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from ..errors import FixedPointOverflow, FixedPointTypeError, FixedPointValueError
@@ -48,13 +52,13 @@ _FLOAT_DECODERS = {"fp16": fp16_decode, "bf16": bf16_decode, "fp32": fp32_decode
 # --------------------------------------------------------------------------------------------- matrix
 
 
-def _dim(v, name: str) -> int:
+def _dim(v: Any, name: str) -> int:
     if isinstance(v, bool) or not hasattr(v, "__index__"):
         raise FixedPointTypeError(f"{name} must be an integer, got {type(v).__name__} {v!r}")
-    v = operator.index(v)
-    if v < 1:
-        raise FixedPointValueError(f"{name}={v} must be >= 1")
-    return v
+    d = operator.index(v)
+    if d < 1:
+        raise FixedPointValueError(f"{name}={d} must be >= 1")
+    return d
 
 
 class _Field(NDArrayOperatorsMixin):
@@ -64,7 +68,7 @@ class _Field(NDArrayOperatorsMixin):
     Supports numpy indexing (the first index selects rows), ``np.asarray``, ufuncs and operators.
     """
 
-    def __init__(self, qm: QuantMatrix, index: int, shape: tuple[int, int], dtype):
+    def __init__(self, qm: QuantMatrix, index: int, shape: tuple[int, int], dtype: npt.DTypeLike):
         self._qm, self._index = qm, index
         self.shape, self.dtype = shape, np.dtype(dtype)
 
@@ -78,9 +82,10 @@ class _Field(NDArrayOperatorsMixin):
         return self.shape[0]
 
     def _rows(self, raw_rows: np.ndarray) -> np.ndarray:
-        return self._qm.fields(raw_rows)[self._index]
+        rows: np.ndarray = self._qm.fields(raw_rows)[self._index]
+        return rows
 
-    def __getitem__(self, idx):
+    def __getitem__(self, idx: Any) -> Any:
         first, rest = (idx[0], tuple(idx[1:])) if isinstance(idx, tuple) and idx else (idx, ())
         if isinstance(first, (int, np.integer)) and not isinstance(first, (bool, np.bool_)):
             n = operator.index(first)
@@ -96,20 +101,21 @@ class _Field(NDArrayOperatorsMixin):
                 return out[(slice(None),) + rest] if rest else out
         return np.asarray(self)[idx]  # Ellipsis, None, multi-dim index arrays: decode everything
 
-    def __array__(self, dtype=None, copy=None):
+    def __array__(self, dtype: npt.DTypeLike | None = None, copy: bool | None = None) -> np.ndarray:
         a = self._rows(self._qm.raw)
         return a if dtype is None else a.astype(dtype)
 
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         inputs = tuple(np.asarray(v) if isinstance(v, _Field) else v for v in inputs)
         return getattr(ufunc, method)(*inputs, **kwargs)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         for n in range(self.shape[0]):
             yield self[n]
 
-    def tolist(self) -> list:
-        return np.asarray(self).tolist()
+    def tolist(self) -> list[Any]:
+        out: list[Any] = np.asarray(self).tolist()
+        return out
 
     def __repr__(self) -> str:
         return f"<{self.shape[0]}x{self.shape[1]} {self.dtype} field of {self._qm!r}, decoded on access>"
@@ -188,23 +194,25 @@ class QuantMatrix:
     def m_exp(self) -> _Field:
         return _Field(self, 4, (self.shape[0], self.n_blocks), np.int64)
 
-    def fields(self, raw_rows: np.ndarray | None = None):
+    def fields(self, raw_rows: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
         """(q int8 (r, K), d_mant, d_exp, m_mant, m_exp int64 (r, K // B)) of raw rows (default: all rows),
         decoded with plain ints (``fixedpoint.ref.blocks``)."""
         rows = self.raw if raw_rows is None else raw_rows
         lay, k = self.layout, self.shape[1]
-        q, f = [], [[], [], [], []]
+        q: list[list[int]] = []
+        f: list[list[list[int]]] = [[], [], [], []]
         for r in rows:
             b = bytes(r)
-            qr, fr = [], [[], [], [], []]
+            qr: list[int] = []
+            fr: list[list[int]] = [[], [], [], []]
             for o in range(0, len(b), lay.nbytes):
                 for qq, (dm, de), (mm, me) in decode_block(self.ggml_type, b[o : o + lay.nbytes]):
                     qr += qq
                     for lst, v in zip(fr, (dm, de, mm, me)):
                         lst.append(v)
             q.append(qr)
-            for lst, v in zip(f, fr):
-                lst.append(v)
+            for col, vals in zip(f, fr):
+                col.append(vals)
         nb = k // self.block
         return (np.array(q, np.int8).reshape(-1, k),) + tuple(np.array(v, np.int64).reshape(-1, nb) for v in f)
 
@@ -222,7 +230,7 @@ class PreparedQuant:
 
     __slots__ = ("qm", "fast", "nbytes")
 
-    def __init__(self, qm: QuantMatrix, fast=None, nbytes: int = 0):
+    def __init__(self, qm: QuantMatrix, fast: Any = None, nbytes: int = 0):
         self.qm, self.fast, self.nbytes = qm, fast, nbytes
 
     @property
@@ -233,7 +241,7 @@ class PreparedQuant:
         return f"PreparedQuant({self.qm!r}, {self.nbytes} bytes)"
 
 
-def _qm_of(w, name: str = "qm") -> QuantMatrix:
+def _qm_of(w: object, name: str = "qm") -> QuantMatrix:
     if isinstance(w, PreparedQuant):
         return w.qm
     if isinstance(w, QuantMatrix):
@@ -273,14 +281,14 @@ def decode_matrix(raw: np.ndarray, ggml_type: str, n_rows: int, n_cols: int) -> 
     return qm
 
 
-def _row_index(qm: QuantMatrix, n) -> int:
+def _row_index(qm: QuantMatrix, n: object) -> int:
     n = as_int(n, "n")
     if not 0 <= n < qm.shape[0]:
         raise FixedPointValueError(f"row n={n} is outside [0, {qm.shape[0]})")
     return n
 
 
-def dequant_exact_row(qm, n: int) -> list[tuple[int, int]]:
+def dequant_exact_row(qm: QuantMatrix | PreparedQuant, n: int) -> list[tuple[int, int]]:
     """Row n of the matrix as exact dyadics: w[n][k] = mant * 2^exp for the k-th pair, canonical (mant odd or (0, 0)).
 
     qm: a QuantMatrix or PreparedQuant; n in [0, N) else FixedPointValueError. (The vec twin returns the same
@@ -303,7 +311,7 @@ def _round_half_up_pow2(v: int, e: int) -> int:
     return (v + (1 << (-e - 1))) >> -e
 
 
-def _dot_row(blocks, x: list[int]) -> tuple[int, int]:
+def _dot_row(blocks: list[tuple[list[int], int, int, int, int]], x: list[int]) -> tuple[int, int]:
     """(S, E) with sum_k w[k] * x[k] == S * 2^E exactly (E the least exponent of a nonzero term, else 0)."""
     terms = []
     k = 0
@@ -323,7 +331,7 @@ def _fit(v: int, what: str) -> int:
     return v
 
 
-def _parse_x(x, k: int) -> tuple[list[list[int]], bool]:
+def _parse_x(x: Any, k: int) -> tuple[list[list[int]], bool]:
     """(rows of x as lists of Python ints, x was 1-D) for x of shape (K,) or (T, K); shared with the vec twin.
 
     Checks, in this order: type (integer array, not bool/float/object; or a list/tuple of ints),
@@ -352,12 +360,12 @@ def _parse_x(x, k: int) -> tuple[list[list[int]], bool]:
     return rows, one
 
 
-def _check_args(w, fx, fy) -> tuple[QuantMatrix, int, int]:
+def _check_args(w: object, fx: object, fy: object) -> tuple[QuantMatrix, int, int]:
     qm = _qm_of(w)
     return qm, check_shift(fx, "fx"), check_shift(fy, "fy")
 
 
-def qlinear_row(x, qm, n: int, fx: int, fy: int) -> int:
+def qlinear_row(x: Any, qm: QuantMatrix | PreparedQuant, n: int, fx: int, fy: int) -> int:
     """y[n] = round_half_up(2^fy * sum_k w[n,k] * x[k] * 2^-fx) exactly (one output of ``qlinear``).
 
     x: K ints (list or integer array) in int64; qm: QuantMatrix or PreparedQuant; n in [0, N); fx, fy in
@@ -373,7 +381,7 @@ def qlinear_row(x, qm, n: int, fx: int, fy: int) -> int:
     return _fit(_round_half_up_pow2(s, e + fy - fx), f"qlinear: y[{n}]")
 
 
-def qlinear(x, qm, fx: int, fy: int):
+def qlinear(x: Any, qm: QuantMatrix | PreparedQuant, fx: int, fy: int) -> list[int] | list[list[int]]:
     """y[..., n] = round_half_up(2^fy * sum_k w[n,k] * x[..., k] * 2^-fx), the exact dot product rounded once.
 
     x: (K,) or (T, K) ints in int64 (list or integer array; float/bool raise FixedPointTypeError); qm:
@@ -382,7 +390,7 @@ def qlinear(x, qm, fx: int, fy: int):
     """
     qm, fx, fy = _check_args(qm, fx, fy)
     rows, one = _parse_x(x, qm.shape[1])
-    ys = [[] for _ in rows]
+    ys: list[list[int]] = [[] for _ in rows]
     for n in range(qm.shape[0]):
         blocks = _row_blocks(qm, n)
         for t, xr in enumerate(rows):
@@ -394,7 +402,7 @@ def qlinear(x, qm, fx: int, fy: int):
     return ys[0] if one else ys
 
 
-def prepare(qm) -> QuantMatrix:
+def prepare(qm: QuantMatrix | PreparedQuant) -> QuantMatrix:
     """The form of ``qm`` this twin's ``qlinear`` runs fastest, built once (ref: the QuantMatrix; vec: a PreparedQuant).
 
     The reference computes from the raw bytes, so it has nothing to prepare: a QuantMatrix is returned

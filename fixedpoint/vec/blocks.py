@@ -5,6 +5,7 @@ layout, its bit positions and its (D, M)). Same results, bit for bit, as int arr
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from ..errors import FixedPointTypeError, FixedPointValueError
 from ..ref.blocks import GGML_TYPES, Layout, scale_fields
@@ -15,7 +16,7 @@ __all__ = ["GGML_TYPES", "Layout", "bf16_decode", "decode_fields", "find_inf_nan
 _FLOAT_BITS = {"fp16": (16, 5, 10), "bf16": (16, 8, 7), "fp32": (32, 8, 23)}
 
 
-def _bits_array(bits, width: int, name: str) -> np.ndarray:
+def _bits_array(bits: npt.ArrayLike, width: int, name: str) -> np.ndarray:
     if isinstance(bits, (bool, float, np.bool_, np.floating)):
         raise FixedPointTypeError(f"{name} bits must be integers, got {type(bits).__name__} {bits!r}")
     a = as_int(bits, "bits")
@@ -41,7 +42,7 @@ def canonical(mant: np.ndarray, exp: np.ndarray, max_tz: int) -> tuple[np.ndarra
     return mant, exp
 
 
-def _float_decode(bits, kind: str) -> tuple[np.ndarray, np.ndarray]:
+def _float_decode(bits: npt.ArrayLike, kind: str) -> tuple[np.ndarray, np.ndarray]:
     width, exp_bits, frac_bits = _FLOAT_BITS[kind]
     b = _bits_array(bits, width, kind)
     emax = (1 << exp_bits) - 1
@@ -58,7 +59,7 @@ def _float_decode(bits, kind: str) -> tuple[np.ndarray, np.ndarray]:
     return canonical(mant, exp, frac_bits + 1)
 
 
-def fp16_decode(bits) -> tuple[np.ndarray, np.ndarray]:
+def fp16_decode(bits: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """(mant, exp) with value(IEEE binary16 ``bits``) == mant * 2^exp exactly; mant odd or (0, 0); inf/NaN raise.
 
     bits: integer array (e.g. uint16) or int, every entry in [0, 2^16), else FixedPointTypeError /
@@ -67,7 +68,7 @@ def fp16_decode(bits) -> tuple[np.ndarray, np.ndarray]:
     return _float_decode(bits, "fp16")
 
 
-def bf16_decode(bits) -> tuple[np.ndarray, np.ndarray]:
+def bf16_decode(bits: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """(mant, exp) with value(bfloat16 ``bits``) == mant * 2^exp exactly; mant odd or (0, 0); inf/NaN raise.
 
     bits: integer array (e.g. uint16) or int, every entry in [0, 2^16), else FixedPointTypeError /
@@ -76,7 +77,7 @@ def bf16_decode(bits) -> tuple[np.ndarray, np.ndarray]:
     return _float_decode(bits, "bf16")
 
 
-def fp32_decode(bits) -> tuple[np.ndarray, np.ndarray]:
+def fp32_decode(bits: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """(mant, exp) with value(IEEE binary32 ``bits``) == mant * 2^exp exactly; mant odd or (0, 0); inf/NaN raise.
 
     bits: integer array (e.g. uint32) or int, every entry in [0, 2^32), else FixedPointTypeError /
@@ -96,11 +97,11 @@ def _le(blk: np.ndarray, o: int, width: int) -> np.ndarray:
     return v
 
 
-def find_inf_nan(raw_rows: np.ndarray, ggml_type: str):
+def find_inf_nan(raw_rows: np.ndarray, ggml_type: str) -> tuple[int, int, str, int, int] | None:
     """(row, block, kind, bits) of the first inf/NaN float field of an (r, row_bytes) uint8 array, or None."""
     lay = GGML_TYPES[ggml_type]
     blk = raw_rows.reshape(raw_rows.shape[0], -1, lay.nbytes)
-    first = None
+    first: tuple[int, int, str, int, int] | None = None
     for o, width, kind in scale_fields(ggml_type):
         bits = _le(blk, o, width)
         nbits, eb, fb = _FLOAT_BITS[kind]
@@ -113,12 +114,12 @@ def find_inf_nan(raw_rows: np.ndarray, ggml_type: str):
     return first
 
 
-def _scaled(dm, de, k):
+def _scaled(dm: np.ndarray, de: np.ndarray, k: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """canonical(d * k) for dyadic arrays (dm, de) and int arrays k broadcast to them (|dm * k| < 2^19)."""
     return canonical(dm * k, np.broadcast_to(de, np.broadcast_shapes(dm.shape, np.shape(k))).copy(), 19)
 
 
-def decode_fields(raw_rows: np.ndarray, ggml_type: str, k: int):
+def decode_fields(raw_rows: np.ndarray, ggml_type: str, k: int) -> tuple[np.ndarray, ...]:
     """(q int8 (r, K), d_mant, d_exp, m_mant, m_exp int64 (r, K // sub)) of r raw rows (uint8 (r, row_bytes)).
 
     Assumes no inf/NaN float field (``decode_matrix`` checks); each field as ``fixedpoint.ref.blocks`` defines it.

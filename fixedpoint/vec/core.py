@@ -7,15 +7,21 @@ FixedPointOverflow (checked with reductions before the operation, never by wrapp
 
 from __future__ import annotations
 
+from typing import overload
+
 import numpy as np
+import numpy.typing as npt
+from numpy._core import umath as _umath
 
 from ..errors import FixedPointOverflow, FixedPointTypeError, FixedPointValueError
 from ..formats import INT64_MAX, INT64_MIN
 
 MAX_SHIFT = 62
 
+I64 = npt.NDArray[np.int64]  # what every function returns
 
-def as_int(x, name: str = "x") -> np.ndarray:
+
+def as_int(x: npt.ArrayLike, name: str = "x") -> I64:
     """x as an int64 array if it holds integers (not bool) inside int64; else FixedPointTypeError/Overflow naming it."""
     if isinstance(x, np.ndarray):
         a = x
@@ -41,7 +47,11 @@ def as_int(x, name: str = "x") -> np.ndarray:
     return a.astype(np.int64, copy=False)
 
 
-def check_shift(s, name: str = "s"):
+@overload
+def check_shift(s: int | np.integer, name: str = "s") -> int: ...
+@overload
+def check_shift(s: npt.ArrayLike, name: str = "s") -> int | I64: ...
+def check_shift(s: npt.ArrayLike, name: str = "s") -> int | I64:
     """s as int (scalar) or int64 array with every entry in [0, 62]; else FixedPointValueError naming it."""
     if isinstance(s, (int, np.integer)) and not isinstance(s, bool):
         s = int(s)
@@ -55,7 +65,7 @@ def check_shift(s, name: str = "s"):
     return s
 
 
-def check_width(bits, name: str = "bits") -> int:
+def check_width(bits: object, name: str = "bits") -> int:
     """bits as int in [1, 64]; else FixedPointValueError."""
     if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)):
         raise FixedPointTypeError(f"width {name} must be an int, got {bits!r}")
@@ -69,14 +79,14 @@ def _minmax(a: np.ndarray) -> tuple[int, int]:
     return (int(a.min()), int(a.max())) if a.size else (0, 0)
 
 
-def _half(s):
+def _half(s: int | I64) -> int | I64:
     """2^(s-1) for s >= 1, 0 for s = 0 (scalar or array)."""
     if isinstance(s, int):
         return (1 << (s - 1)) if s else 0
     return np.where(s > 0, np.left_shift(np.int64(1), np.maximum(s - 1, 0)), 0)
 
 
-def round_shift(x, s):
+def round_shift(x: npt.ArrayLike, s: npt.ArrayLike) -> I64:
     """floor((x + 2^(s-1)) / 2^s) for s >= 1, x for s = 0: right shift rounding half up; x + 2^(s-1) must fit int64."""
     x = as_int(x, "x")
     s = check_shift(s)
@@ -96,12 +106,12 @@ def round_shift(x, s):
     return (x + h) >> s
 
 
-def floor_shift(x, s):
+def floor_shift(x: npt.ArrayLike, s: npt.ArrayLike) -> I64:
     """floor(x / 2^s): arithmetic right shift (rounds toward -inf), s in [0, 62]."""
     return as_int(x, "x") >> check_shift(s)
 
 
-def shift_left(x, s):
+def shift_left(x: npt.ArrayLike, s: npt.ArrayLike) -> I64:
     """x * 2^s exactly; FixedPointOverflow if it leaves int64."""
     x = as_int(x, "x")
     s = check_shift(s)
@@ -117,7 +127,7 @@ def shift_left(x, s):
     return x << s
 
 
-def rescale(x, s):
+def rescale(x: npt.ArrayLike, s: npt.ArrayLike) -> I64:
     """Signed shift: shift_left(x, -s) for s <= 0, round_shift(x, s) for s > 0; s in [-62, 62] (scalar or array)."""
     s = as_int(s, "s") if not isinstance(s, (int, np.integer)) else int(s)
     if isinstance(s, int):
@@ -127,18 +137,20 @@ def rescale(x, s):
     return np.where(s > 0, round_shift(x, np.maximum(s, 0)), up)
 
 
-def saturate(x, bits: int):
+def saturate(x: npt.ArrayLike, bits: int) -> I64:
     """min(max(x, -2^(bits-1)), 2^(bits-1) - 1): clamp to the signed bits-wide range, bits in [1, 64]."""
     x = as_int(x, "x")
     lo, hi = (type(bits) is int and _SAT.get(bits)) or _sat_bounds(bits)  # bool/float never hit the cache
-    return _clip(x, lo, hi)
+    out: I64 = _clip(x, lo, hi)
+    return out
 
 
-_clip = np._core.umath.clip  # the ufunc itself: np.clip's wrapper costs ~4 us per call in dtype checks
-_SAT: dict = {}
+# the ufunc itself: np.clip's wrapper costs ~4 us per call in dtype checks (numpy's stubs do not list it)
+_clip: np.ufunc = _umath.clip  # type: ignore[attr-defined]
+_SAT: dict[int, tuple[np.int64, np.int64]] = {}
 
 
-def _sat_bounds(bits) -> tuple[np.int64, np.int64]:
+def _sat_bounds(bits: object) -> tuple[np.int64, np.int64]:
     bits = check_width(bits)
     _SAT[bits] = (np.int64(-(1 << (bits - 1))), np.int64((1 << (bits - 1)) - 1))
     return _SAT[bits]
@@ -149,7 +161,7 @@ def _check_range(lo: int, hi: int, what: str) -> None:
         raise FixedPointOverflow(f"{what} may overflow int64 (bound [{lo}, {hi}])")
 
 
-def checked_add(a, b):
+def checked_add(a: npt.ArrayLike, b: npt.ArrayLike) -> I64:
     """a + b exactly; FixedPointOverflow if it leaves int64."""
     a, b = as_int(a, "a"), as_int(b, "b")
     if a.size and b.size:
@@ -166,7 +178,7 @@ def _exact_fit(obj: np.ndarray, what: str) -> None:
             raise FixedPointOverflow(f"{what}: result {v} overflows int64")
 
 
-def checked_mul(a, b):
+def checked_mul(a: npt.ArrayLike, b: npt.ArrayLike) -> I64:
     """a * b exactly; FixedPointOverflow if it leaves int64."""
     a, b = as_int(a, "a"), as_int(b, "b")
     if a.size and b.size:
@@ -177,7 +189,7 @@ def checked_mul(a, b):
     return a * b
 
 
-def floor_div(a, b):
+def floor_div(a: npt.ArrayLike, b: npt.ArrayLike) -> I64:
     """floor(a / b) (toward -inf, unlike Solidity's truncating /); b != 0 else ZeroDivisionError naming a."""
     a, b = as_int(a, "a"), as_int(b, "b")
     if b.size and (b == 0).any():
@@ -189,7 +201,7 @@ def floor_div(a, b):
     return a // b
 
 
-def round_div(a, b):
+def round_div(a: npt.ArrayLike, b: npt.ArrayLike) -> I64:
     """floor(a / b + 1/2) = floor((a + floor(b/2)) / b): division rounding half up; b >= 1 else FixedPointValueError."""
     a, b = as_int(a, "a"), as_int(b, "b")
     if b.size and int(b.min()) <= 0:
@@ -197,7 +209,7 @@ def round_div(a, b):
     return checked_add(a, b >> 1) // b
 
 
-def mul_round_shift(a, b, s):
+def mul_round_shift(a: npt.ArrayLike, b: npt.ArrayLike, s: npt.ArrayLike) -> I64:
     """round_shift(a * b, s) with the product a*b taken exactly (any size); the result must fit int64."""
     a, b = as_int(a, "a"), as_int(b, "b")
     s = check_shift(s)

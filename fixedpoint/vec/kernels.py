@@ -23,14 +23,25 @@ S[n] = sum_k w[k, n] * x[k] in int64, exact when sum_k |w[k, n]| * lim <= 2^63 -
 
 from __future__ import annotations
 
+from typing import TypedDict, cast
+
 import numpy as np
 from numba import njit
 
-_OPTS = dict(cache=True, nogil=True, boundscheck=False)
+
+class _JitOptions(TypedDict):  # typed, so that mypy matches ``njit(**_OPTS)`` with numba's own stubs
+    cache: bool
+    nogil: bool
+    boundscheck: bool
+
+
+_OPTS: _JitOptions = {"cache": True, "nogil": True, "boundscheck": False}
 
 
 @njit(**_OPTS)
-def _nib_pass(row, xj, pe, po):  # pe[i] += lo_nibble(row[i]) * xj; po[i] += hi_nibble(row[i]) * xj (int32)
+def _nib_pass(
+    row: np.ndarray, xj: int | np.integer, pe: np.ndarray, po: np.ndarray
+) -> None:  # pe[i] += lo_nibble(row[i]) * xj; po[i] += hi_nibble(row[i]) * xj (int32)
     for i in range(pe.shape[0]):
         v = row[i]
         pe[i] += np.int32(v & np.uint8(15)) * xj
@@ -38,25 +49,26 @@ def _nib_pass(row, xj, pe, po):  # pe[i] += lo_nibble(row[i]) * xj; po[i] += hi_
 
 
 @njit(**_OPTS)
-def _i8_pass(row, xj, p):  # p[i] += row[i] * xj (int32)
+def _i8_pass(row: np.ndarray, xj: int | np.integer, p: np.ndarray) -> None:  # p[i] += row[i] * xj (int32)
     for i in range(p.shape[0]):
         p[i] += np.int32(row[i]) * xj
 
 
 @njit(**_OPTS)
-def _recombine(acc, p, d, m, xsum):  # acc[i] += d[i] * p[i] + m[i] * xsum (int64)
+def _recombine(acc: np.ndarray, p: np.ndarray, d: np.ndarray, m: np.ndarray, xsum: np.integer) -> None:
+    # acc[i] += d[i] * p[i] + m[i] * xsum (int64)
     for i in range(acc.shape[0]):
         acc[i] += d[i] * np.int64(p[i]) + m[i] * xsum
 
 
 @njit(**_OPTS)
-def _scale(acc, p, d):  # acc[i] += d[i] * p[i] (int64)
+def _scale(acc: np.ndarray, p: np.ndarray, d: np.ndarray) -> None:  # acc[i] += d[i] * p[i] (int64)
     for i in range(acc.shape[0]):
         acc[i] += d[i] * np.int64(p[i])
 
 
 @njit(**_OPTS)
-def q4_rows(qp, dsh, msh, x, out, lo, hi):
+def q4_rows(qp: np.ndarray, dsh: np.ndarray, msh: np.ndarray, x: np.ndarray, out: np.ndarray, lo: int, hi: int) -> None:
     """out[c, i] and out[c, H + i] for i in [lo, hi): S of rows i and H + i for each input column x[c] (int32)."""
     nb, B, H = qp.shape
     w = hi - lo
@@ -82,7 +94,9 @@ def q4_rows(qp, dsh, msh, x, out, lo, hi):
 
 
 @njit(**_OPTS)
-def q8_rows(qp, dsh, msh, has_min, x, out, lo, hi):
+def q8_rows(
+    qp: np.ndarray, dsh: np.ndarray, msh: np.ndarray, has_min: bool, x: np.ndarray, out: np.ndarray, lo: int, hi: int
+) -> None:
     """out[c, i] for i in [lo, hi): S of row i for each input column x[c] (int32)."""
     nb, B, N = qp.shape
     w = hi - lo
@@ -105,13 +119,13 @@ def q8_rows(qp, dsh, msh, has_min, x, out, lo, hi):
 
 
 @njit(**_OPTS)
-def _dense_pass(row, xk, acc):  # acc[i] += row[i] * xk (int64)
+def _dense_pass(row: np.ndarray, xk: int | np.integer, acc: np.ndarray) -> None:  # acc[i] += row[i] * xk (int64)
     for i in range(acc.shape[0]):
         acc[i] += np.int64(row[i]) * xk
 
 
 @njit(**_OPTS)
-def dense_rows(w, x, out):
+def dense_rows(w: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
     """out[c, i] = sum_k w[k, i] * x[c, k] for every row i (int32 w (K, N), int32 x (C, K), int64 out (C, N))."""
     K, N = w.shape
     acc = np.empty(N, np.int64)
@@ -123,7 +137,7 @@ def dense_rows(w, x, out):
 
 
 def partial_sums(
-    bits: int, qp: np.ndarray, dsh: np.ndarray, msh: np.ndarray, has_min: bool, x: np.ndarray
+    bits: int, qp: np.ndarray, dsh: np.ndarray | None, msh: np.ndarray | None, has_min: bool, x: np.ndarray
 ) -> np.ndarray:
     """(C, Np) int64: S for every (padded) row and every column of x (int32 (C, K), |x| <= the matrix's lim).
 
@@ -135,8 +149,8 @@ def partial_sums(
         dense_rows(qp, x, out)
     elif bits == 4:
         out = np.empty((x.shape[0], 2 * qp.shape[2]), np.int64)
-        q4_rows(qp, dsh, msh, x, out, 0, qp.shape[2])
+        q4_rows(qp, cast(np.ndarray, dsh), cast(np.ndarray, msh), x, out, 0, qp.shape[2])  # not None: bits < 32
     else:
         out = np.empty((x.shape[0], qp.shape[2]), np.int64)
-        q8_rows(qp, dsh, msh, has_min, x, out, 0, qp.shape[2])
+        q8_rows(qp, cast(np.ndarray, dsh), cast(np.ndarray, msh), has_min, x, out, 0, qp.shape[2])
     return out

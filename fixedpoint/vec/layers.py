@@ -15,12 +15,21 @@ kernel that meets a value outside its contract returns a status instead of a wro
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 from numba import njit
 
 from ..constants import EXP_TERMS, EXP_ZERO_Z, LN2_Q48
 
-_OPTS = dict(cache=True, nogil=True, boundscheck=False)
+
+class _JitOptions(TypedDict):  # typed, so that mypy matches ``njit(**_OPTS)`` with numba's own stubs
+    cache: bool
+    nogil: bool
+    boundscheck: bool
+
+
+_OPTS: _JitOptions = {"cache": True, "nogil": True, "boundscheck": False}
 
 ONE30 = 1 << 30
 INT64_MAX = (1 << 63) - 1
@@ -33,12 +42,12 @@ if EXP_TERMS != 11:  # the unrolled polynomial below is written for the constant
 
 
 @njit(inline="always", **_OPTS)
-def _rd(a, i):  # round_div(a, i << 30) for a >= 0, i >= 1: floor(floor((a + i 2^29) / 2^30) / i)
+def _rd(a: int, i: int) -> int:  # round_div(a, i << 30) for a >= 0, i >= 1: floor(floor((a + i 2^29) / 2^30) / i)
     return ((a + (i << 29)) >> 30) // i
 
 
 @njit(**_OPTS)
-def exp_poly1(t):
+def exp_poly1(t: int) -> int:
     """ref.nonlinear._exp_poly(t) for 0 <= t <= 2^30 (t * acc < 2^61: every step fits int64, stays >= 0)."""
     acc = ONE30
     acc = ONE30 - _rd(t * acc, 11)
@@ -56,7 +65,7 @@ def exp_poly1(t):
 
 
 @njit(**_OPTS)
-def exp_neg1(x):
+def exp_neg1(x: int) -> int:
     """ref.exp_neg(x) for any int64 x <= 0 (Q16 in, Q30 out); x > 0 is the caller's error (not checked)."""
     if x <= -EXP_ZERO_Z:
         return 0
@@ -70,7 +79,7 @@ def exp_neg1(x):
 
 
 @njit(**_OPTS)
-def sigmoid1(x):
+def sigmoid1(x: int) -> int:
     """ref.sigmoid(x) for |x| <= 2^62 (not checked)."""
     ax = x if x >= 0 else -x
     e = exp_neg1(-ax)
@@ -80,7 +89,7 @@ def sigmoid1(x):
 
 
 @njit(**_OPTS)
-def silu1(x):
+def silu1(x: int) -> int:
     """ref.silu(x) for |x| < 2^32 (then |x * sigmoid(x)| < 2^62: the ref's narrow path, not checked)."""
     return (x * sigmoid1(x) + (1 << 29)) >> 30
 
@@ -89,7 +98,7 @@ def silu1(x):
 
 
 @njit(**_OPTS)
-def rsqrt_floor1(v, e):
+def rsqrt_floor1(v: int, e: int) -> int | np.int64:
     """isqrt(floor(2^e / v)) for 1 <= v <= 2^63 - 1 and 0 <= e <= 126: ref.rsqrt_floor(v, fv, fr) with
     e = 2 fr + fv. Returns -1 if the result would leave int64 (the ref raises)."""
     # q = floor(2^e / v) as 128 bits (qh, ql), by long division one bit at a time (the remainder stays < v)
@@ -142,7 +151,9 @@ def rsqrt_floor1(v, e):
 
 
 @njit(**_OPTS)
-def rmsnorm_rows(x, eps, fx, gm, gs, gh, lo, hi, out):
+def rmsnorm_rows(
+    x: np.ndarray, eps: int, fx: int, gm: np.ndarray, gs: np.ndarray, gh: np.ndarray, lo: int, hi: int, out: np.ndarray
+) -> int:
     """out[t] = RMSNorm of x[t] (engine/ops/norm.py) for every row t of x (T, n), gains gm with per-gain
     shifts gs (all in [1, 62]) and halves gh = 2^(gs-1), saturated to [lo, hi].
 
@@ -192,7 +203,7 @@ def rmsnorm_rows(x, eps, fx, gm, gs, gh, lo, hi, out):
 
 
 @njit(**_OPTS)
-def swiglu_rows(gu, n, sh, lo, hi, out):
+def swiglu_rows(gu: np.ndarray, n: int, sh: int, lo: int, hi: int, out: np.ndarray) -> None:
     """out[t, j] = saturate(mul_round_shift(silu(sat(gu[t, j])), sat(gu[t, n + j]), sh)) with sat = saturate to
     [lo, hi]: linear_swiglu's tail on the stacked gate|up rows gu (T, 2n) (elementwise.py's swiglu when
     gu holds g|u). Contract: [lo, hi] within i32 (then every intermediate fits), 0 <= sh <= 62."""
@@ -209,7 +220,7 @@ def swiglu_rows(gu, n, sh, lo, hi, out):
 
 
 @njit(**_OPTS)
-def swiglu_pair(g, u, sh, lo, hi, out):
+def swiglu_pair(g: np.ndarray, u: np.ndarray, sh: int, lo: int, hi: int, out: np.ndarray) -> None:
     """The same as swiglu_rows for separate g and u (T, n) arrays (the unfused swiglu op)."""
     T, n = g.shape
     half = (1 << (sh - 1)) if sh > 0 else 0
@@ -224,7 +235,18 @@ def swiglu_pair(g, u, sh, lo, hi, out):
 
 
 @njit(**_OPTS)
-def rope_rows(z, col0, ncols, cos, sin, pos, hd, lo, hi, out):
+def rope_rows(
+    z: np.ndarray,
+    col0: int,
+    ncols: int,
+    cos: np.ndarray,
+    sin: np.ndarray,
+    pos: np.ndarray,
+    hd: int,
+    lo: int,
+    hi: int,
+    out: np.ndarray,
+) -> int:
     """out[t, m] = rope(saturate(z[t, col0 + m])) at position pos[t] for m < ncols (rope.py, linear_rope's tail):
     pairs (2i, 2i+1) of every head of hd, cos/sin rows pos[t] in Q30. Contract: [lo, hi] within i32 and
     |cos|, |sin| <= 2^31 (then a*c - b*s + 2^29 fits int64)."""
@@ -248,7 +270,7 @@ def rope_rows(z, col0, ncols, cos, sin, pos, hd, lo, hi, out):
 
 
 @njit(**_OPTS)
-def softmax_row(x, out):
+def softmax_row(x: np.ndarray, out: np.ndarray) -> None:
     """ref.softmax of one row x (n >= 1, any int64 values) into out (Q30)."""
     n = x.shape[0]
     m = x[0]
@@ -268,14 +290,14 @@ def softmax_row(x, out):
 
 
 @njit(**_OPTS)
-def softmax_rows(x, out):
+def softmax_rows(x: np.ndarray, out: np.ndarray) -> None:
     """softmax_row over every row of x (R, n)."""
     for r in range(x.shape[0]):
         softmax_row(x[r], out[r])
 
 
 @njit(**_OPTS)
-def add_sat_rows(h, y, lo, hi, out):
+def add_sat_rows(h: np.ndarray, y: np.ndarray, lo: int, hi: int, out: np.ndarray) -> bool:
     """out = saturate(h + saturate(y, lo, hi), lo, hi) (linear_add's tail, add's body) for (T, n) arrays.
     Returns False (out partly written) if some h + saturate(y) leaves int64 (checked_add raises there)."""
     T, n = h.shape
@@ -292,7 +314,7 @@ def add_sat_rows(h, y, lo, hi, out):
 
 
 @njit(**_OPTS)
-def saturate_into(y, lo, hi, out):
+def saturate_into(y: np.ndarray, lo: int, hi: int, out: np.ndarray) -> None:
     """out = min(max(y, lo), hi) elementwise over (T, n)."""
     T, n = y.shape
     for t in range(T):

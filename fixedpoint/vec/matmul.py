@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import threading
 
+from typing import Any
+
 import numpy as np
 
 from ..errors import FixedPointTypeError, FixedPointValueError
 from ..formats import INT64_MAX, INT64_MIN
-from ..ref.matmul import FLOAT64_EXACT, _batch, _check_pair, _check_shapes, _overflow_error, _parse
+from ..ref.matmul import FLOAT64_EXACT, Shapes, _batch, _check_pair, _check_shapes, _overflow_error, _parse
 from ..ref.matmul import matmul_bound_ok as _bound_ok_ref
-from .core import as_int
+from .core import I64, as_int
 
 __all__ = ["matmul_exact", "bmm_exact", "matmul_bound_ok"]
 
@@ -42,7 +44,7 @@ SCRATCH_MAX = 1 << 20  # float64 elements kept per reused GEMM buffer (8 MB); la
 _scratch = threading.local()  # per thread: no two calls ever share a buffer
 
 
-def matmul_bound_ok(k, amax, bmax) -> bool:
+def matmul_bound_ok(k: Any, amax: Any, bmax: Any) -> bool:
     """k * amax * bmax < 2^53: then a float64 GEMM of (., k) by (k, .) with |a| <= amax, |b| <= bmax is exact.
 
     Exact integer arithmetic (Python ints; numpy integers accepted); k, amax, bmax are non-negative
@@ -52,7 +54,7 @@ def matmul_bound_ok(k, amax, bmax) -> bool:
     return _bound_ok_ref(k, amax, bmax)
 
 
-def _operand(x, name: str) -> np.ndarray:
+def _operand(x: Any, name: str) -> np.ndarray:
     """x as a 1-D or 2-D int64 array; errors (class and order of checks) match the ref twin's _parse."""
     if isinstance(x, np.ndarray):
         if x.dtype.kind not in "iu":
@@ -85,9 +87,9 @@ def _limb_options(lo: int, hi: int) -> list[tuple[int, int, int]]:
     return opts
 
 
-def _limb_plan(k: int, alo: int, ahi: int, blo: int, bhi: int):
+def _limb_plan(k: int, alo: int, ahi: int, blo: int, bhi: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
     """((na, La), (nb, Lb)) with k * bound_a * bound_b < 2^53 and the fewest GEMMs na*nb; None if > MAX_GEMMS."""
-    best = None
+    best: tuple[tuple[int, int], tuple[int, int], tuple[int, int]] | None = None
     opts_b = _limb_options(blo, bhi)
     for na, La, ba in _limb_options(alo, ahi):
         for nb, Lb, bb in opts_b:
@@ -97,7 +99,7 @@ def _limb_plan(k: int, alo: int, ahi: int, blo: int, bhi: int):
             if k * ba * bb < FLOAT64_EXACT:
                 best = (cost, (na, La), (nb, Lb))
                 break
-    return None if best is None else best[1:]
+    return None if best is None else (best[1], best[2])
 
 
 def _split(x: np.ndarray, n: int, L: int) -> list[np.ndarray]:
@@ -149,10 +151,13 @@ def _matmul_object(a: np.ndarray, b: np.ndarray, nda: int, ndb: int) -> np.ndarr
     for idx, v in enumerate(c.ravel().tolist()):
         if not INT64_MIN <= v <= INT64_MAX:
             raise _overflow_error(nda, ndb, idx // n, idx % n, v)
-    return c.astype(np.int64)
+    out: np.ndarray = c.astype(np.int64)
+    return out
 
 
-def _matmul_limbs(a, b, k, alo, ahi, blo, bhi, nda, ndb) -> np.ndarray:
+def _matmul_limbs(
+    a: np.ndarray, b: np.ndarray, k: int, alo: int, ahi: int, blo: int, bhi: int, nda: int, ndb: int
+) -> np.ndarray:
     plan = _limb_plan(k, alo, ahi, blo, bhi)
     if plan is None:
         return _matmul_object(a, b, nda, ndb)
@@ -190,7 +195,7 @@ def _matmul_limbs(a, b, k, alo, ahi, blo, bhi, nda, ndb) -> np.ndarray:
     return acc.view(np.int64)
 
 
-def matmul_exact(a, b):
+def matmul_exact(a: Any, b: Any) -> np.ndarray | np.int64:
     """a @ b exactly: r[i][j] = sum_k a[i][k] * b[k][j] over Python ints; each r[i][j] must fit int64.
 
     a, b: int64-range integer numpy arrays (any integer dtype) or nested lists of ints, 1-D or 2-D, with
@@ -208,6 +213,7 @@ def matmul_exact(a, b):
     b2 = b if ndb == 2 else b[:, None]
     m, k = a2.shape
     n = b2.shape[1]
+    c: I64
     if a2.size == 0 or b2.size == 0:
         c = np.zeros((m, n), dtype=np.int64)
     else:
@@ -223,11 +229,13 @@ def matmul_exact(a, b):
     if nda == 2:
         return c[:, 0].copy()
     if ndb == 2:
-        return c[0].copy()
-    return c[0, 0]
+        row: I64 = c[0]
+        return row.copy()
+    scalar: np.int64 = c[0, 0]
+    return scalar
 
 
-def bmm_exact(a, b):
+def bmm_exact(a: Any, b: Any) -> np.ndarray:
     """[matmul_exact(a[i], b[i]) for i < B]: B exact 2-D products of the same shapes (a[i]: M x K, b[i]: K x N).
 
     Returns one int64 array (B, M, N) (the ref twin: a list of B lists of lists).
@@ -250,7 +258,8 @@ def bmm_exact(a, b):
         alo, ahi, blo, bhi = int(a.min()), int(a.max()), int(b.min()), int(b.max())
         k, bound = a.shape[2], max(-alo, ahi) * max(-blo, bhi)
         if k * bound < FLOAT64_EXACT:
-            return np.matmul(a.astype(np.float64), b.astype(np.float64)).astype(np.int64)
+            exact: I64 = np.matmul(a.astype(np.float64), b.astype(np.float64)).astype(np.int64)
+            return exact
         plan = _limb_plan(k, alo, ahi, blo, bhi)
         if k * bound <= INT64_MAX and plan is not None:
             # limbs as in _matmul_limbs, batched: each partial GEMM obeys the 2^53 bound; the sum is taken
@@ -265,7 +274,8 @@ def bmm_exact(a, b):
                     if sh < 64:
                         acc += np.matmul(af, bf).astype(np.int64).view(np.uint64) << np.uint64(sh)
             return acc.view(np.int64)
-    outs, first = [], None
+    outs: list[np.ndarray | np.int64] = []
+    first: Shapes | None = None
     for i in range(_batch(a, b)):
         x, y = _operand(a[i], f"a[{i}]"), _operand(b[i], f"b[{i}]")
         _check_pair(i, (x.shape, y.shape), first)

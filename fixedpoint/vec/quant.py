@@ -40,6 +40,8 @@ kernel reads 0.5-1 byte per weight where the GEMV reads 4.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
 
 from ..errors import FixedPointOverflow, FixedPointTypeError, FixedPointValueError
@@ -82,7 +84,7 @@ _CODES = {
 _SH_BITS = 35  # |Dsh|, |Msh| < 2^35 on the fast path
 
 
-def fields(qm: QuantMatrix, raw_rows: np.ndarray | None = None):
+def fields(qm: QuantMatrix, raw_rows: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     """(q int8 (r, K), d_mant, d_exp, m_mant, m_exp int64 (r, K // B)) of raw rows of qm (default: all rows),
     vectorized (``fixedpoint.vec.blocks.decode_fields``); the same values as ``qm.fields``."""
     return decode_fields(qm.raw if raw_rows is None else raw_rows, qm.ggml_type, qm.shape[1])
@@ -109,13 +111,13 @@ def decode_matrix(raw: np.ndarray, ggml_type: str, n_rows: int, n_cols: int) -> 
     return qm
 
 
-def _least_exp(dm, de, mm, me) -> np.ndarray:
+def _least_exp(dm: np.ndarray, de: np.ndarray, mm: np.ndarray, me: np.ndarray) -> np.ndarray:
     """Per row, the least exponent of a nonzero scale (d or m); 0 for a row whose scales are all zero."""
     e = np.minimum(np.where(dm != 0, de, _NO_EXP).min(axis=1), np.where(mm != 0, me, _NO_EXP).min(axis=1))
     return np.where(e == _NO_EXP, 0, e)
 
 
-def dequant_exact_row(qm, n: int) -> tuple[np.ndarray, np.ndarray]:
+def dequant_exact_row(qm: QuantMatrix | PreparedQuant, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Row n of the matrix as exact dyadics: w[n][k] = mant * 2^exp for the k-th pair, canonical (mant odd or (0, 0)).
 
     qm: a QuantMatrix or PreparedQuant; n in [0, N) else FixedPointValueError. Returns (mant, exp), two int64
@@ -162,9 +164,23 @@ class _Fast:
         "slow_rows",
         "rounding",
     )
+    bits: int
+    qp: np.ndarray
+    dsh: np.ndarray | None  # None for a dense (bits 32) form
+    msh: np.ndarray | None
+    has_min: bool
+    n: int
+    e: np.ndarray
+    e_lo: int
+    e_hi: int
+    gmax: int
+    lim: int
+    limb_bits: int
+    slow_rows: np.ndarray
+    rounding: dict[Any, Any]
 
 
-def prepare(qm) -> PreparedQuant:
+def prepare(qm: QuantMatrix | PreparedQuant) -> PreparedQuant:
     """The form of ``qm`` this twin's ``qlinear`` runs fastest, built once (ref: the QuantMatrix; vec: a PreparedQuant).
 
     The fast form holds 0.5 (4-bit codes: Q4_0, Q4_1, Q4_K, Q2_K, Q3_K) or 1 (int8 codes: Q8_0, Q5_0, Q5_1,
@@ -189,7 +205,7 @@ def prepare(qm) -> PreparedQuant:
     dsh = np.zeros((nb, npad), np.int64)
     msh = np.zeros((nb, npad), np.int64)
     e = np.zeros(n, np.int64)
-    g = [None] * n
+    g: list[Any] = [None] * n  # G_n (a Python int), or None for a row off the fast path
     qmax = 1
     step = max(1, CHUNK // k)
     for lo in range(0, n, step):
@@ -201,7 +217,7 @@ def prepare(qm) -> PreparedQuant:
         sm = np.minimum(np.where(mm != 0, me - en[:, None], 0), _SH_BITS)
         dsh_c, msh_c = dm << sd, mm << sm  # |mant| < 2^19: no wrap
         lim_sh = 1 << _SH_BITS
-        ok = ((np.abs(dsh_c) < lim_sh) & (np.abs(msh_c) < lim_sh)).all(axis=1)
+        ok = cast(np.ndarray, ((np.abs(dsh_c) < lim_sh) & (np.abs(msh_c) < lim_sh)).all(axis=1))  # (rows,)
         dsh_c = np.where(ok[:, None], dsh_c, 0)
         msh_c = np.where(ok[:, None], msh_c, 0)
         # stored as the code q + off: D*q + M = D*code + (M - off*D), so Msh -= off * Dsh (|Msh| < 2^39)
@@ -262,7 +278,7 @@ def _prepare_dense(qm: QuantMatrix) -> PreparedQuant:
     n, k = qm.shape
     w32 = np.zeros((k, n), np.int32)
     e = np.zeros(n, np.int64)
-    g: list = [None] * n
+    g: list[Any] = [None] * n  # as in prepare
     step = max(1, CHUNK // k)
     for lo in range(0, n, step):
         hi = min(n, lo + step)
@@ -271,7 +287,7 @@ def _prepare_dense(qm: QuantMatrix) -> PreparedQuant:
         en = np.where(en == _NO_EXP, 0, en)
         sh = np.where(dm != 0, de - en[:, None], 0)
         wv = dm << np.minimum(sh, 31)  # |mant| < 2^24: below 2^55, no wrap
-        ok = ((sh <= 31) & (np.abs(wv) < (1 << 31))).all(axis=1)
+        ok = cast(np.ndarray, ((sh <= 31) & (np.abs(wv) < (1 << 31))).all(axis=1))  # (rows,)
         wv = np.where(ok[:, None], wv, 0)
         gn = np.abs(wv).sum(axis=1)  # < K * 2^31
         e[lo:hi] = en
@@ -297,7 +313,7 @@ def _prepare_dense(qm: QuantMatrix) -> PreparedQuant:
 # ------------------------------------------------------------------------------------------- qlinear
 
 
-def _as_x(x, k: int) -> tuple[np.ndarray, bool]:
+def _as_x(x: Any, k: int) -> tuple[np.ndarray, bool]:
     """x as int64 (T, K) and whether it was 1-D; the same checks, in the same order, as the ref twin."""
     if isinstance(x, np.ndarray):
         if x.dtype == np.bool_ or x.dtype.kind not in "iu":
@@ -330,7 +346,7 @@ def _round_rows(s: np.ndarray, sh: np.ndarray) -> np.ndarray:
     return np.where(sh > 0, down, s << left)
 
 
-def _round_obj(s: list, sh: list) -> np.ndarray:
+def _round_obj(s: list[list[int]], sh: list[int]) -> np.ndarray:
     """Python-int rounding of rows s[n][t] by 2^-sh[n]; (N, C) int64 or FixedPointOverflow."""
     out = [[_round_one(v, e) for v in row] for row, e in zip(s, sh)]
     for t in range(len(out[0]) if out else 0):
@@ -397,9 +413,12 @@ def _round_fast(f: _Fast, s: np.ndarray, smax: int, d: int) -> np.ndarray:
         r = (d - f.e)[:, None]
         plan = f.rounding[d] = (r, np.left_shift(np.int64(1), r - 1), r - 1)
     r, half, r1 = plan
+    out: np.ndarray
     if smax + (1 << (hi - 1)) <= INT64_MAX:
-        return (s + half) >> r
-    return (s >> r) + ((s >> r1) & 1)
+        out = (s + half) >> r
+    else:
+        out = (s >> r) + ((s >> r1) & 1)
+    return out
 
 
 def _fast_rows(f: _Fast, x2: np.ndarray, fx: int, fy: int) -> np.ndarray:
@@ -424,11 +443,11 @@ def _fast_rows(f: _Fast, x2: np.ndarray, fx: int, fy: int) -> np.ndarray:
         for i in range(1, nl):
             s += parts[i] << (L * i)
         return _round_fast(f, s, smax, d)
-    s = [[sum(int(p[r, j]) << (L * i) for i, p in enumerate(parts)) for j in range(t)] for r in range(f.n)]
-    return _round_obj(s, (d - f.e).tolist())
+    wide = [[sum(int(p[r, j]) << (L * i) for i, p in enumerate(parts)) for j in range(t)] for r in range(f.n)]
+    return _round_obj(wide, (d - f.e).tolist())
 
 
-def qlinear(x, qm, fx: int, fy: int) -> np.ndarray:
+def qlinear(x: Any, qm: QuantMatrix | PreparedQuant, fx: int, fy: int) -> np.ndarray:
     """y[..., n] = round_half_up(2^fy * sum_k w[n,k] * x[..., k] * 2^-fx), the exact dot product rounded once.
 
     x: (K,) or (T, K) integer array (or lists) in int64 (float/bool raise FixedPointTypeError); qm:
@@ -451,7 +470,7 @@ def qlinear(x, qm, fx: int, fy: int) -> np.ndarray:
     return y.reshape(n) if one else np.ascontiguousarray(y.T)  # (N, 1) -> (N,) is a view
 
 
-def qlinear_row(x, qm, n: int, fx: int, fy: int):
+def qlinear_row(x: Any, qm: QuantMatrix | PreparedQuant, n: int, fx: int, fy: int) -> np.int64:
     """y[n] = round_half_up(2^fy * sum_k w[n,k] * x[k] * 2^-fx) exactly (one output of ``qlinear``).
 
     x: K ints; qm: QuantMatrix or PreparedQuant; n in [0, N); fx, fy in [0, 62]. Returns np.int64.

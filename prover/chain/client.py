@@ -119,10 +119,17 @@ class Chain:
     def is_dev(self) -> bool:
         """A dev chain: anvil (web3_clientVersion 'anvil/...') with its default chain id 31337. anvil started with
         another chain id stands in for a public chain (as the tests run it) and is treated as one."""
-        try:
-            client = str(self.w3.provider.make_request("web3_clientVersion", []).get("result", ""))
-        except Exception:
-            return False
+        # A node that does not answer the method is no dev chain; a transport failure is not an answer (a
+        # flaky provider once made a watcher on anvil refuse its own --dev-account and exit).
+        for attempt in range(4):
+            try:
+                r = self.w3.provider.make_request("web3_clientVersion", [])
+                break
+            except (requests.ConnectionError, requests.HTTPError, requests.Timeout) as e:
+                if attempt == 3:
+                    raise ChainError(f"{self.url} did not answer web3_clientVersion: {e}") from None
+                time.sleep(0.2 * 2**attempt)
+        client = str(r.get("result", "")) if isinstance(r, dict) else ""
         return client.lower().startswith("anvil") and self.chain_id == ANVIL_CHAIN_ID
 
     def _need_dev(self, what: str) -> None:

@@ -5,18 +5,14 @@ from __future__ import annotations
 from .common import (
     EXIT_OK,
     UsageError,
-    chain_args,
     console,
-    game_client,
     load_model,
-    make_agent,
     nonneg,
-    open_chain,
     positive,
     ranged,
     wei,
 )
-from .keys import key_args, rpc_url, signer, storable_url
+from .keys import chain_args, game_client, key_args, make_agent, open_chain, rpc_url, signer, storable_url
 
 
 def cmd_node(a) -> int:

@@ -287,3 +287,41 @@ def _keystore_checked(a) -> int:
     if a.action != "address" and not a.out:
         raise UsageError(f"keystore {a.action} needs --out FILE")
     return cmd_keystore(a)
+
+
+# -- the chain a command talks to: its deployment, client, agent and options --------------------------------
+def game_client(a):
+    """The deployment's GameClient on the chain the options name (--rpc-url, $ETH_RPC_URL, the file's URL)."""
+    from prover.chain.registry import GameClient
+
+    try:
+        dep = json.loads(Path(a.deployment).read_text())
+    except (OSError, ValueError) as e:
+        raise UsageError(f"cannot read the deployment file {a.deployment}: {e} (run `obrain deploy`)") from None
+    chain = open_chain(a, rpc_url(a, dep.get("rpc_url")))
+    if chain.chain_id != dep.get("chain_id"):
+        raise UsageError(f"{a.deployment} is for chain {dep.get('chain_id')}, the RPC serves chain {chain.chain_id}")
+    gc = GameClient(chain, dep["registry"])
+    fb = getattr(a, "from_block", None)
+    gc.first_block = int(fb if fb is not None else dep.get("deploy_block", 0))
+    return gc
+
+
+def make_agent(a, gc, lm, lie=None):
+    from prover.dispute.agent import Agent
+
+    sender = signer(a, gc.chain)
+    con = console()
+    return Agent(
+        gc, lm, sender, lie=lie, log=lambda m: con.print(f"[dim]{m}[/dim]"), from_block=getattr(gc, "first_block", 0)
+    )
+
+
+def chain_args(p) -> None:
+
+    p.add_argument("--deployment", default="deployment.json", help="deployment JSON from `obrain deploy`")
+    key_args(p)
+    p.add_argument("--poll", type=float, default=1.0, help="seconds between chain polls")
+    p.add_argument("--max-polls", type=int, default=None, help="stop after N polls (default: run until done)")
+    if not any(act.dest == "quiet" for act in p._actions):
+        p.add_argument("-q", "--quiet", action="store_true")

@@ -14,9 +14,7 @@ from .common import (
     EXIT_MISMATCH,
     EXIT_OK,
     UsageError,
-    chain_args,
     console,
-    game_client,
     load_model,
     nonneg,
     positive,
@@ -24,13 +22,13 @@ from .common import (
     ranged,
     topk,
 )
-from .keys import signer
+from .keys import chain_args, game_client, signer
 
 # engine.models.llama.MAX_CONTEXT, not imported for --help's sake (tests/test_cli.py checks they agree)
 MAX_CONTEXT = 1024
 
 
-def run_inputs(a) -> tuple[str, str]:
+def run_inputs(a) -> tuple[str, str | None]:
     """(model, prompt text) from the llama.cpp-style flags or the positionals: ``-m MODEL`` or the first
     positional; exactly one of ``-p TEXT``, ``-f FILE`` (``-`` = stdin) or the prompt positional (``-`` = stdin);
     none with ``--messages`` (prompt None)."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import EXIT_OK, UsageError, chain_args, console, game_client, load_model, nonneg, positive, q16, topk
+from .common import EXIT_OK, UsageError, console, load_model, nonneg, positive, q16, topk
+from .keys import chain_args, game_client
 
 
 def cmd_serve(a) -> int:

@@ -10,10 +10,19 @@ hashed in one call instead of one Python-level keccak call per 256-byte leaf or 
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 from numba import njit
 
-_OPTS = dict(cache=True, nogil=True, boundscheck=False)
+
+class _JitOptions(TypedDict):  # typed, so that mypy matches ``njit(**_OPTS)`` with numba's own stubs
+    cache: bool
+    nogil: bool
+    boundscheck: bool
+
+
+_OPTS: _JitOptions = {"cache": True, "nogil": True, "boundscheck": False}
 
 RATE = 136
 
@@ -49,12 +58,12 @@ RC = np.array(
 
 
 @njit(**_OPTS)
-def _rotl(v, r):  # 0 < r < 64
+def _rotl(v: np.uint64, r: int) -> np.uint64:  # 0 < r < 64
     return (v << np.uint64(r)) | (v >> np.uint64(64 - r))
 
 
 @njit(**_OPTS)
-def keccak_f(s, rc):
+def keccak_f(s: np.ndarray, rc: np.ndarray) -> None:
     """Keccak-f[1600] on the 25 lanes s[0:25] (uint64, lane x + 5y), in place. Written out lane by lane so
     that the state lives in registers: theta, then rho and pi (lane x + 5y rotated by its offset into lane
     y + 5 (2x + 3y)), then chi along each row, then iota."""
@@ -144,7 +153,7 @@ def keccak_f(s, rc):
 
 
 @njit(**_OPTS)
-def _bswap32(v):
+def _bswap32(v: np.uint32) -> np.uint32:
     return (
         ((v & np.uint32(0xFF)) << np.uint32(24))
         | ((v & np.uint32(0xFF00)) << np.uint32(8))
@@ -154,12 +163,12 @@ def _bswap32(v):
 
 
 @njit(**_OPTS)
-def _lane(lo, hi):
+def _lane(lo: int | np.uint32, hi: int | np.uint32) -> np.uint64:
     return np.uint64(lo) | (np.uint64(hi) << np.uint64(32))
 
 
 @njit(**_OPTS)
-def keccak_words(w, nw, s, out, oo):
+def keccak_words(w: np.ndarray, nw: int, s: np.ndarray, out: np.ndarray, oo: int) -> None:
     """out[oo:oo+8] = keccak256 of the 4 nw bytes whose little-endian u32 words are w[:nw] (its 32 bytes as 8
     words); s is a 25-lane scratch state. Padding: byte 4 nw gets 0x01, the block's last byte 0x80."""
     s[:] = 0
@@ -188,7 +197,7 @@ NODE_TAG = np.frombuffer(b"node", "<u4")[0]
 
 
 @njit(**_OPTS)
-def node_into(hw, li, ri, oi, msg, s):
+def node_into(hw: np.ndarray, li: int, ri: int, oi: int, msg: np.ndarray, s: np.ndarray) -> None:
     """hw[oi] = keccak256(b"node" || hw[li] || hw[ri]) for hashes as rows of 8 words (hw (n, 8) uint32)."""
     msg[0] = NODE_TAG
     for k in range(8):
@@ -198,7 +207,9 @@ def node_into(hw, li, ri, oi, msg, s):
 
 
 @njit(**_OPTS)
-def i32_leaf_into(flat, nvalid, leaf, out, oo, msg, s):
+def i32_leaf_into(
+    flat: np.ndarray, nvalid: int, leaf: int, out: np.ndarray, oo: int, msg: np.ndarray, s: np.ndarray
+) -> None:
     """out[oo:oo+8] = keccak256(b"leaf" || leaf ``leaf`` of the big-endian i32 packing of flat[:nvalid]):
     elements [64 leaf, 64 leaf + 64), zero past nvalid."""
     msg[0] = LEAF_TAG
@@ -210,7 +221,7 @@ def i32_leaf_into(flat, nvalid, leaf, out, oo, msg, s):
 
 
 @njit(**_OPTS)
-def _fits_i32(flat, lo, hi):
+def _fits_i32(flat: np.ndarray, lo: int, hi: int) -> bool:
     for j in range(lo, hi):  # noqa: SIM110 (numba compiles loops, not generators)
         if flat[j] < -2147483648 or flat[j] > 2147483647:
             return False
@@ -218,7 +229,7 @@ def _fits_i32(flat, lo, hi):
 
 
 @njit(**_OPTS)
-def i32_tensor_root(flat, head, zeros):
+def i32_tensor_root(flat: np.ndarray, head: np.ndarray, zeros: np.ndarray) -> tuple[bool, np.ndarray]:
     """(ok, words): ok False if an element of flat (int64) is outside i32; else words = the 8 words of
     keccak256(head || merkle_root(pack(flat, "i32"))), head being the tensor header (a whole number of words)."""
     out = np.zeros(8, np.uint32)
@@ -237,7 +248,9 @@ def i32_tensor_root(flat, head, zeros):
 
 
 @njit(**_OPTS)
-def _i32_merkle_into(part, hw, msg, s, zeros, dst):
+def _i32_merkle_into(
+    part: np.ndarray, hw: np.ndarray, msg: np.ndarray, s: np.ndarray, zeros: np.ndarray, dst: np.ndarray
+) -> None:
     """dst[:8] = merkle_root(pack(part, "i32")) (part inside i32); hw is scratch of >= max(1, ceil(len / 64)) + 1
     rows (the spare row: an odd level's last node pairs with a zero hash)."""
     n = part.shape[0]
@@ -257,7 +270,9 @@ def _i32_merkle_into(part, hw, msg, s, zeros, dst):
 
 
 @njit(**_OPTS)
-def dense_set_leaves(nodes, offs, depth, flat, nvalid, lo, hi):
+def dense_set_leaves(
+    nodes: np.ndarray, offs: np.ndarray, depth: int, flat: np.ndarray, nvalid: int, lo: int, hi: int
+) -> bool:
     """Leaves [lo, hi) of a dense tree of 2^depth leaves over the i32 packing of flat[:nvalid] (zero past it),
     then their paths: each changed node hashed once. nodes (total, 8) uint32, level l at rows offs[l] + index.
     Returns False (changing nothing) if an element of flat[64 lo : 64 hi] is outside i32."""
@@ -277,7 +292,7 @@ def dense_set_leaves(nodes, offs, depth, flat, nvalid, lo, hi):
 
 
 @njit(**_OPTS)
-def _absorb_blocks(lanes, nblocks, s):
+def _absorb_blocks(lanes: np.ndarray, nblocks: int, s: np.ndarray) -> None:
     for b in range(nblocks):
         for i in range(17):
             s[i] ^= lanes[17 * b + i]
@@ -306,7 +321,7 @@ def words(b: bytes) -> np.ndarray:
 
 
 @njit(**_OPTS)
-def keccak_bytes(buf, n, s, out, oo):
+def keccak_bytes(buf: np.ndarray, n: int, s: np.ndarray, out: np.ndarray, oo: int) -> None:
     """out[oo:oo+8] = keccak256(buf[:n]) as words; buf is scratch past n (>= (n // 136 + 1) * 136 bytes)."""
     nb = n // RATE + 1
     buf[n : nb * RATE] = 0
@@ -327,7 +342,7 @@ def keccak_bytes(buf, n, s, out, oo):
 
 
 @njit(**_OPTS)
-def _put_hash(buf, o, w):
+def _put_hash(buf: np.ndarray, o: int, w: np.ndarray) -> None:
     """buf[o:o+32] = the bytes of a hash held as 8 little-endian words."""
     for k in range(8):
         v = w[k]
@@ -342,26 +357,26 @@ TENS_TAG = np.frombuffer(b"tens", "<u4")[0]
 
 @njit(**_OPTS)
 def trace_token(
-    vals,
-    offs,
-    dims,
-    ndims,
-    given,
-    given_roots,
-    step0,
-    instr_hashes,
-    opk,
-    opi,
-    nops,
-    consts,
-    prev_roots,
-    token_root,
-    zeros,
-    frontier,
-    count,
-    out_roots,
-    records,
-):
+    vals: np.ndarray,
+    offs: np.ndarray,
+    dims: np.ndarray,
+    ndims: np.ndarray,
+    given: np.ndarray,
+    given_roots: np.ndarray,
+    step0: int,
+    instr_hashes: np.ndarray,
+    opk: np.ndarray,
+    opi: np.ndarray,
+    nops: np.ndarray,
+    consts: np.ndarray,
+    prev_roots: np.ndarray,
+    token_root: np.ndarray,
+    zeros: np.ndarray,
+    frontier: np.ndarray,
+    count: np.ndarray,
+    out_roots: np.ndarray,
+    records: np.ndarray,
+) -> int:
     """Commit the S steps of one token and push their records into the trace builder; returns -1, or the first
     step (within the token) whose output has an element outside i32 (nothing is pushed then).
 

@@ -22,7 +22,8 @@ token's records) run the same hashes compiled in prover.commit.keccak: ~0.34 us 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import sha3
@@ -36,7 +37,12 @@ DTYPE_CODES = {"raw": 0, "i8": 1, "i16": 2, "i32": 3, "i64": 4}
 DTYPE_WIDTH = {"raw": 1, "i8": 1, "i16": 2, "i32": 4, "i64": 8}
 MAX_ZERO_HEIGHT = 64  # zeroHash table covers heights [0, 64): trees of up to 2^63 leaves
 
-_keccak = sha3.keccak_256
+
+class _Keccak(Protocol):  # pysha3 ships no type information
+    def digest(self) -> bytes: ...
+
+
+_keccak: Callable[[bytes], _Keccak] = sha3.keccak_256
 
 
 def keccak(data: bytes) -> bytes:
@@ -91,7 +97,7 @@ def pad_to_leaves(data: bytes) -> bytes:
     return data if r == 0 else data + bytes(LEAF_BYTES - r)
 
 
-def pack(arr, dtype: str) -> bytes:
+def pack(arr: Any, dtype: str) -> bytes:
     """Row-major elements as big-endian two's complement of dtype's width (raw: the bytes), zero-padded to 256.
 
     Integer elements outside dtype's range raise FixedPointOverflow (never a silent wrap); non-integer
@@ -267,7 +273,7 @@ def tensor_root_hash(dtype: str | int, shape: Sequence[int], root: bytes) -> byt
     return keccak(tensor_header(dtype, shape) + root)
 
 
-def tensor_root(arr_or_packed, dtype: str, shape: Sequence[int] | None = None) -> bytes:
+def tensor_root(arr_or_packed: Any, dtype: str, shape: Sequence[int] | None = None) -> bytes:
     """tensor_root_hash(dtype, shape, merkle_root(pack(arr, dtype))); bytes are taken as packed already.
 
     For an integer array, shape defaults to arr.shape and must equal it; for packed integer bytes,
@@ -315,7 +321,7 @@ def tensor_root_i32(arr: np.ndarray) -> bytes:
     return root.tobytes()
 
 
-_I32_HEADS: dict[tuple, np.ndarray] = {}
+_I32_HEADS: dict[tuple[int, ...], np.ndarray] = {}
 
 
 # -- incremental trees -------------------------------------------------------------------------

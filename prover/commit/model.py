@@ -48,7 +48,7 @@ def instr_bytes(program: Program, index: int, widx: dict[str, int]) -> bytes:
     return abi_encode(["uint256", "uint256[]", "int256[]"], [ops.get(ins.op).opcode, operands, params])
 
 
-def weight_root(w) -> bytes:
+def weight_root(w: Any) -> bytes:
     """tensor_root of a weight: raw file bytes for imported weights (the file's own numbers), i32 for derived tables."""
     if hasattr(w, "raw"):
         return merkle.tensor_root(np.ascontiguousarray(w.raw).tobytes(), "raw", raw_shape(w))
@@ -113,10 +113,10 @@ def model_root(
     )
 
 
-_COMMITMENTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_COMMITMENTS: weakref.WeakKeyDictionary[Any, ModelCommitment] = weakref.WeakKeyDictionary()
 
 
-def model_commitment(lm) -> ModelCommitment:
+def model_commitment(lm: Any) -> ModelCommitment:
     """The commitment of a loaded model (an engine.runtime.IntegerLM), computed once per model object: it hashes
     every weight's file bytes. Cached beside the model, not on it (the engine knows nothing of commitments)."""
     mc = _COMMITMENTS.get(lm)

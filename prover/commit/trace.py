@@ -89,7 +89,6 @@ class Tracer:
         maxops = max(len(i.inputs) for i in program.instrs)
         self._opk = np.zeros((S, maxops), np.int64)
         self._opi = np.zeros((S, maxops), np.int64)
-        self._first_opk = None  # the first token's table: state operands read the empty states
         first = {}
         for j, ins in enumerate(program.instrs):
             for m, r in enumerate(ins.inputs):
@@ -108,6 +107,7 @@ class Tracer:
                     consts.append(commit_value(empty))
                     self._opk[j, m], self._opi[j, m] = 2, i
                     first[(j, m)] = len(consts) - 1
+        # the first token's table: state operands read the empty states
         self._first_opk, self._first_opi = self._opk.copy(), self._opi.copy()
         for (j, m), c in first.items():
             self._first_opk[j, m], self._first_opi[j, m] = 0, c
@@ -126,7 +126,7 @@ class Tracer:
             return self.corrupt.apply(out, position)
         return out
 
-    def on_step(self, step: int, token: int, index: int, ins, args, out) -> None:
+    def on_step(self, step: int, token: int, index: int, ins: Any, args: list[Any], out: Any) -> None:
         if index == 0 and step != self._count[0]:
             raise ValueError(f"the tracer has {int(self._count[0])} steps and was given step {step}")
         if self.keep_values:

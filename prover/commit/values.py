@@ -109,13 +109,14 @@ class KVTree:
 
     def node(self, level: int, index: int) -> bytes:
         """Node ``index`` at height ``level`` (0 = leaves) of the cache's full tree."""
-        return self.nodes[self.offs[level] + index].tobytes()
+        node: bytes = self.nodes[self.offs[level] + index].tobytes()
+        return node
 
     def root(self) -> bytes:
         return merkle.keccak(self._head + self.node(self.depth, 0))
 
 
-def raw_shape(w) -> tuple[int, ...]:
+def raw_shape(w: Any) -> tuple[int, ...]:
     """Shape under which a raw weight is committed: (rows, bytes per row) for matrices, (bytes,) for vectors."""
     if len(w.shape) == 2:
         return (w.shape[0], w.raw.size // w.shape[0])
@@ -197,7 +198,7 @@ class _KV(Source):
 _WEIGHT_SOURCES: dict[int, Source] = {}  # id(weight) -> its whole-tensor tree, dropped with the weight
 
 
-def _weight_source(w) -> Source:
+def _weight_source(w: Any) -> Source:
     """A weight's committed tensor, built once per weight object (its tree is what every witness opens)."""
     cached = _WEIGHT_SOURCES.get(id(w))
     if cached is None:

@@ -21,12 +21,14 @@ tables (``TWeight``) as i32. Whole-tensor trees of weights are cached on the wei
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 from dataclasses import dataclass, field
 
 
 from engine import ops
 from engine.ops import Ctx
+from engine.program import Program
 
 from . import merkle
 from .model import KIND_CODE, instr_bytes, run_root, token_root
@@ -50,7 +52,7 @@ class OperandWitness:
     def tensor_root(self) -> bytes:
         return merkle.tensor_root_hash(self.dtype, self.shape, self.merkle_root)
 
-    def as_tuple(self) -> tuple:
+    def as_tuple(self) -> tuple[Any, ...]:
         return (self.dtype, list(self.shape), self.merkle_root, list(self.indices), self.leaves, list(self.proof))
 
 
@@ -67,10 +69,10 @@ class Witness:
     j: int
     expected: int | None
     out_shape: tuple[int, ...] = ()
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
 
 
-def to_call_args(w: Witness) -> tuple:
+def to_call_args(w: Witness) -> tuple[Any, ...]:
     """(instrBytes, position, operandRoots, operands, j) as web3 / eth_abi take them."""
     return (w.instr_bytes, w.position, list(w.operand_roots), [o.as_tuple() for o in w.operands], w.j)
 
@@ -133,7 +135,7 @@ def verify_multiproof(root: bytes, depth: int, indices: Sequence[int], leaves: b
     return len(nodes) == 1 and nodes[0] == (0, root) and used == len(proof)
 
 
-def open_operand(src: Source, leaf_ids: Sequence[int]) -> OperandWitness:
+def open_operand(src: Source, leaf_ids: Iterable[int]) -> OperandWitness:
     """The header of src and the given leaves (sorted, deduplicated here) with their multiproof."""
     ids = sorted(set(int(i) for i in leaf_ids))
     return OperandWitness(
@@ -159,7 +161,7 @@ def fan_in_leaves(fan_in: list[tuple[int, int, int]], widths: list[int], n: int)
 # -- the witness ---------------------------------------------------------------------------------------
 
 
-def operand_roots(lm, run, mc, step: int) -> list[bytes]:
+def operand_roots(lm: Any, run: Any, mc: Any, step: int) -> list[bytes]:
     """The operand roots step ``step``'s record commits to, from the trace (as prover.commit.trace.Tracer computes
     them)."""
     prog = lm.program
@@ -187,11 +189,11 @@ def operand_roots(lm, run, mc, step: int) -> list[bytes]:
 
 
 def witness_for(
-    program,
+    program: Program,
     weight_names: Sequence[str],
     k: int,
     position: int,
-    args: list,
+    args: list[Any],
     j: int,
     roots: Sequence[bytes] | None = None,
     step: int | None = None,
@@ -234,7 +236,7 @@ def witness_for(
     )
 
 
-def build_witness(lm, replayer, mc, step: int, j: int) -> Witness:
+def build_witness(lm: Any, replayer: Any, mc: Any, step: int, j: int) -> Witness:
     """The witness of flat output element j of step ``step`` of the replayer's run; its operand headers are
     checked to hash to the roots the trace committed."""
     t, k = divmod(step, lm.program.steps_per_token)

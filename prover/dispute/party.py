@@ -23,8 +23,8 @@ from ..chain.registry import GameClient, Gas, TxResult
 from ..commit import merkle
 from ..commit.model import instr_bytes as _instr_bytes
 from ..commit.model import model_commitment
-from ..commit.values import packed_i32, shape_of
-from ..commit.witness import build_witness, operand_roots, operand_source
+from ..commit.values import operand_source, packed_i32, shape_of
+from ..commit.witness import build_witness, operand_roots
 from ..runner import Replayer, TracedRun
 from .trees import HashTree, StepOpening, TensorTree
 
