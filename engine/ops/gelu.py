@@ -41,7 +41,7 @@ class GeGLU(Op):
         g, u = args
         return vec.saturate(vec.mul_round_shift(vec.gelu_tanh(g), u, self._shift(ins)), int(ins.p("width")))
 
-    def run_many(self, ins, args, ctx: Ctx):
+    def run_many(self, ins, args, ctx: Ctx):  # type: ignore[override]  # Op declares it None (optional)
         """Elementwise: the block's rows at once (equal to ``run`` row by row)."""
         g, u = (np.asarray(a).reshape(ctx.count, -1) for a in args)
         return self.run(ins, [g, u], ctx)

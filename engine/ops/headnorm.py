@@ -26,7 +26,7 @@ class HeadRMSNorm(RMSNorm):
     name = "head_rmsnorm"
     opcode = 0x90
     family = "headnorm"
-    params = (Param("eps", 0, 1 << 62), shift("fx"), shift("fy"), size("head_dim"), width())
+    params = (Param("eps", 0, 1 << 62), shift("fx"), shift("fy"), size("head_dim"), width())  # type: ignore[assignment]
     operands = (operand("x"), operand("g", "weight"))
     solidity = "HeadNormFamily"
 
@@ -42,7 +42,7 @@ class HeadRMSNorm(RMSNorm):
         hd = int(ins.p("head_dim"))
         return self._rows(np.asarray(x).reshape(-1, hd), self._plan(ins, g, ctx)).reshape(-1)
 
-    def run_many(self, ins, args, ctx: Ctx):
+    def run_many(self, ins, args, ctx: Ctx):  # type: ignore[override]  # Op declares it None (optional)
         x, g = args
         hd = int(ins.p("head_dim"))
         return self._rows(np.asarray(x).reshape(-1, hd), self._plan(ins, g, ctx)).reshape(ctx.count, -1)

@@ -63,7 +63,7 @@ class RopeNeox(Op):
         p = ctx.position
         return rotate_half(np.asarray(x), cos.data[p], sin.data[p], int(ins.p("head_dim")), int(ins.p("width")))
 
-    def run_many(self, ins, args, ctx: Ctx):
+    def run_many(self, ins, args, ctx: Ctx):  # type: ignore[override]  # Op declares it None (optional)
         x, cos, sin = args
         p, t = ctx.position, ctx.count
         x = np.asarray(x).reshape(t, -1)

@@ -39,7 +39,7 @@ class SwaMask(Op):
             s[:, :cut] = MASKED
         return s
 
-    def run_many(self, ins, args, ctx: Ctx):
+    def run_many(self, ins, args, ctx: Ctx):  # type: ignore[override]  # Op declares it None (optional)
         out = []
         for t, s in enumerate(args[0]):
             c = Ctx(ctx.program, ctx.position + t, ctx.scratch, ctx.plans)
