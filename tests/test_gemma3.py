@@ -135,3 +135,21 @@ def test_gemma3_answers_paris_in_integers_with_its_golden_root():
     run = _golden("gemma3", lm, ids)
     assert run.result.tokens == case["tokens"][: len(run.result.tokens)]
     assert output_text(lm, run.result.tokens).startswith(" Paris\n")
+
+
+def test_an_openbrains_models_entry_point_registers_an_architecture(tmp_path, monkeypatch):
+    """An installed package's ``openbrains.models`` entry point (faked here: importlib.metadata's lookup) names
+    the module; architectures() registers it beside the package's own."""
+    import importlib.metadata as md
+
+    import engine.models as models
+
+    (tmp_path / "toy_arch_ep.py").write_text("from engine.models.gemma3 import *  # noqa\nARCHITECTURE = 'toy-ep'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    ep = md.EntryPoint(name="toy", value="toy_arch_ep", group="openbrains.models")
+    real = md.entry_points
+    monkeypatch.setattr(md, "entry_points", lambda **kw: [ep] if kw.get("group") == "openbrains.models" else real(**kw))
+    monkeypatch.setattr(models, "_FOUND", None)
+    found = models.architectures()
+    assert found["toy-ep"].__name__ == "toy_arch_ep" and found["gemma3"] is gemma3 and found["llama"] is llama
+    monkeypatch.setattr(models, "_FOUND", None)  # the next caller finds the package's own again
