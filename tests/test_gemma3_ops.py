@@ -220,3 +220,22 @@ def test_evm_equals_python_on_the_gemma_trace(chain, onestep, traced):
             bad.append((w.step, w.meta["instr"], w.j, w.expected, traced_v, g))
     assert not bad, f"{len(bad)} of {len(ws)} differ, first: {bad[:5]}"
     assert {lm.program.instrs[w.step % S].op for w in ws} >= set(NEW_OPS)
+
+
+@pytest.mark.chain
+def test_new_ops_one_step_gas_is_far_below_the_target(chain, onestep, traced):
+    """Every new op's one-step at the last position stays under 3M gas (scripts/bench_gas.py measures the real
+    Gemma 3 270M: at most 0.14M)."""
+    lm, run, rp = traced
+    mc = model_commitment(lm)
+    S = lm.program.steps_per_token
+    worst: dict[str, int] = {}
+    for k, ins in enumerate(lm.program.instrs):
+        if ins.op in NEW_OPS and (ins.layer in (-1, 4, 5)):
+            _, _, y = rp.step(7 * S + k)
+            n = int(np.prod(np.shape(y)))
+            for j in {0, n // 2, n - 1}:
+                w = build_witness(lm, rp, mc, 7 * S + k, j)
+                g = chain.estimate_gas(onestep, "element", *to_call_args(w))
+                worst[ins.op] = max(worst.get(ins.op, 0), g)
+    assert set(worst) == set(NEW_OPS) and max(worst.values()) < 3_000_000, worst
