@@ -153,3 +153,34 @@ def test_an_openbrains_models_entry_point_registers_an_architecture(tmp_path, mo
     found = models.architectures()
     assert found["toy-ep"].__name__ == "toy_arch_ep" and found["gemma3"] is gemma3 and found["llama"] is llama
     monkeypatch.setattr(models, "_FOUND", None)  # the next caller finds the package's own again
+
+
+def _blocks_equal_token_by_token(lm, ids, gs, cuts):
+    """Batched blocks (the new ops' run_many) commit exactly the token-by-token steps (their run)."""
+    import numpy as np
+
+    from prover.commit.trace import Tracer
+    from prover.runner import replay_claim
+
+    seq = ids
+    run = gs.run_tensor()
+    one = Tracer(lm.program, model_commitment(lm), run)
+    ex = lm.executor(one)
+    for t in seq:
+        ex.step_token(t, run)
+    blk = Tracer(lm.program, model_commitment(lm), run)
+    ex, a = lm.executor(blk), 0
+    for b in [*cuts, len(seq)]:
+        if a < b:
+            ex.run_block(seq[a:b], run, every=lm.program.output)
+            a = b
+    assert blk.records == one.records and blk.root() == one.root()
+    traced = traced_generate(lm, ids[:5], gs)
+    rp = replay_claim(lm, ids[:5], run, traced.result.tokens, block=3)
+    assert rp.trace_root == traced.tracer.root() and rp.samples == traced.result.tokens
+    assert np.asarray(traced.result.tokens).size == gs.max_new_tokens
+
+
+def test_tiny_gemma3_blocks_commit_the_token_by_token_steps():
+    lm = IntegerLM.load("tiny-gemma3")  # 9 positions: past the window of 4, blocks across it
+    _blocks_equal_token_by_token(lm, [1, 365, 359, 275, 278, 272, 264, 324, 347], GenSettings(max_new_tokens=3), [3, 7])
