@@ -78,10 +78,7 @@ class IntegerLM:
         else:
             if not prompt or not prompt.strip():
                 raise PromptError("empty prompt")
-            ids = self.tokenizer.encode(prompt)
-            bos = self.tokenizer.meta.bos_id
-            if self.tokenizer.meta.add_bos and bos is not None and ids and ids[0] != bos:
-                ids = [bos, *ids]  # as llama.cpp: files that ask for BOS get it on plain prompts too
+            ids = self.tokenizer.encode_plain(prompt)  # BOS first if the file asks for it, as llama.cpp
         if not ids:
             raise PromptError("the prompt encodes to no tokens")
         room = self.program.context - max(max_new_tokens - 1, 0)

@@ -184,3 +184,17 @@ def _blocks_equal_token_by_token(lm, ids, gs, cuts):
 def test_tiny_gemma3_blocks_commit_the_token_by_token_steps():
     lm = IntegerLM.load("tiny-gemma3")  # 9 positions: past the window of 4, blocks across it
     _blocks_equal_token_by_token(lm, [1, 365, 359, 275, 278, 272, 264, 324, 347], GenSettings(max_new_tokens=3), [3, 7])
+
+
+def test_a_plain_prompt_receipt_with_bos_verifies(tmp_path):
+    """A plain prompt of a vocabulary that adds BOS (tiny-gemma3, as Gemma) runs with BOS first and its receipt's
+    replay encodes the text the same way: verify passes."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    rc = tmp_path / "r" / "receipt.json"
+    cli = [sys.executable, "-m", "prover.cli"]
+    run = subprocess.run([*cli, "run", "tiny-gemma3", "hello", "-n", "3", "--receipt", str(rc), "-q"], env=env,
+                         capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert json.loads(rc.read_text())["input"]["prompt_tokens"][0] == 1  # BOS
+    ver = subprocess.run([*cli, "verify", str(rc), "-q"], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert ver.returncode == 0, ver.stdout + ver.stderr
