@@ -5,6 +5,7 @@ for the attention ops (the ops whose fan-in grows with the position), at the wor
     scripts/bench_gas.py [--model smollm2|tiny|gemma3|tiny-gemma3] [--prompt TEXT] [--raw] [--tokens N]
                          [--position P] [--json]
     scripts/bench_gas.py --types [--json]      (only the per-type linear rows, below)
+    scripts/bench_gas.py --quorum [--json]     (only the quorum certificate rows, scripts/_quorumgas.py)
 
 Runs the model traced on the prompt (in the chat template unless --raw; gemma3, a base model, in the plain
 "Question: ...\nAnswer:" form; the tiny models: fixed token ids) with N
@@ -39,6 +40,10 @@ run used for the synthetic inputs), tx_gas_cap (2^24).
 Then one whole dispute on the same run (a claim altered in a middle layer's linear output, played by the
 agents with the real OneStep): max_move_gas (largest game transaction), move_gas (largest per function),
 dispute_gas (all game transactions), dispute_rounds and its bound, dispute_honest_won.
+
+Quorum certificates (scripts/_quorumgas.py, docs/quorum.md): verify and certify gas for 10, 100 and 1,000
+attesters with 0 and 10% non-signers; summary keys quorum_verify_gas_100_10pct, quorum_certify_gas_100_10pct,
+quorum_target_gas (250,000), quorum_meets_target, quorum_gas ("n/non-signers" -> [verify, certify]).
 """
 
 from __future__ import annotations
@@ -180,6 +185,7 @@ def parse_args(argv) -> argparse.Namespace:
     )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--types", action="store_true", help="only the per-type linear rows (no model run)")
+    ap.add_argument("--quorum", action="store_true", help="only the quorum certificate rows (no model run)")
     return ap.parse_args(argv)
 
 
@@ -340,8 +346,15 @@ def typed_rows(b: Bench) -> None:
     b.summary.update(max_type_gas=max(r["gas"] for r in typed), type_gas=type_gas(typed))
 
 
+def quorum_summary_section(b: Bench) -> None:
+    """Quorum certificate gas (scripts/_quorumgas.py): summary keys only (its rows have other columns: --quorum)."""
+    from _quorumgas import quorum_rows, quorum_summary
+
+    b.summary.update(quorum_summary(quorum_rows(b.chain)))
+
+
 # The measurements, in order: each adds rows and summary keys to the Bench; a new row or section is one entry.
-SECTIONS = (run_rows, topk_ascending_row, attention_rows, dispute_summary, typed_rows)
+SECTIONS = (run_rows, topk_ascending_row, attention_rows, dispute_summary, typed_rows, quorum_summary_section)
 
 
 def prepare(a: argparse.Namespace) -> Bench:
@@ -370,6 +383,8 @@ def main(argv=None) -> int:
     a = parse_args(argv)
     if a.types:
         return types_only(a.json)
+    if a.quorum:
+        return quorum_only(a.json)
     from prover.chain import Chain, compile_contracts, start_anvil
     from prover.chain.deploy import deploy_one_step
 
@@ -401,7 +416,9 @@ def main(argv=None) -> int:
         "typical_basis": "median over the template's instructions of their worst-case one-step gas",
         **b.summary,
         "tx_gas_cap": TX_CAP,
-        "meets_targets": worst["gas"] < TARGET_WORST and typical < TARGET_TYPICAL,
+        "meets_targets": worst["gas"] < TARGET_WORST
+        and typical < TARGET_TYPICAL
+        and b.summary.get("quorum_meets_target", True),
         "seconds": round(time.perf_counter() - t0, 1),
     }
     emit(f"one-step gas, {a.model}, position {b.t} (estimate_gas of OneStep.element)", out_rows, summary, a.json)
@@ -451,6 +468,23 @@ def types_only(as_json: bool) -> int:
     }
     emit(
         "one-step gas of a linear element per GGUF block type (estimate_gas of OneStep.element)", out, summary, as_json
+    )
+    return 0
+
+
+def quorum_only(as_json: bool) -> int:
+    """The quorum certificate rows alone (scripts/_quorumgas.py), on a fresh anvil."""
+    from _quorumgas import quorum_rows, quorum_summary
+
+    from prover.chain import Chain, compile_contracts, start_anvil
+
+    with start_anvil() as node:
+        rows = quorum_rows(Chain(node.url, compile_contracts()))
+    emit(
+        "quorum certificate gas (verify: estimateGas of verifyCertificate; certify: gasUsed of the transaction)",
+        rows,
+        quorum_summary(rows),
+        as_json,
     )
     return 0
 

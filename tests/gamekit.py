@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from prover.chain.registry import GameClient, Refused
+from prover.dispute.party import EngineParty
 from prover.dispute.player import HonestPlayer, play
 from prover.dispute.protocol import Reason, ceil_log2
+from prover.runner import traced_generate
 
 GAS_CAP = 2**24
 
@@ -77,3 +80,33 @@ def quiet(*actors, rounds: int = 1000) -> int:
         if idle >= 3:
             return sent
     raise AssertionError(f"actors still busy after {rounds} rounds")
+
+
+class Adversary:
+    """A challenger playing its own (corrupted) trace as if it were the truth, in every game it opened: it moves
+    whenever it can, gives up when a proof is refused, and claims a timeout the moment the defender is late."""
+
+    def __init__(self, gc, lm, sender, prompt, settings, corrupt):
+        run = traced_generate(lm, prompt, settings, corrupt=corrupt)
+        self.gc, self.player = gc, HonestPlayer(gc, EngineParty(lm, run, k=gc.k, prompt=prompt), sender)
+        self.sender, self.games = sender, []
+
+    def open(self, claim_id: int) -> int:
+        gid = self.gc.challenge(claim_id, bond=self.gc.challenge_bond, sender=self.sender).game_id
+        self.games.append(gid)
+        return gid
+
+    def __call__(self) -> int:
+        sent = 0
+        for gid in self.games:
+            g = self.gc.game(gid)
+            if g.over:
+                continue
+            if g.to_move != self.player.address:
+                if self.gc.chain.timestamp() >= g.deadline:
+                    self.gc.timeout(gid, sender=self.sender)
+                    sent += 1
+                continue
+            with contextlib.suppress(Refused):  # its lie refused (NotWrong): it waits for a timeout never owed
+                sent += self.player.move(gid) is not None
+        return sent

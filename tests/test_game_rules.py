@@ -167,9 +167,10 @@ def test_one_step_interface_matches_the_verifier(artifacts):
 def test_constructor_parameters(chain, mock):
     """A zero bond, window or replay rate, an arity that is not a power of two in [2, 64], a verifier with no code."""
     sel = keccak(b"BadParams()")[:4]
-    ok = (BOND, BOND, WINDOW, 1, MOVE, 2, mock.address)  # claim bond, challenge bond, window, rate, move, k, verifier
+    # claim bond, challenge bond, window, rate, move, k, verifier, quorum (none)
+    ok = (BOND, BOND, WINDOW, 1, MOVE, 2, mock.address, "0x" + "00" * 20)
     bad = [ok[:i] + (v,) + ok[i + 1 :] for i, v in ((0, 0), (1, 0), (2, 0), (3, 0), (4, 0))]
-    bad += [ok[:5] + (k,) + ok[6:] for k in (3, 1, 128, 0)] + [ok[:6] + (chain.address(OTHER),)]
+    bad += [ok[:5] + (k,) + ok[6:] for k in (3, 1, 128, 0)] + [ok[:6] + (chain.address(OTHER),) + ok[7:]]
     for args in bad:
         with pytest.raises(Reverted) as ei:
             chain.deploy("ClaimRegistry", *args)

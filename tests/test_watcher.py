@@ -136,3 +136,23 @@ def test_state_is_persisted_and_bounded(gc, lm, tmp_path):
             one_step=gc.chain.call(gc.game_contract, "oneStepVerifier"),
         )
         Watcher.in_process(other, lm, 3, state_dir=tmp_path / "w")
+
+
+def test_games_loaded_at_once_are_bounded(gc, lm, tmp_path):
+    """Three lies played at once by a watcher that keeps one game's trace loaded: every lie is slashed (a game
+    whose party was evicted is rebuilt from its digest on disk), never more than one loaded, and nothing is kept
+    of them once they are over."""
+    w = Watcher.in_process(gc, lm, 3, state_dir=tmp_path / "w", max_parties=1)
+    lies = [_lie(gc, lm, [5, 17, 99], step=40), _lie(gc, lm, [11, 12, 13], step=41, who=4)]
+    lies.append(_lie(gc, lm, [21, 22], step=33, who=5))
+    for _ in range(300):
+        for liar, cid in lies:
+            liar.defend_once(cid)
+        w.tick()
+        assert len(w._parties) <= 1
+        if all(gc.claim(cid).status != ClaimStatus.PENDING for _, cid in lies):
+            break
+    assert [gc.claim(cid).status for _, cid in lies] == [ClaimStatus.SLASHED] * 3
+    w.tick()
+    assert not w._parties and not w.games and not w._retry and not w._flagged_once
+    assert not list((tmp_path / "w" / "replays").iterdir())

@@ -4,6 +4,11 @@ pragma solidity 0.8.37;
 import {Merkle} from "./Merkle.sol";
 import {DisputeGame, GameClaim, Evidence, Outcome} from "./DisputeGame.sol";
 
+/// The one thing the registry asks of the Quorum it is deployed with: that it is bound to this registry.
+interface IQuorumOf {
+    function registry() external view returns (address);
+}
+
 /// @title ClaimRegistry: models, claims with bonds, challenges, and the pull-payment ledger (docs/dispute.md).
 /// @notice Anyone registers a model by its root preimage (docs/encoding.md), which binds its stop tokens. An
 /// operator posts a claim (model, prompt tokens, run settings, output tokens, trace root, step count) with exactly
@@ -17,6 +22,9 @@ import {DisputeGame, GameClaim, Evidence, Outcome} from "./DisputeGame.sol";
 /// window, with no game open, the claim is final and its bond is credited back. Every payout is a credit its
 /// owner withdraws (pull payment); half of a slashed claim bond is burned (credited to address(0), which can never
 /// withdraw); this contract holds all the value, and address(this).balance == totalLocked + totalCredit always.
+/// Fast finality (docs/quorum.md): the Quorum contract this registry was deployed with (none if address(0)) may
+/// mark a pending claim Attested when a certificate of its attesters verifies; an Attested claim is final for its
+/// users at once, yet still challengeable until its window closes, and its bond is released by finalize() as before.
 contract ClaimRegistry {
     uint8 internal constant I32 = 3;
     uint8 internal constant I64 = 4;
@@ -36,7 +44,8 @@ contract ClaimRegistry {
         None,
         Pending,
         Final,
-        Slashed
+        Slashed,
+        Attested // final by a quorum certificate; challengeable until windowEnd, then finalize() releases the bond
     }
 
     struct Claim {
@@ -66,6 +75,7 @@ contract ClaimRegistry {
     uint64 public immutable challengeWindow;
     uint64 public immutable replayMicros;
     DisputeGame public immutable game;
+    address public immutable quorum; // the Quorum whose certificates mark claims Attested (address(0): none)
     uint64 public queueEnd; // when the verification queue reaches the end of the last claim posted
 
     mapping(bytes32 => Model) internal models;
@@ -103,6 +113,7 @@ contract ClaimRegistry {
         bytes outputPacked
     );
     event Challenged(uint256 indexed claimId, uint256 indexed gameId, address indexed challenger, uint256 bond);
+    event ClaimAttested(uint256 indexed claimId, address indexed operator);
     event ClaimFinalized(uint256 indexed claimId, address indexed operator, uint256 bond);
     event ClaimSlashed(uint256 indexed claimId, uint256 indexed gameId, address indexed challenger, uint256 bond);
     event Credited(address indexed who, uint256 amount, uint256 balance);
@@ -128,11 +139,13 @@ contract ClaimRegistry {
     error GamesOpen();
     error OperatorCannotChallenge();
     error NotGame();
+    error NotQuorum();
     error NothingToWithdraw();
     error TransferFailed();
 
     /// Fix the bonds (wei), the windows (seconds), the verification rate (microseconds a position) and deploy the
     /// DisputeGame (arity k, a power of two in [2, 64]; oneStep verifier). prover/dispute/timing.py sizes them.
+    /// quorum_: a Quorum already deployed for this registry's address (its registry() == this), or address(0).
     constructor(
         uint256 claimBond_,
         uint256 challengeBond_,
@@ -140,9 +153,12 @@ contract ClaimRegistry {
         uint64 replayMicros_,
         uint64 moveWindow_,
         uint256 k_,
-        address oneStep_
+        address oneStep_,
+        address quorum_
     ) {
         if (claimBond_ == 0 || challengeBond_ == 0 || challengeWindow_ == 0 || replayMicros_ == 0) revert BadParams();
+        if (quorum_ != address(0) && IQuorumOf(quorum_).registry() != address(this)) revert BadParams();
+        quorum = quorum_;
         claimBond = claimBond_;
         challengeBond = challengeBond_;
         challengeWindow = challengeWindow_;
@@ -255,6 +271,24 @@ contract ClaimRegistry {
         return claims[claimId];
     }
 
+    /// The claim's status (None if there is none).
+    function statusOf(uint256 claimId) external view returns (ClaimStatus) {
+        return claims[claimId].status;
+    }
+
+    /// Quorum only, for a verified certificate: mark the pending claim with this hash Attested before its window
+    /// closes; returns its id.
+    function attest(bytes32 claimHash) external returns (uint256 claimId) {
+        if (msg.sender != quorum || quorum == address(0)) revert NotQuorum();
+        claimId = claimIdByHash[claimHash];
+        if (claimId == 0) revert UnknownClaimHash();
+        Claim storage c = claims[claimId];
+        if (c.status != ClaimStatus.Pending) revert ClaimNotPending();
+        if (block.timestamp >= c.windowEnd) revert WindowClosed();
+        c.status = ClaimStatus.Attested;
+        emit ClaimAttested(claimId, c.operator);
+    }
+
     /// After the claim's window, with no game open: mark the claim final and credit its bond to the operator.
     function finalize(uint256 claimId) external {
         Claim storage c = _pendingClaim(claimId);
@@ -346,11 +380,11 @@ contract ClaimRegistry {
         emit Credited(who, amount, credit[who]);
     }
 
-    /// The claim, which must exist and be pending.
+    /// The claim, which must exist and be pending or attested (unsettled: challengeable in its window, bond locked).
     function _pendingClaim(uint256 claimId) internal view returns (Claim storage c) {
         c = claims[claimId];
         if (c.status == ClaimStatus.None) revert UnknownClaim();
-        if (c.status != ClaimStatus.Pending) revert ClaimNotPending();
+        if (c.status != ClaimStatus.Pending && c.status != ClaimStatus.Attested) revert ClaimNotPending();
     }
 
     /// (prompt tokens n, output tokens m) with n + m - 1 <= context positions, m <= max(1, max_new_tokens), stepCount == (n + m - 1) * S.

@@ -32,6 +32,7 @@ from ..dispute.protocol import ClaimStatus, Phase, Result, pack_tokens
 from ..dispute.trees import StepOpening
 from .client import Chain, ChainError, Reverted
 
+ZERO_ADDRESS = "0x" + "00" * 20
 Gas = int | None  # an explicit gas limit sends without estimation (e.g. a move at an exact timestamp)
 
 
@@ -201,10 +202,12 @@ class GameClient:
         move_window: int,
         k: int,
         one_step: str,
+        quorum: str = ZERO_ADDRESS,
         sender=None,
     ) -> GameClient:
         """Deploy a ClaimRegistry (which deploys its DisputeGame) and return a client for it. Bonds in wei, windows
-        in seconds, replay_micros the verification rate a claim's window allows per position (docs/dispute.md)."""
+        in seconds, replay_micros the verification rate a claim's window allows per position (docs/dispute.md);
+        quorum: a Quorum deployed for this registry's address (prover.quorum.client.deploy_with_quorum), or none."""
         reg = chain.deploy(
             "ClaimRegistry",
             claim_bond,
@@ -214,6 +217,7 @@ class GameClient:
             move_window,
             k,
             one_step,
+            quorum,
             sender=sender,
         )
         gc = cls(chain, reg.address)
@@ -651,6 +655,14 @@ class GameClient:
     def model(self, model_root: bytes) -> Model:
         r = self.chain.call(self.registry, "getModel", model_root)
         return Model(r[0], r[1], r[2], r[3], _b32(r[4]), _b32(r[5]), tuple(r[6]))
+
+    def status_of(self, claim_id: int) -> ClaimStatus:
+        return ClaimStatus(self.chain.call(self.registry, "statusOf", claim_id))
+
+    def quorum_address(self) -> str | None:
+        """The Quorum this registry was deployed with (docs/quorum.md), or None."""
+        a = self.chain.call(self.registry, "quorum")
+        return None if int(a, 16) == 0 else a
 
     def claim(self, claim_id: int) -> Claim:
         r = self.chain.call(self.registry, "getClaim", claim_id)

@@ -79,8 +79,7 @@ def cmd_deploy(a) -> int:
     sender = signer(a, chain)
     first_block = int(chain.w3.eth.block_number) + 1  # no event of these contracts can be older
     one = deploy_one_step(chain, sender=sender)
-    gc = GameClient.deploy(
-        chain,
+    registry = dict(
         claim_bond=sched.claim_bond,
         challenge_bond=sched.challenge_bond,
         challenge_window=sched.challenge_window,
@@ -88,8 +87,13 @@ def cmd_deploy(a) -> int:
         move_window=sched.move_window,
         k=a.k,
         one_step=one.address,
-        sender=sender,
     )
+    if a.quorum_stake is None:
+        gc, quorum = GameClient.deploy(chain, **registry, sender=sender), None
+    else:
+        from .attest import deploy_quorum
+
+        gc, quorum = deploy_quorum(a, chain, registry, sender)
     models = {}
     for name, lm in lms.items():
         mc = model_commitment(lm)
@@ -110,6 +114,7 @@ def cmd_deploy(a) -> int:
         "k": a.k,
         "deploy_block": first_block,
         "models": models,
+        **({"quorum": quorum} if quorum else {}),
     }
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(a.out).with_suffix(".tmp")
@@ -380,6 +385,9 @@ def add_parsers(sub) -> None:
         help="deploy even if the bonds or windows are below the floors (throwaway dev chains only)",
     )
     dp.add_argument("--k", type=int, choices=(2, 4, 8, 16), default=2, help="dissection arity (default 2)")
+    from .attest import quorum_deploy_args
+
+    quorum_deploy_args(dp)
     dp.add_argument("--model", action="append", help="register this model (repeatable): tiny, smollm2, a path")
     dp.add_argument("-q", "--quiet", action="store_true")
     dp.set_defaults(func=cmd_deploy)

@@ -3,6 +3,7 @@ liar through bisection and the one-step, bonds paid out, ledger checked."""
 
 from __future__ import annotations
 
+import tempfile
 import time
 
 from rich.table import Table
@@ -12,14 +13,16 @@ def run_chain_demo(
     lm, model_id: str, receipt, bad_receipt, corrupt, out_receipt=None, out_lie=None, log=print
 ) -> tuple[Table, bool]:
     """An honest claim, a claim with a corrupted step (``corrupt``) and optionally one whose claimed output
-    differs from its honest trace (``out_lie``, a prover.dispute.lies.Lie): the watcher must slash exactly the liars."""
+    differs from its honest trace (``out_lie``, a prover.dispute.lies.Lie): the watcher must slash exactly the liars.
+    Beside the dispute, three BLS attesters (docs/quorum.md) sign what the watcher's replays found right, and their
+    certificate finalizes the honest claim at once, long before its window closes."""
     from prover.chain.client import Chain
     from prover.chain.node import start_anvil
-    from prover.chain.registry import GameClient
     from prover.chain.solc import compile_contracts
     from prover.dispute.agent import Agent
     from prover.dispute.protocol import ClaimStatus, Reason, ceil_log2
     from prover.dispute.watcher import Watcher
+    from prover.quorum.client import deploy_with_quorum
 
     BOND, WINDOW, MOVE = 10**17, 3600, 600
     t = Table(title="on chain (anvil)")
@@ -38,8 +41,7 @@ def run_chain_demo(
         from prover.chain.deploy import deploy_one_step
 
         one = deploy_one_step(chain)
-        gc = GameClient.deploy(
-            chain,
+        reg = dict(
             claim_bond=BOND,
             challenge_bond=BOND,
             challenge_window=WINDOW,
@@ -48,9 +50,13 @@ def run_chain_demo(
             k=2,
             one_step=one.address,
         )
-        row("deploy", True, f"OneStep + ClaimRegistry/DisputeGame on {node.url} ({gc.deploy_gas:,} gas)")
+        gc, qc = deploy_with_quorum(
+            chain, registry=reg, stake=BOND, threshold_bps=6667, withdrawal_delay=2 * WINDOW, slash_tail=100 * MOVE
+        )
+        row("deploy", True, f"OneStep + ClaimRegistry/DisputeGame + Quorum on {node.url} ({gc.deploy_gas:,} gas)")
         operator, liar = Agent(gc, lm, 1), Agent(gc, lm, 2, corrupt=corrupt)
         watcher = Watcher.in_process(gc, lm, 3)
+        attesters = quorum_of(qc, watcher, tempfile.mkdtemp(prefix="obrain-attest-"))
         ok_cid = operator.submit(receipt, BOND)
         bad_cid = liar.submit(bad_receipt, BOND)
         liar2 = Agent(gc, lm, 4, lie=out_lie) if out_receipt is not None else None
@@ -66,12 +72,25 @@ def run_chain_demo(
         txs, rounds, gas = 0, 0, []
         chain_gas0 = chain.w3.eth.block_number
         quiet = 0
+        fast = None
         while quiet < 3 or not watcher.idle():
             n = watcher.tick() + liar.defend_once(bad_cid) + operator.defend_once(ok_cid, finalize=False)
             if liar2:
                 n += liar2.defend_once(out_cid)
+            if fast is None and sum(a.sign_right() for a in attesters):
+                fast = certify_now(qc, attesters, ok_cid, t1)
             txs += n
             quiet = quiet + 1 if n == 0 else 0
+        attested = fast is not None and fast["status"] == ClaimStatus.ATTESTED
+        signed = sorted({int(p.name.split("-")[1]) for p in attesters[0].out_dir.glob("claim-*.json")})
+        row(
+            "fast finality",
+            attested and signed == [ok_cid],
+            f"3 BLS attesters replayed every claim and signed only claim {', '.join(map(str, signed))}; their "
+            f"certificate made claim "
+            f"{ok_cid} final {fast['seconds'] if fast else '?'}s after posting, {fast['left'] if fast else '?'}s "
+            f"before its window closes ({fast['gas'] if fast else '?':,} gas, one pairing); slashable until then",
+        )
         for b in range(chain_gas0 + 1, chain.w3.eth.block_number + 1):
             for h in chain.w3.eth.get_block(b)["transactions"]:
                 gas.append(int(chain.w3.eth.get_transaction_receipt(h)["gasUsed"]))
@@ -121,6 +140,32 @@ def run_chain_demo(
         )
     row("on-chain total", ok, f"{time.perf_counter() - t0:.1f}s")
     return t, ok
+
+
+def quorum_of(qc, watcher, out_dir: str, owners=(5, 6, 7)) -> list:
+    """Three attesters registered with the Quorum, signing through the demo's watcher's replays."""
+    from prover.quorum.attester import Attester
+    from prover.quorum.client import AttesterKey
+
+    out = []
+    for i, owner in enumerate(owners):
+        key = AttesterKey(f"demo attester {i}".encode())
+        qc.register(key, sender=owner)
+        out.append(Attester(watcher, qc, key, out_dir))
+    return out
+
+
+def certify_now(qc, attesters, claim_id: int, t_posted: float) -> dict | None:
+    """Aggregate the attesters' signature files for the claim and certify it: status, gas, timing."""
+    from prover.quorum.attester import collect
+
+    cert, _ = collect(qc, claim_id, [attesters[0].out_dir])
+    if cert is None or qc.verify_certificate(cert) is not None:
+        return None
+    r = qc.certify(cert, sender=8)
+    c = qc.gc.claim(claim_id)
+    left = c.window_end - qc.chain.timestamp()
+    return {"status": c.status, "gas": r.gas, "seconds": round(time.perf_counter() - t_posted, 1), "left": left}
 
 
 def play_dispute(gc, lm, prompt, settings, corrupt, *, operator=1, challenger=3, bond=10**17) -> dict:

@@ -2,7 +2,8 @@
 receipt verified by replay, a dishonest receipt caught and localized to its step and leaf, and a receipt that
 claims another answer than its (honest) trace caught.
 
-Then on chain: start anvil, deploy, submit the three receipts; a watcher replays every claim, challenges the
+Then on chain: start anvil, deploy (with a Quorum of three BLS attesters), submit the three receipts; the attesters
+sign the honest claim, whose certificate finalizes it at once; a watcher replays every claim, challenges the
 wrong ones, wins one through bisection and the one-step and the other through a proof of the wrong output
 token, and takes both liars' bonds; the honest claim finalizes.
 """

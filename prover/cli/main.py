@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from . import chain, demo, keys, models, run, serve
+from . import attest, chain, demo, keys, models, run, serve
 from .common import EXIT_BAD_INPUT, EXIT_FAILURE, UsageError, console
 
 EPILOG = (
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--debug", action="store_true", help="print the traceback of an unexpected error")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND", parser_class=_Parser)
-    for mod in (run, serve, chain, keys, models, demo):
+    for mod in (run, serve, chain, attest, keys, models, demo):
         mod.add_parsers(sub)
     for sp in sub.choices.values():
         sp.epilog = sp.epilog or EPILOG

@@ -357,7 +357,6 @@ def _verify(a) -> int:
     if a.challenge and not rep.ok:
         if r.chain is None:
             raise UsageError("the receipt has no chain fields (it was never submitted): nothing to challenge")
-        from prover.dispute.protocol import ClaimStatus
 
         from prover.dispute.watcher import Watcher
 
@@ -379,7 +378,7 @@ def _verify(a) -> int:
             for _ in range(a.max_polls if a.max_polls is not None else 10**9):
                 w.tick()
                 games = w.games_on(cid)
-                if gc.claim(cid).status != ClaimStatus.PENDING and all(gc.game(g).over for g in games):
+                if not gc.claim(cid).status.unsettled and all(gc.game(g).over for g in games):
                     break
                 time.sleep(a.poll)
             w.tick()  # the last withdrawal

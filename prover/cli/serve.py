@@ -52,7 +52,7 @@ def cmd_serve(a) -> int:
         from prover.serve.submitter import Submitter
 
         submitter = Submitter(gc, lm, sender, lie=lie, poll=a.poll, log=log).start()
-    on_answer = (lambda ans, path: submitter.put(ans.rid, path)) if submitter else None
+    on_answer = (lambda ans, path, run: submitter.put(ans.rid, path, run)) if submitter else None
     engine = Engine(lm, a.model, Path(a.runs_dir), queue=a.queue, lie=lie, on_answer=on_answer)
     app = build_app(engine, served, model_root=root, context=mc.context, submitting=submitter is not None)
     try:

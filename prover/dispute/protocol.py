@@ -59,6 +59,12 @@ class ClaimStatus(IntEnum):
     PENDING = 1
     FINAL = 2
     SLASHED = 3
+    ATTESTED = 4  # final by a quorum certificate (docs/quorum.md), still challengeable in its window
+
+    @property
+    def unsettled(self) -> bool:
+        """Pending or attested: its window may still be open, its bond is locked, a game may slash it."""
+        return self in (ClaimStatus.PENDING, ClaimStatus.ATTESTED)
 
 
 def ceil_log2(x: int) -> int:

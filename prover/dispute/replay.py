@@ -26,6 +26,7 @@ import numpy as np
 from engine.generate import GenSettings
 from engine.values import Rows
 
+from ..commit.trace import Corruption
 from ..runner import replay_claim as teacher_forced
 from ..runner import traced_generate
 
@@ -51,20 +52,29 @@ def replay_claim(lm, prompt, run, output, path: Path) -> dict:
         tr = fast.run
     else:
         tr = traced_generate(lm, prompt, settings_of_run(run), positions=positions)
+    samples = fast.samples if fast.samples == output else tr.result.tokens
+    return write_digest(tr, prompt, run, samples, path)
+
+
+def write_digest(tr, prompt, run, samples, path: Path, corrupt=None) -> dict:
+    """Write a finished traced run of (prompt, run) with its samples as a digest at `path` (atomically: a directory
+    renamed into place); `corrupt`: the Corruption the run was made with (a liar's own digest: its steps are
+    regenerated with the same edit). Returns the summary (also in path/summary.json). No engine work."""
     states = tr.snapshots.executor.state
     for name, v in states.items():
         if not isinstance(v, Rows):
             raise TypeError(f"carried state {name} is {type(v).__name__}, not append-only Rows: cannot digest it")
     summary = {
         "format": FORMAT,
-        "prompt": prompt,
+        "prompt": [int(t) for t in prompt],
         "run": [int(x) for x in run],
-        "positions": positions,
+        "positions": len(tr.snapshots.tokens),
         "steps": tr.tracer.step_count,
         "trace_root": "0x" + tr.tracer.root().hex(),
-        "samples": [int(t) for t in (fast.samples if fast.samples == output else tr.result.tokens)],
+        "samples": [int(t) for t in samples],
         "tokens": [int(t) for t in tr.snapshots.tokens],
         "state_rows": {name: int(v.n) for name, v in states.items()},
+        "corruption": None if corrupt is None else vars(corrupt),
     }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +119,17 @@ def verdict(summary: dict, trace_root: bytes, output) -> tuple:
 class _Result:
     prompt: list[int]
     tokens: list[int]
+
+
+@dataclass(frozen=True)
+class _Edit:
+    """A Tracer's transform for a liar's digest (a callable object, not a function: observers carry it as a class
+    attribute, where a function would bind)."""
+
+    corrupt: Corruption
+
+    def __call__(self, step: int, position: int, out):
+        return self.corrupt.apply(out, position) if step == self.corrupt.step else out
 
 
 @dataclass
@@ -178,9 +199,12 @@ def load_run(path: Path, context: int) -> DigestRun:
             buf = np.zeros((context, rows.shape[1]), dtype=rows.dtype)  # a cache's buffer holds `context` rows
             buf[: rows.shape[0]] = rows
             final[name] = buf
+    c = s.get("corruption")
+    corrupt = None if c is None else Corruption(int(c["step"]), int(c["element"]), int(c["delta"]))
+    transform = None if corrupt is None else _Edit(corrupt)  # a liar's digest: its step is edited again when replayed
     return DigestRun(
         _Result(list(s["prompt"]), list(s["samples"])),
-        _Tracer(out_roots, records, bytes.fromhex(s["trace_root"][2:])),
+        _Tracer(out_roots, records, bytes.fromhex(s["trace_root"][2:]), transform, corrupt),
         settings_of_run(s["run"]),
         _Snapshots(list(s["tokens"]), final, context),
     )

@@ -18,7 +18,9 @@ is not that trace's sample; the replay says which, so before bonding the watcher
 Every claim and game is handled on its own: a failure is logged and retried with backoff and never blocks another.
 State (last scanned block, claims, verdicts, games, flags) is written atomically to `state_dir/state.json` after
 each tick, so a restart at any moment resumes everything; replays live on disk (`state_dir/replays`), so memory
-stays bounded however many claims it has seen.
+stays bounded however many claims it has seen: at most `max_parties` games have their trace tree loaded at once
+(least recently played first out, rebuilt from the digest when its game moves again), and what it keeps per
+claim or game (retry backoffs, flags) goes when the claim or game is forgotten.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,13 +38,14 @@ from typing import Any
 
 from ..chain.registry import GameClient, Refused
 from .player import HonestPlayer
-from .protocol import ClaimStatus, Result, unpack_tokens
+from .protocol import Result, unpack_tokens
 from .replay import verdict
 from .workers import Workers
 
 SCAN_CHUNK = 2_000  # blocks per eth_getLogs request (providers cap ranges)
 MAX_BACKOFF_S = 60.0
 MAX_MOVES_PER_GAME_TICK = 8
+MAX_PARTIES = 4  # games whose trace tree is loaded at once (~60 MB each for a max-context SmolLM2 claim)
 
 
 @dataclass
@@ -62,6 +66,9 @@ class ClaimEntry:
     digest: str = ""
     game: int = 0
     flag: str = ""  # why it could not be challenged (budget, bond), shown by `obrain claims`
+    claim_hash: str = ""  # what an attester signs (prover.quorum.attester)
+    input_hash: str = ""
+    output_hash: str = ""
 
 
 @dataclass
@@ -91,6 +98,7 @@ class Watcher:
         only: set[int] | None = None,
         log: Callable[[dict], None] | None = None,
         auto_withdraw: bool = True,
+        max_parties: int = MAX_PARTIES,
     ):
         self.gc, self.sender = gc, sender
         self.address = gc.chain.address(sender)
@@ -108,7 +116,8 @@ class Watcher:
         self.stats = {"challenged": 0, "won": 0, "lost": 0, "right": 0, "missed": 0, "errors": 0}
         self._futures: dict[int, Any] = {}
         self._retry: dict[tuple, tuple[int, float]] = {}  # key -> (failures, next try, monotonic)
-        self._parties: dict[int, Any] = {}
+        self._parties: OrderedDict[int, Any] = OrderedDict()  # game -> its player, least recently used first
+        self.max_parties = max(1, max_parties)
         self._flagged_once: set[int] = set()
         self.ticks = 0
         self._load()
@@ -255,6 +264,9 @@ class Watcher:
             [int(x) for x in a["run"]],
             output,
             "0x" + bytes(a["traceRoot"]).hex(),
+            claim_hash="0x" + bytes(a["claimHash"]).hex(),
+            input_hash="0x" + bytes(a["inputHash"]).hex(),
+            output_hash="0x" + bytes(a["outputHash"]).hex(),
         )
         self.emit(
             {
@@ -326,7 +338,7 @@ class Watcher:
 
     def _challenge(self, c: ClaimEntry, now: int) -> int:
         st = self.gc.claim(c.claim_id)
-        if st.status != ClaimStatus.PENDING:
+        if not st.status.unsettled:  # an attested claim is still judged: a quorum that signed a lie is slashed
             c.state = "settled"
             return 0
         if now >= c.window_end:
@@ -371,6 +383,9 @@ class Watcher:
             party = self.workers.party(bytes.fromhex(c.model_root[2:]), Path(c.digest), self.gc.k)
             p = HonestPlayer(self.gc, party, self.sender, claimed_output=c.output, from_block=ge.opened_block)
             self._parties[ge.game_id] = p
+            while len(self._parties) > self.max_parties:
+                self._parties.popitem(last=False)
+        self._parties.move_to_end(ge.game_id)
         return p
 
     def _play(self, gid: int) -> int:
@@ -437,6 +452,12 @@ class Watcher:
         for gid, g in list(self.games.items()):
             if g.over:
                 del self.games[gid]
+        for key in list(self._retry):  # backoffs of claims and games it no longer tracks
+            if (key[0] in ("claim", "replay") and key[1] not in self.claims) or (
+                key[0] == "game" and key[1] not in self.games
+            ):
+                del self._retry[key]
+        self._flagged_once &= set(self.claims)
 
     def flags(self) -> dict[int, str]:
         """Claims it could not challenge, and why (`obrain claims` shows these)."""

@@ -11,7 +11,8 @@
     GET  /health                                      {"status": "ok", "queue": {...}}
 
 Every answer carries `receipt`: {id, url, model_root, input_hash, output_hash, trace_root, step_count, files};
-in a stream it rides on the chunk with the finish_reason. A full queue answers 429 with Retry-After.
+in a stream it rides on the chunk with the finish_reason. A full queue answers 429 with Retry-After. A client
+that goes away (a stream closed early, a request abandoned) cancels its run: the worker moves on to the next.
 """
 
 from __future__ import annotations
@@ -122,14 +123,26 @@ class Api:
         if not job.stream:
             fut = eng.submit(rid, job, ids)
             fut.add_done_callback(lambda _f: loop.call_soon_threadsafe(eng.release))
-            ans = await asyncio.wrap_future(fut)
-            return JSONResponse(_answer(kind, model, created, ans, self.submitting))
+            answer = asyncio.wrap_future(fut)
+            answer.add_done_callback(lambda f: f.cancelled() or f.exception())  # read, also when nobody awaits it
+            gone = asyncio.ensure_future(_disconnected(req))  # a client that leaves frees the worker
+            try:
+                done, _ = await asyncio.wait({answer, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if answer not in done:
+                    eng.cancel(rid, fut)
+                    return Response(status_code=499)  # nobody reads it
+            finally:
+                gone.cancel()
+            return JSONResponse(_answer(kind, model, created, await answer, self.submitting))
         pieces: asyncio.Queue = asyncio.Queue()
         fut = eng.submit(rid, job, ids, on_piece=lambda p: loop.call_soon_threadsafe(pieces.put_nowait, p))
         fut.add_done_callback(lambda _f: loop.call_soon_threadsafe(eng.release))
         fut.add_done_callback(lambda _f: loop.call_soon_threadsafe(pieces.put_nowait, None))
         return StreamingResponse(
-            _events(kind, model, created, rid, pieces, fut, job.include_usage, self.submitting),
+            _cancel_on_exit(
+                _events(kind, model, created, rid, pieces, fut, job.include_usage, self.submitting),
+                lambda: eng.cancel(rid, fut),
+            ),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
@@ -158,6 +171,25 @@ class Api:
 def build_app(engine: Engine, served: Served, **kw) -> Starlette:
     """The Starlette app over one Engine (keywords: model_root, context, submitting)."""
     return Api(engine, served, **kw).app
+
+
+async def _disconnected(req: Request) -> None:
+    """Returns when the client has gone (the ASGI http.disconnect; the body is already read)."""
+    while (await req.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _cancel_on_exit(events, cancel: Callable[[], None]):
+    """The SSE events; if they stop before the end (the client went away: Starlette cancels the stream), cancel
+    the run, so the worker is free for the next request."""
+    finished = False
+    try:
+        async for ev in events:
+            yield ev
+        finished = True
+    finally:
+        if not finished:
+            cancel()
 
 
 def _answer(kind: str, model: str, created: int, a: Answer, submitting: bool) -> dict:

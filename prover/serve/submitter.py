@@ -1,15 +1,19 @@
 """`obrain serve --submit`: every answer's claim posted with a bond and defended, on a thread of its own.
 
-The request path only queues the receipt (``put``); this thread posts it with the existing ``Agent.submit``
-(which replays the run first and never posts what it could not defend) and writes the chain fields into the
-receipt file (so `GET /v1/receipts/{id}` shows the claim id), then calls ``Agent.defend_once`` on every
-claim still pending, each poll, until it is final or slashed. A failing call is logged and retried at the
-next poll; it never stops the server or the other claims.
+The engine thread hands over each answer's run (``put``): its digest is written into the run directory (the
+records, output roots and final caches: prover.dispute.replay.write_digest, no engine work) and only paths are
+queued. This thread posts it with ``Agent.submit`` from that digest (checked against the receipt: it never
+posts what it could not defend, and never runs the engine a second time) and writes the chain fields into the
+receipt file (so `GET /v1/receipts/{id}` shows the claim id), then calls ``Agent.defend_once`` on every claim
+still pending, each poll, until it is final or slashed (the agent keeps a few runs loaded and the rest on disk,
+and deletes a settled claim's digest). A failing call is logged and retried at the next poll; it never stops
+the server or the other claims.
 """
 
 from __future__ import annotations
 
 import queue
+import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -36,46 +40,66 @@ class Submitter:
         self._stop.set()
         self.thread.join(timeout)
 
-    def put(self, rid: str, receipt_path: Path) -> None:
-        """Queue an answer's receipt for posting (called from the engine thread; returns at once)."""
-        self.inbox.put((rid, Path(receipt_path)))
+    def put(self, rid: str, receipt_path: Path, run=None) -> None:
+        """Queue an answer's receipt for posting (called from the engine thread). ``run``: the answer's traced run,
+        written as a digest beside the receipt so the claim is posted and defended without running it again."""
+        digest = None
+        if run is not None:
+            import numpy as np
+
+            from ..dispute.replay import write_digest
+
+            digest = Path(receipt_path).parent / "digest"
+            run_tensor = [int(x) for x in np.asarray(run.settings.run_tensor()).reshape(-1)]
+            write_digest(run, run.result.prompt, run_tensor, run.result.tokens, digest, run.tracer.corrupt)
+        self.inbox.put((rid, Path(receipt_path), digest))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                rid, path = self.inbox.get(timeout=self.poll)
-            except queue.Empty:
-                rid = None
-            if rid is not None:
-                self._submit(rid, path)
-            self._defend()
+            self.step(self.poll)
 
-    def _submit(self, rid: str, path: Path) -> None:
+    def step(self, wait: float = 0.0) -> int:
+        """One pass: post the next queued answer (waiting up to ``wait`` s for one), then defend every open claim;
+        the number of transactions sent."""
+        try:
+            rid, path, digest = self.inbox.get(timeout=wait) if wait > 0 else self.inbox.get_nowait()
+        except queue.Empty:
+            rid = None
+        sent = 0
+        if rid is not None:
+            sent += self._submit(rid, path, digest)
+        return sent + self._defend()
+
+    def _submit(self, rid: str, path: Path, digest: Path | None = None) -> int:
         from ..receipt import ChainInfo, Receipt
 
         try:
             r = Receipt.load(path)
-            cid = self.agent.submit(r)
+            cid = self.agent.submit(r, digest=digest)
         except Exception as e:  # logged; the server goes on
             self.log(f"receipt {rid}: not posted: {type(e).__name__}: {e}")
-            return
+            if digest is not None:
+                shutil.rmtree(digest, ignore_errors=True)
+            return 0
         info = ChainInfo(
             chain_id=self.gc.chain.chain_id, registry=self.gc.address, claim_id=cid, tx_hash="", bond_wei=self.bond
         )
         r.model_copy(update={"chain": info}).save(path)
         self.open[cid], self.claims[rid] = rid, cid
         self.log(f"receipt {rid}: claim {cid} posted (bond {self.bond / 1e18} ETH)")
+        return 1
 
-    def _defend(self) -> None:
-        from ..dispute.protocol import ClaimStatus
+    def _defend(self) -> int:
 
+        sent = 0
         for cid in sorted(self.open):
             try:
-                self.agent.defend_once(cid)
+                sent += self.agent.defend_once(cid)
                 st = self.gc.claim(cid).status
             except Exception as e:
                 self.log(f"claim {cid}: defend failed, retrying next poll: {type(e).__name__}: {e}")
                 continue
-            if st != ClaimStatus.PENDING:
+            if not st.unsettled:
                 self.log(f"claim {cid}: {st.name}")
                 del self.open[cid]
+        return sent

@@ -6,11 +6,15 @@
     rid = eng.new_id()
     fut = eng.submit(rid, job, ids, on_piece)  # concurrent.futures.Future of an Answer; on_piece(text) per token
     a = fut.result(); a.receipt, a.text
+    eng.cancel(rid, fut)                       # its client went away: a queued job never starts, a running one
+                                               # stops at its next token (the future raises Cancelled)
 
 Admission: one request runs, at most ``queue`` wait behind it; the next is refused (busy) until one finishes.
 ``admit``/``release`` are called from the event loop only; the worker thread never touches the counter.
 Every answer is a traced run: its run directory ``runs_dir/<rid>/`` holds receipt.json, steps.bin,
-records.bin and operator.json (prover.runner.write_run_dir), so a verifier can fetch and check it.
+records.bin and operator.json (prover.runner.write_run_dir), so a verifier can fetch and check it. The pieces
+streamed to ``on_piece`` are the committed output's text (a dishonest server's too: its claimed tokens are what
+it streams), checked before the answer is written: a stream never shows one text and commits another.
 """
 
 from __future__ import annotations
@@ -29,6 +33,10 @@ from ..receipt import Receipt
 from .openai_api import Job
 
 RUN_FILES = ("receipt.json", "steps.bin", "records.bin")
+
+
+class Cancelled(Exception):
+    """A request's run stopped because its client went away (no receipt, no claim)."""
 
 
 @dataclass
@@ -52,8 +60,10 @@ class Engine:
         runs_dir: Path,
         queue: int = 8,
         lie: Lie | None = None,
-        on_answer: Callable[[Answer, Path], None] | None = None,
+        on_answer: Callable[[Answer, Path, object], None] | None = None,
     ):
+        """on_answer(answer, receipt path, traced run) is called on the worker thread once an answer is written
+        (`--submit` takes the run from there: it is never run again)."""
         self.lm, self.model_id, self.runs_dir = lm, model_id, Path(runs_dir)
         self.queue = queue
         self.lie = lie or Lie()
@@ -62,6 +72,8 @@ class Engine:
         self.admitted = 0  # running + waiting; touched by the event loop only
         self._mean_s = 0.0  # moving mean of a request's seconds (for Retry-After)
         self._lock = threading.Lock()
+        self._cancel: dict[str, threading.Event] = {}  # rid -> set when its client has gone
+        self.cancelled = 0  # runs stopped (or never started) because their client went away
 
     # -- admission (event loop) ------------------------------------------------------------------
     def admit(self) -> bool:
@@ -94,28 +106,59 @@ class Engine:
 
     def submit(self, rid: str, job: Job, ids: list[int], on_piece: Callable[[str], None] | None = None) -> Future:
         """Run the job on the worker thread; a Future of its Answer. on_piece(text) is called there per token."""
-        return self.pool.submit(self._run, rid, job, ids, on_piece)
+        stop = self._cancel[rid] = threading.Event()
+        fut = self.pool.submit(self._run, rid, job, ids, on_piece, stop)
+        fut.add_done_callback(lambda _f: self._cancel.pop(rid, None))
+        return fut
 
-    def _run(self, rid: str, job: Job, ids: list[int], on_piece) -> Answer:
+    def cancel(self, rid: str, fut: Future) -> None:
+        """Stop rid's run (its client went away): a queued one never starts, a running one stops at its next
+        token or prompt block; its future then raises Cancelled (or is cancelled). No-op once it is done."""
+        if fut.done():
+            return
+        ev = self._cancel.get(rid)
+        if ev is not None:
+            ev.set()
+        fut.cancel()
+        with self._lock:
+            self.cancelled += 1
+
+    def _run(self, rid: str, job: Job, ids: list[int], on_piece, stop: threading.Event) -> Answer:
         from engine.tokenizer import StreamDecoder
 
         from ..runner import make_receipt, traced_generate, write_run_dir
 
+        def check(*_a) -> None:
+            if stop.is_set():
+                raise Cancelled(f"request {rid}: the client went away")
+
+        check()
         t0 = time.perf_counter()
         stops = set(self.lm.stop_ids)
+        vocab = self.lm.config.vocab_size
         stream = StreamDecoder(self.lm.tokenizer, skip_special=False)  # the pieces add up to the receipt's text
+        lied = self.lie.output  # (index, token): the token this server claims at that index instead of its own
+        shown: list[str] = []
+        n = [0]
+
+        def show(piece: str) -> None:
+            if piece:
+                shown.append(piece)
+                on_piece(piece)
 
         def on_token(tok: int) -> None:
+            check()
+            if lied is not None and n[0] == lied[0]:
+                tok = lied[1]  # stream what the receipt will commit, not what was computed
+            n[0] += 1
             if on_piece is not None and tok not in stops:
-                piece = stream.push(tok)
-                if piece:
-                    on_piece(piece)
+                show(stream.push(tok) if 0 <= tok < vocab else stream.flush() + "\ufffd")
 
-        traced = traced_generate(self.lm, ids, job.settings, corrupt=self.lie.corruption, on_token=on_token)
+        traced = traced_generate(
+            self.lm, ids, job.settings, corrupt=self.lie.corruption, on_token=on_token, on_prompt_progress=check
+        )
         if on_piece is not None:
-            tail = stream.flush()
-            if tail:
-                on_piece(tail)
+            show(stream.flush())
         chat_input = {"system": None, "messages": job.messages, "template": self.lm.chat_template(None)}
         receipt = make_receipt(
             self.lm, self.model_id, job.prompt_text, job.chat, ids, traced, chat_input=chat_input if job.chat else None
@@ -125,6 +168,8 @@ class Engine:
             receipt = apply_to_receipt(receipt, lie, self.lm, None) if not lie.honest else receipt
         except ValueError:  # an output lie this answer cannot carry (too short, or already that token)
             lie = Lie(corruption=traced.tracer.corrupt)
+        if on_piece is not None and "".join(shown) != receipt.output.text:  # never commit what was not shown
+            raise RuntimeError(f"request {rid}: the streamed text is not the committed output's; no receipt written")
         run_dir = self.runs_dir / rid
         write_run_dir(run_dir, receipt, traced, lie)
         dt = time.perf_counter() - t0
@@ -140,7 +185,7 @@ class Engine:
             seconds=dt,
         )
         if self.on_answer is not None:
-            self.on_answer(ans, run_dir / "receipt.json")
+            self.on_answer(ans, run_dir / "receipt.json", traced)
         return ans
 
     def run_dir(self, rid: str) -> Path | None:
