@@ -51,8 +51,6 @@ GEMMA = (
     "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
 )
 TEMPLATES = {"chatml": CHATML, "gemma": GEMMA}
-# the fallback for files without tokenizer.chat_template, by GGUF architecture
-FALLBACK = {"llama": "chatml", "gemma3": "gemma"}
 FILE = "file"  # the template name that means "the model file's own tokenizer.chat_template"
 ROLES = ("system", "user", "assistant", "tool")
 _SENTINEL = "\ue000{}\ue001"
@@ -87,6 +85,15 @@ def _env():
     return _ENV
 
 
+def fallback(architecture: str | None) -> str | None:
+    """The chat template name for files of ``architecture`` without tokenizer.chat_template: its module's
+    ``CHAT_FALLBACK`` (engine.models), None if it has none or the architecture is not registered."""
+    from engine.models import architectures
+
+    mod = architectures().get(architecture or "")
+    return getattr(mod, "CHAT_FALLBACK", None)
+
+
 def template_source(tok, name: str | None = None) -> tuple[str, str]:
     """(name, jinja source) of the template to use: ``name`` "file" (the file's own), a key of
     ``TEMPLATES``, or None: the file's if it has one, else the fallback for the tokenizer's architecture.
@@ -95,7 +102,7 @@ def template_source(tok, name: str | None = None) -> tuple[str, str]:
     if name is None:
         if own:
             return FILE, own
-        name = FALLBACK.get(getattr(tok, "architecture", "llama"))
+        name = fallback(getattr(tok, "architecture", "llama"))  # a tokenizer made outside a model: as before
         if name is None:
             raise ModelLoadError("the model file has no chat template and its architecture has no fallback")
     if name == FILE:

@@ -15,15 +15,7 @@ from typing import Any
 
 from engine.errors import ModelLoadError
 
-_LLAMA_KEYS = (
-    "block_count",
-    "embedding_length",
-    "feed_forward_length",
-    "attention.head_count",
-    "context_length",
-    "attention.layer_norm_rms_epsilon",
-)
-_FIX_TYPE = (
+FIX_TYPE = (
     "its exact integer import: a block decoder in fixedpoint (ref and vec twins, engine/loaders GGML_TYPES) and "
     "in the one-step verifier (contracts), with shared vectors"
 )
@@ -61,7 +53,7 @@ def _tensor_report(infos, supported: dict) -> tuple[dict[str, dict[str, int]], l
 
 
 def _tokenizer_report(meta, get, arch: str, blockers: list[dict[str, str]]) -> tuple[dict, Any]:
-    from engine.chat import FALLBACK, end_of_turn_ids, template_source
+    from engine.chat import end_of_turn_ids, fallback, template_source
     from engine.tokenizer import Tokenizer
 
     from .loaders.vocab import tokenizer_meta_from_gguf
@@ -88,7 +80,7 @@ def _tokenizer_report(meta, get, arch: str, blockers: list[dict[str, str]]) -> t
         control_tokens=len(tok.special_ids),
         eog_ids=list(tok.eog_ids),
     )
-    chat: dict[str, Any] = {"present": bool(tm.chat_template), "fallback": FALLBACK.get(arch)}
+    chat: dict[str, Any] = {"present": bool(tm.chat_template), "fallback": fallback(arch)}
     try:
         name, src = template_source(tok)
         chat["uses"] = name
@@ -101,68 +93,6 @@ def _tokenizer_report(meta, get, arch: str, blockers: list[dict[str, str]]) -> t
         rep["stop_ids"] = list(tok.eog_ids)
     rep["chat_template"] = chat
     return rep, tm
-
-
-def _llama_blockers(meta, get, shapes, n_tokens: int | None, blockers: list[dict[str, str]]) -> None:
-    """Missing keys, unsupported llama variants, and the tensor set (names, shapes, norm types)."""
-    from engine.config import LlamaConfig, f32_bits
-
-    from .loaders import expected_tensor_shapes
-
-    missing = [f"llama.{k}" for k in _LLAMA_KEYS if f"llama.{k}" not in meta]
-    for k in missing:
-        blockers.append({"what": f"missing metadata key {k!r}", "fix": "re-convert the model with a current llama.cpp"})
-    variants = [
-        ("llama.rope.scaling.type", lambda v: v not in (None, "none"), "RoPE scaling", "scaled RoPE tables"),
-        ("llama.expert_count", lambda v: bool(v), "mixture of experts", "a routed-FFN program template"),
-    ]
-    for key, bad, what, fix in variants:
-        if bad(meta.get(key)):
-            blockers.append({"what": f"{what} ({key} = {meta.get(key)!r})", "fix": f"{fix} in engine/models/llama.py"})
-    if missing or n_tokens is None:
-        return
-    try:
-        n_heads, dim = meta["llama.attention.head_count"], meta["llama.embedding_length"]
-        head_dim = get("llama.attention.key_length", int, dim // max(n_heads, 1))
-        cfg = LlamaConfig(
-            name="inspect",
-            n_layers=meta["llama.block_count"],
-            dim=dim,
-            ffn_dim=meta["llama.feed_forward_length"],
-            n_heads=n_heads,
-            n_kv_heads=get("llama.attention.head_count_kv", int, n_heads),
-            head_dim=head_dim,
-            vocab_size=n_tokens,
-            context_length=meta["llama.context_length"],
-            rope_base_bits=f32_bits(get("llama.rope.freq_base", float, 10000.0)),
-            rms_eps_bits=f32_bits(float(meta["llama.attention.layer_norm_rms_epsilon"])),
-            tied_output=all(n != "output.weight" for n, _, _ in shapes),
-            eos_id=0,
-        )
-    except (ValueError, TypeError, ModelLoadError) as e:
-        blockers.append({"what": f"hyper-parameters: {e}", "fix": "a consistent llama configuration in the file"})
-        return
-    want = expected_tensor_shapes(cfg)
-    have = {n: (s, t) for n, s, t in shapes}
-    gone = [n for n in want if n not in have]
-    extra = [n for n in have if n not in want]
-    if gone:
-        blockers.append({"what": f"{len(gone)} tensors missing (first {gone[0]})", "fix": "a complete llama file"})
-    if extra:
-        blockers.append(
-            {
-                "what": f"{len(extra)} tensors this llama variant does not use (first {extra[0]})",
-                "fix": "support for that variant in engine/models/llama.py",
-            }
-        )
-    bad_shape = [n for n, s in want.items() if n in have and tuple(have[n][0]) != s]
-    if bad_shape:
-        blockers.append({"what": f"tensor {bad_shape[0]} has an unexpected shape", "fix": "a consistent llama file"})
-    norms = sorted({have[n][1] for n, s in want.items() if len(s) == 1 and n in have and have[n][1] != "F32"})
-    if norms:
-        blockers.append(
-            {"what": f"norm vectors in {', '.join(norms)} (only F32 is imported)", "fix": f"norm gains in {_FIX_TYPE}"}
-        )
 
 
 def inspect_gguf(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -191,11 +121,12 @@ def inspect_gguf(path: str | os.PathLike[str]) -> dict[str, Any]:
     by_type, shapes = _tensor_report(h.infos, GGML_TYPES)
     for t, e in sorted(by_type.items()):
         if not e["supported"]:
-            blockers.append({"what": f"tensor type {t} ({e['tensors']} tensors) is not supported", "fix": _FIX_TYPE})
+            blockers.append({"what": f"tensor type {t} ({e['tensors']} tensors) is not supported", "fix": FIX_TYPE})
     tok_rep, tm = _tokenizer_report(meta, get, arch, blockers)
-    if arch == "llama":
-        _llama_blockers(meta, get, shapes, len(tm.tokens) if tm else None, blockers)
-    if not blockers and arch == "llama":
+    mod = archs.get(arch)
+    if mod is not None and hasattr(mod, "inspect_blockers"):
+        mod.inspect_blockers(meta, get, shapes, len(tm.tokens) if tm else None, blockers)
+    if not blockers and mod is not None:
         from .loaders import load_gguf
 
         try:

@@ -1,29 +1,20 @@
 """The integer language model as a user sees it: load by name or path, encode a prompt, run, decode.
 
-Architectures are plugins: any module in ``engine.models`` that sets ``ARCHITECTURE = "<gguf arch>"`` and
-defines ``build_program(config, context)`` and ``build_weights(loaded, program, progress)``.
+Architectures are plugins (engine.models: a module per architecture, from the package or an ``openbrains.models``
+entry point); this module only asks ``get_architecture`` for the config's.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable
 
-from . import models, ops
-from .errors import ModelLoadError, PromptError
+from . import ops
+from .errors import PromptError
 from .executor import Executor, StepObserver
 from .generate import GenResult, GenSettings, generate
 
 
-def architectures() -> dict[str, object]:
-    found = {}
-    for m in pkgutil.iter_modules(models.__path__):
-        mod = importlib.import_module(f"{models.__name__}.{m.name}")
-        arch = getattr(mod, "ARCHITECTURE", None)
-        if arch:
-            found[arch] = mod
-    return found
+from .models import architectures, get_architecture  # noqa: F401  (re-exported: callers use runtime's)
 
 
 def output_text(lm: IntegerLM, tokens) -> str:
@@ -43,11 +34,8 @@ class IntegerLM:
     def __init__(self, loaded, context: int | None = None, progress: Callable[[int, int], None] | None = None):
         from .tokenizer import Tokenizer
 
-        arch = getattr(loaded.config, "architecture", "llama")
-        mods = architectures()
-        if arch not in mods:
-            raise ModelLoadError(f"unsupported architecture {arch!r} (supported: {sorted(mods)})")
-        self.arch = mods[arch]
+        arch = loaded.config.architecture
+        self.arch = get_architecture(arch)
         self.loaded = loaded
         self.config = loaded.config
         from .loaders import GGML_TYPES
@@ -90,7 +78,7 @@ class IntegerLM:
         else:
             if not prompt or not prompt.strip():
                 raise PromptError("empty prompt")
-            ids = self.tokenizer.encode(prompt)
+            ids = self.tokenizer.encode_plain(prompt)  # BOS first if the file asks for it, as llama.cpp
         if not ids:
             raise PromptError("the prompt encodes to no tokens")
         room = self.program.context - max(max_new_tokens - 1, 0)

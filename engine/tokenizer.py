@@ -212,6 +212,15 @@ class Tokenizer:
             raise TypeError(f"text must be a str, got {type(text).__name__}")
         return self.encode_segments([(text, special)])
 
+    def encode_plain(self, text: str) -> list[int]:
+        """Token ids of a plain prompt (no template): ``encode(text)`` with BOS first when the vocabulary adds BOS
+        (``add_bos``), as llama.cpp tokenizes a prompt; what a run and a receipt's replay both use."""
+        ids = self.encode(text)
+        bos = self.meta.bos_id
+        if self.meta.add_bos and bos is not None and ids and ids[0] != bos:
+            ids = [bos, *ids]
+        return ids
+
     def encode_segments(self, segments: Iterable[tuple[str, bool]], *, guard: bool = False) -> list[int]:
         """Token ids of the concatenated texts of ``segments``, each ``(text, special)``: control tokens are
         matched only inside segments with ``special``; otherwise the result equals ``encode`` of the

@@ -282,7 +282,7 @@ def encode_input(lm, info) -> list[int]:
     """The prompt tokens a receipt's input text stands for (InputInfo: a plain prompt, or a chat prompt from
     prompt_text and system or from messages, with its template). PromptError if it cannot be encoded."""
     if not info.chat:
-        return lm.tokenizer.encode(info.prompt_text or "")
+        return lm.tokenizer.encode_plain(info.prompt_text or "")  # as the run encoded it (engine.runtime)
     messages = None if info.messages is None else [m.model_dump() for m in info.messages]
     return lm.tokenizer.chat(
         None if messages is not None else info.prompt_text,

@@ -2,11 +2,13 @@
 """Gas of the on-chain one-step (OneStep.element) for the worst-case element of each op, on a real trace and,
 for the attention ops (the ops whose fan-in grows with the position), at the worst position of the context.
 
-    scripts/bench_gas.py [--model smollm2|tiny] [--prompt TEXT] [--raw] [--tokens N] [--position P] [--json]
+    scripts/bench_gas.py [--model smollm2|tiny|gemma3|tiny-gemma3] [--prompt TEXT] [--raw] [--tokens N]
+                         [--position P] [--json]
     scripts/bench_gas.py --types [--json]      (only the per-type linear rows, below)
     scripts/bench_gas.py --quorum [--json]     (only the quorum certificate rows, scripts/_quorumgas.py)
 
-Runs the model traced on the prompt (in the chat template unless --raw; tiny: fixed token ids) with N
+Runs the model traced on the prompt (in the chat template unless --raw; gemma3, a base model, in the plain
+"Question: ...\nAnswer:" form; the tiny models: fixed token ids) with N
 generated tokens, deploys OneStep on a fresh anvil and, at the last position of the run, measures
 eth_estimateGas of `element` (a transaction straight to OneStep: 21000 + calldata + execution) for every
 distinct instruction shape (op, operand shapes, params; the last layer's instance stands for the others) and
@@ -20,7 +22,8 @@ engine ops, so no P-token run is needed: q, the K and the V cache rows uniform w
 the real run's last layer shows, scores = attn_scores(q, K), probabilities = softmax(scores) (Q30 rows summing
 to 2^30), partials = attn_mix_partial(probabilities, V), then attn_mix. softmax's cost depends on the data (a
 term far below the row's max skips the exp polynomial), so it is also measured on a row of close scores where
-every term is live ("all terms live", its worst case). The same ops are also measured at a few positions
+every term is live ("all terms live", its worst case). A template with a sliding-window mask (gemma3) also has
+its last local layer's swa_mask measured at P on those scores. The same ops are also measured at a few positions
 below P (chunk boundaries, P-1 where the rows are not leaf-aligned) to show where the maximum is.
 
 Per GGUF block type (scripts/_typegas.py): the one-step gas of a `linear` element whose weight row is of that type
@@ -133,6 +136,9 @@ def attention_inputs(lm, rp, t_run: int, P: int, rng: np.random.Generator) -> tu
     # softmax's worst case: every term of the row live (scores within a few units of each other)
     close = rng.integers(-(4 << 16), (4 << 16) + 1, size=scores.shape, dtype=np.int64)
     args["softmax (all terms live)"] = (k_of["softmax"], [close])
+    masks = [k for k, i in enumerate(prog.instrs) if i.op == "swa_mask"]
+    if masks:  # the last local layer's sliding-window mask on the same scores
+        args["swa_mask"] = (masks[-1], [scores])
     return args, ranges
 
 
@@ -162,9 +168,12 @@ def measure_args(chain, onestep, lm, mc, k: int, P: int, args: list) -> tuple[in
     return best
 
 
+TINY_IDS = {"tiny": [5, 17, 99, 120], "tiny-gemma3": [1, 365, 359, 275, 278, 272]}
+
+
 def parse_args(argv) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", default="smollm2", choices=["smollm2", "tiny"])
+    ap.add_argument("--model", default="smollm2", choices=["smollm2", "tiny", "gemma3", "tiny-gemma3"])
     ap.add_argument("--prompt", default="What is the capital of France?")
     ap.add_argument("--raw", action="store_true", help="no chat template")
     ap.add_argument("--tokens", type=int, default=2, help="generated tokens (the last position is measured)")
@@ -357,8 +366,10 @@ def prepare(a: argparse.Namespace) -> Bench:
 
     lm = IntegerLM.load(a.model)
     mc = model_commitment(lm)
-    if a.model == "tiny":
-        ids = [5, 17, 99, 120]
+    if a.model in TINY_IDS:
+        ids = TINY_IDS[a.model]
+    elif a.model == "gemma3" and not a.raw:
+        ids = lm.encode_prompt(f"Question: {a.prompt}\nAnswer:")
     else:
         ids = lm.tokenizer.encode(a.prompt) if a.raw else lm.tokenizer.chat(a.prompt)
     settings = GenSettings(max_new_tokens=a.tokens)

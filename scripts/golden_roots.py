@@ -3,7 +3,7 @@
 
 A changed root means the numerics changed: that must be deliberate (bump fixedpoint.NUMERICS_VERSION).
 
-    scripts/golden_roots.py [--check] [--only tiny|smollm2]
+    scripts/golden_roots.py [--check] [--only tiny|smollm2|tiny-gemma3|gemma3]
 """
 
 import argparse
@@ -25,13 +25,22 @@ PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
 CASES = {
     "tiny": dict(model="tiny", prompt_ids=[5, 17, 99, 120], chat=None, max_new_tokens=3),
     "smollm2": dict(model="smollm2", prompt_ids=None, chat="What is the capital of France?", max_new_tokens=12),
-}
+    "tiny-gemma3": dict(model="tiny-gemma3", prompt_ids=[1, 365, 359, 275, 278, 272], chat=None, max_new_tokens=3),
+    # the base Gemma 3 270M answers in the plain question/answer form (docs/gemma3.md), with BOS
+    "gemma3": dict(model="gemma3", prompt_ids=None, plain="Question: What is the capital of France?\nAnswer:",
+                   max_new_tokens=3),
+}  # fmt: skip
 
 
 def compute(name: str) -> dict:
     c = CASES[name]
     lm = IntegerLM.load(c["model"])
-    ids = c["prompt_ids"] or lm.encode_prompt(c["chat"], chat=True, template="chatml")
+    if c["prompt_ids"]:
+        ids = c["prompt_ids"]
+    elif c.get("plain"):
+        ids = lm.encode_prompt(c["plain"])
+    else:
+        ids = lm.encode_prompt(c["chat"], chat=True, template="chatml")
     run = traced_generate(lm, ids, GenSettings(max_new_tokens=c["max_new_tokens"]))
     return {
         "numerics_version": NUMERICS_VERSION,

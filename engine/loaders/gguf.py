@@ -17,7 +17,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from engine.config import LlamaConfig, f32_bits
 from engine.errors import ModelLoadError
 
 from . import (
@@ -27,7 +26,7 @@ from . import (
     ModelSource,
     RawTensor,
     TokenizerMeta,
-    check_llama_tensors,
+    check_tensors,
     tensor_nbytes,
 )
 
@@ -277,8 +276,8 @@ def read_gguf_header(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict
 
 
 def load_gguf(path: str | os.PathLike[str]) -> LoadedModel:
-    """Load a llama-architecture GGUF file. The tensors stay in the memory-mapped file (read-only
-    uint8 views); the config and tokenizer metadata are checked for consistency with them.
+    """Load a GGUF file of a registered architecture (engine.models). The tensors stay in the memory-mapped file
+    (read-only uint8 views); the config and tokenizer metadata are checked for consistency with them.
     ModelLoadError on anything we cannot run exactly (see module docstring)."""
     path = Path(path)
     where = str(path)
@@ -286,55 +285,17 @@ def load_gguf(path: str | os.PathLike[str]) -> LoadedModel:
     get = _getter(meta, where)
 
     arch = get("general.architecture", str)
-    if arch != "llama":
+    from engine.models import architectures
+
+    mod = architectures().get(arch)
+    if mod is None:
         raise ModelLoadError(
-            f"{where}: architecture {arch!r} is not supported (only 'llama'); "
+            f"{where}: architecture {arch!r} is not supported (supported: {', '.join(sorted(architectures()))}); "
             f"`obrain inspect {where}` lists everything it would take"
         )
     tok = _tokenizer_meta(meta, get, where)
-    n_heads = get("llama.attention.head_count", int)
-    dim = get("llama.embedding_length", int)
-    if n_heads < 1:
-        raise ModelLoadError(f"{where}: attention head count {n_heads} must be positive")
-    if dim % n_heads and "llama.attention.key_length" not in meta:
-        raise ModelLoadError(f"{where}: embedding length {dim} is not a multiple of head count {n_heads}")
-    head_dim = get("llama.attention.key_length", int, dim // n_heads)
-    if get("llama.attention.value_length", int, head_dim) != head_dim:
-        raise ModelLoadError(f"{where}: attention value length differs from key length: not supported")
-    if get("llama.rope.dimension_count", int, head_dim) != head_dim:
-        raise ModelLoadError(f"{where}: partial rotary embeddings (rope.dimension_count != head dim) are not supported")
-    scaling = get("llama.rope.scaling.type", str, "none")
-    if scaling != "none":
-        raise ModelLoadError(f"{where}: RoPE scaling {scaling!r} is not supported")
-    if get("llama.expert_count", int, 0):
-        raise ModelLoadError(f"{where}: mixture-of-experts llama models are not supported")
-    vocab_size = get("llama.vocab_size", int, len(tok.tokens))
-    if vocab_size != len(tok.tokens):
-        raise ModelLoadError(f"{where}: llama.vocab_size {vocab_size} but the tokenizer has {len(tok.tokens)} tokens")
-    from engine.tokenizer import stop_ids as chat_stop_ids  # the stop set follows the chat template
-
-    try:
-        cfg = LlamaConfig(
-            name=get("general.name", str, path.stem),
-            n_layers=get("llama.block_count", int),
-            dim=dim,
-            ffn_dim=get("llama.feed_forward_length", int),
-            n_heads=n_heads,
-            n_kv_heads=get("llama.attention.head_count_kv", int, n_heads),
-            head_dim=head_dim,
-            vocab_size=vocab_size,
-            context_length=get("llama.context_length", int),
-            rope_base_bits=f32_bits(get("llama.rope.freq_base", float, 10000.0)),
-            rms_eps_bits=f32_bits(get("llama.attention.layer_norm_rms_epsilon", float)),
-            tied_output="output.weight" not in tensors,
-            eos_id=tok.eos_id,
-            bos_id=tok.bos_id,
-            special_ids=tok.special_ids,
-            stop_ids=chat_stop_ids(tok, arch),
-        )
-    except ValueError as e:
-        raise ModelLoadError(f"{where}: {e}") from None
-    check_llama_tensors(cfg, tensors, where)
+    cfg = mod.config_from_gguf(meta, get, tok, tensors, where, path.stem)
+    check_tensors(cfg, tensors, where)
     return LoadedModel(cfg, tensors, tok, ModelSource("gguf", path), _keepalive=mm)
 
 

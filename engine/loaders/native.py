@@ -4,7 +4,7 @@
 starting at a multiple of 64 bytes, zero padding between. ``manifest.json``::
 
     {"format": "openbrains-native", "version": 1,
-     "config": LlamaConfig.to_dict(), "tokenizer": TokenizerMeta.to_dict(),
+     "config": <the architecture's config>.to_dict(), "tokenizer": TokenizerMeta.to_dict(),
      "tensors": [{"name", "type", "shape" (row-major), "offset", "nbytes", "sha256"}, ...]}
 
 Loading memory-maps ``tensors.bin`` (no copy) and checks every tensor's SHA-256, so a native model is
@@ -22,10 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from engine.config import LlamaConfig
 from engine.errors import ModelLoadError
 
-from . import GGML_TYPES, LoadedModel, ModelSource, RawTensor, TokenizerMeta, check_llama_tensors, tensor_nbytes
+from . import GGML_TYPES, LoadedModel, ModelSource, RawTensor, TokenizerMeta, check_tensors, tensor_nbytes
 
 FORMAT = "openbrains-native"
 VERSION = 1
@@ -106,7 +105,11 @@ def load_native(directory: str | os.PathLike[str], *, verify: bool = True) -> Lo
             f"(this build reads version {VERSION})"
         )
     try:
-        cfg = LlamaConfig.from_dict(m.get("config"))
+        from engine.models import get_architecture
+
+        c = m.get("config")
+        arch = c.get("architecture", "llama") if isinstance(c, dict) else "llama"  # manifests before plugins: llama
+        cfg = get_architecture(arch).config_from_dict(c)
         tok = TokenizerMeta.from_dict(m.get("tokenizer"))
     except (ValueError, TypeError) as e:
         raise ModelLoadError(f"{where}/{MANIFEST}: {e}") from None
@@ -145,11 +148,11 @@ def load_native(directory: str | os.PathLike[str], *, verify: bool = True) -> Lo
             )
         tensors[t.name] = t
         end = e["offset"] + e["nbytes"]
-    check_llama_tensors(cfg, tensors, where)
+    check_tensors(cfg, tensors, where)
     return LoadedModel(cfg, tensors, tok, ModelSource("native", d), _keepalive=mm)
 
 
-def _with_stop_ids(cfg: LlamaConfig, tok: TokenizerMeta, stored: bool, where: str) -> LlamaConfig:
+def _with_stop_ids(cfg: Any, tok: TokenizerMeta, stored: bool, where: str) -> Any:
     """``cfg`` with the tokenizer's stop set: derived for manifests written before stop sets, else checked."""
     from engine.tokenizer import stop_ids
 

@@ -31,14 +31,308 @@ committing the linear outputs that exactly one later op reads.
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
 import numpy as np
 
 from fixedpoint import ref, vec
 
+from ..config import _check_ids, _is_int, f32_bits, f32_from_bits
+from ..errors import ModelLoadError
 from ..program import RUN, TOKEN, Instr, L, Program, S, W, instr
 from ..weights import TWeight, qweight, vweight
 
 ARCHITECTURE = "llama"
+CHAT_FALLBACK = "chatml"  # the chat template of llama files without tokenizer.chat_template
+
+
+@dataclass(frozen=True)
+class LlamaConfig:
+    """Hyper-parameters of a llama-architecture decoder (RMSNorm, RoPE on adjacent pairs, GQA, SiLU-gated FFN).
+
+    Shapes (row-major, rows = outputs): attn_q (n_heads*head_dim, dim), attn_k / attn_v
+    (n_kv_heads*head_dim, dim), attn_output (dim, n_heads*head_dim), ffn_gate / ffn_up (ffn_dim, dim),
+    ffn_down (dim, ffn_dim), token_embd (vocab_size, dim); output head = token_embd if ``tied_output``.
+    Query head h reads KV head h // (n_heads // n_kv_heads).
+
+    ``special_ids`` are the ids of control tokens (never produced by BPE; registered as special tokens).
+    ``stop_ids`` is the model's stop set, sorted: generation ends at the first of these tokens (llama.cpp's
+    end-of-generation ids plus the chat template's end-of-turn token, engine.loaders.gguf.stop_ids); () means
+    (eos_id,). Raises ValueError on inconsistent values.
+    """
+
+    name: str
+    n_layers: int
+    dim: int
+    ffn_dim: int
+    n_heads: int
+    n_kv_heads: int
+    head_dim: int
+    vocab_size: int
+    context_length: int
+    rope_base_bits: int
+    rms_eps_bits: int
+    tied_output: bool
+    eos_id: int
+    bos_id: int | None = None
+    special_ids: tuple[int, ...] = ()
+    architecture: str = "llama"
+    stop_ids: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str):
+            raise ValueError(f"config name must be a string, got {self.name!r}")
+        if self.architecture != "llama":
+            raise ValueError(f"unsupported architecture {self.architecture!r} (only 'llama')")
+        for f in ("n_layers", "dim", "ffn_dim", "n_heads", "n_kv_heads", "head_dim", "vocab_size", "context_length"):
+            v = getattr(self, f)
+            if not _is_int(v) or v < 1:
+                raise ValueError(f"config {f} must be a positive integer, got {v!r}")
+        for f in ("rope_base_bits", "rms_eps_bits"):
+            v = getattr(self, f)
+            if not _is_int(v) or not 0 <= v < 1 << 32:
+                raise ValueError(f"config {f} must be a float32 bit pattern in [0, 2^32), got {v!r}")
+        if not isinstance(self.tied_output, bool):
+            raise ValueError(f"config tied_output must be a bool, got {self.tied_output!r}")
+        if self.n_heads % self.n_kv_heads:
+            raise ValueError(f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.n_kv_heads})")
+        if self.head_dim % 2:
+            raise ValueError(f"head_dim must be even for RoPE, got {self.head_dim}")
+        if not self.rope_base > 1.0 or self.rope_base == float("inf"):
+            raise ValueError(f"RoPE base must be a finite float > 1, got {self.rope_base!r}")
+        if not 0.0 < self.rms_eps < float("inf"):
+            raise ValueError(f"RMSNorm epsilon must be a finite float > 0, got {self.rms_eps!r}")
+        object.__setattr__(self, "special_ids", tuple(self.special_ids))
+        for f, v in (("eos_id", self.eos_id), ("bos_id", self.bos_id)):
+            if v is None and f == "bos_id":
+                continue
+            if not _is_int(v) or not 0 <= v < self.vocab_size:
+                raise ValueError(f"config {f} must be a token id in [0, {self.vocab_size}), got {v!r}")
+        object.__setattr__(self, "stop_ids", tuple(self.stop_ids) or (self.eos_id,))
+        _check_ids("special_ids", self.special_ids, self.vocab_size)
+        _check_ids("stop_ids", self.stop_ids, self.vocab_size)
+
+    # derived sizes
+    @property
+    def q_dim(self) -> int:
+        """n_heads * head_dim: the width of the concatenated query heads."""
+        return self.n_heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        """n_kv_heads * head_dim: the width of one position's keys (and of its values)."""
+        return self.n_kv_heads * self.head_dim
+
+    @property
+    def group_size(self) -> int:
+        """Query heads per KV head."""
+        return self.n_heads // self.n_kv_heads
+
+    # float views: for the float reference only, never on a committed path
+    @property
+    def rope_base(self) -> float:
+        return f32_from_bits(self.rope_base_bits)
+
+    @property
+    def rms_eps(self) -> float:
+        return f32_from_bits(self.rms_eps_bits)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["special_ids"] = list(self.special_ids)
+        d["stop_ids"] = list(self.stop_ids)
+        return d
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, no whitespace, ASCII only; equal configs give equal strings."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+    @classmethod
+    def from_dict(cls, d: Any) -> LlamaConfig:
+        """Inverse of ``to_dict``; ValueError on missing or unknown keys or bad values."""
+        if not isinstance(d, dict):
+            raise ValueError(f"config must be a JSON object, got {type(d).__name__}")
+        names = {f.name for f in fields(cls)}
+        required = {f.name for f in fields(cls) if f.name not in ("bos_id", "special_ids", "architecture", "stop_ids")}
+        unknown, missing = set(d) - names, required - set(d)
+        if unknown:
+            raise ValueError(f"unknown config keys {sorted(unknown)}")
+        if missing:
+            raise ValueError(f"missing config keys {sorted(missing)}")
+        d = dict(d)
+        for k in ("special_ids", "stop_ids"):
+            if k in d:
+                if not isinstance(d[k], list):
+                    raise ValueError(f"config {k} must be a list, got {d[k]!r}")
+                d[k] = tuple(d[k])
+        return cls(**d)
+
+    @classmethod
+    def from_json(cls, s: str | bytes) -> LlamaConfig:
+        """Parse ``to_json`` output (any JSON formatting accepted); ValueError on bad input."""
+        try:
+            d = json.loads(s)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"config is not valid JSON: {e}") from None
+        return cls.from_dict(d)
+
+
+def float_reference(loaded):
+    """The float32 numpy forward pass of this architecture (measurement only: scripts/bench_accuracy.py)."""
+    from engine.reference import FloatLlama
+
+    return FloatLlama(loaded)
+
+
+def config_from_dict(d: Any) -> LlamaConfig:
+    """The config of a native-format manifest (``LlamaConfig.to_dict`` output)."""
+    return LlamaConfig.from_dict(d)
+
+
+def config_from_gguf(meta, get, tok, tensors, where: str, name: str) -> LlamaConfig:
+    """The config from a llama GGUF file's ``llama.*`` keys (``get``: the loader's checked getter); ModelLoadError
+    on a variant the template does not run (partial rotary, RoPE scaling, experts, value length != key length)."""
+    n_heads = get("llama.attention.head_count", int)
+    dim = get("llama.embedding_length", int)
+    if n_heads < 1:
+        raise ModelLoadError(f"{where}: attention head count {n_heads} must be positive")
+    if dim % n_heads and "llama.attention.key_length" not in meta:
+        raise ModelLoadError(f"{where}: embedding length {dim} is not a multiple of head count {n_heads}")
+    head_dim = get("llama.attention.key_length", int, dim // n_heads)
+    if get("llama.attention.value_length", int, head_dim) != head_dim:
+        raise ModelLoadError(f"{where}: attention value length differs from key length: not supported")
+    if get("llama.rope.dimension_count", int, head_dim) != head_dim:
+        raise ModelLoadError(f"{where}: partial rotary embeddings (rope.dimension_count != head dim) are not supported")
+    scaling = get("llama.rope.scaling.type", str, "none")
+    if scaling != "none":
+        raise ModelLoadError(f"{where}: RoPE scaling {scaling!r} is not supported")
+    if get("llama.expert_count", int, 0):
+        raise ModelLoadError(f"{where}: mixture-of-experts llama models are not supported")
+    vocab_size = get("llama.vocab_size", int, len(tok.tokens))
+    if vocab_size != len(tok.tokens):
+        raise ModelLoadError(f"{where}: llama.vocab_size {vocab_size} but the tokenizer has {len(tok.tokens)} tokens")
+    from engine.tokenizer import stop_ids as chat_stop_ids  # the stop set follows the chat template
+
+    try:
+        return LlamaConfig(
+            name=get("general.name", str, name),
+            n_layers=get("llama.block_count", int),
+            dim=dim,
+            ffn_dim=get("llama.feed_forward_length", int),
+            n_heads=n_heads,
+            n_kv_heads=get("llama.attention.head_count_kv", int, n_heads),
+            head_dim=head_dim,
+            vocab_size=vocab_size,
+            context_length=get("llama.context_length", int),
+            rope_base_bits=f32_bits(get("llama.rope.freq_base", float, 10000.0)),
+            rms_eps_bits=f32_bits(get("llama.attention.layer_norm_rms_epsilon", float)),
+            tied_output="output.weight" not in tensors,
+            eos_id=tok.eos_id,
+            bos_id=tok.bos_id,
+            special_ids=tok.special_ids,
+            stop_ids=chat_stop_ids(tok, ARCHITECTURE),
+        )
+    except ValueError as e:
+        raise ModelLoadError(f"{where}: {e}") from None
+
+
+def expected_tensor_shapes(cfg: LlamaConfig) -> dict[str, tuple[int, ...]]:
+    """Every tensor a llama model of ``cfg`` must have, with its row-major shape, in canonical order
+    (token_embd, per-block tensors, output_norm, then output unless tied)."""
+    d, f = cfg.dim, cfg.ffn_dim
+    shapes: dict[str, tuple[int, ...]] = {"token_embd.weight": (cfg.vocab_size, d)}
+    for i in range(cfg.n_layers):
+        b = f"blk.{i}."
+        shapes.update(
+            {
+                b + "attn_norm.weight": (d,),
+                b + "attn_q.weight": (cfg.q_dim, d),
+                b + "attn_k.weight": (cfg.kv_dim, d),
+                b + "attn_v.weight": (cfg.kv_dim, d),
+                b + "attn_output.weight": (d, cfg.q_dim),
+                b + "ffn_norm.weight": (d,),
+                b + "ffn_gate.weight": (f, d),
+                b + "ffn_up.weight": (f, d),
+                b + "ffn_down.weight": (d, f),
+            }
+        )
+    shapes["output_norm.weight"] = (d,)
+    if not cfg.tied_output:
+        shapes["output.weight"] = (cfg.vocab_size, d)
+    return shapes
+
+
+INSPECT_KEYS = (
+    "block_count",
+    "embedding_length",
+    "feed_forward_length",
+    "attention.head_count",
+    "context_length",
+    "attention.layer_norm_rms_epsilon",
+)
+
+
+def inspect_blockers(meta, get, shapes, n_tokens: int | None, blockers: list[dict[str, str]]) -> None:
+    """Missing keys, unsupported llama variants, and the tensor set (names, shapes, norm types)."""
+    from engine.inspect import FIX_TYPE
+
+    missing = [f"llama.{k}" for k in INSPECT_KEYS if f"llama.{k}" not in meta]
+    for k in missing:
+        blockers.append({"what": f"missing metadata key {k!r}", "fix": "re-convert the model with a current llama.cpp"})
+    variants = [
+        ("llama.rope.scaling.type", lambda v: v not in (None, "none"), "RoPE scaling", "scaled RoPE tables"),
+        ("llama.expert_count", lambda v: bool(v), "mixture of experts", "a routed-FFN program template"),
+    ]
+    for key, bad, what, fix in variants:
+        if bad(meta.get(key)):
+            blockers.append({"what": f"{what} ({key} = {meta.get(key)!r})", "fix": f"{fix} in engine/models/llama.py"})
+    if missing or n_tokens is None:
+        return
+    try:
+        n_heads, dim = meta["llama.attention.head_count"], meta["llama.embedding_length"]
+        head_dim = get("llama.attention.key_length", int, dim // max(n_heads, 1))
+        cfg = LlamaConfig(
+            name="inspect",
+            n_layers=meta["llama.block_count"],
+            dim=dim,
+            ffn_dim=meta["llama.feed_forward_length"],
+            n_heads=n_heads,
+            n_kv_heads=get("llama.attention.head_count_kv", int, n_heads),
+            head_dim=head_dim,
+            vocab_size=n_tokens,
+            context_length=meta["llama.context_length"],
+            rope_base_bits=f32_bits(get("llama.rope.freq_base", float, 10000.0)),
+            rms_eps_bits=f32_bits(float(meta["llama.attention.layer_norm_rms_epsilon"])),
+            tied_output=all(n != "output.weight" for n, _, _ in shapes),
+            eos_id=0,
+        )
+    except (ValueError, TypeError, ModelLoadError) as e:
+        blockers.append({"what": f"hyper-parameters: {e}", "fix": "a consistent llama configuration in the file"})
+        return
+    want = expected_tensor_shapes(cfg)
+    have = {n: (s, t) for n, s, t in shapes}
+    gone = [n for n in want if n not in have]
+    extra = [n for n in have if n not in want]
+    if gone:
+        blockers.append({"what": f"{len(gone)} tensors missing (first {gone[0]})", "fix": "a complete llama file"})
+    if extra:
+        blockers.append(
+            {
+                "what": f"{len(extra)} tensors this llama variant does not use (first {extra[0]})",
+                "fix": "support for that variant in engine/models/llama.py",
+            }
+        )
+    bad_shape = [n for n, s in want.items() if n in have and tuple(have[n][0]) != s]
+    if bad_shape:
+        blockers.append({"what": f"tensor {bad_shape[0]} has an unexpected shape", "fix": "a consistent llama file"})
+    norms = sorted({have[n][1] for n, s in want.items() if len(s) == 1 and n in have and have[n][1] != "F32"})
+    if norms:
+        blockers.append(
+            {"what": f"norm vectors in {', '.join(norms)} (only F32 is imported)", "fix": f"norm gains in {FIX_TYPE}"}
+        )
+
 
 F_H = 16  # residual stream and matmul outputs
 F_X = 12  # matmul inputs
