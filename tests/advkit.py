@@ -293,7 +293,7 @@ def _post_claims(sc: Scenario, gc, lm, op: Agent, rng) -> tuple[dict[int, str], 
 def _play_out(sc: Scenario, gc, chain, op: Agent, claims: dict, liars: dict, watcher, out: Outcome, until: float):
     """Every party acts until every claim is settled; chain time moves only while the watcher owes nothing."""
     killed = not sc.kill
-    last_tick = -1
+    last_tick = watcher.status().get("ticks", 0)  # ticks before the claims were posted do not count
     while True:
         if time.monotonic() > until:
             tail = (watcher.state / "stderr.log").read_text().strip().splitlines()[-1:]
