@@ -215,7 +215,7 @@ def test_attention_kernels_equal_element(data):
     (element) everywhere, with values up to the i32 bounds (where the kernels' int64 contract may fail and the
     generic path takes over)."""
     H, Hkv = data.draw(st.sampled_from([(2, 1), (4, 2), (3, 3)]))
-    hd, chunk = data.draw(st.sampled_from([2, 4, 8])), data.draw(st.sampled_from([2, 4, 64]))
+    hd, chunk = data.draw(st.sampled_from([2, 4, 8, 64])), data.draw(st.sampled_from([2, 4, 64]))
     n = data.draw(st.integers(1, 12))
     big = data.draw(st.sampled_from([1 << 10, 1 << 20, I32MAX]))
     rng = np.random.default_rng(data.draw(st.integers(0, 1 << 30)))
