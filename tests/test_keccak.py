@@ -56,6 +56,22 @@ def test_i32_tensor_root_equals_merkle_tensor_root(shape, seed, edges):
     assert merkle.tensor_root_i32(a) == merkle.tensor_root(a, "i32", a.shape)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 1300), min_size=1, max_size=20), st.integers(0, 2**32 - 1))
+def test_merkle_many_equals_merkle_root_per_tensor(sizes, seed):
+    """The 8-way batched trees (partial batches, odd levels, empty tensors, skipped ones) give each tensor's
+    merkle_root over its i32 packing, and the 8-way permutation equals pysha3 lane by lane."""
+    rng = np.random.default_rng(seed)
+    vals = rng.integers(*I32, sum(sizes), endpoint=True)
+    offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    skip = rng.integers(0, 2, len(sizes)).astype(np.bool_)
+    roots = np.zeros((len(sizes), 8), np.uint32)
+    K.merkle_many(vals, offs, skip, merkle.ZERO_WORDS, roots)
+    for j, n in enumerate(sizes):
+        want = bytes(32) if skip[j] else merkle.merkle_root(merkle.pack(vals[offs[j] : offs[j + 1]], "i32"))
+        assert (roots[j].tobytes() if not skip[j] else bytes(32)) == want, (j, n)
+
+
 @pytest.mark.parametrize("bad", [I32[1] + 1, I32[0] - 1, 2**62])
 def test_i32_tensor_root_refuses_values_outside_i32_like_pack(bad):
     a = np.arange(100, dtype=np.int64)
