@@ -353,6 +353,55 @@ def _leaf8(flat, nvalid, leaf, msgs, k):
 
 
 @njit(**_OPTS)
+def _leaves_many(vals, offs, cnt, base, hw, msgs, st, dst):
+    """hw[base[j] + i] = leaf i of tensor j's i32 packing for i < cnt[j], 8 leaves a call of hash8."""
+    q = 0
+    for j in range(offs.shape[0] - 1):
+        part = vals[offs[j] : offs[j + 1]]
+        for i in range(cnt[j]):
+            _leaf8(part, part.shape[0], i, msgs, q)
+            dst[q] = base[j] + i
+            q += 1
+            if q == NWAY:
+                hash8(msgs, 2, st, hw, dst, q)
+                q = 0
+    if q:
+        hash8(msgs, 2, st, hw, dst, q)
+
+
+@njit(**_OPTS)
+def _level_many(cnt, base, hw, zero, msgs, st, dst):
+    """One tree level of every tensor with cnt[j] > 1 nodes, in place (node i of the next level on row i; an odd
+    level's last node pairs with ``zero``); returns False if there was none."""
+    q = 0
+    busy = False
+    for j in range(cnt.shape[0]):
+        c = cnt[j]
+        if c <= 1:
+            continue
+        busy = True
+        b0 = base[j]
+        if c & 1:
+            hw[b0 + c] = zero
+            c += 1
+        for i in range(c // 2):  # rows 2i, 2i+1 are read before row i (< 2i for i > 0) is written
+            msgs[q, 0] = NODE_TAG
+            for w in range(8):
+                msgs[q, 1 + w] = hw[b0 + 2 * i, w]
+                msgs[q, 9 + w] = hw[b0 + 2 * i + 1, w]
+            pad_words(msgs, q, 17, 1)
+            dst[q] = b0 + i
+            q += 1
+            if q == NWAY:
+                hash8(msgs, 1, st, hw, dst, q)
+                q = 0
+        cnt[j] = c // 2
+    if q:
+        hash8(msgs, 1, st, hw, dst, q)
+    return busy
+
+
+@njit(**_OPTS)
 def merkle_many(vals, offs, skip, zeros, roots):
     """roots[j] = merkle_root(pack(vals[offs[j]:offs[j+1]], "i32")) for every j without skip[j] (values inside
     i32: the caller checks), as _i32_merkle_into computes it, hashing 8 leaves or nodes at a time (hash8)."""
@@ -367,47 +416,9 @@ def merkle_many(vals, offs, skip, zeros, roots):
     msgs = np.zeros((NWAY, 68), np.uint32)
     st = np.empty(25 * NWAY, np.uint64)
     dst = np.empty(NWAY, np.int64)
-    q = 0
-    for j in range(S):
-        part = vals[offs[j] : offs[j + 1]]
-        for i in range(cnt[j]):
-            _leaf8(part, part.shape[0], i, msgs, q)
-            dst[q] = base[j] + i
-            q += 1
-            if q == NWAY:
-                hash8(msgs, 2, st, hw, dst, q)
-                q = 0
-    if q:
-        hash8(msgs, 2, st, hw, dst, q)
+    _leaves_many(vals, offs, cnt, base, hw, msgs, st, dst)
     h = 0
-    while True:  # one tree level of every tensor at a time; in place: node i of a level lands on row i
-        q = 0
-        busy = False
-        for j in range(S):
-            c = cnt[j]
-            if c <= 1:
-                continue
-            busy = True
-            b0 = base[j]
-            if c & 1:
-                hw[b0 + c] = zeros[h]
-                c += 1
-            for i in range(c // 2):  # rows 2i, 2i+1 are read before row i (< 2i for i > 0) is written
-                msgs[q, 0] = NODE_TAG
-                for w in range(8):
-                    msgs[q, 1 + w] = hw[b0 + 2 * i, w]
-                    msgs[q, 9 + w] = hw[b0 + 2 * i + 1, w]
-                pad_words(msgs, q, 17, 1)
-                dst[q] = b0 + i
-                q += 1
-                if q == NWAY:
-                    hash8(msgs, 1, st, hw, dst, q)
-                    q = 0
-            cnt[j] = c // 2
-        if q:
-            hash8(msgs, 1, st, hw, dst, q)
-        if not busy:
-            break
+    while _level_many(cnt, base, hw, zeros[h], msgs, st, dst):
         h += 1
     for j in range(S):
         if not skip[j]:
