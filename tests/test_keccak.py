@@ -109,6 +109,29 @@ def test_dense_kv_tree_equals_the_reference_tree(width, capacity, steps, seed):
         assert t.root() == merkle.tensor_root(rows.to_array(), "i32", (capacity, width)) == commit_value(rows)
 
 
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 70), st.integers(2, 11), st.integers(0, 2**32 - 1))
+def test_pooled_kv_trees_synced_together_equal_their_one_by_one_trees(capacity, width, m, seed):
+    """KVPool.sync (m trees of one shape, 8 hashes at a time, appends of different lengths) gives every node of
+    each tree as KVTree.sync does alone."""
+    from prover.commit.values import KVPool
+
+    rng = np.random.default_rng(seed)
+    pool = KVPool(m, capacity, width)
+    trees = [pool.tree(k) for k in range(m)]
+    alone = [KVTree(capacity, width) for _ in range(m)]
+    caches = [Rows.empty(capacity, width) for _ in range(m)]
+    while any(c.n < capacity for c in caches):
+        for k in range(m):
+            for _ in range(min(int(rng.integers(0, 3)), capacity - caches[k].n)):
+                caches[k] = caches[k].appended(rng.integers(*I32, width, endpoint=True), caches[k].n)
+        pool.sync(list(zip(trees, caches)))
+        for k in range(m):
+            alone[k].sync(caches[k])
+            assert trees[k].rows == caches[k].n
+            assert np.array_equal(trees[k].nodes, alone[k].nodes) and trees[k].root() == alone[k].root()
+
+
 def test_kv_row_outside_i32_raises_and_changes_nothing():
     rows, t = Rows.empty(8, 70), KVTree(8, 70)
     rows = rows.appended(np.arange(70), 0)

@@ -446,6 +446,54 @@ def dense_set_leaves(nodes, offs, depth, flat, nvalid, lo, hi):
 
 
 @njit(**_OPTS)
+def dense_set_many(nodes, total, offs, depth, ids, stage, lo, hi):
+    """dense_set_leaves for m trees of one shape at once, 8 hashes at a time: tree k's nodes are rows
+    [ids[k] total, (ids[k] + 1) total) of nodes; its leaves [lo[k], hi[k]) are re-hashed from stage[k]
+    (the i32 elements [64 lo[k], 64 hi[k]) of its packing, zero past the data), then their paths.
+    Returns False (changing nothing) if a staged element is outside i32."""
+    m = lo.shape[0]
+    if not _fits_i32(stage.reshape(-1), 0, stage.size):
+        return False
+    msgs = np.zeros((NWAY, 68), np.uint32)
+    st = np.empty(25 * NWAY, np.uint64)
+    dst = np.empty(NWAY, np.int64)
+    q = 0
+    for k in range(m):
+        row = stage[k]
+        for i in range(lo[k], hi[k]):
+            _leaf8(row, row.shape[0], i - lo[k], msgs, q)
+            dst[q] = ids[k] * total + offs[0] + i
+            q += 1
+            if q == NWAY:
+                hash8(msgs, 2, st, nodes, dst, q)
+                q = 0
+    if q:
+        hash8(msgs, 2, st, nodes, dst, q)
+    for lvl in range(depth):  # level lvl + 1 from level lvl: reads and writes never meet
+        q = 0
+        for k in range(m):
+            if hi[k] <= lo[k]:
+                continue
+            a = lo[k] >> lvl
+            b = (hi[k] - 1) >> lvl
+            for p in range(a >> 1, (b >> 1) + 1):
+                left = ids[k] * total + offs[lvl] + 2 * p
+                msgs[q, 0] = NODE_TAG
+                for w in range(8):
+                    msgs[q, 1 + w] = nodes[left, w]
+                    msgs[q, 9 + w] = nodes[left + 1, w]
+                pad_words(msgs, q, 17, 1)
+                dst[q] = ids[k] * total + offs[lvl + 1] + p
+                q += 1
+                if q == NWAY:
+                    hash8(msgs, 1, st, nodes, dst, q)
+                    q = 0
+        if q:
+            hash8(msgs, 1, st, nodes, dst, q)
+    return True
+
+
+@njit(**_OPTS)
 def _absorb_blocks(lanes, nblocks, s):
     for b in range(nblocks):
         for i in range(17):

@@ -18,7 +18,7 @@ from engine.program import Program
 from . import keccak as _kk
 from . import merkle
 from .model import ModelCommitment, run_root, token_root
-from .values import KVTree, as_array, commit_value, is_cache
+from .values import KVPool, KVTree, as_array, commit_value, is_cache
 
 
 @dataclass(frozen=True)
@@ -119,6 +119,9 @@ class Tracer:
         self._count = np.zeros(1, np.int64)
         self._outs: list[Any] = [None] * S
         self._token_root = np.zeros(8, np.uint32)
+        self._pending: list = []  # (index, tree, cache) of this position's cache outputs (synced at the flush)
+        self._pools: dict = {}  # (capacity, width) -> KVPool of the template's caches of that shape
+        self._kv_slots = {ins.name: k for k, ins in enumerate(i for i in program.instrs if i.op == "kv_append")}
 
     # -- the executor calls this before a step's output is used downstream ------------------------
     def transform(self, step: int, position: int, out: Any) -> Any:
@@ -131,12 +134,11 @@ class Tracer:
             raise ValueError(f"the tracer has {int(self._count[0])} steps and was given step {step}")
         if self.keep_values:
             self.values[step] = np.array(as_array(out), copy=True)
-        if is_cache(out):  # committed now: its tree follows the appends
+        if is_cache(out):  # its tree follows the appends: synced with the position's other caches at the flush
             t = self.kv.get(ins.name)
             if t is None or t.rows > out.n:
-                t = self.kv[ins.name] = KVTree(out.capacity, out.buf.shape[1])
-            t.sync(out)
-            out = t.root()
+                t = self.kv[ins.name] = self._new_tree(ins.name, out)
+            self._pending.append((index, t, out))
         elif not (type(out) is np.ndarray and out.dtype == np.int64 and out.ndim <= 8):
             out = commit_value(out)
         self._outs[index] = out
@@ -146,7 +148,33 @@ class Tracer:
         if index == self.S - 1:
             self._flush(step - index)
 
+    def _new_tree(self, name: str, rows) -> KVTree:
+        """A tree for cache ``name``: a slot of the pool of its shape (one per distinct cache shape), or its own."""
+        shape = (rows.capacity, rows.buf.shape[1])
+        pool = self._pools.get(shape)
+        if pool is None:
+            pool = self._pools[shape] = KVPool(len(self._kv_slots), *shape)
+        slot = self._kv_slots.get(name)
+        return KVTree(*shape) if slot is None else pool.tree(slot)
+
+    def _sync_caches(self) -> None:
+        """Bring every cache appended at this position into its tree (pooled trees in one call each) and put
+        their roots among the outputs."""
+        by_pool: dict = {}
+        for _, t, rows in self._pending:
+            by_pool.setdefault(id(t.pool), []).append((t, rows))
+        for pairs in by_pool.values():
+            if pairs[0][0].pool is not None:
+                pairs[0][0].pool.sync(pairs)
+            else:
+                for t, rows in pairs:
+                    t.sync(rows)
+        for index, t, _ in self._pending:
+            self._outs[index] = t.root()
+        self._pending = []
+
     def _flush(self, step0: int) -> None:
+        self._sync_caches()
         S, outs = self.S, self._outs
         given = np.array([not isinstance(o, np.ndarray) for o in outs])
         arrays = [o.reshape(-1) for o in outs if isinstance(o, np.ndarray)]
