@@ -44,6 +44,9 @@ class IntegerLM:
         self.program = self.arch.build_program(self.config, context, wtypes)
         self.weights = self.arch.build_weights(loaded, self.program, progress)
         self.plans = ops.build_plans(self.program, self.weights)
+        from .weights import release_file_pages
+
+        release_file_pages(self.weights)  # the prepared forms are built: the file's pages need not stay resident
         self.tokenizer = Tokenizer.from_meta(loaded.tokenizer_meta)
         self.tokenizer.architecture = arch
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,3 +95,25 @@ def vweight(name: str, raw: np.ndarray, ggml_type: str = "F32") -> VWeight:
     bits = np.frombuffer(np.ascontiguousarray(raw).tobytes(), dtype=dt)
     mant, exp = decode(bits)
     return VWeight(name, np.asarray(mant, np.int64), np.asarray(exp, np.int64), raw, ggml_type)
+
+
+def release_file_pages(weights: dict) -> int:
+    """Drop the resident pages of the model files the weights' raw bytes map (madvise DONTNEED on each read-only
+    file map): once the fast forms are prepared (and the weights hashed), the engine reads raw bytes only for a
+    row here and there (the embedding, a witness), which fault back in from the page cache. Clean file pages,
+    so nothing is lost; ~100 MB less resident for SmolLM2. Returns the number of maps released."""
+    maps: dict[int, mmap.mmap] = {}
+    for w in weights.values():
+        r = getattr(w, "raw", None)
+        while isinstance(r, np.ndarray):
+            r = r.base
+        if isinstance(r, mmap.mmap):
+            maps[id(r)] = r
+    done = 0
+    for m in maps.values():
+        try:
+            m.madvise(mmap.MADV_DONTNEED)
+            done += 1
+        except (AttributeError, OSError, ValueError):  # no madvise on this platform, or a closed map: keep it
+            pass
+    return done

@@ -23,7 +23,17 @@ import _common
 from _common import emit
 from bench_engine import TEXT, IntEngine
 
-PEER = os.path.join(os.path.dirname(_common.ROOT), "shared", "peers", "llamacpp")
+
+def _default_peer() -> str:
+    """shared/peers/llamacpp beside the checkout or beside the nearest parent that has one (a worktree in wt/)."""
+    d = os.path.dirname(_common.ROOT)
+    while not os.path.isdir(os.path.join(d, "shared", "peers", "llamacpp")) and os.path.dirname(d) != d:
+        d = os.path.dirname(d)
+    found = os.path.join(d, "shared", "peers", "llamacpp")
+    return found if os.path.isdir(found) else os.path.join(os.path.dirname(_common.ROOT), "shared", "peers", "llamacpp")
+
+
+PEER = _default_peer()
 
 
 def _peer_pkg(peer: str) -> str:

@@ -487,3 +487,15 @@ def test_mix_edges_saturate_or_raise_together():
     Vmax = Rows(np.full((16, hd), I32MAX, dtype=np.int64), n, 16)
     part, _ = _mix_check(prog, flat, Vmax)
     assert (part[:2] == I32MAX).all()
+
+
+def test_stacked_raw_bytes_are_a_view_when_back_to_back_else_a_copy():
+    from engine.ops.linear import _joined
+
+    buf = np.arange(100, dtype=np.uint8)
+    a, b, c = buf[10:30].reshape(4, 5), buf[30:50], buf[60:70]
+    j = _joined([a, b])
+    assert np.shares_memory(j, buf) and j.tolist() == list(range(10, 50))
+    k = _joined([a, c])  # not adjacent: a copy with the same bytes
+    assert not np.shares_memory(k, buf) and k.tolist() == list(range(10, 30)) + list(range(60, 70))
+    assert _joined([b, a]).tolist() == list(range(30, 50)) + list(range(10, 30))

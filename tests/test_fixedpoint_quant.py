@@ -520,6 +520,20 @@ def test_slow_rows_and_per_row_exponents():
             check_all(raw, "Q4_1", n, k, w, xs, fx, fy)
 
 
+def test_scales_stored_int32_when_they_fit_else_int64():
+    """The fast form keeps its shifted scales as int32 when every one fits (half the bytes a token reads), else
+    int64 (here a row spanning 21 binades: 0x7FF << 21 > 2^31, still on the fast path); both are exact."""
+    rng = np.random.default_rng(5)
+    narrow = [[(0x3C00, 0x8001, rng.integers(0, 16, 32).tolist()), (0x4BFF, 0x8400, rng.integers(0, 16, 32).tolist())]]
+    wide = narrow + [[(0x07FF, 0x8001, [15] * 32), (0x5BFF, 0x0400, [1] * 32)]]
+    for rows, dtype in ((narrow, np.int32), (wide, np.int64)):
+        raw, w, n, k = build("Q4_1", rows)
+        f = vec.prepare(vec.decode_matrix(raw, "Q4_1", n, k)).fast
+        assert f.dsh.dtype == f.msh.dtype == dtype and not f.slow_rows.size
+        for t in (1, 3):
+            check_all(raw, "Q4_1", n, k, w, rng.integers(-30000, 30000, (t, k)).tolist(), 12, 16)
+
+
 def test_rows_beyond_the_float64_bound_leave_the_fast_path():
     # span 23 binades (<= 24, so Dsh fits int64) but lim * G_n ~ 2^64 > 2^63 - 1: int64 could wrap here
     rng = np.random.default_rng(4)

@@ -57,6 +57,22 @@ def test_i32_tensor_root_equals_merkle_tensor_root(shape, seed, edges):
     assert merkle.tensor_root_i32(a) == merkle.tensor_root(a, "i32", a.shape)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 1300), min_size=1, max_size=20), st.integers(0, 2**32 - 1))
+def test_merkle_many_equals_merkle_root_per_tensor(sizes, seed):
+    """The 8-way batched trees (partial batches, odd levels, empty tensors, skipped ones) give each tensor's
+    merkle_root over its i32 packing, and the 8-way permutation equals pysha3 lane by lane."""
+    rng = np.random.default_rng(seed)
+    vals = rng.integers(*I32, sum(sizes), endpoint=True)
+    offs = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    skip = rng.integers(0, 2, len(sizes)).astype(np.bool_)
+    roots = np.zeros((len(sizes), 8), np.uint32)
+    K.merkle_many(vals, offs, skip, merkle.ZERO_WORDS, roots)
+    for j, n in enumerate(sizes):
+        want = bytes(32) if skip[j] else merkle.merkle_root(merkle.pack(vals[offs[j] : offs[j + 1]], "i32"))
+        assert (roots[j].tobytes() if not skip[j] else bytes(32)) == want, (j, n)
+
+
 @pytest.mark.parametrize("bad", [I32[1] + 1, I32[0] - 1, 2**62])
 def test_i32_tensor_root_refuses_values_outside_i32_like_pack(bad):
     a = np.arange(100, dtype=np.int64)
@@ -92,6 +108,29 @@ def test_dense_kv_tree_equals_the_reference_tree(width, capacity, steps, seed):
             for i in range(1 << (t.depth - lvl)):
                 assert t.node(lvl, i) == ref.node(lvl, i)
         assert t.root() == merkle.tensor_root(rows.to_array(), "i32", (capacity, width)) == commit_value(rows)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 70), st.integers(2, 11), st.integers(0, 2**32 - 1))
+def test_pooled_kv_trees_synced_together_equal_their_one_by_one_trees(capacity, width, m, seed):
+    """KVPool.sync (m trees of one shape, 8 hashes at a time, appends of different lengths) gives every node of
+    each tree as KVTree.sync does alone."""
+    from prover.commit.values import KVPool
+
+    rng = np.random.default_rng(seed)
+    pool = KVPool(m, capacity, width)
+    trees = [pool.tree(k) for k in range(m)]
+    alone = [KVTree(capacity, width) for _ in range(m)]
+    caches = [Rows.empty(capacity, width) for _ in range(m)]
+    while any(c.n < capacity for c in caches):
+        for k in range(m):
+            for _ in range(min(int(rng.integers(0, 3)), capacity - caches[k].n)):
+                caches[k] = caches[k].appended(rng.integers(*I32, width, endpoint=True), caches[k].n)
+        pool.sync(list(zip(trees, caches)))
+        for k in range(m):
+            alone[k].sync(caches[k])
+            assert trees[k].rows == caches[k].n
+            assert np.array_equal(trees[k].nodes, alone[k].nodes) and trees[k].root() == alone[k].root()
 
 
 def test_kv_row_outside_i32_raises_and_changes_nothing():

@@ -32,7 +32,7 @@ from fixedpoint import ref, vec
 from fixedpoint.formats import INT64_MAX
 from fixedpoint.vec.layers import softmax_rows as _fast_softmax
 
-from ..values import Rows
+from ..values import I32_MAX, Rows
 from . import Ctx, Op, _fast, operand, register, shift, size, width
 
 
@@ -153,10 +153,13 @@ class AttnScores(Op):
         sh = self._shift(ins, cs)
         if _fast_cache(K) and q.dtype == np.int64 and n <= K.n and 0 <= sh <= 62:
             kmax = int(_fast.rows_max(K.amax, n))
-            if hd * _amax(q.reshape(1, -1)) * kmax * cm + (1 << max(sh - 1, 0)) <= INT64_MAX:
+            qmax = _amax(q.reshape(1, -1))
+            if hd * qmax * kmax * cm + (1 << max(sh - 1, 0)) <= INT64_MAX:
                 out = np.empty((H, n), np.int64)
                 lo, hi = _sat_bounds(pl.width)
-                _fast.scores(np.ascontiguousarray(q), K.buf, n, H, H // Hkv, hd, cm, sh, lo, hi, out)
+                # int32 q (when it fits) makes the products 32 x 32 -> 64-bit multiplies (vpmuldq)
+                qk = q.astype(np.int32) if qmax <= I32_MAX else np.ascontiguousarray(q)
+                _fast.scores(qk, K.buf, n, H, H // Hkv, hd, cm, sh, lo, hi, out)
                 return out
         G = H // Hkv
         rows = np.zeros((n, K.shape[1]), np.int64)  # rows past the cache's are 0 (as K.get)

@@ -15,7 +15,8 @@ Layouts (column-major within a block, so the innermost loop runs over rows, cont
   4-bit: qp (nb, B, H) uint8, H = ceil(N / 2); byte i holds row i in its low nibble and row H + i in its
          high nibble (values 0..15); the row count is padded to 2H with zero rows.
   8-bit: qp (nb, B, N) int8.
-  dsh, msh: (nb, Np) int64 (Np the padded row count); msh is all zeros for types without a min.
+  dsh, msh: (nb, Np) int32 (when every scale fits) or int64 (Np the padded row count); msh is all zeros for
+  types without a min.
 
 F16 / BF16 / F32 matrices (``bits`` 32) are held dense: w (K, N) int32 with w[k, n] = mant << (exp - E_n), and
 S[n] = sum_k w[k, n] * x[k] in int64, exact when sum_k |w[k, n]| * lim <= 2^63 - 1 (checked at prepare).
@@ -58,13 +59,13 @@ def _i8_pass(row: np.ndarray, xj: int | np.integer, p: np.ndarray) -> None:  # p
 def _recombine(acc: np.ndarray, p: np.ndarray, d: np.ndarray, m: np.ndarray, xsum: np.integer) -> None:
     # acc[i] += d[i] * p[i] + m[i] * xsum (int64)
     for i in range(acc.shape[0]):
-        acc[i] += d[i] * np.int64(p[i]) + m[i] * xsum
+        acc[i] += np.int64(d[i]) * np.int64(p[i]) + np.int64(m[i]) * xsum
 
 
 @njit(**_OPTS)
 def _scale(acc: np.ndarray, p: np.ndarray, d: np.ndarray) -> None:  # acc[i] += d[i] * p[i] (int64)
     for i in range(acc.shape[0]):
-        acc[i] += d[i] * np.int64(p[i])
+        acc[i] += np.int64(d[i]) * np.int64(p[i])
 
 
 @njit(**_OPTS)

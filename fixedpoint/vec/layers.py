@@ -6,7 +6,7 @@ Every function computes exactly what the ref twin computes (the same integer ope
 on random and edge inputs); only the evaluation order of independent elements differs. Where the ref divides by a
 constant (the exp polynomial's round_div by i * 2^30) the kernel uses the identity
 floor((a + i 2^29) / (i 2^30)) = floor(floor((a + i 2^29) / 2^30) / i) for a >= 0, i >= 1 (nested floors of
-positive divisors), so the division is by a small compile-time constant (a multiply and shift after LLVM).
+positive divisors), and the inner floor division by i is an exact multiply and shift (see _M2.._M11).
 
 Range contracts: each kernel states the input bounds under which every intermediate fits int64; callers prove
 them once per plan (static widths) or per call with one max, and use the generic numpy twin otherwise. A row
@@ -41,41 +41,53 @@ if EXP_TERMS != 11:  # the unrolled polynomial below is written for the constant
 # -- scalar nonlinear functions (ref.nonlinear, one value at a time) ---------------------------------------
 
 
+# floor(v / i) for 0 <= v < 2^30 and 2 <= i <= 11 as (v * _M[i]) >> 34 with _M[i] = ceil(2^34 / i): the error
+# v (_M[i] - 2^34 / i) / 2^34 < 2^30 / 2^34 = 1/16 < 1/i cannot carry floor(v / i) past the next integer (the
+# fraction of v / i is at most (i - 1) / i), and v * _M[i] < 2^30 * 2^33 fits int64. No division is left, so the
+# softmax and silu loops vectorize (AVX-512 has 64-bit multiplies and per-lane shifts, no 64-bit divide).
+_M2, _M3, _M4, _M5, _M6, _M7, _M8, _M9, _M10, _M11 = (-(-(1 << 34) // i) for i in range(2, 12))
+# k = floor(z 2^32 / LN2_Q48) for 0 <= z < EXP_ZERO_Z (< 2^21): (z * _KM) >> 40 with _KM = floor(2^72 / LN2_Q48)
+# is k or k - 1 (its error z (2^72 / LN2_Q48 - _KM) / 2^40 < 2^-19), so one comparison corrects it.
+_KM = (1 << 72) // LN2_Q48
+
+
 @njit(inline="always", **_OPTS)
-def _rd(a: int, i: int) -> int:  # round_div(a, i << 30) for a >= 0, i >= 1: floor(floor((a + i 2^29) / 2^30) / i)
-    return ((a + (i << 29)) >> 30) // i
+def _rd(a: int, m: int) -> int:  # round_div(a, i << 30) for 0 <= a <= 2^60, m = _M[i]
+    return (a >> 30) * m >> 34
 
 
 @njit(**_OPTS)
 def exp_poly1(t: int) -> int:
-    """ref.nonlinear._exp_poly(t) for 0 <= t <= 2^30 (t * acc < 2^61: every step fits int64, stays >= 0)."""
+    """ref.nonlinear._exp_poly(t) for 0 <= t <= ln2 * 2^30 (t * acc < 2^60 and 0 < acc <= 2^30 at every step)."""
     acc = ONE30
-    acc = ONE30 - _rd(t * acc, 11)
-    acc = ONE30 - _rd(t * acc, 10)
-    acc = ONE30 - _rd(t * acc, 9)
-    acc = ONE30 - _rd(t * acc, 8)
-    acc = ONE30 - _rd(t * acc, 7)
-    acc = ONE30 - _rd(t * acc, 6)
-    acc = ONE30 - _rd(t * acc, 5)
-    acc = ONE30 - _rd(t * acc, 4)
-    acc = ONE30 - _rd(t * acc, 3)
-    acc = ONE30 - _rd(t * acc, 2)
-    acc = ONE30 - _rd(t * acc, 1)
+    acc = ONE30 - _rd(t * acc + (11 << 29), _M11)
+    acc = ONE30 - _rd(t * acc + (10 << 29), _M10)
+    acc = ONE30 - _rd(t * acc + (9 << 29), _M9)
+    acc = ONE30 - _rd(t * acc + (8 << 29), _M8)
+    acc = ONE30 - _rd(t * acc + (7 << 29), _M7)
+    acc = ONE30 - _rd(t * acc + (6 << 29), _M6)
+    acc = ONE30 - _rd(t * acc + (5 << 29), _M5)
+    acc = ONE30 - _rd(t * acc + (4 << 29), _M4)
+    acc = ONE30 - _rd(t * acc + (3 << 29), _M3)
+    acc = ONE30 - _rd(t * acc + (2 << 29), _M2)
+    acc = ONE30 - ((t * acc + (1 << 29)) >> 30)
     return acc
 
 
 @njit(**_OPTS)
 def exp_neg1(x: int) -> int:
-    """ref.exp_neg(x) for any int64 x <= 0 (Q16 in, Q30 out); x > 0 is the caller's error (not checked)."""
-    if x <= -EXP_ZERO_Z:
-        return 0
-    z48 = (-x) << 32  # -x < EXP_ZERO_Z < 2^21
-    k = z48 // LN2_Q48  # k <= 31
+    """ref.exp_neg(x) for any int64 x <= 0 (Q16 in, Q30 out); x > 0 is the caller's error (not checked).
+    Branch-free (selects only), so loops calling it vectorize."""
+    live = x > -EXP_ZERO_Z  # else the result is 0 (decided on x: -x overflows at x = -2^63)
+    zc = -x if live else 0  # compute on 0 where dead, select 0 below
+    z48 = zc << 32  # < 2^53
+    k = (zc * _KM) >> 40
+    if (k + 1) * LN2_Q48 <= z48:
+        k += 1  # k = floor(z48 / LN2_Q48) <= 31
     rem = z48 - k * LN2_Q48
     p = exp_poly1((rem + (1 << 17)) >> 18)  # round_shift(rem, 18) <= ln2 * 2^30
-    if k == 0:
-        return p
-    return (p + (1 << (k - 1))) >> k
+    r = (p + ((1 << k) >> 1)) >> k  # round_shift(p, k); k == 0 adds 0
+    return r if live else 0
 
 
 @njit(**_OPTS)

@@ -141,11 +141,11 @@ def dequant_exact_row(qm: QuantMatrix | PreparedQuant, n: int) -> tuple[np.ndarr
 class _Fast:
     """The fast form (see module doc).
 
-    bits 4 or 8; qp the packed q (kernels.py layouts); dsh, msh (nb, Np) int64 (msh zeros without a min,
-    has_min False); n the real row count (Np = n, or n + 1 padded for 4-bit); e (N,) int64 least exponents
-    E_n, e_lo/e_hi their range; gmax = max G_n over fast rows (Python int); lim, limb_bits: the one-pass
-    bound of |x| and the low-limb width L (2^L - 1 <= lim); slow_rows: int64 indices of rows on the exact
-    path; rounding: cache of per-row shift arrays.
+    bits 4 or 8; qp the packed q (kernels.py layouts); dsh, msh (nb, Np) int32 when every value fits, else int64
+    (msh zeros without a min, has_min False); n the real row count (Np = n, or n + 1 padded for 4-bit); e (N,)
+    int64 least exponents E_n, e_lo/e_hi their range; gmax = max G_n over fast rows (Python int); lim,
+    limb_bits: the one-pass bound of |x| and the low-limb width L (2^L - 1 <= lim); slow_rows: int64 indices of
+    rows on the exact path; rounding: cache of per-row shift arrays.
     """
 
     __slots__ = (
@@ -259,6 +259,10 @@ def prepare(qm: QuantMatrix | PreparedQuant) -> PreparedQuant:
         dsh <<= up[None, :]  # exact: |Dsh| << up <= G_n << up <= g0 < 2^63
         msh <<= up[None, :]
         e[:], gmax = e0, g0
+    if max(int(np.abs(dsh).max(initial=0)), int(np.abs(msh).max(initial=0))) <= I32_MAX:
+        # every shifted scale fits int32 (SmolLM2's take 21 bits at most): half the scale bytes a token reads;
+        # the kernels widen each to int64 before its product, so the sums are the same
+        dsh, msh = dsh.astype(np.int32), msh.astype(np.int32)
     f = _Fast()
     f.bits, f.qp, f.dsh, f.msh, f.n, f.e, f.lim = bits, qp, dsh, msh, n, e, lim
     f.has_min = bool(msh.any())

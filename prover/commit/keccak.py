@@ -10,10 +10,12 @@ hashed in one call instead of one Python-level keccak call per 256-byte leaf or 
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
-from numba import njit
+from llvmlite import ir  # type: ignore[import-untyped]
+from numba import njit, types
+from numba.extending import intrinsic
 
 
 class _JitOptions(TypedDict):  # typed, so that mypy matches ``njit(**_OPTS)`` with numba's own stubs
@@ -146,6 +148,90 @@ def keccak_f(s: np.ndarray, rc: np.ndarray) -> None:
     s[20], s[21], s[22], s[23], s[24] = a20, a21, a22, a23, a24
 
 
+# -- eight messages at once: Keccak-f[1600] on 8 states in vector registers ------------------------------------
+# Leaves and the nodes of a level are independent hashes. keccak_f8 permutes 8 states held lane-major (lane i of
+# state k at st[8 i + k]) as 25 <8 x i64> vectors, emitted directly as LLVM IR (numba does not vectorize the scalar
+# form, and its SLP vectorizer is off): ~7x the throughput of keccak_f on AVX-512 (measured 0.04 us a permutation
+# against 0.30), the same function lane by lane (the tests compare every hash with pysha3 and merkle.py).
+
+_ROT = (0, 1, 62, 28, 27, 36, 44, 6, 55, 20, 3, 10, 43, 25, 39, 41, 45, 15, 21, 8, 18, 2, 61, 56, 14)  # lane x + 5y
+_PI = tuple(y + 5 * ((2 * x + 3 * y) % 5) for y in range(5) for x in range(5))  # lane x + 5y goes to _PI[x + 5y]
+Arr = np.ndarray  # the compiled kernels' array arguments
+NWAY = 8
+
+
+@intrinsic
+def keccak_f8(typingctx: Any, st: Any) -> Any:
+    """Keccak-f[1600] in place on the 8 states of st (uint64 C array of 25 * 8, lane i of state k at 8 i + k)."""
+    sig = types.void(st)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        arr = context.make_array(signature.args[0])(context, builder, args[0])
+        i64 = ir.IntType(64)
+        vty = ir.VectorType(i64, NWAY)
+        vp = builder.bitcast(arr.data, vty.as_pointer())
+        ptrs = [builder.gep(vp, [ir.Constant(ir.IntType(32), i)]) for i in range(25)]
+        a = [builder.load(q, align=8) for q in ptrs]
+
+        def splat(c: int) -> Any:
+            return ir.Constant(vty, [ir.Constant(i64, c)] * NWAY)
+
+        ones = splat(-1)
+
+        def rotl(v: Any, r: int) -> Any:
+            return builder.or_(builder.shl(v, splat(r)), builder.lshr(v, splat(64 - r)))
+
+        for rnd in range(24):
+            c = [a[x] for x in range(5)]
+            for x in range(5):
+                for y in range(1, 5):
+                    c[x] = builder.xor(c[x], a[x + 5 * y])
+            d = [builder.xor(c[(x + 4) % 5], rotl(c[(x + 1) % 5], 1)) for x in range(5)]
+            b = [a[0]] * 25
+            for i in range(25):
+                v = builder.xor(a[i], d[i % 5])
+                b[_PI[i]] = v if _ROT[i] == 0 else rotl(v, _ROT[i])
+            for y in range(5):
+                for x in range(5):
+                    nb = builder.and_(builder.xor(b[(x + 1) % 5 + 5 * y], ones), b[(x + 2) % 5 + 5 * y])
+                    a[x + 5 * y] = builder.xor(b[x + 5 * y], nb)
+            r = int(RC[rnd])
+            a[0] = builder.xor(a[0], splat(r - (1 << 64) if r >= 1 << 63 else r))
+        for q, v in zip(ptrs, a):
+            builder.store(v, q, align=8)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(**_OPTS)
+def hash8(msgs: np.ndarray, nb: int, st: np.ndarray, out: np.ndarray, dst: np.ndarray, n: int) -> None:
+    """out[dst[k]] = keccak256 of message k (8 words) for k < n: msgs (8, >= 34 nb) uint32 holds each message's
+    words already padded to nb blocks (``pad_words``); st is a 200-lane scratch state."""
+    st[:] = 0
+    for blk in range(nb):
+        for i in range(17):
+            w = 34 * blk + 2 * i
+            for k in range(NWAY):
+                st[NWAY * i + k] ^= np.uint64(msgs[k, w]) | (np.uint64(msgs[k, w + 1]) << np.uint64(32))
+        keccak_f8(st)  # type: ignore[call-arg]  # an intrinsic: numba passes the typing context
+    for k in range(n):
+        o = dst[k]
+        for i in range(4):
+            v = st[NWAY * i + k]
+            out[o, 2 * i] = np.uint32(v & np.uint64(0xFFFFFFFF))
+            out[o, 2 * i + 1] = np.uint32(v >> np.uint64(32))
+
+
+@njit(**_OPTS)
+def pad_words(msgs: np.ndarray, k: int, nw: int, nb: int) -> None:
+    """Keccak padding of message k of nw words in msgs[k, :34 nb] (0x01 after the message, 0x80 last)."""
+    for w in range(nw, 34 * nb):
+        msgs[k, w] = 0
+    msgs[k, nw] |= np.uint32(1)
+    msgs[k, 34 * nb - 1] |= np.uint32(0x80000000)
+
+
 # -- messages as little-endian u32 words ----------------------------------------------------------------------
 # Every message the tracer hashes is a whole number of 4-byte words: b"leaf" + 256 bytes, b"node" + 2 x 32,
 # b"tensor" + code + ndim + u32 dims + 32. A hash is kept as its 8 little-endian u32 words (its bytes, in order);
@@ -270,6 +356,107 @@ def _i32_merkle_into(
 
 
 @njit(**_OPTS)
+def _leaf8(flat: np.ndarray, nvalid: int, leaf: int, msgs: np.ndarray, k: int) -> None:
+    """msgs[k] = the padded message b"leaf" || leaf ``leaf`` of the i32 packing of flat[:nvalid] (2 blocks)."""
+    msgs[k, 0] = LEAF_TAG
+    base = 64 * leaf
+    for i in range(64):
+        j = base + i
+        msgs[k, 1 + i] = _bswap32(np.uint32(flat[j] & 0xFFFFFFFF)) if j < nvalid else np.uint32(0)
+    pad_words(msgs, k, 65, 2)
+
+
+@njit(**_OPTS)
+def _leaves_many(
+    vals: Arr,
+    offs: Arr,
+    cnt: Arr,
+    base: Arr,
+    hw: Arr,
+    msgs: Arr,
+    st: Arr,
+    dst: Arr,
+) -> None:
+    """hw[base[j] + i] = leaf i of tensor j's i32 packing for i < cnt[j], 8 leaves a call of hash8."""
+    q = 0
+    for j in range(offs.shape[0] - 1):
+        part = vals[offs[j] : offs[j + 1]]
+        for i in range(cnt[j]):
+            _leaf8(part, part.shape[0], i, msgs, q)
+            dst[q] = base[j] + i
+            q += 1
+            if q == NWAY:
+                hash8(msgs, 2, st, hw, dst, q)
+                q = 0
+    if q:
+        hash8(msgs, 2, st, hw, dst, q)
+
+
+@njit(**_OPTS)
+def _level_many(
+    cnt: Arr,
+    base: Arr,
+    hw: Arr,
+    zero: Arr,
+    msgs: Arr,
+    st: Arr,
+    dst: Arr,
+) -> bool:
+    """One tree level of every tensor with cnt[j] > 1 nodes, in place (node i of the next level on row i; an odd
+    level's last node pairs with ``zero``); returns False if there was none."""
+    q = 0
+    busy = False
+    for j in range(cnt.shape[0]):
+        c = cnt[j]
+        if c <= 1:
+            continue
+        busy = True
+        b0 = base[j]
+        if c & 1:
+            hw[b0 + c] = zero
+            c += 1
+        for i in range(c // 2):  # rows 2i, 2i+1 are read before row i (< 2i for i > 0) is written
+            msgs[q, 0] = NODE_TAG
+            for w in range(8):
+                msgs[q, 1 + w] = hw[b0 + 2 * i, w]
+                msgs[q, 9 + w] = hw[b0 + 2 * i + 1, w]
+            pad_words(msgs, q, 17, 1)
+            dst[q] = b0 + i
+            q += 1
+            if q == NWAY:
+                hash8(msgs, 1, st, hw, dst, q)
+                q = 0
+        cnt[j] = c // 2
+    if q:
+        hash8(msgs, 1, st, hw, dst, q)
+    return busy
+
+
+@njit(**_OPTS)
+def merkle_many(vals: np.ndarray, offs: np.ndarray, skip: np.ndarray, zeros: np.ndarray, roots: np.ndarray) -> None:
+    """roots[j] = merkle_root(pack(vals[offs[j]:offs[j+1]], "i32")) for every j without skip[j] (values inside
+    i32: the caller checks), as _i32_merkle_into computes it, hashing 8 leaves or nodes at a time (hash8)."""
+    S = offs.shape[0] - 1
+    cnt = np.zeros(S, np.int64)
+    base = np.zeros(S + 1, np.int64)
+    for j in range(S):
+        if not skip[j]:
+            cnt[j] = max(1, (offs[j + 1] - offs[j] + 63) // 64)
+        base[j + 1] = base[j] + cnt[j] + 1  # a spare row: an odd level's last node pairs with a zero hash
+    hw = np.empty((max(1, base[S]), 8), np.uint32)
+    msgs = np.zeros((NWAY, 68), np.uint32)
+    st = np.empty(25 * NWAY, np.uint64)
+    dst = np.empty(NWAY, np.int64)
+    _leaves_many(vals, offs, cnt, base, hw, msgs, st, dst)
+    h = 0
+    while _level_many(cnt, base, hw, zeros[h], msgs, st, dst):
+        h += 1
+    for j in range(S):
+        if not skip[j]:
+            roots[j] = hw[base[j]]
+
+
+@njit(**_OPTS)
 def dense_set_leaves(
     nodes: np.ndarray, offs: np.ndarray, depth: int, flat: np.ndarray, nvalid: int, lo: int, hi: int
 ) -> bool:
@@ -288,6 +475,63 @@ def dense_set_leaves(
             node_into(nodes, offs[lvl] + 2 * p, offs[lvl] + 2 * p + 1, offs[lvl + 1] + p, msg, s)
         a >>= 1
         b >>= 1
+    return True
+
+
+@njit(**_OPTS)
+def dense_set_many(
+    nodes: Arr,
+    total: int,
+    offs: Arr,
+    depth: int,
+    ids: Arr,
+    stage: Arr,
+    lo: Arr,
+    hi: Arr,
+) -> bool:
+    """dense_set_leaves for m trees of one shape at once, 8 hashes at a time: tree k's nodes are rows
+    [ids[k] total, (ids[k] + 1) total) of nodes; its leaves [lo[k], hi[k]) are re-hashed from stage[k]
+    (the i32 elements [64 lo[k], 64 hi[k]) of its packing, zero past the data), then their paths.
+    Returns False (changing nothing) if a staged element is outside i32."""
+    m = lo.shape[0]
+    if not _fits_i32(stage.reshape(-1), 0, stage.size):
+        return False
+    msgs = np.zeros((NWAY, 68), np.uint32)
+    st = np.empty(25 * NWAY, np.uint64)
+    dst = np.empty(NWAY, np.int64)
+    q = 0
+    for k in range(m):
+        row = stage[k]
+        for i in range(lo[k], hi[k]):
+            _leaf8(row, row.shape[0], i - lo[k], msgs, q)
+            dst[q] = ids[k] * total + offs[0] + i
+            q += 1
+            if q == NWAY:
+                hash8(msgs, 2, st, nodes, dst, q)
+                q = 0
+    if q:
+        hash8(msgs, 2, st, nodes, dst, q)
+    for lvl in range(depth):  # level lvl + 1 from level lvl: reads and writes never meet
+        q = 0
+        for k in range(m):
+            if hi[k] <= lo[k]:
+                continue
+            a = lo[k] >> lvl
+            b = (hi[k] - 1) >> lvl
+            for p in range(a >> 1, (b >> 1) + 1):
+                left = ids[k] * total + offs[lvl] + 2 * p
+                msgs[q, 0] = NODE_TAG
+                for w in range(8):
+                    msgs[q, 1 + w] = nodes[left, w]
+                    msgs[q, 9 + w] = nodes[left + 1, w]
+                pad_words(msgs, q, 17, 1)
+                dst[q] = ids[k] * total + offs[lvl + 1] + p
+                q += 1
+                if q == NWAY:
+                    hash8(msgs, 1, st, nodes, dst, q)
+                    q = 0
+        if q:
+            hash8(msgs, 1, st, nodes, dst, q)
     return True
 
 
@@ -392,10 +636,8 @@ def trace_token(
             return j
     s = np.empty(25, np.uint64)
     msg = np.empty(65, np.uint32)
-    cap = 0
-    for j in range(S):
-        cap = max(cap, offs[j + 1] - offs[j])
-    hw = np.empty((max(1, (cap + 63) // 64) + 1, 8), np.uint32)
+    trees = np.empty((S, 8), np.uint32)
+    merkle_many(vals, offs, given, zeros, trees)  # every tensor's tree, 8 hashes at a time
     hm = np.empty(2 + 8 + 8, np.uint32)
     rec = np.zeros(((77 + 32 * opk.shape[1]) // RATE + 1) * RATE, np.uint8)
     node = np.empty((1, 8), np.uint32)
@@ -410,7 +652,7 @@ def trace_token(
             hm[1] = np.uint32(0x726F) | (np.uint32(3) << np.uint32(16)) | (np.uint32(nd) << np.uint32(24))
             for d in range(nd):
                 hm[2 + d] = _bswap32(np.uint32(dims[j, d]))
-            _i32_merkle_into(vals[offs[j] : offs[j + 1]], hw, msg, s, zeros, hm[2 + nd : 10 + nd])
+            hm[2 + nd : 10 + nd] = trees[j]
             keccak_words(hm, 10 + nd, s, out_roots[j], 0)
         # the record: "step" || u64 BE step || instr hash || u8 n || operand roots || output root
         rec[0], rec[1], rec[2], rec[3] = 115, 116, 101, 112

@@ -15,6 +15,7 @@ from eth_abi import encode as abi_encode
 
 from engine import ops
 from engine.program import Program
+from engine.weights import release_file_pages
 from fixedpoint import NUMERICS_VERSION
 
 from . import merkle
@@ -77,7 +78,10 @@ class ModelCommitment:
         widx = {n: i for i, n in enumerate(names)}
         ih = [merkle.keccak(b"instr" + instr_bytes(program, i, widx)) for i in range(len(program.instrs))]
         troot = merkle.hash_tree_root(ih)
-        wroots = {n: weight_root(weights[n]) for n in names}
+        wroots = {}
+        for n in names:  # hashing reads every file byte: each weight's pages are let go once hashed (RSS)
+            wroots[n] = weight_root(weights[n])
+            release_file_pages({n: weights[n]})
         wroot = merkle.hash_tree_root([wroots[n] for n in names])
         S, C = program.steps_per_token, program.context
         stops = tuple(sorted({int(t) for t in stop_ids}))

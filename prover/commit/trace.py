@@ -18,7 +18,7 @@ from engine.program import Program
 from . import keccak as _kk
 from . import merkle
 from .model import ModelCommitment, run_root, token_root
-from .values import KVTree, as_array, commit_value, is_cache
+from .values import KVPool, KVTree, as_array, commit_value, is_cache
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,10 @@ class Tracer:
 
     Steps are committed in the executor's thread, one token at a time: on_step keeps the token's outputs, and
     the token's last step commits all S of them, their records and the trace-tree pushes in one compiled call
-    (prover.commit.keccak.trace_token: keccak is ~0.3 us a block, and the per-step Python glue was the larger cost).
-    KV caches are committed as they are appended (their trees are incremental). A hashing thread was measured
+    (prover.commit.keccak.trace_token: every tensor tree of the token hashed 8 leaves or nodes at a time by the
+    vector keccak_f8, ~0.04 us a permutation; the per-step Python glue was the larger cost). KV caches are
+    committed as they are appended (their trees are incremental), all of a position's caches in one call at the
+    flush (KVPool). A hashing thread was measured
     slower: a busy hashing thread slowed the engine thread by more than the hashing it took off it (46 -> 67
     ms a token on this 2-vCPU machine). ``out_roots``, ``records`` and ``step_count`` cover whole tokens.
     """
@@ -119,6 +121,11 @@ class Tracer:
         self._count = np.zeros(1, np.int64)
         self._outs: list[Any] = [None] * S
         self._token_root = np.zeros(8, np.uint32)
+        # (index, tree, cache) of this position's cache outputs (synced at the flush)
+        self._pending: list[tuple[int, KVTree, Any]] = []
+        # (capacity, width) -> KVPool of the template's caches of that shape
+        self._pools: dict[tuple[int, int], KVPool] = {}
+        self._kv_slots = {ins.name: k for k, ins in enumerate(i for i in program.instrs if i.op == "kv_append")}
 
     # -- the executor calls this before a step's output is used downstream ------------------------
     def transform(self, step: int, position: int, out: Any) -> Any:
@@ -131,12 +138,11 @@ class Tracer:
             raise ValueError(f"the tracer has {int(self._count[0])} steps and was given step {step}")
         if self.keep_values:
             self.values[step] = np.array(as_array(out), copy=True)
-        if is_cache(out):  # committed now: its tree follows the appends
+        if is_cache(out):  # its tree follows the appends: synced with the position's other caches at the flush
             t = self.kv.get(ins.name)
             if t is None or t.rows > out.n:
-                t = self.kv[ins.name] = KVTree(out.capacity, out.buf.shape[1])
-            t.sync(out)
-            out = t.root()
+                t = self.kv[ins.name] = self._new_tree(ins.name, out)
+            self._pending.append((index, t, out))
         elif not (type(out) is np.ndarray and out.dtype == np.int64 and out.ndim <= 8):
             out = commit_value(out)
         self._outs[index] = out
@@ -146,7 +152,33 @@ class Tracer:
         if index == self.S - 1:
             self._flush(step - index)
 
+    def _new_tree(self, name: str, rows: Any) -> KVTree:
+        """A tree for cache ``name``: a slot of the pool of its shape (one per distinct cache shape), or its own."""
+        shape = (rows.capacity, rows.buf.shape[1])
+        pool = self._pools.get(shape)
+        if pool is None:
+            pool = self._pools[shape] = KVPool(len(self._kv_slots), *shape)
+        slot = self._kv_slots.get(name)
+        return KVTree(*shape) if slot is None else pool.tree(slot)
+
+    def _sync_caches(self) -> None:
+        """Bring every cache appended at this position into its tree (pooled trees in one call each) and put
+        their roots among the outputs."""
+        by_pool: dict[int, list[tuple[KVTree, Any]]] = {}
+        for _, t, rows in self._pending:
+            by_pool.setdefault(id(t.pool), []).append((t, rows))
+        for pairs in by_pool.values():
+            if pairs[0][0].pool is not None:
+                pairs[0][0].pool.sync(pairs)
+            else:
+                for t, rows in pairs:
+                    t.sync(rows)
+        for index, t, _ in self._pending:
+            self._outs[index] = t.root()
+        self._pending = []
+
     def _flush(self, step0: int) -> None:
+        self._sync_caches()
         S, outs = self.S, self._outs
         given = np.array([not isinstance(o, np.ndarray) for o in outs])
         arrays = [o.reshape(-1) for o in outs if isinstance(o, np.ndarray)]

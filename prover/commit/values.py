@@ -70,14 +70,19 @@ class KVTree:
 
     ELEM = 4
 
-    def __init__(self, capacity: int, width: int):
+    def __init__(self, capacity: int, width: int, pool: KVPool | None = None, slot: int = 0):
         self.capacity, self.width = capacity, width
+        self.pool, self.slot = pool, slot  # a pooled tree's nodes are rows of pool.nodes (KVPool.sync)
         total = capacity * width * self.ELEM
         n_leaves = max(1, -(-total // merkle.LEAF_BYTES))
         self.depth = merkle.ceil_log2(n_leaves)
         sizes = [1 << (self.depth - lvl) for lvl in range(self.depth + 1)]
         self.offs = np.cumsum([0] + sizes[:-1]).astype(np.int64)  # level l's nodes are rows offs[l] + index
-        self.nodes = np.empty((sum(sizes), 8), np.uint32)
+        total_nodes = sum(sizes)
+        if pool is None:
+            self.nodes = np.empty((total_nodes, 8), np.uint32)
+        else:
+            self.nodes = pool.nodes[slot * total_nodes : (slot + 1) * total_nodes]
         for lvl, n in enumerate(sizes):
             self.nodes[self.offs[lvl] : self.offs[lvl] + n] = merkle.ZERO_WORDS[lvl]  # all empty
         self.rows = 0
@@ -114,6 +119,44 @@ class KVTree:
 
     def root(self) -> bytes:
         return merkle.keccak(self._head + self.node(self.depth, 0))
+
+
+class KVPool:
+    """The trees of up to m KV caches of one shape in one node array, so that the appends of a whole position are
+    hashed together, 8 leaves or nodes at a time (prover.commit.keccak.dense_set_many), as KVTree.sync would
+    one tree at a time (the same nodes)."""
+
+    def __init__(self, m: int, capacity: int, width: int):
+        self.m, self.capacity, self.width = m, capacity, width
+        proto = KVTree(capacity, width)
+        self.total, self.offs, self.depth = proto.nodes.shape[0], proto.offs, proto.depth
+        self.nodes = np.empty((m * self.total, 8), np.uint32)
+
+    def tree(self, slot: int) -> KVTree:
+        """A fresh (empty) tree in slot ``slot`` (its nodes reset)."""
+        return KVTree(self.capacity, self.width, self, slot)
+
+    def sync(self, pairs: list[tuple[KVTree, Any]]) -> None:
+        """t.sync(rows) for every (t, rows) of this pool's trees, all in one compiled call."""
+        todo = [(t, r) for t, r in pairs if r.n != t.rows]
+        if len(todo) < 2 or any(t.pool is not self or r.n < t.rows or r.buf.dtype.kind != "i" for t, r in todo):
+            for t, r in todo:
+                t.sync(r)
+            return
+        rb = self.width * KVTree.ELEM
+        lo = np.array([(t.rows * rb) // merkle.LEAF_BYTES for t, _ in todo], np.int64)
+        hi = np.array([-(-(r.n * rb) // merkle.LEAF_BYTES) for _, r in todo], np.int64)
+        stage = np.zeros((len(todo), 64 * int((hi - lo).max())), np.int64)
+        for k, (_, r) in enumerate(todo):
+            seg = r.buf[: r.n].reshape(-1)[64 * lo[k] : 64 * hi[k]]
+            stage[k, : seg.size] = seg
+        ids = np.array([t.slot for t, _ in todo], np.int64)
+        if not _kk.dense_set_many(self.nodes, self.total, self.offs, self.depth, ids, stage, lo, hi):
+            for t, r in todo:
+                t.sync(r)  # raises the FixedPointOverflow that names the values
+            return
+        for t, r in todo:
+            t.rows = r.n
 
 
 def raw_shape(w: Any) -> tuple[int, ...]:
