@@ -43,15 +43,14 @@ F24 rounding is 2^-25 before the scale (2^-20.3 after), c is sqrt(640) 2^26 to 1
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from fixedpoint import ref, vec
 
-from ..config import _check_ids, _is_int, f32_bits, f32_from_bits
+from ..config import ConfigJSON, _is_int, f32_bits, f32_from_bits
 from ..errors import ModelLoadError
 from ..program import RUN, TOKEN, Instr, L, Program, S, W, instr
 from ..weights import TWeight, qweight, vweight
@@ -77,7 +76,7 @@ SCALE_SHIFT = 26  # sqrt(dim) as an integer c = floor(sqrt(dim) 2^26) (fewer bit
 
 
 @dataclass(frozen=True)
-class Gemma3Config:
+class Gemma3Config(ConfigJSON):
     """Hyper-parameters of a gemma3 decoder. Shapes as LlamaConfig's (rows = outputs) plus attn_q_norm / attn_k_norm
     (head_dim,), post_attention_norm / post_ffw_norm (dim,); the output head is token_embd. Layer l is global iff
     (l + 1) % swa_pattern == 0, else local: a sliding window of ``sliding_window`` keys and RoPE base
@@ -125,13 +124,7 @@ class Gemma3Config:
             raise ValueError("RMSNorm epsilon must be a finite float > 0")
         if self.dim > 1 << 32:
             raise ValueError("dim must be at most 2^32 (the embedding scale's sqrt)")
-        object.__setattr__(self, "special_ids", tuple(self.special_ids))
-        for f, v in (("eos_id", self.eos_id), ("bos_id", self.bos_id)):
-            if (v is not None or f == "eos_id") and (not _is_int(v) or not 0 <= v < self.vocab_size):
-                raise ValueError(f"config {f} must be a token id in [0, {self.vocab_size}), got {v!r}")
-        object.__setattr__(self, "stop_ids", tuple(self.stop_ids) or (self.eos_id,))
-        _check_ids("special_ids", self.special_ids, self.vocab_size)
-        _check_ids("stop_ids", self.stop_ids, self.vocab_size)
+        self._check_token_ids()
 
     @property
     def q_dim(self) -> int:
@@ -144,30 +137,6 @@ class Gemma3Config:
     def is_global(self, layer: int) -> bool:
         """Full causal attention and the file's RoPE base (else: sliding window and the local base)."""
         return (layer + 1) % self.swa_pattern == 0
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["special_ids"], d["stop_ids"] = list(self.special_ids), list(self.stop_ids)
-        return d
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-    @classmethod
-    def from_dict(cls, d: Any) -> Gemma3Config:
-        if not isinstance(d, dict):
-            raise ValueError(f"config must be a JSON object, got {type(d).__name__}")
-        names = {f.name for f in fields(cls)}
-        required = names - {"bos_id", "special_ids", "stop_ids", "architecture"}
-        if set(d) - names or required - set(d):
-            raise ValueError(f"config keys: unknown {sorted(set(d) - names)}, missing {sorted(required - set(d))}")
-        d = dict(d)
-        for k in ("special_ids", "stop_ids"):
-            if k in d:
-                if not isinstance(d[k], list):
-                    raise ValueError(f"config {k} must be a list, got {d[k]!r}")
-                d[k] = tuple(d[k])
-        return cls(**d)
 
 
 def float_reference(loaded):

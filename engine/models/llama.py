@@ -31,15 +31,14 @@ committing the linear outputs that exactly one later op reads.
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from fixedpoint import ref, vec
 
-from ..config import _check_ids, _is_int, f32_bits, f32_from_bits
+from ..config import ConfigJSON, _is_int, f32_bits, f32_from_bits
 from ..errors import ModelLoadError
 from ..program import RUN, TOKEN, Instr, L, Program, S, W, instr
 from ..weights import TWeight, qweight, vweight
@@ -49,7 +48,7 @@ CHAT_FALLBACK = "chatml"  # the chat template of llama files without tokenizer.c
 
 
 @dataclass(frozen=True)
-class LlamaConfig:
+class LlamaConfig(ConfigJSON):
     """Hyper-parameters of a llama-architecture decoder (RMSNorm, RoPE on adjacent pairs, GQA, SiLU-gated FFN).
 
     Shapes (row-major, rows = outputs): attn_q (n_heads*head_dim, dim), attn_k / attn_v
@@ -104,15 +103,7 @@ class LlamaConfig:
             raise ValueError(f"RoPE base must be a finite float > 1, got {self.rope_base!r}")
         if not 0.0 < self.rms_eps < float("inf"):
             raise ValueError(f"RMSNorm epsilon must be a finite float > 0, got {self.rms_eps!r}")
-        object.__setattr__(self, "special_ids", tuple(self.special_ids))
-        for f, v in (("eos_id", self.eos_id), ("bos_id", self.bos_id)):
-            if v is None and f == "bos_id":
-                continue
-            if not _is_int(v) or not 0 <= v < self.vocab_size:
-                raise ValueError(f"config {f} must be a token id in [0, {self.vocab_size}), got {v!r}")
-        object.__setattr__(self, "stop_ids", tuple(self.stop_ids) or (self.eos_id,))
-        _check_ids("special_ids", self.special_ids, self.vocab_size)
-        _check_ids("stop_ids", self.stop_ids, self.vocab_size)
+        self._check_token_ids()
 
     # derived sizes
     @property
@@ -138,45 +129,6 @@ class LlamaConfig:
     @property
     def rms_eps(self) -> float:
         return f32_from_bits(self.rms_eps_bits)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["special_ids"] = list(self.special_ids)
-        d["stop_ids"] = list(self.stop_ids)
-        return d
-
-    def to_json(self) -> str:
-        """Canonical JSON: sorted keys, no whitespace, ASCII only; equal configs give equal strings."""
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-
-    @classmethod
-    def from_dict(cls, d: Any) -> LlamaConfig:
-        """Inverse of ``to_dict``; ValueError on missing or unknown keys or bad values."""
-        if not isinstance(d, dict):
-            raise ValueError(f"config must be a JSON object, got {type(d).__name__}")
-        names = {f.name for f in fields(cls)}
-        required = {f.name for f in fields(cls) if f.name not in ("bos_id", "special_ids", "architecture", "stop_ids")}
-        unknown, missing = set(d) - names, required - set(d)
-        if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)}")
-        if missing:
-            raise ValueError(f"missing config keys {sorted(missing)}")
-        d = dict(d)
-        for k in ("special_ids", "stop_ids"):
-            if k in d:
-                if not isinstance(d[k], list):
-                    raise ValueError(f"config {k} must be a list, got {d[k]!r}")
-                d[k] = tuple(d[k])
-        return cls(**d)
-
-    @classmethod
-    def from_json(cls, s: str | bytes) -> LlamaConfig:
-        """Parse ``to_json`` output (any JSON formatting accepted); ValueError on bad input."""
-        try:
-            d = json.loads(s)
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"config is not valid JSON: {e}") from None
-        return cls.from_dict(d)
 
 
 def float_reference(loaded):
