@@ -163,7 +163,9 @@ def _rows(ins, x, w, ctx: Ctx):
 
 
 def _tables_ok(cos, sin, ctx: Ctx) -> bool:
-    """The RoPE tables the compiled rotation reads: int64 C arrays with |entries| <= 2^31 (checked once per table)."""
+    """The RoPE tables the compiled rotation reads: int64 C arrays with |entries| <= 2^30 (checked once per table;
+    Q30 tables are, and then a*c - b*s of i32 values is at most 2^62 + 2^29: no int64 wrap). Past it the checked
+    path raises where rope's does (at |c| = 2^31, a*c - b*s reaches 2^63)."""
     key = ("rope_tables", id(cos.data), id(sin.data))
     ok = ctx.plans.get(key)
     if ok is None:
@@ -172,7 +174,7 @@ def _tables_ok(cos, sin, ctx: Ctx) -> bool:
             and t.dtype == np.int64
             and t.ndim == 2
             and t.flags.c_contiguous
-            and (not t.size or int(np.abs(t).max()) <= 1 << 31)
+            and (not t.size or int(np.abs(t).max()) <= 1 << 30)
             for t in (cos.data, sin.data)
         )
         ctx.plans[key] = ok

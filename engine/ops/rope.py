@@ -43,7 +43,11 @@ def _absmax(v) -> int:
 
 def rotate_element(a: int, b: int, c: int, s: int, odd: bool, width: int) -> int:
     """Element 2i (odd False) or 2i+1 (odd True) of the rope of the pair (a, b) = x[2i], x[2i+1] by (c, s)."""
-    v = a * s + b * c if odd else a * c - b * s
+    # the products and their sum as rotate's checked path computes them: FixedPointOverflow where it leaves int64
+    if odd:
+        v = ref.checked_add(ref.checked_mul(a, s), ref.checked_mul(b, c))
+    else:
+        v = ref.checked_add(ref.checked_mul(a, c), -ref.checked_mul(b, s))
     return ref.saturate(ref.round_shift(v, 30), width)
 
 

@@ -261,7 +261,7 @@ def rope_rows(
 ) -> int:
     """out[t, m] = rope(saturate(z[t, col0 + m])) at position pos[t] for m < ncols (rope.py, linear_rope's tail):
     pairs (2i, 2i+1) of every head of hd, cos/sin rows pos[t] in Q30. Contract: [lo, hi] within i32 and
-    |cos|, |sin| <= 2^31 (then a*c - b*s + 2^29 fits int64)."""
+    |cos|, |sin| <= 2^30 (then |a*c - b*s| + 2^29 <= 2^62 + 2^29 fits int64; at 2^31 it can reach 2^63)."""
     T = z.shape[0]
     h2 = hd // 2
     for t in range(T):
