@@ -2,8 +2,8 @@
 
 Float hyper-parameters (RoPE base, RMSNorm epsilon) are stored in configs as their IEEE-754 float32 bit patterns
 (ints), so a config is exact and hashes the same everywhere; the integer engine derives its own integer constants
-from these bits. Each architecture's config lives in its module (engine/models/<arch>.py); ``LlamaConfig`` is
-still importable from here.
+from these bits. Each architecture's config lives in its module (engine/models/<arch>.py)
+and shares ``ConfigJSON``.
 """
 
 from __future__ import annotations
@@ -96,11 +96,3 @@ class ConfigJSON:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"config is not valid JSON: {e}") from None
         return cls.from_dict(d)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "LlamaConfig":  # moved to its architecture module; kept importable from here
-        from engine.models.llama import LlamaConfig
-
-        return LlamaConfig
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,3 +14,10 @@ class ModelLoadError(Exception):
 class PromptError(Exception):
     """A prompt cannot be run: empty (or whitespace only), not valid Unicode, or too long for the
     model's context window."""
+
+
+# what a file with an unsupported block type would take (obrain inspect's advice, and the loaders')
+FIX_TYPE = (
+    "its exact integer import: a block decoder in fixedpoint (ref and vec twins, engine/loaders GGML_TYPES) and "
+    "in the one-step verifier (contracts), with shared vectors"
+)

@@ -13,12 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from engine.errors import ModelLoadError
-
-FIX_TYPE = (
-    "its exact integer import: a block decoder in fixedpoint (ref and vec twins, engine/loaders GGML_TYPES) and "
-    "in the one-step verifier (contracts), with shared vectors"
-)
+from engine.errors import FIX_TYPE, ModelLoadError
 
 
 def _type_name(type_id: int) -> str:

@@ -16,7 +16,8 @@ from gguf import GGMLQuantizationType, GGUFReader, GGUFValueType
 from gguf.quants import quantize
 
 from engine import store
-from engine.config import LlamaConfig, f32_bits
+from engine.config import f32_bits
+from engine.models.llama import LlamaConfig
 from engine.errors import ModelLoadError
 from engine.loaders import load_gguf, load_native, save_native
 from engine.loaders.gguf import read_gguf_header

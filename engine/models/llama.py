@@ -228,7 +228,7 @@ INSPECT_KEYS = (
 
 def inspect_blockers(meta, get, shapes, n_tokens: int | None, blockers: list[dict[str, str]]) -> None:
     """Missing keys, unsupported llama variants, and the tensor set (names, shapes, norm types)."""
-    from engine.inspect import FIX_TYPE
+    from engine.errors import FIX_TYPE
 
     missing = [f"llama.{k}" for k in INSPECT_KEYS if f"llama.{k}" not in meta]
     for k in missing:

@@ -167,7 +167,7 @@ def tiny_spec(
     these to write broken variants with ``write_gguf``."""
     from gguf import GGUFValueType as T
 
-    from engine.config import LlamaConfig
+    from engine.models.llama import LlamaConfig
     from engine.loaders import expected_tensor_shapes
 
     tok_kv = tiny_tokenizer_kv() if tokenizer_kv is None else tokenizer_kv

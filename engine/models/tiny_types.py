@@ -152,7 +152,7 @@ def _matrix(gtype: str, rng: np.random.Generator, rows: int, cols: int, std: flo
 
 def typed_spec(gtype: str) -> tuple[dict[str, tuple[Any, Any, Any]], dict[str, tuple[np.ndarray, str]]]:
     """The ``tiny-<gtype>`` model's content, before serialisation: (metadata, tensors) as ``tiny.tiny_spec``."""
-    from engine.config import LlamaConfig
+    from engine.models.llama import LlamaConfig
     from engine.loaders import expected_tensor_shapes
 
     if gtype not in TYPES:

@@ -91,7 +91,7 @@ def cmd_deploy(a) -> int:
     if a.quorum_stake is None:
         gc, quorum = GameClient.deploy(chain, **registry, sender=sender), None
     else:
-        from .attest import deploy_quorum
+        from .quorum_deploy import deploy_quorum
 
         gc, quorum = deploy_quorum(a, chain, registry, sender)
     models = {}
@@ -385,7 +385,7 @@ def add_parsers(sub) -> None:
         help="deploy even if the bonds or windows are below the floors (throwaway dev chains only)",
     )
     dp.add_argument("--k", type=int, choices=(2, 4, 8, 16), default=2, help="dissection arity (default 2)")
-    from .attest import quorum_deploy_args
+    from .quorum_deploy import quorum_deploy_args
 
     quorum_deploy_args(dp)
     dp.add_argument("--model", action="append", help="register this model (repeatable): tiny, smollm2, a path")

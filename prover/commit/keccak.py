@@ -6,6 +6,9 @@ keccak256 is Ethereum's: Keccak-f[1600], rate 136 bytes, capacity 512 bits, padd
 NIST SHA3 0x06). Lanes are little-endian 64-bit words. Why compiled: a tensor's leaves and tree nodes are
 hashed in one call instead of one Python-level keccak call per 256-byte leaf or node (the tracer commits
 ~10,000 of them per SmolLM2 token, and the per-call overhead cost more than the hashing).
+
+(Over 600 lines on purpose: it is the compiled twin of prover.commit.merkle, function for function: the scalar and
+8-way Keccak-f, the padding and lane helpers and the tree loops built on them, tested against merkle as one.)
 """
 
 from __future__ import annotations
