@@ -11,7 +11,11 @@ Two pools so that a long replay never delays a move: replays queue in one, the g
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import ctypes
 import multiprocessing as mp
+import os
+import signal
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -58,6 +62,31 @@ def _job_query(model_id: str, path: str, k: int, method: str, args: tuple):
     return getattr(_party(model_id, path, k), method)(*args)
 
 
+def _die_with_watcher(watcher_pid: int) -> None:
+    """A worker's initializer: the kernel kills it when its watcher process ends, however it ends (SIGKILL too):
+    orphaned workers each kept a loaded model, and a watcher restarted a few hundred times filled 24 GB."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != watcher_pid:  # the watcher died before prctl took effect
+        os._exit(0)
+
+
+def _pool(n: int) -> cf.ProcessPoolExecutor:
+    # spawn: no forked numba/BLAS state
+    return cf.ProcessPoolExecutor(
+        n, mp_context=mp.get_context("spawn"), initializer=_die_with_watcher, initargs=(os.getpid(),)
+    )
+
+
+def _stop(pool: Any) -> None:
+    """Shut a pool down without waiting, and kill its workers (a stuck one would otherwise run on unowned)."""
+    procs = list(getattr(pool, "_processes", None) or {})
+    pool.shutdown(wait=False, cancel_futures=True)
+    for pid in procs:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
 class _Inline:
     """A stand-in pool that runs each job at submit (deterministic tests and the demo)."""
 
@@ -84,9 +113,8 @@ class Workers:
             self._replays: Any = _Inline()
             self._games: Any = _Inline()
         else:
-            ctx = mp.get_context("spawn")  # no forked numba/BLAS state
-            self._replays = cf.ProcessPoolExecutor(self.replay_workers, mp_context=ctx)
-            self._games = cf.ProcessPoolExecutor(1, mp_context=ctx)
+            self._replays = _pool(self.replay_workers)
+            self._games = _pool(1)
 
     def model_id(self, model_root: bytes) -> str | None:
         return self.models.get("0x" + model_root.hex())
@@ -115,21 +143,21 @@ class Workers:
     def _restart_games(self) -> None:
         if self.inline:
             return
-        self._games.shutdown(wait=False, cancel_futures=True)
-        self._games = cf.ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
+        _stop(self._games)
+        self._games = _pool(1)
 
     def restart_replays(self) -> None:
         if self.inline:
             return
-        self._replays.shutdown(wait=False, cancel_futures=True)
-        self._replays = cf.ProcessPoolExecutor(self.replay_workers, mp_context=mp.get_context("spawn"))
+        _stop(self._replays)
+        self._replays = _pool(self.replay_workers)
 
     def party(self, model_root: bytes, path: Path, k: int) -> RemoteParty:
         return RemoteParty(self, model_root, Path(path), k)
 
     def close(self) -> None:
-        self._replays.shutdown(wait=False, cancel_futures=True)
-        self._games.shutdown(wait=False, cancel_futures=True)
+        _stop(self._replays)
+        _stop(self._games)
 
 
 class RemoteParty:
