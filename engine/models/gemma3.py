@@ -52,9 +52,9 @@ from fixedpoint import ref, vec
 
 from ..config import ConfigJSON, _is_int, f32_bits, f32_from_bits
 from ..errors import ModelLoadError
-from ..program import RUN, TOKEN, Instr, L, Program, S, W, instr
+from ..program import TOKEN, Instr, L, Program, S, W, instr
 from ..weights import TWeight, qweight, vweight
-from .llama import CHUNK, GROUP, MIX_CHUNK, TOPK, WIDTH, _eps_q
+from .llama import MIX_CHUNK, WIDTH, _eps_q, sample_head
 
 ARCHITECTURE = "gemma3"
 CHAT_FALLBACK = "gemma"  # Gemma's turn format (<start_of_turn>user ... <end_of_turn>); the 270M file is the base model
@@ -313,14 +313,8 @@ def build_program(cfg: Gemma3Config, context: int | None = None, wtypes: dict[st
     P += [
         norm("out_norm", h, "output_norm.weight", -1, F_H, F_AN),
         instr("logits", "linear", [L("out_norm"), W(emb)], fx=F_AN, fy=F_LIN, width=WIDTH, wtype=wt.get(emb, 8)),
-        instr("topk", "topk_chunk", [L("logits")], chunk=CHUNK, k=TOPK),
     ]
-    last, n_lists, level = "topk", -(-cfg.vocab_size // CHUNK), 0
-    while n_lists > 1:
-        name = f"topk_merge{level}"
-        P.append(instr(name, "topk_merge", [L(last)], group=GROUP, k=TOPK))
-        last, n_lists, level = name, -(-n_lists // GROUP), level + 1
-    P.append(instr("sample", "sample", [L(last), RUN]))
+    P += sample_head("logits", cfg.vocab_size)
     return Program(name=f"gemma3/{cfg.name}", instrs=tuple(P), context=ctx, output="sample")
 
 

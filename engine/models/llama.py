@@ -466,15 +466,22 @@ def build_program(cfg, context: int | None = None, wtypes: dict[str, int] | None
     P += [
         _norm("out_norm", h, "output_norm.weight", -1, eps, wt),
         instr("logits", "linear", [L("out_norm"), W(head)], fx=F_X, fy=F_H, width=WIDTH, wtype=wt.get(head, 8)),
-        instr("topk", "topk_chunk", [L("logits")], chunk=CHUNK, k=TOPK),
     ]
-    last, n_lists, level = "topk", -(-cfg.vocab_size // CHUNK), 0
+    P += sample_head("logits", cfg.vocab_size)
+    return Program(name=f"llama/{cfg.name}", instrs=tuple(P), context=ctx, output="sample")
+
+
+def sample_head(logits: str, vocab_size: int) -> list[Instr]:
+    """Sampling from a logits row: top-k of each CHUNK logits, a GROUP-ary merge tree down to one list, then sample
+    (so no one-step reads more than CHUNK logits or GROUP lists, whatever the vocabulary)."""
+    out = [instr("topk", "topk_chunk", [L(logits)], chunk=CHUNK, k=TOPK)]
+    last, n_lists, level = "topk", -(-vocab_size // CHUNK), 0
     while n_lists > 1:
         name = f"topk_merge{level}"
-        P.append(instr(name, "topk_merge", [L(last)], group=GROUP, k=TOPK))
+        out.append(instr(name, "topk_merge", [L(last)], group=GROUP, k=TOPK))
         last, n_lists, level = name, -(-n_lists // GROUP), level + 1
-    P.append(instr("sample", "sample", [L(last), RUN]))
-    return Program(name=f"llama/{cfg.name}", instrs=tuple(P), context=ctx, output="sample")
+    out.append(instr("sample", "sample", [L(last), RUN]))
+    return out
 
 
 def rope_tables(cfg, context: int) -> tuple[TWeight, TWeight]:
