@@ -68,55 +68,139 @@ def _scale(acc: np.ndarray, p: np.ndarray, d: np.ndarray) -> None:  # acc[i] += 
         acc[i] += np.int64(d[i]) * np.int64(p[i])
 
 
+_TILE = 512  # rows (4-bit: byte columns, i.e. 2 x 512 rows) per tile: K * 512 bytes of weights stay in L2
+_CB = 4  # input columns per pass over a tile's weights (each weight loaded and unpacked once for 4 columns)
+
+
+@njit(**_OPTS)
+def _nib_pass4(
+    row: np.ndarray, x0: np.int32, x1: np.int32, x2: np.int32, x3: np.int32, pe: np.ndarray, po: np.ndarray
+) -> None:
+    # pe[c, i] += lo_nibble(row[i]) * xc; po[c, i] += hi_nibble(row[i]) * xc for the 4 columns (int32)
+    for i in range(row.shape[0]):
+        v = row[i]
+        e = np.int32(v & np.uint8(15))
+        o = np.int32(v >> np.uint8(4))
+        pe[0, i] += e * x0
+        pe[1, i] += e * x1
+        pe[2, i] += e * x2
+        pe[3, i] += e * x3
+        po[0, i] += o * x0
+        po[1, i] += o * x1
+        po[2, i] += o * x2
+        po[3, i] += o * x3
+
+
+@njit(**_OPTS)
+def _i8_pass4(row: np.ndarray, x0: np.int32, x1: np.int32, x2: np.int32, x3: np.int32, p: np.ndarray) -> None:
+    # p[c, i] += row[i] * xc for the 4 columns (int32)
+    for i in range(row.shape[0]):
+        v = np.int32(row[i])
+        p[0, i] += v * x0
+        p[1, i] += v * x1
+        p[2, i] += v * x2
+        p[3, i] += v * x3
+
+
 @njit(**_OPTS)
 def q4_rows(qp: np.ndarray, dsh: np.ndarray, msh: np.ndarray, x: np.ndarray, out: np.ndarray, lo: int, hi: int) -> None:
-    """out[c, i] and out[c, H + i] for i in [lo, hi): S of rows i and H + i for each input column x[c] (int32)."""
+    """out[c, i] and out[c, H + i] for i in [lo, hi): S of rows i and H + i for each input column x[c] (int32).
+
+    Rows in tiles of _TILE (the tile's weights stay in cache while every column is run over them), columns in
+    blocks of _CB per pass over the weights, then the rest one by one; exact for any tiling (module doc)."""
     nb, B, H = qp.shape
-    w = hi - lo
-    pe = np.empty(w, np.int32)
-    po = np.empty(w, np.int32)
-    ae = np.empty(w, np.int64)
-    ao = np.empty(w, np.int64)
-    for c in range(x.shape[0]):
-        ae[:] = 0
-        ao[:] = 0
-        for b in range(nb):
-            pe[:] = 0
-            po[:] = 0
-            xsum = np.int64(0)
-            for j in range(B):
-                xj = x[c, b * B + j]
-                xsum += xj
-                _nib_pass(qp[b, j, lo:hi], xj, pe, po)
-            _recombine(ae, pe, dsh[b, lo:hi], msh[b, lo:hi], xsum)
-            _recombine(ao, po, dsh[b, H + lo : H + hi], msh[b, H + lo : H + hi], xsum)
-        out[c, lo:hi] = ae
-        out[c, H + lo : H + hi] = ao
+    C = x.shape[0]
+    pe = np.empty((_CB, _TILE), np.int32)
+    po = np.empty((_CB, _TILE), np.int32)
+    ae = np.empty((_CB, _TILE), np.int64)
+    ao = np.empty((_CB, _TILE), np.int64)
+    for t in range(lo, hi, _TILE):
+        te = min(t + _TILE, hi)
+        w = te - t
+        c = 0
+        while c + _CB <= C:
+            ae[:, :w] = 0
+            ao[:, :w] = 0
+            for b in range(nb):
+                pe[:, :w] = 0
+                po[:, :w] = 0
+                for j in range(B):
+                    k = b * B + j
+                    _nib_pass4(qp[b, j, t:te], x[c, k], x[c + 1, k], x[c + 2, k], x[c + 3, k], pe, po)
+                for u in range(_CB):
+                    xsum = np.int64(0)
+                    for j in range(B):
+                        xsum += x[c + u, b * B + j]
+                    _recombine(ae[u, :w], pe[u, :w], dsh[b, t:te], msh[b, t:te], xsum)
+                    _recombine(ao[u, :w], po[u, :w], dsh[b, H + t : H + te], msh[b, H + t : H + te], xsum)
+            for u in range(_CB):
+                out[c + u, t:te] = ae[u, :w]
+                out[c + u, H + t : H + te] = ao[u, :w]
+            c += _CB
+        while c < C:
+            ae[0, :w] = 0
+            ao[0, :w] = 0
+            for b in range(nb):
+                pe[0, :w] = 0
+                po[0, :w] = 0
+                xsum = np.int64(0)
+                for j in range(B):
+                    xj = x[c, b * B + j]
+                    xsum += xj
+                    _nib_pass(qp[b, j, t:te], xj, pe[0, :w], po[0, :w])
+                _recombine(ae[0, :w], pe[0, :w], dsh[b, t:te], msh[b, t:te], xsum)
+                _recombine(ao[0, :w], po[0, :w], dsh[b, H + t : H + te], msh[b, H + t : H + te], xsum)
+            out[c, t:te] = ae[0, :w]
+            out[c, H + t : H + te] = ao[0, :w]
+            c += 1
 
 
 @njit(**_OPTS)
 def q8_rows(
     qp: np.ndarray, dsh: np.ndarray, msh: np.ndarray, has_min: bool, x: np.ndarray, out: np.ndarray, lo: int, hi: int
 ) -> None:
-    """out[c, i] for i in [lo, hi): S of row i for each input column x[c] (int32)."""
+    """out[c, i] for i in [lo, hi): S of row i for each input column x[c] (int32); tiled as q4_rows."""
     nb, B, N = qp.shape
-    w = hi - lo
-    p = np.empty(w, np.int32)
-    acc = np.empty(w, np.int64)
-    for c in range(x.shape[0]):
-        acc[:] = 0
-        for b in range(nb):
-            p[:] = 0
-            xsum = np.int64(0)
-            for j in range(B):
-                xj = x[c, b * B + j]
-                xsum += xj
-                _i8_pass(qp[b, j, lo:hi], xj, p)
-            if has_min:
-                _recombine(acc, p, dsh[b, lo:hi], msh[b, lo:hi], xsum)
-            else:
-                _scale(acc, p, dsh[b, lo:hi])
-        out[c, lo:hi] = acc
+    C = x.shape[0]
+    p = np.empty((_CB, _TILE), np.int32)
+    acc = np.empty((_CB, _TILE), np.int64)
+    for t in range(lo, hi, _TILE):
+        te = min(t + _TILE, hi)
+        w = te - t
+        c = 0
+        while c + _CB <= C:
+            acc[:, :w] = 0
+            for b in range(nb):
+                p[:, :w] = 0
+                for j in range(B):
+                    k = b * B + j
+                    _i8_pass4(qp[b, j, t:te], x[c, k], x[c + 1, k], x[c + 2, k], x[c + 3, k], p)
+                for u in range(_CB):
+                    if has_min:
+                        xsum = np.int64(0)
+                        for j in range(B):
+                            xsum += x[c + u, b * B + j]
+                        _recombine(acc[u, :w], p[u, :w], dsh[b, t:te], msh[b, t:te], xsum)
+                    else:
+                        _scale(acc[u, :w], p[u, :w], dsh[b, t:te])
+            for u in range(_CB):
+                out[c + u, t:te] = acc[u, :w]
+            c += _CB
+        while c < C:
+            acc[0, :w] = 0
+            for b in range(nb):
+                p[0, :w] = 0
+                xsum = np.int64(0)
+                for j in range(B):
+                    xj = x[c, b * B + j]
+                    xsum += xj
+                    _i8_pass(qp[b, j, t:te], xj, p[0, :w])
+                if has_min:
+                    _recombine(acc[0, :w], p[0, :w], dsh[b, t:te], msh[b, t:te], xsum)
+                else:
+                    _scale(acc[0, :w], p[0, :w], dsh[b, t:te])
+            out[c, t:te] = acc[0, :w]
+            c += 1
 
 
 @njit(**_OPTS)
