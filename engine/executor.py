@@ -2,9 +2,11 @@
 
 A step observer (the tracer of prover/) receives ``on_step(step, token, index, instr, args, out)`` for every
 instruction in order; ``args`` are the resolved operands (for commitments of inputs it uses the roots it
-already holds). An observer may also rewrite outputs before they are used downstream: ``transform(step, token,
-out) -> out`` (a dishonest operator's corruption, demos and tests only); an observer without one passes
-``transform = None``. Nothing here stores a trace.
+already holds). An observer with ``on_position(position, token_id, outs)`` is called once a position instead,
+with the position's S outputs in instruction order (the operands follow from the template; the tracer needs no
+more, and 400-odd calls a position were the larger part of the tracing glue). An observer may also rewrite
+outputs before they are used downstream: ``transform(step, token, out) -> out`` (a dishonest operator's
+corruption, demos and tests only); an observer without one passes ``transform = None``. Nothing here stores a trace.
 
 Positions run one at a time (``step_token``) or as a block of known tokens (``run_block``: prefill, teacher-forced
 replay): the block runs instruction by instruction over all its positions (``Op.run_many``: one weight pass per
@@ -34,6 +36,8 @@ class StepObserver(Protocol):
 
     def on_step(self, step: int, token: int, index: int, ins: Instr, args: list[Any], out: Any) -> None: ...
 
+    # optional: on_position(position: int, token_id: int, outs: list[Any]) -> None, called instead of on_step
+
 
 class Executor:
     """Runs tokens in order (0, 1, 2, ...); carries the state outputs from one token to the next."""
@@ -57,6 +61,7 @@ class Executor:
         if missing:
             raise KeyError(f"program {program.name} needs weights that were not loaded: {missing[:5]}")
         self._transform = observer.transform if observer is not None else None
+        self._on_position = getattr(observer, "on_position", None)
         # execution plans are built once per loaded model (IntegerLM.plans) and shared by its executors
         self.plans = ops.build_plans(program, weights) if plans is None else plans
         self.state_names = sorted({r.name for i in program.instrs for r in i.inputs if r.kind == "state"})
@@ -92,7 +97,8 @@ class Executor:
         S = self.program.steps_per_token
         outs: list[Any] = [None] * S
         tok = np.array([token_id], dtype=np.int64)
-        obs, tf = self.observer, self._transform
+        tf, on_pos = self._transform, self._on_position
+        obs = self.observer if on_pos is None else None
         for i, (ins, op) in enumerate(zip(self.program.instrs, self.ops)):
             args = [
                 outs[p]
@@ -112,6 +118,8 @@ class Executor:
             outs[i] = y
             if obs is not None:
                 obs.on_step(t * S + i, t, i, ins, args, y)
+        if on_pos is not None:
+            on_pos(t, token_id, outs)
         self.state = {n: outs[i] for n, i in self._state_at}
         self.next_token = t + 1
         return {ins.name: y for ins, y in zip(self.program.instrs, outs)}
@@ -120,18 +128,25 @@ class Executor:
         """Run the positions [next_token, next_token + len(tokens)) with these input tokens as one block; returns
         the last position's outputs by name (and, if ``every`` names an instruction, under the key ``every`` the
         list of its output at each position). Same steps, outputs and observer calls as ``step_token`` per token."""
-        if every is not None:
-            return self._run_block_keeping(tokens, run, every)
         T = len(tokens)
         t0 = self.next_token
         if T == 0:
             raise ValueError("an empty block")
         if t0 + T > self.program.context:
             raise ValueError(f"position {t0 + T - 1} is beyond the program's context {self.program.context}")
-        if T == 1 or not self.blockable:
-            for tok in tokens:
-                outs = self.step_token(int(tok), run)
-            return outs
+        if T > 1 and self.blockable:
+            outs = self._run_block(tokens, run)
+            last = {ins.name: ys[T - 1] for ins, ys in zip(self.program.instrs, outs)}
+            return last if every is None else {**last, every: list(outs[self.program.index[every]])}
+        seen = []
+        for tok in tokens:
+            last = self.step_token(int(tok), run)
+            seen.append(last[every] if every is not None else None)
+        return last if every is None else {**last, every: seen}
+
+    def _run_block(self, tokens: Sequence[int], run: np.ndarray) -> list[list[Any]]:
+        """The block's outputs, instruction by instruction, each the list over its positions (blockable, T > 1)."""
+        T, t0 = len(tokens), self.next_token
         prog, S = self.program, self.program.steps_per_token
         ctx = Ctx(prog, t0, plans=self.plans, count=T)
         toks = np.asarray(tokens, dtype=np.int64).reshape(T, 1)
@@ -167,7 +182,7 @@ class Executor:
             self._report(t0, T, toks, run, outs, state0)
         self.state = {n: outs[i][T - 1] for n, i in self._state_at}
         self.next_token = t0 + T
-        return {ins.name: ys[T - 1] for ins, ys in zip(prog.instrs, outs)}
+        return outs
 
     def _per_position(self, i: int, args: list, t0: int, scratch: list[dict]) -> list:
         """Instruction i of a block run position by position (an op without run_many); a state operand is the
@@ -183,34 +198,17 @@ class Executor:
             ys.append(tf((t0 + t) * S + i, t0 + t, y) if tf is not None else y)
         return ys
 
-    def _run_block_keeping(self, tokens, run, every: str) -> dict[str, Any]:
-        i = self.program.index[every]
-        seen: list = []
-        inner = self.observer
-
-        class _Keep:  # the wanted output of every position, then the real observer
-            transform = self._transform
-
-            def on_step(_s, step, token, index, ins, args, out):
-                if index == i:
-                    seen.append(out)
-                if inner is not None:
-                    inner.on_step(step, token, index, ins, args, out)
-
-        self.observer = _Keep()
-        try:
-            outs = self.run_block(tokens, run)
-        finally:
-            self.observer = inner
-        return {**outs, every: seen}
-
     def _report(self, t0: int, T: int, toks: np.ndarray, run: np.ndarray, outs: list, state0: dict) -> None:
         """The block's steps to the observer, position by position, as step_token reports them."""
         prog, S, obs = self.program, self.program.steps_per_token, self.observer
         ctx0 = Ctx(prog, t0, plans=self.plans)
+        on_pos = self._on_position
         for t in range(T):
             pos = t0 + t
             self.state = state0 if t == 0 else {n: outs[i][t - 1] for n, i in self._state_at}
+            if on_pos is not None:
+                on_pos(pos, int(toks[t, 0]), [ys[t] for ys in outs])
+                continue
             for i, ins in enumerate(prog.instrs):
                 args = [
                     outs[p][t]

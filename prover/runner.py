@@ -55,6 +55,13 @@ class _Snapshots:
         if self.inner is not None:
             self.inner.on_step(step, token, index, ins, args, out)
 
+    def on_position(self, position, token_id, outs):
+        self.states.append(dict(self.executor.state))
+        first = self.executor.program.instrs[0].inputs  # as on_step: the token if step 0 reads it
+        self.tokens.append(int(token_id) if first and first[0].kind == "token" else -1)
+        if self.inner is not None:
+            self.inner.on_position(position, token_id, outs)
+
 
 @dataclass
 class TracedRun:

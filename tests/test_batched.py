@@ -142,3 +142,32 @@ def test_replay_claims_in_a_pool_equal_in_process(lm):
     assert [g.trace_root for g in got] == [honest.tracer.root(), other.tracer.root()]
     assert got[0].records == honest.tracer.records and got[1].samples == other.result.tokens
     assert got[0].run is None
+
+
+class _StepOnly:
+    """The tracer seen only through on_step (an observer without on_position): the per-step reporting path."""
+
+    def __init__(self, tracer):
+        self.tracer, self.transform = tracer, tracer.transform
+
+    def on_step(self, step, token, index, ins, args, out):
+        self.tracer.on_step(step, token, index, ins, args, out)
+
+
+@pytest.mark.parametrize("cuts", [[], [3], [1, 2, 6]])
+def test_position_and_step_reporting_commit_the_same(lm, cuts):
+    """Tracer.on_position (once a position) and Tracer.on_step (once a step) commit the same trace, decoding and
+    in blocks, with an edit inside the run."""
+    run = SETTINGS.run_tensor()
+    corrupt = Corruption.at(lm.program, 4 * lm.program.steps_per_token + 7, delta=3)
+    roots = []
+    for wrap in (False, True):
+        tr = Tracer(lm.program, model_commitment(lm), run, corrupt=corrupt)
+        ex = lm.executor(_StepOnly(tr) if wrap else tr)
+        a = 0
+        for b in [*cuts, len(PROMPT)]:
+            ex.run_block(PROMPT[a:b], run)
+            a = b
+        roots.append((tr.out_roots, tr.records, tr.root()))
+    assert roots[0] == roots[1]
+    assert len(roots[0][0]) == len(PROMPT) * lm.program.steps_per_token

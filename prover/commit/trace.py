@@ -126,6 +126,7 @@ class Tracer:
         # (capacity, width) -> KVPool of the template's caches of that shape
         self._pools: dict[tuple[int, int], KVPool] = {}
         self._kv_slots = {ins.name: k for k, ins in enumerate(i for i in program.instrs if i.op == "kv_append")}
+        self._reads_token = any(r.kind == "token" for i in program.instrs for r in i.inputs)
 
     # -- the executor calls this before a step's output is used downstream ------------------------
     def transform(self, step: int, position: int, out: Any) -> Any:
@@ -134,8 +135,28 @@ class Tracer:
         return out
 
     def on_step(self, step: int, token: int, index: int, ins: Any, args: list[Any], out: Any) -> None:
+        """One step's output (an executor reporting step by step); the position's last step commits them."""
         if index == 0 and step != self._count[0]:
             raise ValueError(f"the tracer has {int(self._count[0])} steps and was given step {step}")
+        self._keep(step, index, ins, out)
+        for r, a in zip(ins.inputs, args):
+            if r.kind == "token":
+                self._token_root = _kk.words(token_root(int(a[0])))
+        if index == self.S - 1:
+            self._flush(step - index)
+
+    def on_position(self, position: int, token_id: int, outs: list[Any]) -> None:
+        """A whole position's S outputs at once (what S on_step calls commit, with ``token_id`` its input)."""
+        step0 = position * self.S
+        if step0 != self._count[0]:
+            raise ValueError(f"the tracer has {int(self._count[0])} steps and was given step {step0}")
+        for index, (ins, out) in enumerate(zip(self.program.instrs, outs)):
+            self._keep(step0 + index, index, ins, out)
+        if self._reads_token:
+            self._token_root = _kk.words(token_root(int(token_id)))
+        self._flush(step0)
+
+    def _keep(self, step: int, index: int, ins: Any, out: Any) -> None:
         if self.keep_values:
             self.values[step] = np.array(as_array(out), copy=True)
         if is_cache(out):  # its tree follows the appends: synced with the position's other caches at the flush
@@ -146,11 +167,6 @@ class Tracer:
         elif not (type(out) is np.ndarray and out.dtype == np.int64 and out.ndim <= 8):
             out = commit_value(out)
         self._outs[index] = out
-        for r, a in zip(ins.inputs, args):
-            if r.kind == "token":
-                self._token_root = _kk.words(token_root(int(a[0])))
-        if index == self.S - 1:
-            self._flush(step - index)
 
     def _new_tree(self, name: str, rows: Any) -> KVTree:
         """A tree for cache ``name``: a slot of the pool of its shape (one per distinct cache shape), or its own."""
@@ -222,8 +238,9 @@ class Tracer:
             merkle.tensor_root_i32(outs[bad])  # raises the FixedPointOverflow that names the values
             raise AssertionError("trace_token and tensor_root_i32 disagree on the i32 range")  # pragma: no cover
         self._prev = out_roots
-        self.out_roots.extend(bytes(r) for r in out_roots)
-        self.records.extend(bytes(r) for r in records)
+        ob, rb = out_roots.tobytes(), records.tobytes()  # one conversion, then 32-byte slices
+        self.out_roots.extend(ob[k : k + 32] for k in range(0, len(ob), 32))
+        self.records.extend(rb[k : k + 32] for k in range(0, len(rb), 32))
         self._outs = [None] * S
 
     @property
